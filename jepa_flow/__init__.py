@@ -1,0 +1,19 @@
+"""jepa_flow: training dynamics of deep linear JEPA and MAE.
+
+Closed-form per-feature gradient flows (THEORY.md), integrated with diffrax.
+For the documented float64 accuracy, enable x64 before any jax computation::
+
+    import jax
+    jax.config.update("jax_enable_x64", True)
+
+The ``jepa-flow`` command line does this itself.
+"""
+
+from ._critical_time import critical_time as critical_time
+from ._critical_time import fixed_point as fixed_point
+from ._simulate import Trajectory as Trajectory
+from ._simulate import simulate as simulate
+
+__version__ = "0.1.0"
+
+__all__ = ["Trajectory", "critical_time", "fixed_point", "simulate", "__version__"]

@@ -1,0 +1,52 @@
+"""Flatten, pad and dtype handling at the boundary between numpy and jit.
+
+Public functions broadcast their arguments, flatten them to one batch axis and
+pad that axis to a power of two (at least 16), so that calls with new values,
+and with sizes in the same bucket, reuse one compiled function instead of
+recompiling (swept values are traced arrays, never constants in a trace).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+MIN_BUCKET = 16
+_warned_x64 = False
+
+
+def float_dtype():
+    """float64 when ``jax_enable_x64`` is on, else float32 (with a one-time warning)."""
+    global _warned_x64
+    if jax.config.jax_enable_x64:
+        return jnp.float64
+    if not _warned_x64:
+        warnings.warn(
+            "jepa_flow is running in float32, which does not reach the documented accuracy; "
+            "call jax.config.update('jax_enable_x64', True) (or set JAX_ENABLE_X64=1) "
+            "before using jax.",
+            stacklevel=3,
+        )
+        _warned_x64 = True
+    return jnp.float32
+
+
+def bucket(n: int) -> int:
+    """Smallest power of two >= ``n`` and >= ``MIN_BUCKET``."""
+    return max(MIN_BUCKET, 1 << max(0, int(n) - 1).bit_length())
+
+
+def flatten_padded(arrays: dict[str, np.ndarray], fill: dict[str, float]) -> tuple[dict, int]:
+    """Flatten same-shape arrays and pad them to ``bucket(size)`` with ``fill`` values."""
+    n = next(iter(arrays.values())).size
+    size = bucket(n)
+    dtype = float_dtype()
+    out = {}
+    for name, arr in arrays.items():
+        flat = np.full(size, fill[name], dtype=np.float64)
+        flat[:n] = np.ravel(arr)
+        out[name] = jnp.asarray(flat, dtype=dtype)
+    return out, n

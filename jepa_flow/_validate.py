@@ -1,0 +1,108 @@
+"""Argument checks that run before anything is traced or written.
+
+Every public entry point converts its inputs with these helpers, so a bad value
+fails fast with a ``ValueError`` that names the argument, shows the offending
+value and states the allowed range, and no compilation or file write happens.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+OBJECTIVES = ("jepa", "mae")
+METHODS = ("exact", "ode", "series")
+MAX_DEPTH = 1024
+
+
+def _first_bad(arr: np.ndarray, bad: np.ndarray) -> str:
+    """Describe the first offending entry of ``arr`` (value and index)."""
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    val = arr[idx] if arr.ndim else arr[()]
+    where = f" at index {idx}" if arr.ndim else ""
+    return f"got {val!r}{where}"
+
+
+def check_objective(objective) -> str:
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}; got {objective!r}")
+    return objective
+
+
+def check_method(method) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    return method
+
+
+def as_real(name: str, value) -> np.ndarray:
+    """``value`` as a float64 numpy array with every entry finite."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a real number or array of them; got {value!r}") from err
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(f"{name} must be finite (no NaN or inf); {_first_bad(arr, bad)}")
+    return arr
+
+
+def as_positive(name: str, value) -> np.ndarray:
+    arr = as_real(name, value)
+    bad = arr <= 0
+    if bad.any():
+        raise ValueError(f"{name} must be > 0 (allowed range (0, inf)); {_first_bad(arr, bad)}")
+    return arr
+
+
+def as_depth(value) -> np.ndarray:
+    arr = as_real("depth", value)
+    bad = (arr != np.round(arr)) | (arr < 1) | (arr > MAX_DEPTH)
+    if bad.any():
+        raise ValueError(
+            f"depth must be an integer in [1, {MAX_DEPTH}]; {_first_bad(arr, bad)}"
+        )
+    return arr
+
+
+def as_fraction(value) -> np.ndarray:
+    arr = as_real("fraction", value)
+    bad = (arr <= 0) | (arr >= 1)
+    if bad.any():
+        raise ValueError(f"fraction must lie in the open interval (0, 1); {_first_bad(arr, bad)}")
+    return arr
+
+
+def as_times(value) -> np.ndarray:
+    """Save times: a 1-D, non-negative, non-decreasing array."""
+    arr = as_real("t", value)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"t must be a non-empty 1-D array of times; got shape {arr.shape}")
+    bad = arr < 0
+    if bad.any():
+        raise ValueError(f"t must be >= 0 (allowed range [0, inf)); {_first_bad(arr, bad)}")
+    if np.any(np.diff(arr) < 0):
+        raise ValueError("t must be non-decreasing")
+    return arr
+
+
+def broadcast(**arrays: np.ndarray) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
+    """Broadcast named arrays together (numpy rules) or say which shapes clash."""
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError as err:
+        shapes = ", ".join(f"{k}: {a.shape}" for k, a in arrays.items())
+        raise ValueError(f"parameter shapes do not broadcast together ({shapes})") from err
+    return shape, {k: np.broadcast_to(a, shape) for k, a in arrays.items()}
+
+
+def feature_params(lam, var, depth, eps=None, fraction=None):
+    """Check and broadcast the per-feature parameters shared by the public API.
+
+    Returns ``(shape, dict)`` with float64 arrays of the broadcast shape.
+    """
+    arrays = {"lam": as_real("lam", lam), "var": as_positive("var", var), "depth": as_depth(depth)}
+    if eps is not None:
+        arrays["eps"] = as_positive("eps", eps)
+    if fraction is not None:
+        arrays["fraction"] = as_fraction(fraction)
+    return broadcast(**arrays)
