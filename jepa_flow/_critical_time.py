@@ -94,9 +94,13 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact")
     return t_star[:n].reshape(shape)
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "method"))
-def _critical_time_flat(objective, method, lam, var, depth, eps, fraction):
-    """Critical times of flat, validated arrays: ``(t_star, ok)``."""
+def critical_time_kernel(objective, method, lam, var, depth, eps, fraction):
+    """Critical times of flat, validated arrays: ``(t_star, ok)``.
+
+    Pure and unjitted: the building block that ``critical_time`` jits and that
+    sweeps ``vmap``/``shard_map`` over chunks. ``objective`` and ``method``
+    are static; every other argument is a 1-D array of one length.
+    """
     learned = lam > 0
     lam_safe = jnp.where(learned, lam, var)  # rho = 1 stands in for unlearned features
     log_rho = jnp.log(lam_safe / var)
@@ -114,3 +118,6 @@ def _critical_time_flat(objective, method, lam, var, depth, eps, fraction):
         ok = ok | ~learned
     t_star = jnp.where(reached, 0.0, t_star)
     return jnp.where(learned, t_star, jnp.inf), ok
+
+
+_critical_time_flat = jax.jit(critical_time_kernel, static_argnames=("objective", "method"))
