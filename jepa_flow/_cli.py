@@ -44,7 +44,10 @@ def main(argv=None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a one-line usage error
+        return int(exit_.code or 0)
     try:
         return int(args.func(args) or 0)
     except ValueError as err:

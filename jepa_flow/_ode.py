@@ -22,8 +22,10 @@ with ``y0 = log(eps) / L``. In ``s`` the system is non-stiff at every depth (its
 Jacobian is at most ``q rho`` and falls to 0 on the plateau) and the number of
 steps hardly depends on depth, eps or lam, which is what a vmapped batch needs
 (a vmapped adaptive solve runs until its slowest member finishes). Hence an
-explicit high-order solver, ``diffrax.Tsit5`` with a ``PIDController`` at
-``rtol = atol = 1e-12``; ``tau`` is O(1) at the start, so relative and absolute
+explicit high-order solver: ``diffrax.Dopri8`` with a ``PIDController`` at
+``rtol = atol = 1e-12`` takes about 26 steps per feature (Tsit5 needs about 140
+for the same accuracy, and an implicit Kvaerno solver buys nothing once the
+problem is not stiff); ``tau`` is O(1) at the start, so relative and absolute
 tolerances mean the same thing. The critical time is a ``diffrax.Event`` on
 ``y - y_level`` located by an ``optimistix.Newton`` root finder on the dense
 interpolant (without it the event returns the end of the step).
@@ -58,11 +60,11 @@ def _solve_to_level(rho, q, r, y0, y_level, s1):
     """Integrate one feature from ``y0`` until ``y = y_level``; returns ``(tau, ok, steps)``."""
     event = diffrax.Event(
         lambda t, y, args, **kwargs: y[0] - y_level,
-        root_finder=optx.Newton(rtol=1e-14, atol=1e-14),
+        root_finder=optx.Newton(rtol=1e-11, atol=1e-11),
     )
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(clock_field),
-        diffrax.Tsit5(),
+        diffrax.Dopri8(),
         t0=0.0,
         t1=s1,
         dt0=None,
@@ -114,7 +116,7 @@ def _solve_dense(rho, q, r, y0, y_star, tol, tau_max, s1):
 
     return diffrax.diffeqsolve(
         diffrax.ODETerm(clock_field),
-        diffrax.Tsit5(),
+        diffrax.Dopri8(),
         t0=0.0,
         t1=s1,
         dt0=None,

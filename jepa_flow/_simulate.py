@@ -48,11 +48,11 @@ def simulate(objective, lam, var, depth, eps, t) -> Trajectory:
     Solves ``du/dt = u^(2L) (lam - var u)`` (JEPA) or
     ``du/dt = u^L (lam - var u^(L+1))`` (MAE) from ``u(0) = eps^(1/L)``
     (THEORY 3) with diffrax, in the clock described in ``jepa_flow._ode``
-    (explicit Tsit5, PID control at 1e-12, dense output inverted by bisection
+    (explicit Dopri8, PID control at 1e-12, dense output inverted by bisection
     to land exactly on each save time). Every batch member is one vmapped solve.
 
     Accuracy (float64): each sampled point lies on the exact trajectory to a
-    relative error in time below 1e-8; where ``wbar`` is not too steep in
+    relative error in time below 1e-6 (typically 1e-10); where ``wbar`` is not too steep in
     ``t`` that is also its relative error in ``wbar``. Near a deep network's
     sudden rise ``wbar(t)`` can change by orders of magnitude within one
     float64 spacing of ``t``, and no method can do better than the time error.

@@ -17,7 +17,7 @@ MAX_DEPTH = 1024
 def _first_bad(arr: np.ndarray, bad: np.ndarray) -> str:
     """Describe the first offending entry of ``arr`` (value and index)."""
     idx = tuple(int(i) for i in np.argwhere(bad)[0])
-    val = arr[idx] if arr.ndim else arr[()]
+    val = (arr[idx] if arr.ndim else arr[()]).item()
     where = f" at index {idx}" if arr.ndim else ""
     return f"got {val!r}{where}"
 

@@ -1,0 +1,170 @@
+"""A study of a few features across depths: the job behind ``simulate`` and ``demo``.
+
+``run_study`` integrates every (objective, depth, feature) with ``simulate``,
+computes exact critical times and fixed points, and writes to ``out``:
+
+- ``trajectory.npz``: ``t [T]``, ``wbar``/``u`` ``[T, n_objective, n_depth,
+  n_feature]``, ``wbar_star``/``t_star`` ``[n_objective, n_depth, n_feature]``
+  and the inputs (``objective``, ``depth``, ``lam``, ``var``, ``rho``, ``eps``);
+- ``summary.json``: the inputs, fixed points, critical times, learning order
+  per objective and depth, and the depth at which the order first differs
+  from depth 1's (the flip depth);
+- ``dynamics.png`` (``wbar / wbar*`` against ``t``) and ``critical_times.png``.
+
+Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _validate
+from ._critical_time import critical_time, fixed_point
+from ._io import prepare_out_dir, save_figure_atomic, write_json_atomic, write_npz_atomic
+from ._simulate import simulate
+
+TIME_CONVENTION = (
+    "gradient-flow time t with unit rate on every parameter (gradient descent with step eta "
+    "is at t = eta * step); the paper's time is depth * t"
+)
+
+
+@dataclass(frozen=True)
+class Features:
+    """Named features ``(lam, var)`` of one study."""
+
+    lam: np.ndarray
+    var: np.ndarray
+    names: tuple[str, ...]
+
+    @property
+    def rho(self) -> np.ndarray:
+        return self.lam / self.var
+
+
+def make_features(lam, var=None, rho=None) -> Features:
+    """Features from ``lam`` and either ``var`` or ``rho`` (``var = lam / rho``).
+
+    Lists of equal length pair up; a single value is repeated.
+    """
+    lam = _validate.as_real("lam", np.atleast_1d(lam))
+    if (var is None) == (rho is None):
+        raise ValueError("give exactly one of var and rho")
+    if var is not None:
+        other = _validate.as_positive("var", np.atleast_1d(var))
+    else:
+        rho = _validate.as_positive("rho", np.atleast_1d(rho))
+        if np.any(lam <= 0):
+            raise ValueError("lam must be > 0 when features are given by rho (var = lam / rho)")
+        other = None
+    second = other if other is not None else rho
+    if lam.ndim != 1 or second.ndim != 1:
+        raise ValueError("lam, var and rho must be lists of numbers")
+    if lam.size != second.size and 1 not in (lam.size, second.size):
+        raise ValueError(
+            f"lam has {lam.size} values and {'var' if var is not None else 'rho'} has "
+            f"{second.size}; give the same number (one per feature) or a single value"
+        )
+    lam, second = np.broadcast_arrays(lam, second)
+    var_arr = second if var is not None else lam / second
+    n = lam.size
+    names = tuple(string.ascii_uppercase[i] if n <= 26 else f"f{i}" for i in range(n))
+    return Features(np.array(lam, float), np.array(var_arr, float), names)
+
+
+def learning_order(t_star_row, names) -> list[str]:
+    """Names of the learned features, earliest critical time first."""
+    idx = [j for j in np.argsort(t_star_row, kind="stable") if np.isfinite(t_star_row[j])]
+    return [names[j] for j in idx]
+
+
+def time_grid(t_star: np.ndarray, t_max=None, n_t: int = 800) -> np.ndarray:
+    """Save times: 0, then log-spaced from 1e-3 of the earliest to ``t_max``.
+
+    ``t_max`` defaults to 5 times the latest finite critical time.
+    """
+    finite = t_star[np.isfinite(t_star) & (t_star > 0)]
+    if t_max is None:
+        t_max = 5.0 * finite.max() if finite.size else 1.0
+    t_lo = min(1e-3 * finite.min(), 1e-3 * t_max) if finite.size else 1e-6 * t_max
+    return np.concatenate([[0.0], np.geomspace(t_lo, t_max, n_t - 1)])
+
+
+def run_study(out, objectives, features: Features, depths, eps, *, t_max=None, n_t=800,
+              force=False, log=print) -> dict:
+    """Simulate, summarize and plot; returns the summary written to ``summary.json``."""
+    from ._plot import close, critical_time_figure, dynamics_figure
+
+    objectives = [_validate.check_objective(o) for o in objectives]
+    depths = _validate.as_depth(np.atleast_1d(depths)).astype(int)
+    eps = float(_validate.as_positive("eps", eps))
+    if n_t < 2:
+        raise ValueError(f"n_t must be >= 2; got {n_t}")
+    if t_max is not None:
+        t_max = float(_validate.as_positive("t_max", t_max))
+    out = prepare_out_dir(out, force)
+
+    d_col = depths[:, None].astype(float)
+    t_star = np.stack([np.asarray(critical_time(o, features.lam, features.var, d_col, eps))
+                       for o in objectives])
+    wbar_star = np.stack([np.asarray(fixed_point(o, features.lam, features.var, d_col))
+                          for o in objectives])
+    t = time_grid(t_star, t_max, n_t)
+    trajs = [simulate(o, features.lam, features.var, d_col, eps, t) for o in objectives]
+    wbar = np.stack([np.asarray(tr.wbar) for tr in trajs], axis=1)
+    u = np.stack([np.asarray(tr.u) for tr in trajs], axis=1)
+
+    write_npz_atomic(out / "trajectory.npz", t=t, wbar=wbar, u=u, wbar_star=wbar_star,
+                     t_star=t_star, objective=np.array(objectives), depth=depths,
+                     lam=features.lam, var=features.var, rho=features.rho, eps=eps)
+
+    summary = {
+        "time_convention": TIME_CONVENTION,
+        "eps": eps,
+        "fraction": 0.5,
+        "features": [{"name": n, "lam": la, "var": va, "rho": la / va}
+                     for n, la, va in zip(features.names, features.lam, features.var)],
+        "depth": depths,
+        "objectives": {},
+    }
+    for k, o in enumerate(objectives):
+        orders = [learning_order(t_star[k, i], features.names) for i in range(len(depths))]
+        flip = next((int(d) for d, od in zip(depths, orders) if od != orders[0]), None)
+        summary["objectives"][o] = {
+            "wbar_star": {n: wbar_star[k, :, j] for j, n in enumerate(features.names)},
+            "t_star": {n: t_star[k, :, j] for j, n in enumerate(features.names)},
+            "learning_order": {int(d): od for d, od in zip(depths, orders)},
+            "flip_depth": flip,
+        }
+    write_json_atomic(out / "summary.json", summary)
+
+    ratio = wbar / np.where(wbar_star > 0, wbar_star, 1.0)[None]
+    panels = {o: (t, ratio[:, k], t_star[k], depths) for k, o in enumerate(objectives)}
+    fig = dynamics_figure(panels, features.names, features.lam, features.var,
+                          time_note=" (gradient-flow time, log scale)")
+    save_figure_atomic(fig, out / "dynamics.png", dpi=110)
+    close(fig)
+    fig = critical_time_figure({o: t_star[k] for k, o in enumerate(objectives)}, depths,
+                               features.names, features.lam, features.var, eps)
+    save_figure_atomic(fig, out / "critical_times.png", dpi=110)
+    close(fig)
+    log(format_table(summary, features.names))
+    log(f"wrote {out}/trajectory.npz, summary.json, dynamics.png, critical_times.png")
+    return summary
+
+
+def format_table(summary, names) -> str:
+    """Plain-text table of critical times and learning order per depth."""
+    lines = []
+    for o, block in summary["objectives"].items():
+        header = f"{o.upper():>5} depth " + " ".join(f"{'t*_' + n:>13}" for n in names) + "  order"
+        lines.append(header)
+        for i, d in enumerate(summary["depth"]):
+            ts = " ".join(f"{block['t_star'][n][i]:>13.6g}" for n in names)
+            lines.append(f"{'':>5} {int(d):>5} {ts}  {' < '.join(block['learning_order'][int(d)])}")
+        flip = block["flip_depth"]
+        lines.append(f"{'':>5} order flips at depth: {flip if flip is not None else 'never'}")
+    return "\n".join(lines)

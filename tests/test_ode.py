@@ -1,0 +1,165 @@
+"""The diffrax integration against the exact references, over the documented range."""
+
+import numpy as np
+import pytest
+
+import jepa_flow as jf
+from jepa_flow._critical_time import _critical_time_flat
+from jepa_flow._simulate import _trajectory_flat
+
+
+def _random_configs(objective, n, seed):
+    """depth 1..16, rho in [0.01, 10], lam in [1e-3, 1e3], eps in [1e-6, wbar*) (log-uniform)."""
+    rng = np.random.default_rng(seed)
+    depth = rng.integers(1, 17, n).astype(float)
+    rho = 10 ** rng.uniform(-2, 1, n)
+    lam = 10 ** rng.uniform(-3, 3, n)
+    wbar_star = np.asarray(jf.fixed_point(objective, lam, lam / rho, depth))
+    lo, hi = np.log(1e-6), np.log(np.maximum(wbar_star, 2e-6))
+    eps = np.exp(lo + rng.uniform(0, 1, n) * (hi - lo))
+    return lam, lam / rho, depth, eps
+
+
+# Corners of the range: deepest, slowest (t* ~ 1e15), fastest, least and most influential.
+CORNERS = np.array([  # lam, var, depth, eps
+    [1e-3, 1e-4, 16, 1e-6],
+    [1e-3, 1e-3 / 1.5, 16, 1e-6],
+    [1e3, 1e2, 16, 1e-6],
+    [1e-3, 1e-1, 1, 1e-6],
+    [1e3, 1e5, 1, 1e-6],
+    [1.0, 0.1, 16, 1e15],
+    [1.0, 1.0 / 1.2, 12, 1e-6],
+])
+
+
+@pytest.mark.parametrize("objective", ["jepa", "mae"])
+def test_ode_critical_time_matches_exact(objective):
+    lam, var, depth, eps = _random_configs(objective, 200, seed=1)
+    lam, var, depth, eps = (np.concatenate([a, CORNERS[:, k]]) for k, a in
+                            enumerate((lam, var, depth, eps)))
+    fraction = np.where(np.arange(lam.size) % 3 == 0, 0.9, 0.5)
+    exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction))
+    ode = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction, method="ode"))
+    assert np.isfinite(ode).all()
+    assert exact.max() > (1e12 if objective == "jepa" else 1e7)  # the slow corner is in
+    rel = np.abs(ode - exact) / np.where(exact > 0, exact, 1.0)
+    assert rel.max() < 1e-6, (rel.max(), np.argmax(rel))
+    np.testing.assert_array_equal(ode == 0, exact == 0)
+
+
+def test_simulate_lies_on_the_exact_trajectory():
+    """Each simulated point (t, wbar) is reached at time t by the exact inverse t(wbar)."""
+    depth = np.array([1.0, 2.0, 5.0, 16.0])[:, None]
+    lam = np.array([1.0, 0.8, 300.0])
+    var = np.array([2.0, 1.0, 30.0])
+    eps = 1e-6
+    for objective in ("jepa", "mae"):
+        ws = np.asarray(jf.fixed_point(objective, lam, var, depth))
+        fractions = np.array([0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99])
+        t_marks = np.asarray(jf.critical_time(objective, lam, var, depth, eps,
+                                              fraction=fractions[:, None, None]))
+        t = np.unique(np.concatenate([[0.0], t_marks.ravel(), [10 * t_marks.max()]]))
+        traj = jf.simulate(objective, lam, var, depth, eps, t)
+        assert traj.wbar.shape == (t.size, 4, 3) and bool(np.all(traj.ok))
+        wbar = np.asarray(traj.wbar)
+        np.testing.assert_allclose(wbar[0], np.broadcast_to(eps, ws.shape), rtol=1e-12)
+        np.testing.assert_allclose(wbar[-1], ws, rtol=1e-9)  # converged
+        np.testing.assert_allclose(np.asarray(traj.u) ** depth, wbar, rtol=1e-12)
+        frac = wbar / ws
+        inner = (wbar > eps * (1 + 1e-6)) & (frac < 1 - 1e-7)
+        t_of_w = np.asarray(jf.critical_time(objective, *np.broadcast_arrays(
+            lam, var, depth, eps), fraction=np.where(inner, frac, 0.5)))
+        tt = np.broadcast_to(t[:, None, None], wbar.shape)
+        rel = np.abs(t_of_w - tt)[inner] / tt[inner]
+        assert inner.sum() > 60 and rel.max() < 1e-6, rel.max()
+        # where the curve is not too steep the error in wbar itself is small too
+        t_half = t_marks[3].ravel()
+        order = np.argsort(t_half)
+        half = np.asarray(jf.simulate(objective, lam, var, depth, eps, t_half[order]).wbar)
+        got = np.empty(12)
+        got[order] = half.reshape(12, 12)[np.arange(12), order]
+        got /= ws.ravel()
+        # steepness d log(wbar) / d log(t) at the half point: a time error delta
+        # becomes a relative error kappa * delta in wbar
+        L = np.broadcast_to(depth, ws.shape)
+        u = (0.5 * ws) ** (1 / L)
+        rate = var * u ** (2 * L - 1) * (lam / var - u) if objective == "jepa" else (
+            var * u ** (L - 1) * (lam / var - u ** (L + 1)))
+        kappa = (t_marks[3] * L * rate).ravel()
+        assert np.all(np.abs(got / 0.5 - 1) <= 1e-8 * np.maximum(kappa, 1.0))
+
+
+def test_simulate_decay_matches_closed_form():
+    # lam = 0: du/dt = -var u^(2L+1) (JEPA), so u(t) = (u0^-2L + 2L var t)^(-1/2L)
+    t = np.array([0.0, 1.0, 10.0, 1e3, 1e6])
+    depth = np.array([1.0, 3.0])
+    traj = jf.simulate("jepa", 0.0, 0.7, depth, 1e-2, t)
+    u0 = 1e-2 ** (1 / depth)
+    ref = (u0 ** (-2 * depth) + 2 * depth * 0.7 * t[:, None]) ** (-1 / (2 * depth))
+    np.testing.assert_allclose(np.asarray(traj.u), ref, rtol=1e-9)
+    assert np.all(np.asarray(traj.wbar_star) == 0)
+
+
+def test_new_values_do_not_recompile():
+    jf.critical_time("jepa", [1.0, 2.0], 1.0, [2, 3], 1e-3, method="ode")
+    before = _critical_time_flat._cache_size()
+    jf.critical_time("jepa", [0.5, 0.9, 3.0], 1.3, [4, 1, 7], 1e-4, fraction=0.7, method="ode")
+    assert _critical_time_flat._cache_size() == before
+    t = np.array([0.0, 1.0, 2.0])
+    jf.simulate("mae", 1.0, 2.0, 3, 1e-3, t)
+    before = _trajectory_flat._cache_size()
+    jf.simulate("mae", [0.3, 2.0], 1.0, 2, 1e-2, t * 5)
+    assert _trajectory_flat._cache_size() == before
+
+
+def test_broadcasting_rules():
+    lam = np.array([0.5, 1.0, 2.0])[:, None]  # (3, 1)
+    depth = np.array([1, 2, 3, 4])  # (4,)
+    t = np.asarray(jf.critical_time("mae", lam, 1.5, depth, 1e-3))
+    assert t.shape == (3, 4)
+    for i in range(3):
+        for j in range(4):
+            assert t[i, j] == pytest.approx(
+                float(jf.critical_time("mae", lam[i, 0], 1.5, depth[j], 1e-3)), rel=1e-14)
+    assert np.asarray(jf.critical_time("jepa", 1.0, 2.0, 3, 1e-3)).shape == ()
+    assert np.asarray(jf.fixed_point("jepa", lam, [1.0, 2.0], 1)).shape == (3, 2)
+    traj = jf.simulate("jepa", lam, 1.0, depth, 1e-3, [0.0, 1.0])
+    assert traj.wbar.shape == (2, 3, 4) and traj.wbar_star.shape == (3, 4)
+
+
+BAD = [
+    (dict(var=0.0), "var must be > 0"),
+    (dict(var=-2.0), "var must be > 0"),
+    (dict(depth=1.5), "depth must be an integer"),
+    (dict(depth=0), "depth must be an integer in [1, 1024]"),
+    (dict(eps=0.0), "eps must be > 0"),
+    (dict(eps=-1e-3), "eps must be > 0"),
+    (dict(fraction=0.0), "fraction must lie in the open interval (0, 1)"),
+    (dict(fraction=1.0), "fraction must lie in the open interval (0, 1)"),
+    (dict(lam=np.nan), "lam must be finite"),
+    (dict(var=np.inf), "var must be finite"),
+    (dict(eps=[1e-3, np.nan]), "eps must be finite"),
+    (dict(lam=[1.0, 2.0], var=[1.0, 2.0, 3.0]), "do not broadcast"),
+    (dict(objective="byol"), "objective must be one of"),
+    (dict(method="euler"), "method must be one of"),
+    (dict(lam="abc"), "lam must be a real number"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), BAD)
+def test_bad_input_raises_before_compiling(override, message):
+    kwargs = dict(objective="jepa", lam=1.0, var=2.0, depth=2, eps=1e-3, fraction=0.5,
+                  method="ode")
+    kwargs.update(override)
+    before = _critical_time_flat._cache_size()
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        jf.critical_time(**kwargs)
+    assert _critical_time_flat._cache_size() == before
+
+
+def test_bad_save_times():
+    for t, msg in [([1.0, 0.5], "non-decreasing"), ([-1.0, 1.0], "t must be >= 0"),
+                   ([], "non-empty 1-D"), ([[0.0, 1.0]], "non-empty 1-D")]:
+        with pytest.raises(ValueError, match=msg):
+            jf.simulate("jepa", 1.0, 1.0, 1, 1e-3, t)
