@@ -89,7 +89,7 @@ def hyp2f1_1b(b, z):
 
     one = jnp.ones_like(z)
     init = (0.0 * z, one, 0.0 * z, one, digamma(one), digamma(b), one)
-    s_lo, _, s_hi, *_ = jax.lax.fori_loop(0, _HYP_TERMS, body, init)
+    s_lo, _, s_hi, *_ = jax.lax.fori_loop(0, _HYP_TERMS, body, init, unroll=True)
     return jnp.where(low, s_lo, b * s_hi)
 
 

@@ -43,6 +43,8 @@ from ._fixed_point import clock_exponents, log_u_level, log_u_star
 RTOL = 1e-12
 ATOL = 1e-12
 MAX_STEPS = 4096
+# Members per vmapped solve in a large batch: small enough to stay in cache.
+CHUNK = 1024
 
 
 def clock_field(s, state, args):
@@ -60,7 +62,7 @@ def _solve_to_level(rho, q, r, y0, y_level, s1):
     """Integrate one feature from ``y0`` until ``y = y_level``; returns ``(tau, ok, steps)``."""
     event = diffrax.Event(
         lambda t, y, args, **kwargs: y[0] - y_level,
-        root_finder=optx.Newton(rtol=1e-11, atol=1e-11),
+        root_finder=optx.Bisection(rtol=1e-13, atol=1e-13),
     )
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(clock_field),
@@ -81,6 +83,24 @@ def _solve_to_level(rho, q, r, y0, y_level, s1):
     return sol.ys[1][-1], ok, sol.stats["num_steps"]
 
 
+def map_chunks(fn, args, effort, chunk=CHUNK):
+    """``fn(*args)`` over a large flat batch, in chunks of members of similar effort.
+
+    A vmapped adaptive solve runs until its slowest member finishes, so the
+    batch is sorted by ``effort`` (a predictor of the step count), cut into
+    chunks of ``chunk`` members that ``lax.map`` solves one after another, and
+    put back in the original order. Batches that are small, or not a multiple
+    of ``chunk``, are solved in one piece.
+    """
+    n = effort.shape[0]
+    if n <= chunk or n % chunk:
+        return fn(*args)
+    order = jnp.argsort(effort)
+    out = jax.lax.map(lambda xs: fn(*xs), tuple(a[order].reshape(-1, chunk) for a in args))
+    inverse = jnp.argsort(order)
+    return jax.tree.map(lambda o: o.reshape(-1)[inverse], out)
+
+
 def ode_critical_time(objective: str, lam, var, depth, eps, fraction):
     """Critical time by integrating the flow (flat arrays, every ``lam > 0``).
 
@@ -98,7 +118,9 @@ def ode_critical_time(objective: str, lam, var, depth, eps, fraction):
     rate = rho * -jnp.expm1(q / depth * jnp.log(fraction))
     y0_safe = jnp.where(reached, y_level - 1.0, y0)
     s1 = 2.0 * (y_level - y0_safe) / rate + 1.0 / rho
-    tau, ok, steps = jax.vmap(_solve_to_level)(rho, q, r, y0_safe, y_level, s1)
+    effort = (r + 1.0) * (y_level - y0_safe)  # grows with the number of steps a member needs
+    tau, ok, steps = map_chunks(jax.vmap(_solve_to_level), (rho, q, r, y0_safe, y_level, s1),
+                                effort)
     t_star = tau * jnp.exp(-r * y0_safe) / var
     t_star = jnp.where(reached, 0.0, jnp.where(ok, t_star, jnp.nan))
     return t_star, ok | reached, steps

@@ -81,6 +81,12 @@ def critical_time_figure(t_star, depths, names, lam, var, eps):
     for ax, (objective, ts) in zip(axes[0], t_star.items()):
         for j, name in enumerate(names):
             ax.plot(depths, ts[:, j], "o-", color=colors[j], label=feature_label(name, lam[j], var[j]))
+        first = [int(np.argmin(row)) if np.isfinite(row).any() else -1 for row in ts]
+        flip = next((d for d, f in zip(depths, first) if f != first[0]), None)
+        if flip is not None:
+            ax.axvline(flip - 0.5, color="0.5", ls="--", lw=1)
+            ax.text(flip - 0.45, 0.04, f"order flips at L={int(flip)}", transform=ax.get_xaxis_transform(),
+                    fontsize=8, color="0.3")
         ax.set_yscale("log")
         ax.set_xlabel("depth L")
         ax.set_ylabel("critical time t* (gradient-flow time)")
