@@ -76,7 +76,7 @@ def simulate(objective, lam, var, depth, eps, t) -> Trajectory:
     n_t = times.size
     t_pad = np.full(bucket(n_t), times[-1])
     t_pad[:n_t] = times
-    log_u, ok = _trajectory_flat(objective, t=jnp.asarray(t_pad, float_dtype()), **flat)
+    log_u, ok, _ = _trajectory_flat(objective, t=jnp.asarray(t_pad, float_dtype()), **flat)
     log_u = log_u[:n, :n_t].T.reshape((n_t, *shape))
     depth_b = jnp.asarray(p["depth"], log_u.dtype)
     u = jnp.exp(log_u)
