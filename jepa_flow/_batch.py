@@ -34,15 +34,17 @@ def float_dtype():
     return jnp.float32
 
 
-def bucket(n: int) -> int:
-    """Smallest power of two >= ``n`` and >= ``MIN_BUCKET``."""
-    return max(MIN_BUCKET, 1 << max(0, int(n) - 1).bit_length())
+def bucket(n: int, multiple: int = 1) -> int:
+    """Smallest power of two >= ``n`` and >= ``MIN_BUCKET``, rounded up to ``multiple``."""
+    size = max(MIN_BUCKET, 1 << max(0, int(n) - 1).bit_length())
+    return -(-size // multiple) * multiple
 
 
-def flatten_padded(arrays: dict[str, np.ndarray], fill: dict[str, float]) -> tuple[dict, int]:
-    """Flatten same-shape arrays and pad them to ``bucket(size)`` with ``fill`` values."""
+def flatten_padded(arrays: dict[str, np.ndarray], fill: dict[str, float],
+                   multiple: int = 1) -> tuple[dict, int]:
+    """Flatten same-shape arrays and pad them to ``bucket(size, multiple)`` with ``fill``."""
     n = next(iter(arrays.values())).size
-    size = bucket(n)
+    size = bucket(n, multiple)
     dtype = float_dtype()
     out = {}
     for name, arr in arrays.items():

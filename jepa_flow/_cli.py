@@ -4,7 +4,7 @@ Each subcommand lives in its own module that exposes ``register(subparsers)``;
 ``register`` adds an ``argparse`` parser and sets ``func=run`` where
 ``run(args) -> int`` returns the exit code. A ``ValueError`` raised by ``run``
 (bad input) is printed as one line, ``jepa-flow: error: ...``, with exit code 2.
-The CLI always runs in float64.
+The CLI always runs in float64, with one JAX device per CPU core.
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     import jax
 
+    from ._devices import use_all_cpu_cores
+
     jax.config.update("jax_enable_x64", True)
+    use_all_cpu_cores()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _validate
 from ._batch import flatten_padded
+from ._devices import device_count, jit_over_devices
 from ._exact import time_to_level
 from ._fixed_point import log_u_level, wbar_star
 from ._ode import ode_critical_time
@@ -70,7 +71,9 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact")
             ``fraction``; rough at moderate eps).
 
     All parameters broadcast together (numpy rules); the result has the
-    broadcast shape. Run ``jax.config.update("jax_enable_x64", True)`` first
+    broadcast shape. A large batch is split over all local devices (on a CPU,
+    ``jax.config.update("jax_num_cpu_devices", os.cpu_count())`` before any
+    computation gives one device per core). Run ``jax.config.update("jax_enable_x64", True)`` first
     for float64: the documented accuracies are float64 figures.
 
     Raises:
@@ -82,8 +85,13 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact")
     _validate.check_objective(objective)
     _validate.check_method(method)
     shape, p = _validate.feature_params(lam, var, depth, eps, fraction)
-    flat, n = flatten_padded(p, _FILL)
-    t_star, ok = _critical_time_flat(objective, method, **flat)
+    n_dev = device_count()
+    flat, n = flatten_padded(p, _FILL, multiple=n_dev)
+    if n_dev == 1 or n < 64 * n_dev:  # small batches: one device is quicker
+        t_star, ok = _critical_time_flat(objective, method, **flat)
+    else:
+        fn = jit_over_devices(critical_time_kernel, n_dev, static_argnums=(0, 1))
+        t_star, ok = fn(objective, method, *(flat[k] for k in _FILL))
     ok = np.asarray(ok[:n])
     if not ok.all():
         warnings.warn(
