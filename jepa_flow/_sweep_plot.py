@@ -1,0 +1,223 @@
+"""Figures of a finished sweep (``critical_time.png``, ``phase.png``).
+
+``critical_time.png``: the critical time ``t_star`` (gradient-flow time, unit
+rate on every parameter; the paper's ``tau`` is ``depth * t``) against
+``rho`` and ``lam``, one panel per depth (columns) and objective/method (rows).
+
+``phase.png`` (pair sweeps): which feature is learned first, one panel per
+depth and objective: colour is ``log10(t_star_b / t_star_a)`` (blue: B first,
+red: A first), the black line is the boundary ``t_star_a = t_star_b``.
+
+Axes other than those drawn (eps, fraction, or swept parameters of A) are
+shown at their first value, named in the figure title.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._sweep_config import SweepConfig
+
+LABELS = {
+    "lam": "lam (view covariance)",
+    "rho": "rho = lam / var (influence)",
+    "var": "var (input variance)",
+    "lam_b": "lam_B (covariance of B)",
+    "rho_b": "rho_B = lam_B / var_B",
+    "var_b": "var_B (input variance of B)",
+    "lam_ratio": "lam_B / lam_A",
+    "rho_ratio": "rho_B / rho_A",
+    "var_ratio": "var_B / var_A",
+    "depth": "depth L",
+}
+T_LABEL = "t* (gradient-flow time, unit rate)"
+
+
+def _log_axis(values) -> bool:
+    """Log scale where positive values span more than about 1.5 decades."""
+    values = np.asarray(values, dtype=float)
+    return bool(values.min() > 0 and values.max() / values.min() >= 30)
+
+
+def _grid(config: SweepConfig, results: dict, name: str, fixed: dict, free: list[str]):
+    """``results[name]`` on the free axes, every other axis at ``fixed`` (default 0)."""
+    index = tuple(
+        slice(None) if axis in free else fixed.get(axis, 0) for axis in config.names
+    )
+    block = results[name].reshape(config.shape)[index]
+    order = [a for a in config.names if a in free]
+    return np.moveaxis(block, [order.index(a) for a in free], range(len(free)))
+
+
+def _held(config: SweepConfig, drawn: set[str]) -> str:
+    """Text naming the axes shown at their first value only."""
+    held = [f"{n} = {v[0]:g}" for n, v in config.numeric_axes if n not in drawn and len(v) > 1]
+    return ("; shown at " + ", ".join(held)) if held else ""
+
+
+def _panels(config: SweepConfig):
+    values = dict(config.axes)
+    rows = [(gi, o, m) for gi, (o, m) in enumerate(config.groups)]
+    return rows, list(values["depth"])
+
+
+def _figure(n_rows: int, n_cols: int):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(3.6 * n_cols + 1.2, 3.0 * n_rows + 0.9), squeeze=False,
+        constrained_layout=True,
+    )
+    return plt, fig, axes
+
+
+def _group_index(config: SweepConfig, gi: int) -> dict:
+    n_methods = len(dict(config.axes)["method"])
+    return {"objective": gi // n_methods, "method": gi % n_methods}
+
+
+def _draw_map(ax, x, y, c, norm, cmap, x_is_axis: bool):
+    """Colour map of ``c`` over grid axes ``x`` (columns) and ``y`` (rows)."""
+    if x_is_axis:
+        return ax.pcolormesh(x, y, c, norm=norm, cmap=cmap, shading="nearest")
+    return ax.scatter(x.ravel(), y.ravel(), c=c.ravel(), norm=norm, cmap=cmap, s=12)
+
+
+def plot_critical_time(config: SweepConfig, results: dict, path) -> None:
+    """Write ``critical_time.png``: t_star over (rho, lam) per depth and objective."""
+    import matplotlib.colors as mcolors
+
+    from ._io import save_figure_atomic
+
+    values = dict(config.axes)
+    feature = "rho" if "rho" in values else "var"
+    two_d = len(values["lam"]) > 1 and len(values[feature]) > 1
+    rows, depths = _panels(config)
+    plt, fig, axes = _figure(len(rows), len(depths))
+    t_all = results["t_star"][np.isfinite(results["t_star"]) & (results["t_star"] > 0)]
+    lo, hi = (t_all.min(), t_all.max()) if t_all.size else (1.0, 10.0)
+    norm = mcolors.LogNorm(vmin=lo, vmax=max(hi, lo * 1.0001))
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    mappable = None
+    for r, (gi, objective, method) in enumerate(rows):
+        for c, depth in enumerate(depths):
+            ax = axes[r, c]
+            fixed = dict(_group_index(config, gi), depth=c)
+            free = ["lam", feature]
+            t_star = _grid(config, results, "t_star", fixed, free)  # [lam, rho|var]
+            rho = _grid(config, results, "rho", fixed, free)
+            lam = _grid(config, results, "lam", fixed, free)
+            if two_d:
+                t_plot = np.ma.masked_invalid(np.where(t_star > 0, t_star, np.nan))
+                x = values["rho"] if feature == "rho" else rho
+                mappable = _draw_map(ax, x, values["lam"], t_plot, norm, cmap, feature == "rho")
+                ax.set_xscale("log" if _log_axis(rho) else "linear")
+                ax.set_yscale("log" if _log_axis(values["lam"]) else "linear")
+                ax.set_xlabel(LABELS["rho"])
+                ax.set_ylabel(LABELS["lam"])
+            else:
+                swept = "lam" if len(values["lam"]) > 1 else "rho"
+                x = (lam if swept == "lam" else rho).ravel()
+                ax.plot(x, t_star.ravel(), "o-", ms=3)
+                ax.set_xscale("log" if _log_axis(x) else "linear")
+                ax.set_yscale("log" if _log_axis(t_star[np.isfinite(t_star)] + 1e-300) else "linear")
+                ax.set_xlabel(LABELS[swept])
+                ax.set_ylabel(T_LABEL)
+            ax.set_title(f"{objective.upper()} ({method}), depth L = {depth:g}", fontsize=9)
+    if mappable is not None:
+        fig.colorbar(mappable, ax=axes, label=T_LABEL + "; grey: never learned or t* = 0")
+    fig.suptitle("Critical time t*" + _held(config, {"depth", "lam", feature}), fontsize=10)
+    save_figure_atomic(fig, path, dpi=110)
+    plt.close(fig)
+
+
+def _pair_axes(config: SweepConfig) -> tuple[str, str]:
+    """The (x, y) axes of the phase diagram: B's influence-like and covariance-like keys."""
+    values = dict(config.axes)
+    y = "lam_b" if "lam_b" in values else "lam_ratio"
+    x = next(k for k in ("rho_b", "var_b", "rho_ratio", "var_ratio") if k in values)
+    return x, y
+
+
+def plot_phase(config: SweepConfig, results: dict, path) -> None:
+    """Write ``phase.png``: which feature is learned first, boundary drawn, per depth/objective."""
+    import matplotlib.colors as mcolors
+
+    from ._io import save_figure_atomic
+
+    values = dict(config.axes)
+    x_key, y_key = _pair_axes(config)
+    two_d = len(values[x_key]) > 1 and len(values[y_key]) > 1
+    rows, depths = _panels(config)
+    plt, fig, axes = _figure(len(rows), len(depths))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.log10(results["t_ratio"])
+    finite = log_ratio[np.isfinite(log_ratio)]
+    span = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-3)
+    norm = mcolors.TwoSlopeNorm(vcenter=0.0, vmin=-span, vmax=span)
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
+    mappable = None
+    for r, (gi, objective, method) in enumerate(rows):
+        for c, depth in enumerate(depths):
+            ax = axes[r, c]
+            fixed = dict(_group_index(config, gi), depth=c)
+            ratio = _grid(config, results, "t_ratio", fixed, [y_key, x_key])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # a feature already at its level (t* = 0) is learned first: clip, do not mask
+                z = np.ma.masked_invalid(np.clip(np.log10(ratio), -span, span))
+            log_x, log_y = _log_axis(values[x_key]), _log_axis(values[y_key])
+            if two_d:
+                mappable = ax.pcolormesh(values[x_key], values[y_key], z, norm=norm, cmap=cmap,
+                                         shading="nearest")  # fmt: skip
+                if z.min() < 0 < z.max():
+                    ax.contour(values[x_key], values[y_key], z.filled(np.nan), levels=[0.0],
+                               colors="k", linewidths=1.5)  # fmt: skip
+                ax.set_ylabel(LABELS[y_key])
+                _mark_a(ax, config, x_key, y_key)
+            else:
+                swept = x_key if len(values[x_key]) > 1 else y_key
+                ax.plot(values[swept], ratio.ravel(), "o-", ms=3)
+                ax.axhline(1.0, color="k", lw=1)
+                ax.set_yscale("log")
+                ax.set_ylabel("t*_B / t*_A  (< 1: B first)")
+                log_x = _log_axis(values[swept])
+                x_key = swept
+            ax.set_xscale("log" if log_x else "linear")
+            if two_d:
+                ax.set_yscale("log" if log_y else "linear")
+            ax.set_xlabel(LABELS[x_key])
+            ax.set_title(f"{objective.upper()} ({method}), depth L = {depth:g}", fontsize=9)
+    if mappable is not None:
+        fig.colorbar(mappable, ax=axes, label="log10(t*_B / t*_A): blue B first, red A first")
+    a_text = ", ".join(f"{k} = {values[k][0]:g}" for k in ("lam_a", "rho_a", "var_a") if k in values)
+    held = _held(config, {"depth", x_key, y_key, "lam_a", "rho_a", "var_a"})
+    fig.suptitle(f"Which feature is learned first (A: {a_text}; black line: t*_A = t*_B;\nt* = 0, already at the level, counts as learned first; grey: neither learned){held}",
+                 fontsize=10)  # fmt: skip
+    save_figure_atomic(fig, path, dpi=110)
+    plt.close(fig)
+
+
+def _mark_a(ax, config: SweepConfig, x_key: str, y_key: str) -> None:
+    """Mark feature A itself where it lies in the diagram's coordinates."""
+    values = dict(config.axes)
+    lam_a = values["lam_a"][0]
+    rho_a = values["rho_a"][0] if "rho_a" in values else lam_a / values["var_a"][0]
+    var_a = lam_a / rho_a
+    xs = {"rho_b": rho_a, "var_b": var_a, "rho_ratio": 1.0, "var_ratio": 1.0}
+    ys = {"lam_b": lam_a, "lam_ratio": 1.0}
+    ax.plot([xs[x_key]], [ys[y_key]], marker="*", color="k", ms=9, ls="none", label="A")
+
+
+def plot_sweep(config: SweepConfig, results: dict, out) -> list[str]:
+    """Draw the sweep's figures into ``out``; returns the file names written."""
+    from pathlib import Path
+
+    out = Path(out)
+    if config.pair:
+        plot_phase(config, results, out / "phase.png")
+        return ["phase.png"]
+    plot_critical_time(config, results, out / "critical_time.png")
+    return ["critical_time.png"]
