@@ -77,18 +77,13 @@ def maybe_initialize_distributed() -> None:
         jax.distributed.initialize()
 
 
-@functools.lru_cache(maxsize=None)
-def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
-    """The jitted, sharded computation of one chunk.
+def _one_device(objective: str, method: str, pair: bool):
+    """The computation on one device's slice of a chunk (vmapped inside the kernel).
 
     Takes the kernel inputs (``lam, var, depth, eps, fraction``; for a pair
-    sweep those of A then those of B), each a 1-D float64 array whose length
-    is a multiple of ``len(devices)``, and returns the chunk's outputs
-    (``OUTPUTS`` or ``PAIR_OUTPUTS``). Each device runs the vmapped kernel on its
-    own slice (``shard_map``; no collectives inside the adaptive solves).
+    sweep those of A then those of B), each a 1-D float64 array, and returns
+    the outputs named by ``OUTPUTS`` or ``PAIR_OUTPUTS``.
     """
-    mesh = Mesh(np.asarray(devices), ("batch",))
-    spec = PartitionSpec("batch")
 
     def one_device(*args):
         if not pair:
@@ -96,20 +91,72 @@ def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
             return t_star, wbar_star(objective, args[0], args[1], args[2]), ok
         # A and B in one batch: one adaptive loop, not two in sequence.
         n = args[0].shape[0]
-        a, b = args[:5], args[5:]
-        both = [jnp.concatenate([x, y]) for x, y in zip(a, b)]
+        both = [jnp.concatenate([x, y]) for x, y in zip(args[:5], args[5:])]
         t_star, ok = critical_time_kernel(objective, method, *both)
         w = wbar_star(objective, both[0], both[1], both[2])
         t_a, t_b, w_a, w_b = t_star[:n], t_star[n:], w[:n], w[n:]
         first = jnp.where(t_b < t_a, 1, jnp.where(t_a < t_b, 0, 2)).astype(jnp.int8)
         return t_a, t_b, w_a, w_b, first, t_b / t_a, ok[:n] & ok[n:]
 
+    return one_device
+
+
+# Methods whose kernel runs under ``shard_map``. The ODE kernel does not trace
+# there with jax 0.10 / equinox 0.13: the root finder of its diffrax Event
+# (optimistix Newton -> lineax) compares ShapeDtypeStructs that carry the
+# manual mesh's sharding on one side and none on the other ("Closure-converted
+# function called with different dynamic arguments"; with check_vma=True the
+# diffrax while loop fails its carry-type check instead). For "ode" each device
+# is therefore given its slice explicitly, the per-device execution that
+# shard_map would do (no collectives either way).
+SHARD_MAP_METHODS = ("exact", "series")
+
+
+@functools.lru_cache(maxsize=None)
+def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
+    """``(dispatch, gather)`` for one chunk on ``devices``.
+
+    ``dispatch(inputs)`` takes the kernel inputs as numpy arrays whose length
+    is a multiple of ``len(devices)``, splits them evenly over the devices
+    (device ``i`` gets the ``i``-th slice) and starts the computation
+    asynchronously; ``gather(handle)`` waits and returns the outputs as numpy
+    arrays in chunk order. With ``method`` in ``SHARD_MAP_METHODS`` this is a
+    jitted ``jax.shard_map`` over a one-axis ``Mesh``; otherwise one jitted call
+    per device on a committed slice.
+    """
+    one_device = _one_device(objective, method, pair)
     n_in = 10 if pair else 5
     n_out = len(PAIR_OUTPUTS if pair else OUTPUTS)
-    sharded = jax.shard_map(
-        one_device, mesh=mesh, in_specs=(spec,) * n_in, out_specs=(spec,) * n_out, check_vma=False
-    )
-    return jax.jit(sharded), NamedSharding(mesh, spec)
+    if method in SHARD_MAP_METHODS:
+        mesh = Mesh(np.asarray(devices), ("batch",))
+        spec = PartitionSpec("batch")
+        sharding = NamedSharding(mesh, spec)
+        fn = jax.jit(
+            jax.shard_map(one_device, mesh=mesh, in_specs=(spec,) * n_in,
+                          out_specs=(spec,) * n_out, check_vma=False)
+        )  # fmt: skip
+
+        def dispatch(inputs):
+            return fn(*(jax.device_put(x, sharding) for x in inputs))
+
+        def gather(handle):
+            return [np.asarray(x) for x in handle]
+
+    else:
+        fn = jax.jit(one_device)
+
+        def dispatch(inputs):
+            k = len(inputs[0]) // len(devices)
+            return [
+                fn(*(jax.device_put(x[i * k : (i + 1) * k], d) for x in inputs))
+                for i, d in enumerate(devices)
+            ]
+
+        def gather(handle):
+            return [np.concatenate([np.asarray(h[j]) for h in handle]) for j in range(n_out)]
+
+    dispatch.jitted = fn  # for tests: the compilation cache
+    return dispatch, gather
 
 
 def kernel_inputs(config: SweepConfig, lo: int, hi: int, padded: int) -> list[np.ndarray]:
@@ -238,10 +285,10 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     bar = tqdm(total=sum(hi - lo for _, _, lo, hi in todo), unit="cfg", unit_scale=True,
                desc="sweep", disable=not progress, smoothing=0.1)  # fmt: skip
 
-    def finish(chunk, result):
+    def finish(chunk, gather, handle):
         index, _, lo, hi = chunk
         n = hi - lo
-        outputs = {name: np.asarray(x)[:n] for name, x in zip(names, result)}
+        outputs = {name: x[:n] for name, x in zip(names, gather(handle))}
         _write_chunk(_chunk_path(out, index), outputs)
         summary["computed"] += n
         summary["failed"] += int(n - outputs["ok"].sum())
@@ -255,12 +302,12 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     try:
         for chunk in todo:
             objective, method = config.groups[chunk[1]]
-            fn, sharding = chunk_function(objective, method, config.pair, devices)
-            args = [jax.device_put(x, sharding) for x in kernel_inputs(config, *chunk[2:], padded)]
-            result = fn(*args)  # dispatched asynchronously: overlaps the previous write
+            dispatch, gather = chunk_function(objective, method, config.pair, devices)
+            # asynchronous: the device works while the previous chunk is written
+            handle = dispatch(kernel_inputs(config, *chunk[2:], padded))
             if pending is not None:
                 finish(*pending)
-            pending = (chunk, result)
+            pending = (chunk, gather, handle)
         if pending is not None:
             finish(*pending)
     finally:

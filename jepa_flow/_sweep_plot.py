@@ -150,8 +150,10 @@ def plot_phase(config: SweepConfig, results: dict, path) -> None:
 
     values = dict(config.axes)
     x_key, y_key = _pair_axes(config)
-    two_d = len(values[x_key]) > 1 and len(values[y_key]) > 1
+    swept = [k for k in (x_key, y_key) if len(values[k]) > 1]
     rows, depths = _panels(config)
+    if not swept:
+        return _plot_ratio_by_depth(config, results, path)
     plt, fig, axes = _figure(len(rows), len(depths))
     with np.errstate(divide="ignore", invalid="ignore"):
         log_ratio = np.log10(results["t_ratio"])
@@ -168,36 +170,75 @@ def plot_phase(config: SweepConfig, results: dict, path) -> None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 # a feature already at its level (t* = 0) is learned first: clip, do not mask
                 z = np.ma.masked_invalid(np.clip(np.log10(ratio), -span, span))
-            log_x, log_y = _log_axis(values[x_key]), _log_axis(values[y_key])
-            if two_d:
+            if len(swept) == 2:
                 mappable = ax.pcolormesh(values[x_key], values[y_key], z, norm=norm, cmap=cmap,
                                          shading="nearest")  # fmt: skip
                 if z.min() < 0 < z.max():
                     ax.contour(values[x_key], values[y_key], z.filled(np.nan), levels=[0.0],
                                colors="k", linewidths=1.5)  # fmt: skip
-                ax.set_ylabel(LABELS[y_key])
                 _mark_a(ax, config, x_key, y_key)
+                ax.set_xscale("log" if _log_axis(values[x_key]) else "linear")
+                ax.set_yscale("log" if _log_axis(values[y_key]) else "linear")
+                ax.set_xlabel(LABELS[x_key])
+                ax.set_ylabel(LABELS[y_key])
             else:
-                swept = x_key if len(values[x_key]) > 1 else y_key
-                ax.plot(values[swept], ratio.ravel(), "o-", ms=3)
+                key = swept[0]
+                ax.plot(values[key], 10.0 ** z.ravel(), "o-", ms=3)
                 ax.axhline(1.0, color="k", lw=1)
-                ax.set_yscale("log")
-                ax.set_ylabel("t*_B / t*_A  (< 1: B first)")
-                log_x = _log_axis(values[swept])
-                x_key = swept
-            ax.set_xscale("log" if log_x else "linear")
-            if two_d:
-                ax.set_yscale("log" if log_y else "linear")
-            ax.set_xlabel(LABELS[x_key])
+                ax.set_yscale("log" if _log_axis(np.append(10.0 ** z.compressed(), 1)) else "linear")
+                ax.set_xscale("log" if _log_axis(values[key]) else "linear")
+                ax.set_xlabel(LABELS[key])
+                ax.set_ylabel("t*_B / t*_A  (below 1: B first)")
             ax.set_title(f"{objective.upper()} ({method}), depth L = {depth:g}", fontsize=9)
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, label="log10(t*_B / t*_A): blue B first, red A first")
-    a_text = ", ".join(f"{k} = {values[k][0]:g}" for k in ("lam_a", "rho_a", "var_a") if k in values)
-    held = _held(config, {"depth", x_key, y_key, "lam_a", "rho_a", "var_a"})
-    fig.suptitle(f"Which feature is learned first (A: {a_text}; black line: t*_A = t*_B;\nt* = 0, already at the level, counts as learned first; grey: neither learned){held}",
-                 fontsize=10)  # fmt: skip
+    line = "black line: t*_A = t*_B" if len(swept) == 2 else "t*_A = t*_B at 1"
+    fig.suptitle(
+        f"Which feature is learned first ({_a_text(config)}; {line};\n"
+        "t* = 0, already at the level, counts as learned first; grey: neither learned)"
+        + _held(config, {"depth", x_key, y_key, "lam_a", "rho_a", "var_a"}),
+        fontsize=10,
+    )
     save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
+
+
+def _a_text(config: SweepConfig) -> str:
+    values = dict(config.axes)
+    keys = ("lam_a", "rho_a", "var_a")
+    return "A: " + ", ".join(f"{k} = {values[k][0]:g}" for k in keys if k in values)
+
+
+def _plot_ratio_by_depth(config: SweepConfig, results: dict, path) -> None:
+    """Phase plot of a pair with one B: t*_B / t*_A against depth, a panel per objective."""
+    from ._io import save_figure_atomic
+
+    values = dict(config.axes)
+    rows, depths = _panels(config)
+    plt, fig, axes = _figure(1, len(rows))
+    for c, (gi, objective, method) in enumerate(rows):
+        ax = axes[0, c]
+        ratio = _grid(config, results, "t_ratio", _group_index(config, gi), ["depth"])
+        b_first = ratio < 1
+        ax.plot(depths, ratio, "k-", lw=1)
+        ax.plot(np.asarray(depths)[b_first], ratio[b_first], "o", color="tab:blue", label="B first")
+        ax.plot(np.asarray(depths)[~b_first], ratio[~b_first], "o", color="tab:red", label="A first")
+        positive = ratio[np.isfinite(ratio) & (ratio > 0)]
+        ax.set_yscale("log" if _log_axis(np.append(positive, 1)) else "linear")
+        ax.axhline(1.0, color="0.4", lw=1, ls="--")
+        ax.set_xlabel(LABELS["depth"])
+        ax.set_ylabel("t*_B / t*_A  (below 1: B first)")
+        ax.set_title(f"{objective.upper()} ({method}), depths {', '.join(f'{d:g}' for d in depths)}",
+                     fontsize=9)  # fmt: skip
+        ax.legend(fontsize=8)
+    b_text = ", ".join(f"{k} = {v[0]:g}" for k, v in config.numeric_axes if k in PAIR_B)
+    fig.suptitle(f"Learning order against depth ({_a_text(config)}; B: {b_text})"
+                 + _held(config, {"depth"}), fontsize=10)  # fmt: skip
+    save_figure_atomic(fig, path, dpi=110)
+    plt.close(fig)
+
+
+PAIR_B = ("lam_b", "lam_ratio", "rho_b", "var_b", "rho_ratio", "var_ratio")
 
 
 def _mark_a(ax, config: SweepConfig, x_key: str, y_key: str) -> None:
