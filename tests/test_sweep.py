@@ -88,22 +88,26 @@ def test_results_identical_across_chunk_sizes(plain, tmp_path):
         np.testing.assert_array_equal(r[key], ref[key], err_msg=key)
 
 
-def test_results_identical_on_four_devices(plain, tmp_path):
+def test_results_identical_on_four_devices(plain, ode, tmp_path):
+    """shard_map (exact) and per-device dispatch (ode) on 4 CPU devices, 2 rows each."""
     _, _, ref = plain
     (tmp_path / "c.toml").write_text(PLAIN)
+    (tmp_path / "o.toml").write_text(ODE.format("ode"))
     code = textwrap.dedent(f"""
         import jax
         jax.config.update("jax_enable_x64", True)
         assert jax.local_device_count() == 4, jax.devices()
         from jepa_flow import run_sweep
         run_sweep({str(tmp_path / "c.toml")!r}, {str(tmp_path / "four")!r}, chunk_size={CHUNK})
+        run_sweep({str(tmp_path / "o.toml")!r}, {str(tmp_path / "four_ode")!r}, chunk_size=8)
     """)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "JAX_PLATFORMS": "cpu"}  # fmt: skip
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=240)
-    r = load_sweep(tmp_path / "four")
-    for key in ref:
-        np.testing.assert_array_equal(r[key], ref[key], err_msg=key)
+    for got, want in ((load_sweep(tmp_path / "four"), ref),
+                      (load_sweep(tmp_path / "four_ode"), ode[0])):  # fmt: skip
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 
 
 def test_resume_after_interruption(plain, tmp_path, monkeypatch):
@@ -222,8 +226,7 @@ rho_b = [0.3, 0.5, 0.7, 0.9]
     assert flips >= 12  # the boundary crosses most columns of the grid
 
 
-def test_ode_sweep_matches_exact(tmp_path):
-    text = """
+ODE = """
 [sweep]
 objective = "jepa"
 depth = [1, 3]
@@ -232,12 +235,20 @@ lam = [0.5, 2.0]
 rho = [0.3, 0.8]
 method = "{}"
 """
-    rs = []
+
+
+@pytest.fixture(scope="module")
+def ode(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ode")
     for method in ("ode", "exact"):
-        run_sweep(parse_sweep_config(text.format(method)), tmp_path / method, chunk_size=8)
-        rs.append(load_sweep(tmp_path / method))
-    assert rs[0]["ok"].all() and list(rs[0]["method"]) == ["ode"] * 8
-    np.testing.assert_allclose(rs[0]["t_star"], rs[1]["t_star"], rtol=1e-9)
+        run_sweep(parse_sweep_config(ODE.format(method)), out / method, chunk_size=8)
+    return load_sweep(out / "ode"), load_sweep(out / "exact")
+
+
+def test_ode_sweep_matches_exact(ode):
+    r_ode, r_exact = ode
+    assert r_ode["ok"].all() and list(r_ode["method"]) == ["ode"] * 8
+    np.testing.assert_allclose(r_ode["t_star"], r_exact["t_star"], rtol=1e-9)
 
 
 def test_cli_runs_plots_and_reports(tmp_path, capsys):
