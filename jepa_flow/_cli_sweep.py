@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Validate, run (or resume), plot, and print one line of totals."""
-    from ._sweep import load_sweep, maybe_initialize_distributed, run_sweep
+    from ._sweep import maybe_initialize_distributed, run_sweep
     from ._sweep_config import load_config
 
     config = load_config(args.config)  # every check before anything runs
@@ -54,7 +54,7 @@ def run(args) -> int:
     if jax.process_index() == 0 and not args.no_plot:
         from ._sweep_plot import plot_sweep
 
-        figures = plot_sweep(config, load_sweep(args.out), args.out)
+        figures = plot_sweep(args.out)
     failed = f", {summary['failed']} failed ODE solves (NaN, ok=False)" if summary["failed"] else ""
     print(
         f"sweep: {summary['n_configs']} configurations in {summary['n_chunks']} chunks "

@@ -42,7 +42,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import _io
 from ._critical_time import critical_time_kernel
 from ._fixed_point import wbar_star
-from ._sweep_config import SweepConfig, load_config, parse_config
+from ._sweep_config import STATIC, SweepConfig, load_config, parse_config
 
 DEFAULT_CHUNK = 1 << 16
 KERNEL_INPUTS = ("lam", "var", "depth", "eps", "fraction")
@@ -349,6 +349,15 @@ def load_sweep(path) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     manifest, config = _load_manifest(path)
+    _check_complete(path, config, manifest)
+    result = _parameters(config)
+    parts = [np.load(_chunk_path(path, i)) for i, *_ in _chunk_plan(config, manifest["chunk_size"])]
+    for name in manifest["outputs"]:
+        result[name] = np.concatenate([p[name] for p in parts])
+    return result
+
+
+def _check_complete(path: Path, config: SweepConfig, manifest: dict) -> None:
     plan = _chunk_plan(config, manifest["chunk_size"])
     missing = [i for i, *_ in plan if not _chunk_path(path, i).exists()]
     if missing:
@@ -356,6 +365,10 @@ def load_sweep(path) -> dict[str, np.ndarray]:
             f"{str(path)!r}: {len(missing)} of {len(plan)} chunks are missing "
             "(interrupted run: run the same sweep command again to finish it)"
         )
+
+
+def _parameters(config: SweepConfig) -> dict[str, np.ndarray]:
+    """Every axis and derived parameter, one row per configuration of ``config``."""
     m = config.group_size
     params = config.rows(0, m)
     n_groups = len(config.groups)
@@ -364,7 +377,39 @@ def load_sweep(path) -> dict[str, np.ndarray]:
         "method": np.repeat([meth for _, meth in config.groups], m),
     }
     result.update({k: np.tile(v, n_groups) for k, v in params.items()})
-    parts = [np.load(_chunk_path(path, i)) for i, *_ in plan]
-    for name in manifest["outputs"]:
-        result[name] = np.concatenate([p[name] for p in parts])
     return result
+
+
+def load_sweep_slice(path, keep) -> tuple[SweepConfig, SweepConfig, dict[str, np.ndarray]]:
+    """Results on a sub-grid, reading only the chunks it touches (memory ~ sub-grid).
+
+    Every numeric axis not named in ``keep`` is held at its first value
+    (``objective`` and ``method`` are always kept). Returns ``(full_config,
+    sub_config, results)`` with ``results`` laid out like ``load_sweep`` for
+    ``sub_config``. Used for the figures of sweeps too large to load whole.
+    """
+    path = Path(path)
+    manifest, config = _load_manifest(path)
+    _check_complete(path, config, manifest)
+    sub_axes = tuple(
+        (n, v if n in STATIC or n in keep else v[:1]) for n, v in config.axes
+    )
+    sub = SweepConfig(axes=sub_axes, pair=config.pair, text=config.text)
+    index = np.indices(sub.shape).reshape(len(sub.shape), -1)
+    flat = np.ravel_multi_index(index, config.shape)
+    m, chunk_size = config.group_size, manifest["chunk_size"]
+    per_group = math.ceil(m / chunk_size)
+    chunk = (flat // m) * per_group + (flat % m) // chunk_size
+    offset = (flat % m) % chunk_size
+    result = _parameters(sub)
+    outputs = {}
+    for c in np.unique(chunk):
+        sel = chunk == c
+        with np.load(_chunk_path(path, int(c))) as part:
+            for name in manifest["outputs"]:
+                column = part[name]
+                if name not in outputs:
+                    outputs[name] = np.empty(len(flat), dtype=column.dtype)
+                outputs[name][sel] = column[offset[sel]]
+    result.update(outputs)
+    return config, sub, result

@@ -79,14 +79,7 @@ def _group_index(config: SweepConfig, gi: int) -> dict:
     return {"objective": gi // n_methods, "method": gi % n_methods}
 
 
-def _draw_map(ax, x, y, c, norm, cmap, x_is_axis: bool):
-    """Colour map of ``c`` over grid axes ``x`` (columns) and ``y`` (rows)."""
-    if x_is_axis:
-        return ax.pcolormesh(x, y, c, norm=norm, cmap=cmap, shading="nearest")
-    return ax.scatter(x.ravel(), y.ravel(), c=c.ravel(), norm=norm, cmap=cmap, s=12)
-
-
-def plot_critical_time(config: SweepConfig, results: dict, path) -> None:
+def plot_critical_time(config: SweepConfig, results: dict, path, full: SweepConfig | None = None) -> None:
     """Write ``critical_time.png``: t_star over (rho, lam) per depth and objective."""
     import matplotlib.colors as mcolors
 
@@ -112,8 +105,12 @@ def plot_critical_time(config: SweepConfig, results: dict, path) -> None:
             lam = _grid(config, results, "lam", fixed, free)
             if two_d:
                 t_plot = np.ma.masked_invalid(np.where(t_star > 0, t_star, np.nan))
-                x = values["rho"] if feature == "rho" else rho
-                mappable = _draw_map(ax, x, values["lam"], t_plot, norm, cmap, feature == "rho")
+                if feature == "rho":  # a regular grid in (rho, lam)
+                    mappable = ax.pcolormesh(values["rho"], values["lam"], t_plot, norm=norm,
+                                             cmap=cmap, shading="nearest")  # fmt: skip
+                else:  # a grid in (var, lam): scattered in (rho, lam)
+                    mappable = ax.scatter(rho.ravel(), lam.ravel(), c=t_plot.filled(np.nan).ravel(), norm=norm,
+                                          cmap=cmap, s=14, plotnonfinite=True)  # fmt: skip
                 ax.set_xscale("log" if _log_axis(rho) else "linear")
                 ax.set_yscale("log" if _log_axis(values["lam"]) else "linear")
                 ax.set_xlabel(LABELS["rho"])
@@ -129,7 +126,7 @@ def plot_critical_time(config: SweepConfig, results: dict, path) -> None:
             ax.set_title(f"{objective.upper()} ({method}), depth L = {depth:g}", fontsize=9)
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, label=T_LABEL + "; grey: never learned or t* = 0")
-    fig.suptitle("Critical time t*" + _held(config, {"depth", "lam", feature}), fontsize=10)
+    fig.suptitle("Critical time t*" + _held(full or config, {"depth", "lam", feature}), fontsize=10)
     save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
 
@@ -142,7 +139,7 @@ def _pair_axes(config: SweepConfig) -> tuple[str, str]:
     return x, y
 
 
-def plot_phase(config: SweepConfig, results: dict, path) -> None:
+def plot_phase(config: SweepConfig, results: dict, path, full: SweepConfig | None = None) -> None:
     """Write ``phase.png``: which feature is learned first, boundary drawn, per depth/objective."""
     import matplotlib.colors as mcolors
 
@@ -153,7 +150,7 @@ def plot_phase(config: SweepConfig, results: dict, path) -> None:
     swept = [k for k in (x_key, y_key) if len(values[k]) > 1]
     rows, depths = _panels(config)
     if not swept:
-        return _plot_ratio_by_depth(config, results, path)
+        return _plot_ratio_by_depth(config, results, path, full)
     plt, fig, axes = _figure(len(rows), len(depths))
     with np.errstate(divide="ignore", invalid="ignore"):
         log_ratio = np.log10(results["t_ratio"])
@@ -196,7 +193,7 @@ def plot_phase(config: SweepConfig, results: dict, path) -> None:
     fig.suptitle(
         f"Which feature is learned first ({_a_text(config)}; {line};\n"
         "t* = 0, already at the level, counts as learned first; grey: neither learned)"
-        + _held(config, {"depth", x_key, y_key, "lam_a", "rho_a", "var_a"}),
+        + _held(full or config, {"depth", x_key, y_key, "lam_a", "rho_a", "var_a"}),
         fontsize=10,
     )
     save_figure_atomic(fig, path, dpi=110)
@@ -209,7 +206,7 @@ def _a_text(config: SweepConfig) -> str:
     return "A: " + ", ".join(f"{k} = {values[k][0]:g}" for k in keys if k in values)
 
 
-def _plot_ratio_by_depth(config: SweepConfig, results: dict, path) -> None:
+def _plot_ratio_by_depth(config: SweepConfig, results: dict, path, full: SweepConfig | None = None) -> None:
     """Phase plot of a pair with one B: t*_B / t*_A against depth, a panel per objective."""
     from ._io import save_figure_atomic
 
@@ -233,7 +230,7 @@ def _plot_ratio_by_depth(config: SweepConfig, results: dict, path) -> None:
         ax.legend(fontsize=8)
     b_text = ", ".join(f"{k} = {v[0]:g}" for k, v in config.numeric_axes if k in PAIR_B)
     fig.suptitle(f"Learning order against depth ({_a_text(config)}; B: {b_text})"
-                 + _held(config, {"depth"}), fontsize=10)  # fmt: skip
+                 + _held(full or config, {"depth"}), fontsize=10)  # fmt: skip
     save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
 
@@ -252,13 +249,21 @@ def _mark_a(ax, config: SweepConfig, x_key: str, y_key: str) -> None:
     ax.plot([xs[x_key]], [ys[y_key]], marker="*", color="k", ms=9, ls="none", label="A")
 
 
-def plot_sweep(config: SweepConfig, results: dict, out) -> list[str]:
-    """Draw the sweep's figures into ``out``; returns the file names written."""
+def plot_sweep(out) -> list[str]:
+    """Draw the figures of the finished sweep in directory ``out``; returns their names.
+
+    Reads only the chunks of the drawn sub-grid (see ``load_sweep_slice``), so
+    memory stays small for any grid size.
+    """
     from pathlib import Path
 
+    from ._sweep import load_sweep_slice
+
     out = Path(out)
-    if config.pair:
-        plot_phase(config, results, out / "phase.png")
+    keep = {"depth", "lam", "rho", "var"} | set(PAIR_B)
+    full, sub, results = load_sweep_slice(out, keep)
+    if full.pair:
+        plot_phase(sub, results, out / "phase.png", full)
         return ["phase.png"]
-    plot_critical_time(config, results, out / "critical_time.png")
+    plot_critical_time(sub, results, out / "critical_time.png", full)
     return ["critical_time.png"]

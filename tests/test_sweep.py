@@ -140,6 +140,19 @@ def test_resume_after_interruption(plain, tmp_path, monkeypatch):
     assert again["skipped"] == 14 and again["computed"] == 0
 
 
+def test_slice_reads_the_same_rows_and_plots(plain):
+    out, _, r = plain
+    full, sub, part = _sweep.load_sweep_slice(out, {"depth", "lam", "var"})
+    assert sub.size == 48 and full.size == 96
+    sel = r["eps"] == 1e-3  # eps is held at its first value
+    for key in part:
+        np.testing.assert_array_equal(part[key], r[key][sel], err_msg=key)
+    from jepa_flow._sweep_plot import plot_sweep
+
+    assert plot_sweep(out) == ["critical_time.png"]
+    assert (out / "critical_time.png").stat().st_size > 10_000
+
+
 def test_refuses_a_different_configuration(plain):
     out, _, ref = plain
     with pytest.raises(ValueError, match="different sweep configuration"):
