@@ -47,9 +47,7 @@ def run(args) -> int:
     maybe_initialize_distributed()
     import jax
 
-    summary = run_sweep(
-        config, args.out, chunk_size=args.chunk_size, progress=not args.no_progress
-    )
+    summary = run_sweep(config, args.out, chunk_size=args.chunk_size, progress=not args.no_progress)
     figures = []
     if jax.process_index() == 0 and not args.no_plot:
         from ._sweep_plot import plot_sweep

@@ -21,7 +21,7 @@ processes (``jax.distributed``) process ``p`` of ``n`` runs the chunks whose
 index is ``p`` modulo ``n`` and process 0 draws the plots.
 
 Everything runs in float64: enable ``jax_enable_x64`` before calling
-``run_sweep`` (the CLI does). ``load_sweep`` uses numpy only.
+``run_sweep`` (the CLI does). Reading results (``_sweep_load``) uses numpy only.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import _io
 from ._critical_time import critical_time_kernel
 from ._fixed_point import wbar_star
-from ._sweep_config import STATIC, SweepConfig, load_config, parse_config
+from ._sweep_config import SweepConfig, load_config
 
 DEFAULT_CHUNK = 1 << 16
 KERNEL_INPUTS = ("lam", "var", "depth", "eps", "fraction")
@@ -112,7 +112,7 @@ def _one_device(objective: str, method: str, pair: bool):
 SHARD_MAP_METHODS = ("exact", "series")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
     """``(dispatch, gather)`` for one chunk on ``devices``.
 
@@ -212,6 +212,16 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
     from . import __version__
 
     manifest_path = out / "manifest.json"
+    chunks = out / "chunks"
+    if jax.process_count() == 1 and chunks.is_dir():
+        for stale in chunks.glob(".chunk_*.tmp"):  # left by a kill -9 during a write
+            stale.unlink()
+    if not manifest_path.exists() and out.is_dir():
+        # interrupted before its manifest was written: nothing was computed yet
+        leftovers = {p.name for p in out.iterdir()}
+        if leftovers <= {"config.toml", "chunks"} and not any(chunks.glob("*")):
+            for name in leftovers:
+                (out / name).rmdir() if name == "chunks" else (out / name).unlink()
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
         if old.get("fingerprint") != config.fingerprint():
@@ -234,7 +244,7 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size}")
     _io.prepare_out_dir(out, force=False)
-    (out / "chunks").mkdir(exist_ok=True)
+    chunks.mkdir(exist_ok=True)
     _io.write_bytes_atomic(out / "config.toml", config.text.encode())
     _io.write_json_atomic(manifest_path, _manifest(config, chunk_size))
     return chunk_size
@@ -270,7 +280,14 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     if not isinstance(config, SweepConfig):
         config = load_config(config)
     out = Path(out)
-    chunk_size = _prepare_dir(config, out, chunk_size)
+    if jax.process_count() == 1:
+        chunk_size = _prepare_dir(config, out, chunk_size)
+    else:  # process 0 creates the directory; the others then find it and check it
+        if jax.process_index() == 0:
+            chunk_size = _prepare_dir(config, out, chunk_size)
+        _barrier("jepa_flow sweep prepared")
+        if jax.process_index() != 0:
+            chunk_size = _prepare_dir(config, out, chunk_size)
     devices = tuple(jax.local_devices() if devices is None else devices)
     padded = -(-chunk_size // len(devices)) * len(devices)
     plan = _chunk_plan(config, chunk_size)
@@ -315,101 +332,11 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     summary["seconds"] = time.perf_counter() - start
     summary["configs_per_s"] = summary["computed"] / max(summary["seconds"], 1e-12)
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices("jepa_flow sweep finished")
+        _barrier("jepa_flow sweep finished")
     return summary
 
 
-def _load_manifest(path: Path) -> tuple[dict, SweepConfig]:
-    try:
-        manifest = json.loads((path / "manifest.json").read_text())
-        config = parse_config((path / "config.toml").read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{str(path)!r} is not a sweep directory (no manifest.json)") from None
-    if manifest["fingerprint"] != config.fingerprint():
-        raise ValueError(f"{str(path)!r}: config.toml does not match manifest.json")
-    return manifest, config
+def _barrier(name: str) -> None:
+    from jax.experimental import multihost_utils
 
-
-def load_sweep(path) -> dict[str, np.ndarray]:
-    """Results of a finished sweep: a dict of numpy arrays, one row per configuration.
-
-    Rows follow the configuration order (C-order product of the axes in
-    ``config.toml``, ``objective`` slowest). Keys: every axis (``objective``
-    and ``method`` as strings), the derived feature parameters (``lam, rho,
-    var``, or ``lam_a, rho_a, var_a, lam_b, rho_b, var_b`` for pairs) and the
-    outputs: ``t_star, wbar_star, ok`` or, for pairs, ``t_star_a, t_star_b,
-    wbar_star_a, wbar_star_b, t_ratio`` (``t_star_b / t_star_a``), ``first``
-    (int8: 0 when A is learned first, 1 when B is, 2 for equal times) and
-    ``ok`` (False where an ODE solve failed; its times are NaN).
-
-    Pure numpy (no JAX computation). Raises ``ValueError`` when chunks are
-    missing (the run was interrupted: run the same command again).
-    """
-    path = Path(path)
-    manifest, config = _load_manifest(path)
-    _check_complete(path, config, manifest)
-    result = _parameters(config)
-    parts = [np.load(_chunk_path(path, i)) for i, *_ in _chunk_plan(config, manifest["chunk_size"])]
-    for name in manifest["outputs"]:
-        result[name] = np.concatenate([p[name] for p in parts])
-    return result
-
-
-def _check_complete(path: Path, config: SweepConfig, manifest: dict) -> None:
-    plan = _chunk_plan(config, manifest["chunk_size"])
-    missing = [i for i, *_ in plan if not _chunk_path(path, i).exists()]
-    if missing:
-        raise ValueError(
-            f"{str(path)!r}: {len(missing)} of {len(plan)} chunks are missing "
-            "(interrupted run: run the same sweep command again to finish it)"
-        )
-
-
-def _parameters(config: SweepConfig) -> dict[str, np.ndarray]:
-    """Every axis and derived parameter, one row per configuration of ``config``."""
-    m = config.group_size
-    params = config.rows(0, m)
-    n_groups = len(config.groups)
-    result = {
-        "objective": np.repeat([o for o, _ in config.groups], m),
-        "method": np.repeat([meth for _, meth in config.groups], m),
-    }
-    result.update({k: np.tile(v, n_groups) for k, v in params.items()})
-    return result
-
-
-def load_sweep_slice(path, keep) -> tuple[SweepConfig, SweepConfig, dict[str, np.ndarray]]:
-    """Results on a sub-grid, reading only the chunks it touches (memory ~ sub-grid).
-
-    Every numeric axis not named in ``keep`` is held at its first value
-    (``objective`` and ``method`` are always kept). Returns ``(full_config,
-    sub_config, results)`` with ``results`` laid out like ``load_sweep`` for
-    ``sub_config``. Used for the figures of sweeps too large to load whole.
-    """
-    path = Path(path)
-    manifest, config = _load_manifest(path)
-    _check_complete(path, config, manifest)
-    sub_axes = tuple(
-        (n, v if n in STATIC or n in keep else v[:1]) for n, v in config.axes
-    )
-    sub = SweepConfig(axes=sub_axes, pair=config.pair, text=config.text)
-    index = np.indices(sub.shape).reshape(len(sub.shape), -1)
-    flat = np.ravel_multi_index(index, config.shape)
-    m, chunk_size = config.group_size, manifest["chunk_size"]
-    per_group = math.ceil(m / chunk_size)
-    chunk = (flat // m) * per_group + (flat % m) // chunk_size
-    offset = (flat % m) % chunk_size
-    result = _parameters(sub)
-    outputs = {}
-    for c in np.unique(chunk):
-        sel = chunk == c
-        with np.load(_chunk_path(path, int(c))) as part:
-            for name in manifest["outputs"]:
-                column = part[name]
-                if name not in outputs:
-                    outputs[name] = np.empty(len(flat), dtype=column.dtype)
-                outputs[name][sel] = column[offset[sel]]
-    result.update(outputs)
-    return config, sub, result
+    multihost_utils.sync_global_devices(name)

@@ -132,7 +132,9 @@ class SweepConfig:
             out.update(lam_a=lam_a, rho_a=rho_a, var_a=var_a)
             out.update(lam_b=lam_b, rho_b=rho_b, var_b=var_b)
         else:
-            out["lam"], out["rho"], out["var"] = _feature(out["lam"], out.get("rho"), out.get("var"))
+            out["lam"], out["rho"], out["var"] = _feature(
+                out["lam"], out.get("rho"), out.get("var")
+            )
         return out
 
 
@@ -151,7 +153,7 @@ def _grid(where: str, key: str, value) -> np.ndarray | tuple:
                 f"{where}: a table must be {{linspace = [start, stop, n]}} or "
                 f"{{logspace = [start_exp, stop_exp, n]}}; got {value!r}"
             )
-        (kind, spec), = value.items()
+        ((kind, spec),) = value.items()
         if not (isinstance(spec, list) and len(spec) == 3):
             raise ValueError(f"{where}: {kind} needs [start, stop, n]; got {spec!r}")
         start, stop, n = spec
@@ -218,7 +220,7 @@ def parse_config(text: str) -> SweepConfig:
         raise ValueError(f"configuration is not valid TOML: {err}") from None
     unknown = set(doc) - {"sweep", "pair"}
     if unknown:
-        raise ValueError(f"unknown table or key {sorted(unknown)[0]!r} (allowed: [sweep], [pair])")
+        raise ValueError(f"unknown table or key {min(unknown)!r} (allowed: [sweep], [pair])")
     if not isinstance(doc.get("sweep"), dict):
         raise ValueError("a [sweep] table is required")
     sweep = dict(doc["sweep"])

@@ -41,9 +41,7 @@ def _log_axis(values) -> bool:
 
 def _grid(config: SweepConfig, results: dict, name: str, fixed: dict, free: list[str]):
     """``results[name]`` on the free axes, every other axis at ``fixed`` (default 0)."""
-    index = tuple(
-        slice(None) if axis in free else fixed.get(axis, 0) for axis in config.names
-    )
+    index = tuple(slice(None) if axis in free else fixed.get(axis, 0) for axis in config.names)
     block = results[name].reshape(config.shape)[index]
     order = [a for a in config.names if a in free]
     return np.moveaxis(block, [order.index(a) for a in free], range(len(free)))
@@ -68,7 +66,10 @@ def _figure(n_rows: int, n_cols: int):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(3.6 * n_cols + 1.2, 3.0 * n_rows + 0.9), squeeze=False,
+        n_rows,
+        n_cols,
+        figsize=(3.6 * n_cols + 1.2, 3.0 * n_rows + 0.9),
+        squeeze=False,
         constrained_layout=True,
     )
     return plt, fig, axes
@@ -79,7 +80,9 @@ def _group_index(config: SweepConfig, gi: int) -> dict:
     return {"objective": gi // n_methods, "method": gi % n_methods}
 
 
-def plot_critical_time(config: SweepConfig, results: dict, path, full: SweepConfig | None = None) -> None:
+def plot_critical_time(
+    config: SweepConfig, results: dict, path, full: SweepConfig | None = None
+) -> None:
     """Write ``critical_time.png``: t_star over (rho, lam) per depth and objective."""
     import matplotlib.colors as mcolors
 
@@ -120,7 +123,9 @@ def plot_critical_time(config: SweepConfig, results: dict, path, full: SweepConf
                 x = (lam if swept == "lam" else rho).ravel()
                 ax.plot(x, t_star.ravel(), "o-", ms=3)
                 ax.set_xscale("log" if _log_axis(x) else "linear")
-                ax.set_yscale("log" if _log_axis(t_star[np.isfinite(t_star)] + 1e-300) else "linear")
+                ax.set_yscale(
+                    "log" if _log_axis(t_star[np.isfinite(t_star)] + 1e-300) else "linear"
+                )
                 ax.set_xlabel(LABELS[swept])
                 ax.set_ylabel(T_LABEL)
             ax.set_title(f"{objective.upper()} ({method}), depth L = {depth:g}", fontsize=9)
@@ -182,7 +187,9 @@ def plot_phase(config: SweepConfig, results: dict, path, full: SweepConfig | Non
                 key = swept[0]
                 ax.plot(values[key], 10.0 ** z.ravel(), "o-", ms=3)
                 ax.axhline(1.0, color="k", lw=1)
-                ax.set_yscale("log" if _log_axis(np.append(10.0 ** z.compressed(), 1)) else "linear")
+                ax.set_yscale(
+                    "log" if _log_axis(np.append(10.0 ** z.compressed(), 1)) else "linear"
+                )
                 ax.set_xscale("log" if _log_axis(values[key]) else "linear")
                 ax.set_xlabel(LABELS[key])
                 ax.set_ylabel("t*_B / t*_A  (below 1: B first)")
@@ -206,11 +213,12 @@ def _a_text(config: SweepConfig) -> str:
     return "A: " + ", ".join(f"{k} = {values[k][0]:g}" for k in keys if k in values)
 
 
-def _plot_ratio_by_depth(config: SweepConfig, results: dict, path, full: SweepConfig | None = None) -> None:
+def _plot_ratio_by_depth(
+    config: SweepConfig, results: dict, path, full: SweepConfig | None = None
+) -> None:
     """Phase plot of a pair with one B: t*_B / t*_A against depth, a panel per objective."""
     from ._io import save_figure_atomic
 
-    values = dict(config.axes)
     rows, depths = _panels(config)
     plt, fig, axes = _figure(1, len(rows))
     for c, (gi, objective, method) in enumerate(rows):
@@ -219,7 +227,9 @@ def _plot_ratio_by_depth(config: SweepConfig, results: dict, path, full: SweepCo
         b_first = ratio < 1
         ax.plot(depths, ratio, "k-", lw=1)
         ax.plot(np.asarray(depths)[b_first], ratio[b_first], "o", color="tab:blue", label="B first")
-        ax.plot(np.asarray(depths)[~b_first], ratio[~b_first], "o", color="tab:red", label="A first")
+        ax.plot(
+            np.asarray(depths)[~b_first], ratio[~b_first], "o", color="tab:red", label="A first"
+        )
         positive = ratio[np.isfinite(ratio) & (ratio > 0)]
         ax.set_yscale("log" if _log_axis(np.append(positive, 1)) else "linear")
         ax.axhline(1.0, color="0.4", lw=1, ls="--")
@@ -257,7 +267,7 @@ def plot_sweep(out) -> list[str]:
     """
     from pathlib import Path
 
-    from ._sweep import load_sweep_slice
+    from ._sweep_load import load_sweep_slice
 
     out = Path(out)
     keep = {"depth", "lam", "rho", "var"} | set(PAIR_B)

@@ -16,7 +16,7 @@ import pytest
 from scipy.integrate import quad
 
 import jepa_flow
-from jepa_flow import _sweep, critical_time, load_sweep, parse_sweep_config, run_sweep
+from jepa_flow import _sweep, _sweep_load, critical_time, load_sweep, parse_sweep_config, run_sweep
 
 PLAIN = """
 [sweep]
@@ -46,8 +46,10 @@ def _quad_time(objective, lam, var, depth, eps, fraction=0.5):
 
     def dt_dy(y):
         u = np.exp(y)
-        rate = u ** (2 * depth) * (lam - var * u) if objective == "jepa" else (
-            u**depth * (lam - var * u ** (depth + 1))
+        rate = (
+            u ** (2 * depth) * (lam - var * u)
+            if objective == "jepa"
+            else (u**depth * (lam - var * u ** (depth + 1)))
         )
         return u / rate
 
@@ -55,7 +57,7 @@ def _quad_time(objective, lam, var, depth, eps, fraction=0.5):
 
 
 def test_plain_results_match_quadrature_and_fixed_points(plain):
-    out, summary, r = plain
+    _, summary, r = plain
     assert summary["n_configs"] == 96 and summary["n_chunks"] == 14
     assert summary["computed"] == 96 and summary["skipped"] == 0 and summary["failed"] == 0
     assert len(r["t_star"]) == 96 and r["ok"].all()
@@ -130,8 +132,10 @@ def test_resume_after_interruption(plain, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="5 of 14 chunks|9 of 14 chunks are missing"):
         load_sweep(out)
     # a kill -9 during a write leaves a temporary file behind: it must be ignored
-    (out / "chunks" / ".chunk_000006.npz.abc.tmp").write_bytes(b"half a file")
+    stale = out / "chunks" / ".chunk_000006.npz.abc.tmp"
+    stale.write_bytes(b"half a file")
     summary = run_sweep(parse_sweep_config(PLAIN), out)  # chunk size read from the run
+    assert not stale.exists()
     assert summary["skipped"] == 5 and summary["computed"] == 96 - 5 * CHUNK
     r = load_sweep(out)
     for key in ref:
@@ -142,7 +146,7 @@ def test_resume_after_interruption(plain, tmp_path, monkeypatch):
 
 def test_slice_reads_the_same_rows_and_plots(plain):
     out, _, r = plain
-    full, sub, part = _sweep.load_sweep_slice(out, {"depth", "lam", "var"})
+    full, sub, part = _sweep_load.load_sweep_slice(out, {"depth", "lam", "var"})
     assert sub.size == 48 and full.size == 96
     sel = r["eps"] == 1e-3  # eps is held at its first value
     for key in part:
@@ -151,6 +155,38 @@ def test_slice_reads_the_same_rows_and_plots(plain):
 
     assert plot_sweep(out) == ["critical_time.png"]
     assert (out / "critical_time.png").stat().st_size > 10_000
+
+
+def test_resume_after_kill_9(plain, tmp_path):
+    """SIGKILL between writing a chunk's temporary file and renaming it."""
+    _, _, ref = plain
+    out = tmp_path / "killed"
+    code = textwrap.dedent(f"""
+        import os, signal
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        from jepa_flow import _io, parse_sweep_config, run_sweep
+        replace, calls = os.replace, []
+
+        def killing_replace(src, dst):
+            if str(dst).endswith(".npz"):
+                if len(calls) == 3:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                calls.append(dst)
+            replace(src, dst)
+
+        _io.os.replace = killing_replace
+        run_sweep(parse_sweep_config({PLAIN!r}), {str(out)!r}, chunk_size={CHUNK})
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], check=False, timeout=240)
+    assert proc.returncode == -9
+    assert len(list((out / "chunks").glob("chunk_*.npz"))) == 3
+    assert len(list((out / "chunks").glob(".chunk_*.tmp"))) == 1
+    summary = run_sweep(parse_sweep_config(PLAIN), out)
+    assert summary["skipped"] == 3
+    r = load_sweep(out)
+    for key in ref:
+        np.testing.assert_array_equal(r[key], ref[key], err_msg=key)
 
 
 def test_refuses_a_different_configuration(plain):
@@ -278,7 +314,8 @@ def test_cli_runs_plots_and_reports(tmp_path, capsys):
     assert line.startswith("sweep: 10 configurations in 2 chunks (0 already done)")
     assert (out / "phase.png").stat().st_size > 10_000
     assert (out / "config.toml").read_text() == PAIR
-    assert '"jepa_flow_version": "%s"' % jepa_flow.__version__ in (out / "manifest.json").read_text()
+    manifest = (out / "manifest.json").read_text()
+    assert f'"jepa_flow_version": "{jepa_flow.__version__}"' in manifest
     (tmp_path / "bad.toml").write_text(PAIR.replace("eps = 1e-3", "eps = -1"))
     bad = parser.parse_args(["sweep", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "x")])
     with pytest.raises(ValueError, match=r"sweep\.eps"):

@@ -67,7 +67,9 @@ rho_ratio = {linspace = [0.5, 1.5, 3]}
 
 
 def test_fingerprint_depends_on_values_only():
-    same = PLAIN.replace("eps = 1e-3", "eps = 0.001  # same value").replace("[1, 2, 4]", "[1.0, 2, 4.0]")
+    same = PLAIN.replace("eps = 1e-3", "eps = 0.001  # same value").replace(
+        "[1, 2, 4]", "[1.0, 2, 4.0]"
+    )
     other = PLAIN.replace("eps = 1e-3", "eps = 1e-4")
     a, b, c = (parse_sweep_config(t) for t in (PLAIN, same, other))
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
