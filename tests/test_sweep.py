@@ -112,6 +112,44 @@ def test_results_identical_on_four_devices(plain, ode, tmp_path):
             np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 
 
+def test_two_processes_split_the_chunks(plain, tmp_path):
+    """jax.distributed on CPU: two local processes, each runs every other chunk."""
+    import socket
+
+    _, _, ref = plain
+    (tmp_path / "c.toml").write_text(PLAIN)
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    code = textwrap.dedent(f"""
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        from jepa_flow._sweep import maybe_initialize_distributed, run_sweep
+        maybe_initialize_distributed()
+        assert jax.process_count() == 2
+        summary = run_sweep({str(tmp_path / "c.toml")!r}, {str(tmp_path / "two")!r},
+                            chunk_size={CHUNK})
+        assert summary["computed"] == 48, summary  # 7 of the 14 chunks each
+    """)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env={
+                **os.environ,
+                "JAX_PLATFORMS": "cpu",
+                "JAX_COORDINATOR_ADDRESS": f"localhost:{port}",
+                "JAX_NUM_PROCESSES": "2",
+                "JAX_PROCESS_ID": str(i),
+            },
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    assert [p.wait(timeout=240) for p in procs] == [0, 0]
+    r = load_sweep(tmp_path / "two")
+    for key in ref:
+        np.testing.assert_array_equal(r[key], ref[key], err_msg=key)
+
+
 def test_resume_after_interruption(plain, tmp_path, monkeypatch):
     _, _, ref = plain
     out = tmp_path / "run"
