@@ -29,7 +29,7 @@ def register(subparsers) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="configurations per chunk (default 65536; a resumed run keeps its own)",
+        help="configurations per chunk (default 131072, 4096 for method ode; a resumed run keeps its own)",
     )
     parser.add_argument("--no-plot", action="store_true", help="skip the figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -44,7 +44,10 @@ from ._critical_time import critical_time_kernel
 from ._fixed_point import wbar_star
 from ._sweep_config import SweepConfig, load_config
 
-DEFAULT_CHUNK = 1 << 16
+# Configurations per chunk by method (measured on 2 CPU cores: the closed forms
+# gain from large chunks; the vmapped ODE solve is fastest around 4096, where
+# its per-step state stays in cache).
+DEFAULT_CHUNK = {"exact": 1 << 17, "series": 1 << 17, "ode": 1 << 12}
 KERNEL_INPUTS = ("lam", "var", "depth", "eps", "fraction")
 # Padding rows: an easy feature that starts at its level (t_star = 0).
 _FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5, "fraction": 0.5}
@@ -240,7 +243,8 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
                 f"interrupted run in {str(out)!r}; leave it out to resume"
             )
         return int(old["chunk_size"])
-    chunk_size = DEFAULT_CHUNK if chunk_size is None else chunk_size
+    if chunk_size is None:
+        chunk_size = min(DEFAULT_CHUNK[method] for _, method in config.groups)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size}")
     _io.prepare_out_dir(out, force=False)
@@ -263,7 +267,7 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
         config: a ``SweepConfig`` (``parse_sweep_config``) or the path of a
             TOML file.
         out: output directory; created, or reopened to resume.
-        chunk_size: configurations per chunk (default ``DEFAULT_CHUNK``, or
+        chunk_size: configurations per chunk (default ``DEFAULT_CHUNK`` of the method, or
             the stored value when resuming).
         devices: the devices to shard each chunk over (default: all local).
         progress: show a tqdm progress bar on stderr.

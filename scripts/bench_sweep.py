@@ -31,7 +31,12 @@ from pathlib import Path
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--configs", type=int, default=1_000_000, help="grid size (approximate)")
-    p.add_argument("--chunk-size", type=int, default=1 << 17, help="configurations per chunk")
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="configurations per chunk (default: per method)",
+    )
     p.add_argument("--methods", default="exact,ode", help="comma-separated: exact, ode, series")
     p.add_argument("--scipy-sample", type=int, default=200, help="configs for the scipy loop")
     p.add_argument("--scipy-method", default="DOP853", help="solve_ivp method of the baseline")
@@ -113,7 +118,7 @@ def main(argv=None) -> int:
     from jepa_flow import load_sweep, parse_sweep_config, run_sweep
 
     print(f"devices: {jax.local_device_count()} x {jax.devices()[0].device_kind}; "
-          f"chunk size {args.chunk_size}; jax {jax.__version__}")  # fmt: skip
+          f"chunk size {args.chunk_size or 'per method'}; jax {jax.__version__}")  # fmt: skip
     rates = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     results = {}
