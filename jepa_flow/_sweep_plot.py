@@ -33,10 +33,18 @@ LABELS = {
 T_LABEL = "t* (gradient-flow time, unit rate)"
 
 
-def _log_axis(values) -> bool:
-    """Log scale where positive values span more than about 1.5 decades."""
-    values = np.asarray(values, dtype=float)
-    return bool(values.min() > 0 and values.max() / values.min() >= 30)
+def _log_axis(values, grid: bool = False) -> bool:
+    """Log scale for positive values spanning two decades, or a log-spaced grid axis."""
+    values = np.asarray(values, dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0 or values.min() <= 0:
+        return False
+    if grid and values.size >= 3:
+        steps = np.diff(np.log(values))
+        geometric = np.allclose(steps, steps[0], rtol=1e-6) and steps[0] != 0
+        if geometric and not np.allclose(np.diff(values), values[1] - values[0], rtol=1e-6):
+            return True
+    return bool(values.max() / values.min() >= 100)
 
 
 def _grid(config: SweepConfig, results: dict, name: str, fixed: dict, free: list[str]):
@@ -48,9 +56,11 @@ def _grid(config: SweepConfig, results: dict, name: str, fixed: dict, free: list
 
 
 def _held(config: SweepConfig, drawn: set[str]) -> str:
-    """Text naming the axes shown at their first value only."""
+    """Text naming the axes not drawn: fixed ones, and swept ones shown at their first value."""
+    fixed = [f"{n} = {v[0]:g}" for n, v in config.numeric_axes if n not in drawn and len(v) == 1]
     held = [f"{n} = {v[0]:g}" for n, v in config.numeric_axes if n not in drawn and len(v) > 1]
-    return ("; shown at " + ", ".join(held)) if held else ""
+    text = (" (" + ", ".join(fixed) + ")") if fixed else ""
+    return text + ("; shown at " + ", ".join(held) if held else "")
 
 
 def _panels(config: SweepConfig):
@@ -112,17 +122,20 @@ def plot_critical_time(
                     mappable = ax.pcolormesh(values["rho"], values["lam"], t_plot, norm=norm,
                                              cmap=cmap, shading="nearest")  # fmt: skip
                 else:  # a grid in (var, lam): scattered in (rho, lam)
-                    mappable = ax.scatter(rho.ravel(), lam.ravel(), c=t_plot.filled(np.nan).ravel(), norm=norm,
-                                          cmap=cmap, s=14, plotnonfinite=True)  # fmt: skip
-                ax.set_xscale("log" if _log_axis(rho) else "linear")
-                ax.set_yscale("log" if _log_axis(values["lam"]) else "linear")
+                    colour = t_plot.filled(np.nan).ravel()
+                    mappable = ax.scatter(rho.ravel(), lam.ravel(), c=colour, norm=norm, cmap=cmap,
+                                          s=14, plotnonfinite=True)  # fmt: skip
+                x_grid = feature == "rho"
+                x_values = values["rho"] if x_grid else rho
+                ax.set_xscale("log" if _log_axis(x_values, grid=x_grid) else "linear")
+                ax.set_yscale("log" if _log_axis(values["lam"], grid=True) else "linear")
                 ax.set_xlabel(LABELS["rho"])
                 ax.set_ylabel(LABELS["lam"])
             else:
                 swept = "lam" if len(values["lam"]) > 1 else "rho"
                 x = (lam if swept == "lam" else rho).ravel()
                 ax.plot(x, t_star.ravel(), "o-", ms=3)
-                ax.set_xscale("log" if _log_axis(x) else "linear")
+                ax.set_xscale("log" if _log_axis(x, grid=True) else "linear")
                 ax.set_yscale(
                     "log" if _log_axis(t_star[np.isfinite(t_star)] + 1e-300) else "linear"
                 )
@@ -179,8 +192,8 @@ def plot_phase(config: SweepConfig, results: dict, path, full: SweepConfig | Non
                     ax.contour(values[x_key], values[y_key], z.filled(np.nan), levels=[0.0],
                                colors="k", linewidths=1.5)  # fmt: skip
                 _mark_a(ax, config, x_key, y_key)
-                ax.set_xscale("log" if _log_axis(values[x_key]) else "linear")
-                ax.set_yscale("log" if _log_axis(values[y_key]) else "linear")
+                ax.set_xscale("log" if _log_axis(values[x_key], grid=True) else "linear")
+                ax.set_yscale("log" if _log_axis(values[y_key], grid=True) else "linear")
                 ax.set_xlabel(LABELS[x_key])
                 ax.set_ylabel(LABELS[y_key])
             else:
@@ -190,7 +203,7 @@ def plot_phase(config: SweepConfig, results: dict, path, full: SweepConfig | Non
                 ax.set_yscale(
                     "log" if _log_axis(np.append(10.0 ** z.compressed(), 1)) else "linear"
                 )
-                ax.set_xscale("log" if _log_axis(values[key]) else "linear")
+                ax.set_xscale("log" if _log_axis(values[key], grid=True) else "linear")
                 ax.set_xlabel(LABELS[key])
                 ax.set_ylabel("t*_B / t*_A  (below 1: B first)")
             ax.set_title(f"{objective.upper()} ({method}), depth L = {depth:g}", fontsize=9)
@@ -239,8 +252,11 @@ def _plot_ratio_by_depth(
                      fontsize=9)  # fmt: skip
         ax.legend(fontsize=8)
     b_text = ", ".join(f"{k} = {v[0]:g}" for k, v in config.numeric_axes if k in PAIR_B)
-    fig.suptitle(f"Learning order against depth ({_a_text(config)}; B: {b_text})"
-                 + _held(full or config, {"depth"}), fontsize=10)  # fmt: skip
+    held = _held(full or config, {"depth", *PAIR_B, "lam_a", "rho_a", "var_a"})
+    fig.suptitle(
+        f"Learning order against depth ({_a_text(config)}; B: {b_text})\n" + held.strip(" ;()"),
+        fontsize=10,
+    )
     save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
 
