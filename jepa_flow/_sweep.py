@@ -104,15 +104,23 @@ def _one_device(objective: str, method: str, pair: bool):
     return one_device
 
 
-# Methods whose kernel runs under ``shard_map``. The ODE kernel does not trace
-# there with jax 0.10 / equinox 0.13: the root finder of its diffrax Event
-# (optimistix Newton -> lineax) compares ShapeDtypeStructs that carry the
-# manual mesh's sharding on one side and none on the other ("Closure-converted
-# function called with different dynamic arguments"; with check_vma=True the
-# diffrax while loop fails its carry-type check instead). For "ode" each device
-# is therefore given its slice explicitly, the per-device execution that
-# shard_map would do (no collectives either way).
-SHARD_MAP_METHODS = ("exact", "series")
+def _traces_under_shard_map(fn, n_in: int, n_devices: int) -> bool:
+    """Whether ``fn`` (a jitted shard_map) traces; nothing is compiled or run.
+
+    The ODE kernel does not trace under ``shard_map`` with jax 0.10 / equinox
+    0.13: the Newton root finder of its diffrax Event goes through lineax,
+    whose closure conversion compares ShapeDtypeStructs that carry the manual
+    mesh's sharding on one side and none on the other ("Closure-converted
+    function called with different dynamic arguments"; with check_vma=True the
+    diffrax while loop fails its carry-type check instead). An Event with
+    ``optimistix.Bisection`` (no lineax) traces fine.
+    """
+    probe = jax.ShapeDtypeStruct((n_devices,), jnp.float64)
+    try:
+        jax.eval_shape(fn, *[probe] * n_in)
+    except Exception:  # noqa: BLE001  (any trace failure: use the per-device path)
+        return False
+    return True
 
 
 @functools.cache
@@ -123,21 +131,26 @@ def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
     is a multiple of ``len(devices)``, splits them evenly over the devices
     (device ``i`` gets the ``i``-th slice) and starts the computation
     asynchronously; ``gather(handle)`` waits and returns the outputs as numpy
-    arrays in chunk order. With ``method`` in ``SHARD_MAP_METHODS`` this is a
-    jitted ``jax.shard_map`` over a one-axis ``Mesh``; otherwise one jitted call
-    per device on a committed slice.
+    arrays in chunk order.
+
+    The computation is a jitted ``jax.shard_map`` over a one-axis ``Mesh``
+    (``dispatch.strategy == "shard_map"``) whenever the kernel traces there;
+    otherwise (today: ``method="ode"``, see ``_traces_under_shard_map``) each
+    device is given its slice explicitly, one jitted call per device on a
+    committed slice (``"per_device"``): the same per-device execution, no
+    collectives either way, identical results.
     """
     one_device = _one_device(objective, method, pair)
     n_in = 10 if pair else 5
     n_out = len(PAIR_OUTPUTS if pair else OUTPUTS)
-    if method in SHARD_MAP_METHODS:
-        mesh = Mesh(np.asarray(devices), ("batch",))
-        spec = PartitionSpec("batch")
-        sharding = NamedSharding(mesh, spec)
-        fn = jax.jit(
-            jax.shard_map(one_device, mesh=mesh, in_specs=(spec,) * n_in,
-                          out_specs=(spec,) * n_out, check_vma=False)
-        )  # fmt: skip
+    mesh = Mesh(np.asarray(devices), ("batch",))
+    spec = PartitionSpec("batch")
+    sharding = NamedSharding(mesh, spec)
+    fn = jax.jit(
+        jax.shard_map(one_device, mesh=mesh, in_specs=(spec,) * n_in,
+                      out_specs=(spec,) * n_out, check_vma=False)
+    )  # fmt: skip
+    if _traces_under_shard_map(fn, n_in, len(devices)):
 
         def dispatch(inputs):
             return fn(*(jax.device_put(x, sharding) for x in inputs))
@@ -145,6 +158,7 @@ def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
         def gather(handle):
             return [np.asarray(x) for x in handle]
 
+        dispatch.strategy = "shard_map"
     else:
         fn = jax.jit(one_device)
 
@@ -158,6 +172,7 @@ def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
         def gather(handle):
             return [np.concatenate([np.asarray(h[j]) for h in handle]) for j in range(n_out)]
 
+        dispatch.strategy = "per_device"
     dispatch.jitted = fn  # for tests: the compilation cache
     return dispatch, gather
 
