@@ -339,6 +339,43 @@ def test_ode_sweep_matches_exact(ode):
     np.testing.assert_allclose(r_ode["t_star"], r_exact["t_star"], rtol=1e-9)
 
 
+def test_series_sweep_matches_the_asymptotic_formulas(tmp_path):
+    text = """
+[sweep]
+objective = ["jepa", "mae"]
+depth = [1, 2, 5]
+eps = 1e-4
+lam = [0.5, 3.0]
+rho = [0.4, 0.9]
+method = "series"
+"""
+    run_sweep(parse_sweep_config(text), tmp_path / "series", chunk_size=CHUNK)
+    r = load_sweep(tmp_path / "series")
+    ref = []
+    for o, lam, rho, d, e in zip(r["objective"], r["lam"], r["rho"], r["depth"], r["eps"]):
+        if o == "jepa":  # THEORY 4: (1/lam) sum_n eps^(-n/L) / (n rho^(2L-1-n))
+            n = np.arange(1, 2 * d)
+            ref.append(np.sum(e ** (-n / d) / (n * rho ** (2 * d - 1 - n))) / lam)
+        else:
+            ref.append(np.log(1 / e) / lam if d == 1 else e ** (-(d - 1) / d) / ((d - 1) * lam))
+    np.testing.assert_allclose(r["t_star"], ref, rtol=1e-13)
+
+
+def test_jepa_flow_sweep_command(tmp_path, capsys):
+    """Through ``jepa-flow`` itself, once the core subcommands are in the tree."""
+    pytest.importorskip("jepa_flow._cli_core")
+    from jepa_flow._cli import main
+
+    (tmp_path / "c.toml").write_text(PAIR)
+    out = str(tmp_path / "run")
+    assert main(["sweep", str(tmp_path / "c.toml"), "--out", out, "--no-progress"]) == 0
+    assert load_sweep(out)["first"].tolist() == [0, 0, 0, 1, 1] + [0] * 5
+    (tmp_path / "bad.toml").write_text(PAIR + "\nextra = 1\n")
+    assert main(["sweep", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("jepa-flow: error: unknown key pair.extra") and "\n" not in err
+
+
 def test_cli_runs_plots_and_reports(tmp_path, capsys):
     from jepa_flow import _cli_sweep
 
