@@ -5,6 +5,8 @@ configurations inside each (objective, method) group. Each chunk is one call
 of a jitted ``jax.shard_map`` of the vmapped critical-time kernel over a
 one-axis ``Mesh`` of all local devices, so the same code fills 1 CPU, 8 GPUs or
 a TPU host; every chunk is padded to the same shape (one compilation per group).
+A kernel that does not trace under ``shard_map`` (today the ODE method, see
+``chunk_function``) is given to each device as an explicit slice instead.
 Chunk parameters are generated from the flat index, so memory is bounded by
 the chunk size, not the grid size.
 
