@@ -17,3 +17,10 @@ from ._simulate import simulate as simulate
 __version__ = "0.1.0"
 
 __all__ = ["Trajectory", "critical_time", "fixed_point", "simulate", "__version__"]
+
+from ._sweep_load import load_sweep as load_sweep
+from ._sweep import run_sweep as run_sweep
+from ._sweep_config import SweepConfig as SweepConfig
+from ._sweep_config import parse_config as parse_sweep_config
+
+__all__ += ["SweepConfig", "load_sweep", "parse_sweep_config", "run_sweep"]

@@ -1,0 +1,65 @@
+"""``jepa-flow sweep CONFIG.toml --out DIR``: run or resume a parameter sweep.
+
+The configuration format is described in ``_sweep_config``; the engine and the
+output directory in ``_sweep``. Running the same command again after an
+interruption finishes the missing chunks only.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(subparsers) -> None:
+    """Add the ``sweep`` subcommand."""
+    parser = subparsers.add_parser(
+        "sweep",
+        help="critical times and fixed points over a grid of parameters (resumable)",
+        description=(
+            "Critical times and fixed points over the grid described by CONFIG.toml "
+            "([sweep] table; a [pair] table for learning-order sweeps). Chunks are sharded "
+            "over all local devices and written as they finish; rerun the same command to "
+            "resume after an interruption."
+        ),
+    )
+    parser.add_argument("config", metavar="CONFIG.toml", help="sweep configuration (TOML)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="configurations per chunk (default 131072, 4096 for method ode; a resumed run keeps its own)",
+    )
+    parser.add_argument("--no-plot", action="store_true", help="skip the figures")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """Validate, run (or resume), plot, and print one line of totals."""
+    from ._sweep import maybe_initialize_distributed, run_sweep
+    from ._sweep_config import load_config
+
+    config = load_config(args.config)  # every check before anything runs
+    if args.chunk_size is not None and args.chunk_size < 1:
+        raise ValueError(f"--chunk-size must be an integer >= 1; got {args.chunk_size}")
+    maybe_initialize_distributed()
+    import jax
+
+    summary = run_sweep(config, args.out, chunk_size=args.chunk_size, progress=not args.no_progress)
+    figures = []
+    if jax.process_index() == 0 and not args.no_plot:
+        from ._sweep_plot import plot_sweep
+
+        figures = plot_sweep(args.out)
+    failed = f", {summary['failed']} failed ODE solves (NaN, ok=False)" if summary["failed"] else ""
+    print(
+        f"sweep: {summary['n_configs']} configurations in {summary['n_chunks']} chunks "
+        f"({summary['skipped']} already done); computed {summary['computed']} in "
+        f"{summary['seconds']:.2f} s ({summary['configs_per_s']:.0f} configurations/s) on "
+        f"{jax.local_device_count()} device(s){failed}; results in {args.out}"
+        + (f" ({', '.join(figures)})" if figures else ""),
+        file=sys.stdout,
+    )
+    return 0

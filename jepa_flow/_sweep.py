@@ -1,0 +1,363 @@
+"""Chunked, sharded, resumable parameter sweeps (``jepa-flow sweep``).
+
+A sweep (see ``_sweep_config``) is cut into chunks of ``chunk_size``
+configurations inside each (objective, method) group. Each chunk is one call
+of a jitted ``jax.shard_map`` of the vmapped critical-time kernel over a
+one-axis ``Mesh`` of all local devices, so the same code fills 1 CPU, 8 GPUs or
+a TPU host; every chunk is padded to the same shape (one compilation per group).
+A kernel that does not trace under ``shard_map`` (today the ODE method, see
+``chunk_function``) is given to each device as an explicit slice instead.
+Chunk parameters are generated from the flat index, so memory is bounded by
+the chunk size, not the grid size.
+
+Output directory::
+
+    config.toml           the configuration as given
+    manifest.json         library version, grid fingerprint, chunk size, counts
+    chunks/chunk_NNNNNN.npz   outputs of one finished chunk (written atomically)
+    critical_time.png     t_star against rho and lam per depth (and phase.png for pairs)
+
+Running again in the same directory skips the finished chunks; a different
+grid (or chunk size, or library version) is refused. With several JAX
+processes (``jax.distributed``) process ``p`` of ``n`` runs the chunks whose
+index is ``p`` modulo ``n`` and process 0 draws the plots.
+
+Everything runs in float64: enable ``jax_enable_x64`` before calling
+``run_sweep`` (the CLI does). Reading results (``_sweep_load``) uses numpy only.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from . import _io
+from ._critical_time import critical_time_kernel
+from ._fixed_point import wbar_star
+from ._sweep_config import SweepConfig, load_config
+
+# Configurations per chunk by method (measured on 2 CPU cores: the closed forms
+# gain from large chunks; the vmapped ODE solve is fastest around 4096, where
+# its per-step state stays in cache).
+DEFAULT_CHUNK = {"exact": 1 << 17, "series": 1 << 17, "ode": 1 << 12}
+KERNEL_INPUTS = ("lam", "var", "depth", "eps", "fraction")
+# Padding rows: an easy feature that starts at its level (t_star = 0).
+_FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5, "fraction": 0.5}
+OUTPUTS = ("t_star", "wbar_star", "ok")
+PAIR_OUTPUTS = ("t_star_a", "t_star_b", "wbar_star_a", "wbar_star_b", "first", "t_ratio", "ok")
+
+
+def maybe_initialize_distributed() -> None:
+    """Start ``jax.distributed`` when a multi-process environment is configured.
+
+    Recognised: ``JAX_COORDINATOR_ADDRESS`` with ``JAX_NUM_PROCESSES`` and
+    ``JAX_PROCESS_ID``; Slurm or Open MPI jobs with more than one task; TPU
+    pods (``TPU_WORKER_HOSTNAMES`` listing several hosts). Must run before any
+    JAX computation; a no-op otherwise.
+    """
+    if jax.distributed.is_initialized():
+        return
+    env = os.environ
+    if env.get("JAX_COORDINATOR_ADDRESS"):
+        jax.distributed.initialize(
+            env["JAX_COORDINATOR_ADDRESS"],
+            int(env.get("JAX_NUM_PROCESSES", "1")),
+            int(env.get("JAX_PROCESS_ID", "0")),
+        )
+    elif (
+        int(env.get("SLURM_NTASKS", "1")) > 1
+        or int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
+        or "," in env.get("TPU_WORKER_HOSTNAMES", "")
+    ):
+        jax.distributed.initialize()
+
+
+def _one_device(objective: str, method: str, pair: bool):
+    """The computation on one device's slice of a chunk (vmapped inside the kernel).
+
+    Takes the kernel inputs (``lam, var, depth, eps, fraction``; for a pair
+    sweep those of A then those of B), each a 1-D float64 array, and returns
+    the outputs named by ``OUTPUTS`` or ``PAIR_OUTPUTS``.
+    """
+
+    def one_device(*args):
+        if not pair:
+            t_star, ok = critical_time_kernel(objective, method, *args)
+            return t_star, wbar_star(objective, args[0], args[1], args[2]), ok
+        # A and B in one batch: one adaptive loop, not two in sequence.
+        n = args[0].shape[0]
+        both = [jnp.concatenate([x, y]) for x, y in zip(args[:5], args[5:])]
+        t_star, ok = critical_time_kernel(objective, method, *both)
+        w = wbar_star(objective, both[0], both[1], both[2])
+        t_a, t_b, w_a, w_b = t_star[:n], t_star[n:], w[:n], w[n:]
+        first = jnp.where(t_b < t_a, 1, jnp.where(t_a < t_b, 0, 2)).astype(jnp.int8)
+        return t_a, t_b, w_a, w_b, first, t_b / t_a, ok[:n] & ok[n:]
+
+    return one_device
+
+
+def _traces_under_shard_map(fn, n_in: int, n_devices: int) -> bool:
+    """Whether ``fn`` (a jitted shard_map) traces; nothing is compiled or run.
+
+    The ODE kernel does not trace under ``shard_map`` with jax 0.10 / equinox
+    0.13: the Newton root finder of its diffrax Event goes through lineax,
+    whose closure conversion compares ShapeDtypeStructs that carry the manual
+    mesh's sharding on one side and none on the other ("Closure-converted
+    function called with different dynamic arguments"; with check_vma=True the
+    diffrax while loop fails its carry-type check instead). An Event with
+    ``optimistix.Bisection`` (no lineax) traces fine.
+    """
+    probe = jax.ShapeDtypeStruct((n_devices,), jnp.float64)
+    try:
+        jax.eval_shape(fn, *[probe] * n_in)
+    except Exception:  # noqa: BLE001  (any trace failure: use the per-device path)
+        return False
+    return True
+
+
+@functools.cache
+def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
+    """``(dispatch, gather)`` for one chunk on ``devices``.
+
+    ``dispatch(inputs)`` takes the kernel inputs as numpy arrays whose length
+    is a multiple of ``len(devices)``, splits them evenly over the devices
+    (device ``i`` gets the ``i``-th slice) and starts the computation
+    asynchronously; ``gather(handle)`` waits and returns the outputs as numpy
+    arrays in chunk order.
+
+    The computation is a jitted ``jax.shard_map`` over a one-axis ``Mesh``
+    (``dispatch.strategy == "shard_map"``) whenever the kernel traces there;
+    otherwise (today: ``method="ode"``, see ``_traces_under_shard_map``) each
+    device is given its slice explicitly, one jitted call per device on a
+    committed slice (``"per_device"``): the same per-device execution, no
+    collectives either way, identical results.
+    """
+    one_device = _one_device(objective, method, pair)
+    n_in = 10 if pair else 5
+    n_out = len(PAIR_OUTPUTS if pair else OUTPUTS)
+    mesh = Mesh(np.asarray(devices), ("batch",))
+    spec = PartitionSpec("batch")
+    sharding = NamedSharding(mesh, spec)
+    fn = jax.jit(
+        jax.shard_map(one_device, mesh=mesh, in_specs=(spec,) * n_in,
+                      out_specs=(spec,) * n_out, check_vma=False)
+    )  # fmt: skip
+    if _traces_under_shard_map(fn, n_in, len(devices)):
+
+        def dispatch(inputs):
+            return fn(*(jax.device_put(x, sharding) for x in inputs))
+
+        def gather(handle):
+            return [np.asarray(x) for x in handle]
+
+        dispatch.strategy = "shard_map"
+    else:
+        fn = jax.jit(one_device)
+
+        def dispatch(inputs):
+            k = len(inputs[0]) // len(devices)
+            return [
+                fn(*(jax.device_put(x[i * k : (i + 1) * k], d) for x in inputs))
+                for i, d in enumerate(devices)
+            ]
+
+        def gather(handle):
+            return [np.concatenate([np.asarray(h[j]) for h in handle]) for j in range(n_out)]
+
+        dispatch.strategy = "per_device"
+    dispatch.jitted = fn  # for tests: the compilation cache
+    return dispatch, gather
+
+
+def kernel_inputs(config: SweepConfig, lo: int, hi: int, padded: int) -> list[np.ndarray]:
+    """Float64 kernel inputs for configurations ``lo:hi`` of a group, padded to ``padded``."""
+    rows = config.rows(lo, hi)
+    names = list(KERNEL_INPUTS)
+    if config.pair:
+        feature = [f"{k}_{{}}" if k in ("lam", "var") else k for k in KERNEL_INPUTS]
+        names = [n.format("a") for n in feature] + [n.format("b") for n in feature]
+    out = []
+    for name in names:
+        buf = np.full(padded, _FILL[name.split("_")[0]], dtype=np.float64)
+        buf[: hi - lo] = rows[name]
+        out.append(buf)
+    return out
+
+
+def _chunk_plan(config: SweepConfig, chunk_size: int) -> list[tuple[int, int, int, int]]:
+    """All chunks as ``(index, group, lo, hi)``; ``lo:hi`` indexes within the group."""
+    m = config.group_size
+    per_group = math.ceil(m / chunk_size)
+    return [
+        (g * per_group + k, g, k * chunk_size, min((k + 1) * chunk_size, m))
+        for g in range(len(config.groups))
+        for k in range(per_group)
+    ]
+
+
+def _chunk_path(out: Path, index: int) -> Path:
+    return out / "chunks" / f"chunk_{index:06d}.npz"
+
+
+def _manifest(config: SweepConfig, chunk_size: int) -> dict:
+    from . import __version__
+
+    return {
+        "jepa_flow_version": __version__,
+        "fingerprint": config.fingerprint(),
+        "chunk_size": chunk_size,
+        "n_configs": config.size,
+        "n_chunks": len(_chunk_plan(config, chunk_size)),
+        "pair": config.pair,
+        "axes": config.canonical()["axes"],
+        "outputs": list(PAIR_OUTPUTS if config.pair else OUTPUTS),
+    }
+
+
+def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
+    """Create or reopen ``out``; refuse a directory that holds anything else.
+
+    Returns the chunk size to use (the stored one when resuming).
+    """
+    from . import __version__
+
+    manifest_path = out / "manifest.json"
+    chunks = out / "chunks"
+    if jax.process_count() == 1 and chunks.is_dir():
+        for stale in chunks.glob(".chunk_*.tmp"):  # left by a kill -9 during a write
+            stale.unlink()
+    if not manifest_path.exists() and out.is_dir():
+        # interrupted before its manifest was written: nothing was computed yet
+        leftovers = {p.name for p in out.iterdir()}
+        if leftovers <= {"config.toml", "chunks"} and not any(chunks.glob("*")):
+            for name in leftovers:
+                (out / name).rmdir() if name == "chunks" else (out / name).unlink()
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text())
+        if old.get("fingerprint") != config.fingerprint():
+            raise ValueError(
+                f"--out {str(out)!r} holds the results of a different sweep configuration; "
+                "use a new directory (results are never mixed)"
+            )
+        if old.get("jepa_flow_version") != __version__:
+            raise ValueError(
+                f"--out {str(out)!r} was written by jepa_flow {old.get('jepa_flow_version')}, "
+                f"this is {__version__}; use a new directory"
+            )
+        if chunk_size is not None and chunk_size != old["chunk_size"]:
+            raise ValueError(
+                f"--chunk-size {chunk_size} differs from the {old['chunk_size']} of the "
+                f"interrupted run in {str(out)!r}; leave it out to resume"
+            )
+        return int(old["chunk_size"])
+    if chunk_size is None:
+        chunk_size = min(DEFAULT_CHUNK[method] for _, method in config.groups)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size}")
+    _io.prepare_out_dir(out, force=False)
+    chunks.mkdir(exist_ok=True)
+    _io.write_bytes_atomic(out / "config.toml", config.text.encode())
+    _io.write_json_atomic(manifest_path, _manifest(config, chunk_size))
+    return chunk_size
+
+
+def _write_chunk(path: Path, outputs: dict[str, np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **outputs)  # uncompressed: float data hardly compresses
+    _io.write_bytes_atomic(path, buf.getvalue())
+
+
+def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> dict:
+    """Run (or resume) a sweep and write its results to the directory ``out``.
+
+    Args:
+        config: a ``SweepConfig`` (``parse_sweep_config``) or the path of a
+            TOML file.
+        out: output directory; created, or reopened to resume.
+        chunk_size: configurations per chunk (default ``DEFAULT_CHUNK`` of the method, or
+            the stored value when resuming).
+        devices: the devices to shard each chunk over (default: all local).
+        progress: show a tqdm progress bar on stderr.
+
+    Returns a summary dict: ``n_configs, n_chunks, computed, skipped,
+    seconds, configs_per_s, failed`` (failed ODE solves among computed rows,
+    stored as NaN with ``ok`` False).
+
+    Raises ``ValueError`` for a bad configuration or a directory that holds
+    another sweep, before anything is computed.
+    """
+    if not jax.config.jax_enable_x64:
+        raise ValueError("sweeps run in float64: call jax.config.update('jax_enable_x64', True)")
+    if not isinstance(config, SweepConfig):
+        config = load_config(config)
+    out = Path(out)
+    if jax.process_count() == 1:
+        chunk_size = _prepare_dir(config, out, chunk_size)
+    else:  # process 0 creates the directory; the others then find it and check it
+        if jax.process_index() == 0:
+            chunk_size = _prepare_dir(config, out, chunk_size)
+        _barrier("jepa_flow sweep prepared")
+        if jax.process_index() != 0:
+            chunk_size = _prepare_dir(config, out, chunk_size)
+    devices = tuple(jax.local_devices() if devices is None else devices)
+    padded = -(-chunk_size // len(devices)) * len(devices)
+    plan = _chunk_plan(config, chunk_size)
+    mine = [c for c in plan if c[0] % jax.process_count() == jax.process_index()]
+    todo = [c for c in mine if not _chunk_path(out, c[0]).exists()]
+    names = PAIR_OUTPUTS if config.pair else OUTPUTS
+    summary = {"n_configs": config.size, "n_chunks": len(plan), "computed": 0,
+               "skipped": len(mine) - len(todo), "failed": 0}  # fmt: skip
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=sum(hi - lo for _, _, lo, hi in todo), unit="cfg", unit_scale=True,
+               desc="sweep", disable=not progress, smoothing=0.1)  # fmt: skip
+
+    def finish(chunk, gather, handle):
+        index, _, lo, hi = chunk
+        n = hi - lo
+        outputs = {name: x[:n] for name, x in zip(names, gather(handle))}
+        _write_chunk(_chunk_path(out, index), outputs)
+        summary["computed"] += n
+        summary["failed"] += int(n - outputs["ok"].sum())
+        bar.update(n)
+        bar.set_postfix_str(f"chunks {summary['skipped'] + done[0] + 1}/{len(mine)}")
+        done[0] += 1
+
+    done = [0]
+    start = time.perf_counter()
+    pending = None
+    try:
+        for chunk in todo:
+            objective, method = config.groups[chunk[1]]
+            dispatch, gather = chunk_function(objective, method, config.pair, devices)
+            # asynchronous: the device works while the previous chunk is written
+            handle = dispatch(kernel_inputs(config, *chunk[2:], padded))
+            if pending is not None:
+                finish(*pending)
+            pending = (chunk, gather, handle)
+        if pending is not None:
+            finish(*pending)
+    finally:
+        bar.close()
+    summary["seconds"] = time.perf_counter() - start
+    summary["configs_per_s"] = summary["computed"] / max(summary["seconds"], 1e-12)
+    if jax.process_count() > 1:
+        _barrier("jepa_flow sweep finished")
+    return summary
+
+
+def _barrier(name: str) -> None:
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices(name)
