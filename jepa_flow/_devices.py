@@ -20,7 +20,14 @@ from jax.sharding import PartitionSpec as P
 
 
 def use_all_cpu_cores() -> None:
-    """Expose one CPU device per core; a no-op once JAX's backends are running."""
+    """Expose one CPU device per core.
+
+    A no-op when the user already chose (``jax_num_cpu_devices`` set, or
+    ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``) and once
+    JAX's backends are running.
+    """
+    if jax.config.jax_num_cpu_devices != -1 or "device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
     try:
         jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
     except RuntimeError:  # backends already initialized: keep what is there

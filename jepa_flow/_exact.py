@@ -89,7 +89,20 @@ def hyp2f1_1b(b, z):
 
     one = jnp.ones_like(z)
     init = (0.0 * z, one, 0.0 * z, one, digamma(one), digamma(b), one)
-    s_lo, _, s_hi, *_ = jax.lax.fori_loop(0, _HYP_TERMS, body, init, unroll=True)
+
+    def both_series():
+        s_lo, _, s_hi, *_ = jax.lax.fori_loop(0, _HYP_TERMS, body, init, unroll=True)
+        return s_lo, s_hi
+
+    def low_series_only():  # every z <= 1/2 (always so at fraction <= 1/2)
+        def body_lo(n, carry):
+            s_lo, z_pow = carry
+            return s_lo + b * z_pow / (b + n), z_pow * z_lo
+
+        s_lo, _ = jax.lax.fori_loop(0, _HYP_TERMS, body_lo, (0.0 * z, one), unroll=True)
+        return s_lo, s_lo
+
+    s_lo, s_hi = jax.lax.cond(jnp.any(~low), both_series, low_series_only)
     return jnp.where(low, s_lo, b * s_hi)
 
 

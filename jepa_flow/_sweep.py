@@ -5,8 +5,6 @@ configurations inside each (objective, method) group. Each chunk is one call
 of a jitted ``jax.shard_map`` of the vmapped critical-time kernel over a
 one-axis ``Mesh`` of all local devices, so the same code fills 1 CPU, 8 GPUs or
 a TPU host; every chunk is padded to the same shape (one compilation per group).
-A kernel that does not trace under ``shard_map`` (today the ODE method, see
-``chunk_function``) is given to each device as an explicit slice instead.
 Chunk parameters are generated from the flat index, so memory is bounded by
 the chunk size, not the grid size.
 
@@ -106,25 +104,6 @@ def _one_device(objective: str, method: str, pair: bool):
     return one_device
 
 
-def _traces_under_shard_map(fn, n_in: int, n_devices: int) -> bool:
-    """Whether ``fn`` (a jitted shard_map) traces; nothing is compiled or run.
-
-    The ODE kernel does not trace under ``shard_map`` with jax 0.10 / equinox
-    0.13: the Newton root finder of its diffrax Event goes through lineax,
-    whose closure conversion compares ShapeDtypeStructs that carry the manual
-    mesh's sharding on one side and none on the other ("Closure-converted
-    function called with different dynamic arguments"; with check_vma=True the
-    diffrax while loop fails its carry-type check instead). An Event with
-    ``optimistix.Bisection`` (no lineax) traces fine.
-    """
-    probe = jax.ShapeDtypeStruct((n_devices,), jnp.float64)
-    try:
-        jax.eval_shape(fn, *[probe] * n_in)
-    except Exception:  # noqa: BLE001  (any trace failure: use the per-device path)
-        return False
-    return True
-
-
 @functools.cache
 def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
     """``(dispatch, gather)`` for one chunk on ``devices``.
@@ -135,12 +114,10 @@ def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
     asynchronously; ``gather(handle)`` waits and returns the outputs as numpy
     arrays in chunk order.
 
-    The computation is a jitted ``jax.shard_map`` over a one-axis ``Mesh``
-    (``dispatch.strategy == "shard_map"``) whenever the kernel traces there;
-    otherwise (today: ``method="ode"``, see ``_traces_under_shard_map``) each
-    device is given its slice explicitly, one jitted call per device on a
-    committed slice (``"per_device"``): the same per-device execution, no
-    collectives either way, identical results.
+    The computation is a jitted ``jax.shard_map`` over a one-axis ``Mesh``:
+    each device runs its own vmapped solve, with no collectives. (The ODE
+    kernel's event uses a bisection root finder because optimistix.Newton's
+    linear solve does not trace under ``shard_map``, diffrax #735.)
     """
     one_device = _one_device(objective, method, pair)
     n_in = 10 if pair else 5
@@ -152,29 +129,13 @@ def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
         jax.shard_map(one_device, mesh=mesh, in_specs=(spec,) * n_in,
                       out_specs=(spec,) * n_out, check_vma=False)
     )  # fmt: skip
-    if _traces_under_shard_map(fn, n_in, len(devices)):
 
-        def dispatch(inputs):
-            return fn(*(jax.device_put(x, sharding) for x in inputs))
+    def dispatch(inputs):
+        return fn(*(jax.device_put(x, sharding) for x in inputs))
 
-        def gather(handle):
-            return [np.asarray(x) for x in handle]
+    def gather(handle):
+        return [np.asarray(x) for x in handle]
 
-        dispatch.strategy = "shard_map"
-    else:
-        fn = jax.jit(one_device)
-
-        def dispatch(inputs):
-            k = len(inputs[0]) // len(devices)
-            return [
-                fn(*(jax.device_put(x[i * k : (i + 1) * k], d) for x in inputs))
-                for i, d in enumerate(devices)
-            ]
-
-        def gather(handle):
-            return [np.concatenate([np.asarray(h[j]) for h in handle]) for j in range(n_out)]
-
-        dispatch.strategy = "per_device"
     dispatch.jitted = fn  # for tests: the compilation cache
     return dispatch, gather
 
