@@ -118,9 +118,12 @@ def main():
     ap.add_argument("--n-exact", type=int, default=1 << 20, help="configurations for method=exact")
     ap.add_argument("--n-ode", type=int, default=1 << 16, help="configurations for method=ode")
     ap.add_argument("--n-scipy", type=int, default=100, help="configurations for the scipy loop")
+    ap.add_argument("--rtol", type=float, default=_ode.RTOL,
+                    help="tolerance of both the diffrax solve and the scipy loops")
     args = ap.parse_args()
+    _ode.RTOL = _ode.ATOL = args.rtol
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {jax.device_count()} device(s), "
-          f"float64")
+          f"float64, rtol = atol = {args.rtol:g}")
 
     cfg = configs(args.n_exact)
     dt_exact = timed(run_jax("exact", *cfg))
