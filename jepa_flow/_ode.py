@@ -27,8 +27,10 @@ explicit high-order solver: ``diffrax.Dopri8`` with a ``PIDController`` at
 for the same accuracy, and an implicit Kvaerno solver buys nothing once the
 problem is not stiff); ``tau`` is O(1) at the start, so relative and absolute
 tolerances mean the same thing. The critical time is a ``diffrax.Event`` on
-``y - y_level`` located by an ``optimistix.Newton`` root finder on the dense
-interpolant (without it the event returns the end of the step).
+``y - y_level`` located by an ``optimistix.Bisection`` root finder on the dense
+interpolant (without a root finder the event returns the end of the step);
+bisection, not Newton, because Newton's linear solve does not trace under
+``shard_map``.
 """
 
 from __future__ import annotations
@@ -58,17 +60,9 @@ def clock_field(s, state, args):
     return rho - jnp.exp(q * y), jnp.exp(-r * (y - y0))
 
 
-def _controller():
-    return diffrax.PIDController(rtol=RTOL, atol=ATOL)
-
-
-def _solve_to_level(rho, q, r, y0, y_level, s1):
-    """Integrate one feature from ``y0`` until ``y = y_level``; returns ``(tau, ok, steps)``."""
-    event = diffrax.Event(
-        lambda t, y, args, **kwargs: y[0] - y_level,
-        root_finder=optx.Bisection(rtol=1e-13, atol=1e-13),
-    )
-    sol = diffrax.diffeqsolve(
+def _solve_clock(rho, q, r, y0, s1, event, saveat, max_steps):
+    """One feature's ``diffeqsolve`` in the clock, from ``(y0, tau = 0)`` at ``s = 0``."""
+    return diffrax.diffeqsolve(
         diffrax.ODETerm(clock_field),
         diffrax.Dopri8(),
         t0=0.0,
@@ -76,14 +70,28 @@ def _solve_to_level(rho, q, r, y0, y_level, s1):
         dt0=None,
         y0=(y0, jnp.zeros_like(y0)),
         args=(rho, q, r, y0),
-        saveat=diffrax.SaveAt(t1=True),
-        stepsize_controller=_controller(),
+        saveat=saveat,
+        stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL),
         event=event,
-        max_steps=MAX_STEPS,
+        max_steps=max_steps,
         throw=False,
     )
-    ok = (sol.result == diffrax.RESULTS.event_occurred) | (sol.result == diffrax.RESULTS.successful)
-    ok = ok & jnp.asarray(sol.event_mask)
+
+
+def _succeeded(sol):
+    return (sol.result == diffrax.RESULTS.successful) | (
+        sol.result == diffrax.RESULTS.event_occurred)
+
+
+def _solve_to_level(rho, q, r, y0, y_level, s1):
+    """Integrate one feature from ``y0`` until ``y = y_level``; returns ``(tau, ok, steps)``."""
+    # The bisection root finder (rather than Newton) also traces under shard_map.
+    event = diffrax.Event(
+        lambda t, y, args, **kwargs: y[0] - y_level,
+        root_finder=optx.Bisection(rtol=1e-13, atol=1e-13),
+    )
+    sol = _solve_clock(rho, q, r, y0, s1, event, diffrax.SaveAt(t1=True), MAX_STEPS)
+    ok = _succeeded(sol) & jnp.asarray(sol.event_mask)
     return sol.ys[1][-1], ok, sol.stats["num_steps"]
 
 
@@ -140,20 +148,8 @@ def _solve_dense(rho, q, r, y0, y_star, tol, tau_max, s1):
         y, tau = y
         return (tau >= tau_max) | (jnp.abs(y - y_star) <= tol)
 
-    return diffrax.diffeqsolve(
-        diffrax.ODETerm(clock_field),
-        diffrax.Dopri8(),
-        t0=0.0,
-        t1=s1,
-        dt0=None,
-        y0=(y0, jnp.zeros_like(y0)),
-        args=(rho, q, r, y0),
-        saveat=diffrax.SaveAt(t1=True, dense=True),
-        stepsize_controller=_controller(),
-        event=diffrax.Event(stop),
-        max_steps=MAX_STEPS_DENSE,
-        throw=False,
-    )
+    return _solve_clock(rho, q, r, y0, s1, diffrax.Event(stop),
+                        diffrax.SaveAt(t1=True, dense=True), MAX_STEPS_DENSE)
 
 
 _BISECTIONS = 80
@@ -206,9 +202,7 @@ def ode_trajectory(objective: str, lam, var, depth, eps, t):
 
     def one(rho, q, r, y0, y_star, tol, tau_max, s1, scale):
         sol = _solve_dense(rho, q, r, y0, y_star, tol, tau_max, s1)
-        ok = (sol.result == diffrax.RESULTS.successful) | (
-            sol.result == diffrax.RESULTS.event_occurred
-        )
+        ok = _succeeded(sol)
         return _invert_clock(sol, t * scale), ok, sol.stats["num_steps"]
 
     return jax.vmap(one)(rho, q, r, y0, y_star, tol, tau_max, s1, scale)
