@@ -85,7 +85,8 @@ def _rel(a, b):
 
 def compare(objective, data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps=None, eps=1e-3,
             init="balanced", scale=0.0, target="stopgrad", tau=0.0, teacher=None,
-            optimizer="sgd", fraction=0.5, n_records=120, progress=False, result=None) -> dict:
+            optimizer="sgd", momentum=0.9, fraction=0.5, n_records=120, progress=False,
+            result=None) -> dict:
     """Train (or take ``result``) and compare every member with the theory.
 
     Arguments as in ``train``. Returns a dict with, per member (leading axes
@@ -101,7 +102,7 @@ def compare(objective, data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps=Non
     r: TrainResult = result if result is not None else train(
         objective, data, depth=depth, eta=eta, seed=seed, t_max=t_max, steps=steps, eps=eps,
         init=init, scale=scale, target=target, tau=tau, teacher=teacher, optimizer=optimizer,
-        fraction=fraction, n_records=n_records, keep_latent=True, progress=progress)
+        momentum=momentum, fraction=fraction, n_records=n_records, keep_latent=True, progress=progress)
     d = r.data.d
     lam, var = np.asarray(r.data.lam), np.asarray(r.data.var)
     balanced = init == "balanced"
@@ -153,7 +154,13 @@ def compare(objective, data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps=Non
                 row["order_agrees"] = row["order_theory"] == row["order_training"]
                 for k, v in row.items():
                     out[k][s, b, e] = v
-    report = {k: (v[0, 0, 0] if v.size == 1 else v.tolist()) for k, v in out.items()}
+    events = ("capture_predicted", "capture", "capture_full")
+    report = {k: (v[0, 0, 0] if v.size == 1 else v.tolist()) for k, v in out.items()
+              if k not in events}
+    for k in events:  # flat lists of events, tagged with their member when there are several
+        report[k] = [ev if out[k].size == 1 else
+                     {**ev, "seed": int(r.seed[s]), "depth": int(r.depth[b]), "eta": float(r.eta[e])}
+                     for (s, b, e), evs in np.ndenumerate(out[k]) for ev in evs]
     report.update(objective=objective, target=r.target, optimizer=r.optimizer,
                   depth=r.depth, eta=r.eta, seed=r.seed, eps=eps, fraction=fraction,
                   lam=lam, var=var, rho=lam / var, n_steps=r.n_steps, model=r.data.model,
