@@ -12,12 +12,15 @@ bias: on the population loss it follows the flow's critical times to about
 ``eta * rate / 2`` relative, where ``rate`` is the feature's growth rate at its
 rise; keep ``eta * var * rho^(2L-1)`` (JEPA) below about 1e-2 for 1 %.
 (With momentum ``m`` the effective rate is ``eta / (1 - m)``; Adam has no flow
-counterpart.)
+counterpart.) The discrete EMA ``W_T <- beta W_T + (1 - beta) W`` with
+``beta = 1 - eta / tau`` lags its online layers by ``tau - eta`` in flow time
+(``tau / eta - 1`` steps), so it matches the continuous EMA of THEORY 6 with
+time constant ``tau - eta``: take ``eta << tau``.
 
 Recorded, at log-spaced steps shared by every member: the population loss,
 the singular values of ``Wbar``, and per input feature ``e_j`` (columns of the
 data's ``U``) the encoded norm ``|Wbar e_j|``, the diagonal entry
-``e_j^T Wbar e_j`` and the off-diagonal mass ``sqrt(|Wbar e_j|^2 - (e_j^T Wbar e_j)^2)``
+``e_j^T Wbar e_j`` and the off-diagonal mass ``sqrt(sum_(i != j) (e_i^T Wbar e_j)^2)``
 (THEORY 7). At *every* step the first crossing of ``|Wbar e_j|`` over
 ``fraction * wbar*_j`` (per-feature theory) is detected and interpolated
 linearly between the two steps: that is the training critical time.
@@ -157,7 +160,7 @@ def _record(st, data, shared, m: _Member) -> dict:
         "sv": jnp.linalg.svd(E, compute_uv=False),
         "norm": norm,
         "diag": diag,
-        "offdiag": jnp.sqrt(jnp.maximum(norm**2 - diag**2, 0.0)),
+        "offdiag": jnp.linalg.norm(M - jnp.diag(diag), axis=0),
     }
     if st.keep_latent:
         out["latent"] = M
