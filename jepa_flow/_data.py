@@ -17,6 +17,19 @@ draws that many fresh samples per step. Sources:
   ``var = s + nu``, ``lam = s + c nu``;
 - ``linear_dynamics(a, var)``: ``x' ~ N(0, diag var)``,
   ``y' = a x' + sqrt(var (1 - a^2)) xi`` (THEORY 5): ``lam = a var``, ``rho = a``.
+
+Minibatch sampler. The losses are quadratic, so a minibatch enters the
+gradient only through its moment matrix ``C = (1/B) sum_b z_b z_b^T`` of
+``z = (x, y)``: the minibatch loss is the population loss with ``C`` in place
+of the covariances. For Gaussian data ``B C ~ Wishart(Sigma, B)``, which the
+Bartlett decomposition samples exactly with ``2d (2d + 1) / 2`` random numbers
+(``B C = (F T)(F T)^T``, ``F F^T = Sigma``, ``T`` lower triangular with
+``T_ii^2 ~ chi2(B - i)``, ``T_ij ~ N(0, 1)`` below the diagonal) instead of
+``2 d B``, and costs ``O(d^3)`` instead of ``O(B d^2)``. ``sampler="wishart"``
+(the default when ``B >= 2d``) uses it; ``sampler="samples"`` draws the ``B``
+samples themselves (from the generative model of the source). Both give the
+same distribution of gradients, hence of SGD trajectories (not the same
+random stream).
 """
 
 from __future__ import annotations
@@ -40,6 +53,9 @@ class Data(eqx.Module):
         lam, var: per-feature theory parameters (diagonals in the feature basis), ``[d]``.
         factor: ``[2d, 2d]`` square root of the joint feature-basis covariance
             (gaussian sampler), or per-feature sampler coefficients ``[k, d]``.
+        root: ``[2d, 2d]`` square root ``F`` of the joint covariance of ``(x, y)``
+            in the input basis (Wishart sampler).
+        sampler: ``"wishart"`` or ``"samples"`` (see the module docstring).
         diagonal: whether the feature-basis covariances are diagonal (the
             per-feature theory is exact only then).
     """
@@ -51,9 +67,11 @@ class Data(eqx.Module):
     lam: jax.Array
     var: jax.Array
     factor: jax.Array
+    root: jax.Array
     model: str = eqx.field(static=True)
     batch: int | None = eqx.field(static=True)
     diagonal: bool = eqx.field(static=True)
+    sampler: str = eqx.field(static=True)
 
     @property
     def d(self) -> int:
@@ -106,7 +124,24 @@ def _matrix(name: str, value, d: int | None) -> np.ndarray:
     return arr
 
 
-def _make(model, Sxx, Syx, Syy, U, factor, batch) -> Data:
+def _sqrt_psd(C):
+    lj, qj = np.linalg.eigh(0.5 * (C + C.T))
+    return qj * np.sqrt(np.clip(lj, 0.0, None))
+
+
+def _sampler(sampler, batch, d):
+    if sampler not in ("auto", "wishart", "samples"):
+        raise ValueError(f"sampler must be one of ('auto', 'wishart', 'samples'); got {sampler!r}")
+    if sampler == "wishart" and batch is not None and batch < 2 * d:
+        raise ValueError(f"sampler 'wishart' needs batch >= 2d = {2 * d}; got batch={batch}")
+    if sampler == "auto":
+        return "wishart" if batch is None or batch >= 2 * d else "samples"
+    return sampler
+
+
+def _make(model, Sxx, Syx, Syy, U, factor, batch, sampler="auto") -> Data:
+    d = Sxx.shape[0]
+    root = np.kron(np.eye(2), U) @ _sqrt_psd(np.block([[Sxx, Syx.T], [Syx, Syy]]))
     diagonal = bool(
         np.allclose(Sxx, np.diag(np.diag(Sxx)), atol=0, rtol=0)
         and np.allclose(Syx, np.diag(np.diag(Syx)), atol=0, rtol=0)
@@ -119,13 +154,15 @@ def _make(model, Sxx, Syx, Syy, U, factor, batch) -> Data:
         lam=jnp.asarray(np.diag(Syx).copy()),
         var=jnp.asarray(np.diag(Sxx).copy()),
         factor=jnp.asarray(factor),
+        root=jnp.asarray(root),
         model=model,
         batch=batch,
         diagonal=diagonal,
+        sampler=_sampler(sampler, batch, d),
     )
 
 
-def gaussian(Sxx, Syx, Syy=None, *, batch=None, U=None, seed=0) -> Data:
+def gaussian(Sxx, Syx, Syy=None, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
     """Joint Gaussian views with feature-basis covariances ``Sxx``, ``Syx``, ``Syy`` (THEORY 1).
 
     Args:
@@ -135,6 +172,7 @@ def gaussian(Sxx, Syx, Syy=None, *, batch=None, U=None, seed=0) -> Data:
             covariance ``[[Sxx, Syx^T], [Syx, Syy]]`` must be PSD.
         batch: ``None`` for the exact population loss, else samples per step.
         U: ``None``/``"identity"``, ``"random"`` (seeded by ``seed``) or an orthogonal matrix.
+        sampler: ``"auto"``, ``"wishart"`` or ``"samples"`` (module docstring).
     """
     Sxx = _matrix("Sxx", Sxx, None)
     d = Sxx.shape[0]
@@ -155,10 +193,11 @@ def gaussian(Sxx, Syx, Syy=None, *, batch=None, U=None, seed=0) -> Data:
             f"smallest eigenvalue {lj.min():.6g} (lower |Syx| or raise Syy)"
         )
     factor = qj * np.sqrt(np.clip(lj, 0.0, None))
-    return _make("gaussian", Sxx, Syx, Syy, _rotation(U, d, seed), factor, _batch(batch))
+    return _make("gaussian", Sxx, Syx, Syy, _rotation(U, d, seed), factor, _batch(batch),
+                 sampler)
 
 
-def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0) -> Data:
+def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
     """Static noisy views (THEORY 5): ``var = s + nu``, ``lam = s + c nu``, ``rho = lam/var``.
 
     Args:
@@ -177,10 +216,10 @@ def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0) -> Data:
     var = s + nu
     factor = np.stack([np.sqrt(s), np.sqrt(nu), c, np.sqrt(1.0 - c**2)])
     return _make("noisy_views", np.diag(var), np.diag(s + c * nu), np.diag(var),
-                 _rotation(U, s.size, seed), factor, _batch(batch))
+                 _rotation(U, s.size, seed), factor, _batch(batch), sampler)
 
 
-def linear_dynamics(a, var, *, batch=None, U=None, seed=0) -> Data:
+def linear_dynamics(a, var, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
     """Temporal views ``x = x_t``, ``y = x_(t+1) = a x_t + noise`` (THEORY 5).
 
     Args:
@@ -194,7 +233,7 @@ def linear_dynamics(a, var, *, batch=None, U=None, seed=0) -> Data:
         raise ValueError(f"a must satisfy |a| < 1 (stationary dynamics); got {a}")
     factor = np.stack([np.sqrt(var), a, np.sqrt(var * (1.0 - a**2))])
     return _make("linear_dynamics", np.diag(var), np.diag(a * var), np.diag(var),
-                 _rotation(U, a.size, seed), factor, _batch(batch))
+                 _rotation(U, a.size, seed), factor, _batch(batch), sampler)
 
 
 def sample(data: Data, key, batch: int):
@@ -215,3 +254,48 @@ def sample(data: Data, key, batch: int):
         Xf = f[0] * g[0]
         Yf = f[1] * Xf + f[2] * g[1]
     return Xf @ data.U.T, Yf @ data.U.T
+
+
+def chi2(key, df):
+    """Exact ``chi2(df)`` draws (``df > 0``, any shape) by vectorized Marsaglia-Tsang rejection.
+
+    ``chi2(df) = 2 Gamma(df / 2)``; ``Gamma(a) = Gamma(a + 1) U^(1/a)`` (so ``a + 1 >= 1``);
+    all entries draw fresh candidates each round until every one is accepted
+    (about one round for the large ``df`` of a minibatch). Much cheaper under
+    ``vmap`` than ``jax.random.chisquare``, which splits a key per element.
+    """
+    a = 0.5 * df
+    dd = a + 1.0 - 1.0 / 3.0
+    c = 1.0 / jnp.sqrt(9.0 * dd)
+    k_boost, key = jax.random.split(key)
+
+    def body(state):
+        i, out, done = state
+        kx, ku = jax.random.split(jax.random.fold_in(key, i))
+        x = jax.random.normal(kx, df.shape)
+        u = jax.random.uniform(ku, df.shape, minval=jnp.finfo(df.dtype).tiny)
+        v = (1.0 + c * x) ** 3
+        ok = (v > 0) & (jnp.log(u) < 0.5 * x**2 + dd - dd * v + dd * jnp.log(jnp.where(v > 0, v, 1.0)))
+        return i + 1, jnp.where(~done & ok, dd * v, out), done | ok
+
+    _, g, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[2]), body,
+                                 (0, jnp.zeros_like(a), jnp.zeros(df.shape, bool)))
+    u = jax.random.uniform(k_boost, df.shape, minval=jnp.finfo(df.dtype).tiny)
+    return 2.0 * g * jnp.exp(jnp.log(u) / a)
+
+
+def sample_moments(data: Data, key, batch: int):
+    """Minibatch moments ``(Cxx, Cyx, Cyy)`` of ``batch`` samples, drawn as one Wishart matrix.
+
+    ``B C = (F T)(F T)^T`` with ``T`` from the Bartlett decomposition of
+    ``Wishart(I, B)`` (needs ``B >= 2d``); distributed exactly as the moments
+    ``(1/B) sum_b z_b z_b^T`` of ``B`` samples ``z = (x, y)``.
+    """
+    d, p = data.d, 2 * data.d
+    k_off, k_diag = jax.random.split(key)
+    rows, cols = np.tril_indices(p, -1)
+    T = jnp.zeros((p, p)).at[rows, cols].set(jax.random.normal(k_off, (rows.size,)))
+    T = T + jnp.diag(jnp.sqrt(chi2(k_diag, batch - jnp.arange(p, dtype=T.dtype))))
+    A = data.root @ T
+    C = A @ A.T / batch
+    return C[:d, :d], C[d:, :d], C[d:, d:]

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from . import _validate
 from ._critical_time import fixed_point
-from ._data import Data, sample
+from ._data import Data, sample, sample_moments
 from ._model import Params, init_params, layer_mask, mask_layers, minibatch_loss, population_loss, wbar
 
 TARGETS = ("stopgrad", "ema", "frozen")
@@ -127,6 +127,8 @@ def _step(st, data, shared, k, m: _Member, c: _Consts) -> _Member:
         E_T = _target(st, E, m.WT, shared["teacher"])
         if st.batch is None:
             loss = population_loss(st.objective, p, E_T, data.Sxx, data.Syx, data.Syy)
+        elif data.sampler == "wishart":  # the minibatch's moments, exactly distributed
+            loss = population_loss(st.objective, p, E_T, *sample_moments(data, sub, st.batch))
         else:
             X, Y = sample(data, sub, st.batch)
             loss = minibatch_loss(st.objective, p, E_T, X, Y)

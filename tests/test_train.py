@@ -213,8 +213,9 @@ def test_sampler_moments(make):
     np.testing.assert_allclose(Y.T @ Y / n, data.Syy, atol=tol)
 
 
-def test_minibatch_mae_and_determinism():
-    data = jf.linear_dynamics([0.5, 0.9], [2.0, 1.0], batch=1024)
+@pytest.mark.parametrize("sampler", ["wishart", "samples"])
+def test_minibatch_mae_and_determinism(sampler):
+    data = jf.linear_dynamics([0.5, 0.9], [2.0, 1.0], batch=1024, sampler=sampler)
     kw = dict(depth=2, eta=0.05, eps=0.05, t_max=60.0, seed=[0, 1])
     r = jf.train("mae", data, **kw)
     t_th = np.asarray(jf.critical_time("mae", np.array([1.0, 0.9]), np.array([2.0, 1.0]), 2,
@@ -260,3 +261,30 @@ def test_record_steps_log_spaced():
     rec = record_steps(10_000, 50)
     assert rec[0] == 0 and rec[-1] == 10_000 and np.all(np.diff(rec) > 0)
     assert 30 <= rec.size <= 50
+
+
+def test_wishart_moments_match_explicit_minibatches():
+    """The Bartlett-sampled moments have the mean and variance of B explicit samples."""
+    import jax
+
+    from jepa_flow._data import chi2, sample_moments
+
+    data = jf.noisy_views([1.0, 0.5], [0.5, 2.0], c=0.3, U="random", seed=1, batch=6)
+    B, n = 6, 40_000
+    keys = jax.random.split(jax.random.PRNGKey(1), n)
+    C = jax.jit(jax.vmap(lambda k: jnp_block(sample_moments(data, k, B))))(keys)
+    C = np.asarray(C)
+    S = np.block([[data.Sxx, data.Syx.T], [data.Syx, data.Syy]])
+    var = (S**2 + np.outer(np.diag(S), np.diag(S))) / B  # Wishart: Var(C_ij)
+    np.testing.assert_allclose(C.mean(0), S, atol=5 * np.sqrt(var.max() / n))
+    np.testing.assert_allclose(C.var(0), var, rtol=0.06)
+    x = np.asarray(jax.jit(jax.vmap(lambda k: chi2(k, np.array([1.0, 7.0, 120.0]))))(keys))
+    np.testing.assert_allclose(x.mean(0), [1.0, 7.0, 120.0], rtol=0.02)
+    np.testing.assert_allclose(x.var(0), [2.0, 14.0, 240.0], rtol=0.06)
+
+
+def jnp_block(m):
+    import jax.numpy as jnp
+
+    Cxx, Cyx, Cyy = m
+    return jnp.block([[Cxx, Cyx.T], [Cyx, Cyy]])
