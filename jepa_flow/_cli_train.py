@@ -43,6 +43,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
       help="linear_dynamics: per-feature autoregression, |a| < 1 (default: 0.5,0.8)")
     a("--batch", type=int, default=None,
       help="samples per step; omit for the exact population loss (default: population)")
+    a("--sampler", choices=("auto", "wishart", "samples"), default="auto",
+      help="minibatch sampler: exact Wishart moments (needs batch >= 2d) or explicit samples; "
+           "auto picks wishart when it can (default: auto)")
     a("--rotation", choices=("identity", "random"), default="identity",
       help="feature basis U applied to both views (default: identity)")
     a("--rotation-seed", type=int, default=0, help="seed of the random rotation (default: 0)")
@@ -53,7 +56,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     a("--t-max", type=float, default=None,
       help="flow time to train for, in units of t = eta * step (default: 3 times the latest "
            "per-feature critical time at the smallest eta)")
-    a("--steps", type=int, default=None, help="number of steps instead of --t-max")
+    a("--steps", type=int, default=None, help="number of optimizer steps, instead of --t-max (default: none, --t-max decides)")
     a("--eps", type=float, default=1e-3,
       help="balanced start W_a = V = eps^(1/L) I, so Wbar(0) = eps I (default: 1e-3)")
     a("--init", choices=("balanced", "random"), default="balanced",
@@ -66,16 +69,18 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     a("--tau", type=float, default=0.0,
       help="EMA time constant in flow-time units, beta = 1 - eta/tau (default: 0 = stopgrad)")
     a("--teacher", type=Path, default=None,
-      help="frozen target: a .npy d x d encoder, or a train.npz from 'jepa-flow train'")
+      help="frozen target: a .npy d x d encoder Wbar_T, or a train.npz from 'jepa-flow train' "
+           "(its first member's final encoder) (default: none; required by --target frozen)")
     a("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
       help="optax optimizer (default: sgd)")
-    a("--momentum", type=float, default=0.9, help="momentum coefficient (default: 0.9)")
+    a("--momentum", type=float, default=0.9,
+      help="momentum coefficient in [0, 1), used by --optimizer momentum (default: 0.9)")
     a("--fraction", type=float, default=0.5,
       help="critical time level as a fraction of wbar*, in (0, 1) (default: 0.5)")
-    a("--records", type=int, default=120, help="number of log-spaced records (default: 120)")
-    a("--no-progress", action="store_true", help="hide the progress bar")
-    a("--out", type=Path, required=True, help="output directory (must be empty unless --force)")
-    a("--force", action="store_true", help="overwrite a non-empty output directory")
+    a("--records", type=int, default=120, help="number of log-spaced records of the trajectories, >= 2 (default: 120)")
+    a("--no-progress", action="store_true", help="hide the progress bar (default: shown)")
+    a("--out", type=Path, required=True, help="output directory, created if missing; must be empty unless --force (required)")
+    a("--force", action="store_true", help="write into a non-empty output directory (default: refuse)")
 
 
 def register(subparsers) -> None:
@@ -92,7 +97,8 @@ def register(subparsers) -> None:
 
 
 def _data_from(args):
-    kw = {"batch": args.batch, "U": args.rotation, "seed": args.rotation_seed}
+    kw = {"batch": args.batch, "U": args.rotation, "seed": args.rotation_seed,
+          "sampler": args.sampler}
     if args.data == "gaussian":
         if len(args.lam) != len(args.var):
             raise ValueError(f"--lam and --var need the same length; got {len(args.lam)} "
