@@ -292,6 +292,32 @@ def thresholds(objective, target, data: Data, depth, fraction, teacher=None) -> 
     return np.where(ws > 0, fraction * ws, np.inf)
 
 
+def _run(st, data, shared, consts, n_steps, n_rec, eta_m, where, progress):
+    """Initialize and run every chunk; returns ``(initial members, final carry)``.
+
+    Checks for divergence after each chunk and raises ``DivergenceError``
+    naming the first diverged member (``where(i)`` describes member ``i``).
+    """
+    carry = _init_fn(st)(data, shared, consts, n_rec)
+    init_members = jax.tree.map(jnp.copy, carry[2])  # the carry is donated
+    run = _chunk_fn(st)
+    with tqdm(total=n_steps, disable=not progress, unit="step", dynamic_ncols=True) as bar:
+        for _ in range(0, n_steps + 1, st.chunk):
+            carry = run(carry, data, shared, consts)
+            members = carry[2]
+            bad = np.asarray(members.bad)
+            if (bad >= 0).any():
+                i = int(np.argmax(bad >= 0))
+                raise DivergenceError(
+                    f"training diverged (loss NaN or above {DIVERGED:g}) at step {int(bad[i])} "
+                    f"(flow time {eta_m[i] * bad[i]:.4g}) for {where(i)}; "
+                    "use a smaller learning rate eta"
+                )
+            bar.update(min(st.chunk, n_steps - bar.n))
+            bar.set_postfix(loss=f"{float(jnp.mean(members.loss)):.4g}")
+    return init_members, carry
+
+
 def _check_choice(name, value, allowed):
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
@@ -412,28 +438,13 @@ def train(objective, data: Data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps
               "W0": jnp.asarray(W0), "V0": jnp.asarray(V0),
               "rec_steps": jnp.asarray(rec), "n_steps": jnp.asarray(n_steps)}
 
-    carry = _init_fn(st)(data, shared, consts, rec.size)
-    init_members = carry[2]
-    W_init = np.asarray(init_members.params.W)
-    V_init = np.asarray(init_members.params.V)
-    run = _chunk_fn(st)
-    bar = tqdm(total=n_steps, disable=not progress, unit="step", dynamic_ncols=True)
-    with bar:
-        for start in range(0, n_steps + 1, st.chunk):
-            carry = run(carry, data, shared, consts)
-            members = carry[2]
-            bad = np.asarray(members.bad)
-            if (bad >= 0).any():
-                i = int(np.argmax(bad >= 0))
-                raise DivergenceError(
-                    f"training diverged (loss NaN or above {DIVERGED:g}) at step {int(bad[i])} "
-                    f"(flow time {eta_m[i] * bad[i]:.4g}) for eta={eta_m[i]:g}, "
-                    f"depth={depths[g_depth[i]]}, seed={seeds[g_seed[i]]}; "
-                    "use a smaller learning rate eta"
-                )
-            bar.update(min(st.chunk, n_steps - bar.n))
-            bar.set_postfix(loss=f"{float(jnp.mean(members.loss)):.4g}")
-    _, _, members, recs = carry
+    def where(i):
+        return f"eta={eta_m[i]:g}, depth={depths[g_depth[i]]}, seed={seeds[g_seed[i]]}"
+
+    with jax.default_matmul_precision("highest"):  # no TF32 on GPUs (float32 runs)
+        carry = _run(st, data, shared, consts, n_steps, rec.size, eta_m, where, progress)
+    init_members, (_, _, members, recs) = carry
+    W_init, V_init = init_members.params.W, init_members.params.V
     grid = (seeds.size, depths.size, etas.size)
 
     def shaped(x):
