@@ -10,17 +10,18 @@
 
 Capture is *predicted* for feature ``j`` when some feature ``i`` with lower
 influence (``rho_i < rho_j``) is learned first in the per-feature theory and
-the off-diagonal entry mapping ``j`` into channel ``i`` can grow by at least
-``e^CAPTURE_GAIN`` before ``j`` is learned:
-``gamma_ij (t*_j - t*_i) >= CAPTURE_GAIN`` with
-``gamma_ij = var_j rho_i^(2L-1) (rho_j - rho_i)`` (JEPA only). A capture is
+the off-diagonal entry mapping ``j`` into channel ``i``, seeded at a relative
+size ``delta0``, can grow to ``CAPTURE_LEVEL`` before ``j`` is learned:
+``gamma_ij (t*_j - t*_i) >= max(1, log(CAPTURE_LEVEL / delta0))`` with
+``gamma_ij = var_j rho_i^(2L-1) (rho_j - rho_i)`` (JEPA only). The seed
+``delta0`` is the largest of: the initial noise ``scale``, the minibatch noise
+``sqrt(eta / batch)``, and float64 rounding (1e-16) when ``U`` is not the
+identity; in the exact eigenbasis with no noise it is 0 (the diagonal set is
+invariant) and nothing is predicted. A capture is
 *seen* when ``|e_i^T Wbar e_j|`` (``i != j``) rises above
 ``CAPTURE_LEVEL * wbar*_j`` after channel ``i``'s own feature was learned and
 before feature ``j``'s per-feature critical time (reported with the first time
-it does). Whether a predicted capture is seen depends on the seed of the
-off-diagonal entry: nothing in the exact eigenbasis (the diagonal set is
-invariant), float64 rounding under a rotation, the ``scale`` of the initial
-noise, or the minibatch noise.
+it does).
 
 The reference for a feature's critical time is the per-feature theory, except
 where capture is predicted, the target is EMA or frozen, the start is not
@@ -37,8 +38,28 @@ from ._fullflow import full_flow
 from ._simulate import simulate
 from ._train import TrainResult, train
 
-CAPTURE_GAIN = 5.0
+CAPTURE_GAIN_MIN = 1.0
 CAPTURE_LEVEL = 0.1
+ROUNDING = 1e-16
+
+
+def perturbation_seed(data, scale: float, eta: float) -> float:
+    """Relative size ``delta0`` of the off-diagonal seed of a run (0: none)."""
+    seeds = [float(scale), 0.0]
+    if data.batch is not None:
+        seeds.append(float(np.sqrt(eta / data.batch)))
+    if not np.array_equal(np.asarray(data.U), np.eye(data.d)):
+        seeds.append(ROUNDING)
+    return max(seeds)
+
+
+def predicted_captures(gain, seed: float) -> list[dict]:
+    """Pairs ``(channel i, feature j)`` whose gain reaches ``log(CAPTURE_LEVEL / seed)``."""
+    if seed <= 0:
+        return []
+    needed = max(CAPTURE_GAIN_MIN, float(np.log(CAPTURE_LEVEL / seed)))
+    return [{"channel": int(i), "feature": int(j), "gain": float(gain[i, j]), "needed": needed}
+            for i, j in zip(*np.nonzero(gain >= needed))]
 
 
 def capture_gain(lam, var, depth, t_star) -> np.ndarray:
@@ -131,12 +152,12 @@ def compare(objective, data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps=Non
         L = int(r.depth[b])
         t_th = np.asarray(critical_time(objective, lam, var, L, eps, fraction))
         gain = capture_gain(lam, var, L, t_th) if objective == "jepa" else np.zeros((d, d))
-        predicted = [{"channel": int(i), "feature": int(j), "gain": float(gain[i, j])}
-                     for i, j in zip(*np.nonzero(gain >= CAPTURE_GAIN))]
-        cap_j = np.zeros(d, bool)
-        cap_j[[p["feature"] for p in predicted]] = True
         for s in range(S):
             for e in range(E):
+                seed = perturbation_seed(r.data, scale if init == "balanced" else 1.0, r.eta[e])
+                predicted = predicted_captures(gain, seed)
+                cap_j = np.zeros(d, bool)
+                cap_j[[p["feature"] for p in predicted]] = True
                 t = r.t[s, b, e]
                 th = np.asarray(simulate(objective, lam, var, L, eps, t).wbar)
                 ff = full_flow(objective, r.data, r.W0[s, b, e], r.V0[s, b, e], L, t,
