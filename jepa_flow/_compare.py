@@ -58,8 +58,10 @@ def predicted_captures(gain, seed: float) -> list[dict]:
     if seed <= 0:
         return []
     needed = max(CAPTURE_GAIN_MIN, float(np.log(CAPTURE_LEVEL / seed)))
-    return [{"channel": int(i), "feature": int(j), "gain": float(gain[i, j]), "needed": needed}
-            for i, j in zip(*np.nonzero(gain >= needed))]
+    return [
+        {"channel": int(i), "feature": int(j), "gain": float(gain[i, j]), "needed": needed}
+        for i, j in zip(*np.nonzero(gain >= needed))
+    ]
 
 
 def capture_gain(lam, var, depth, t_star) -> np.ndarray:
@@ -100,8 +102,14 @@ def seen_captures(t, latent, wbar_star, t_learned=None, t_own=None) -> list[dict
             tc = float(np.exp(np.log(t0) + f * (np.log(t1) - np.log(t0)))) if t0 > 0 else t1
             if t_learned is not None and not (t_learned[i] <= tc < t_own[j]):
                 continue
-            out.append({"channel": i, "feature": j, "t": tc,
-                        "size": float(A[:, i, j].max() / wbar_star[j])})
+            out.append(
+                {
+                    "channel": i,
+                    "feature": j,
+                    "t": tc,
+                    "size": float(A[:, i, j].max() / wbar_star[j]),
+                }
+            )
     return out
 
 
@@ -116,10 +124,28 @@ def _rel(a, b):
     return np.where(np.isfinite(a) & np.isfinite(b), r, np.where(a == b, 0.0, np.inf))
 
 
-def compare(objective, data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps=None, eps=1e-3,
-            init="balanced", scale=0.0, target="stopgrad", tau=0.0, teacher=None,
-            optimizer="sgd", momentum=0.9, fraction=0.5, n_records=120, progress=False,
-            result=None) -> dict:
+def compare(
+    objective,
+    data,
+    *,
+    depth=1,
+    eta=1e-2,
+    seed=0,
+    t_max=None,
+    steps=None,
+    eps=1e-3,
+    init="balanced",
+    scale=0.0,
+    target="stopgrad",
+    tau=0.0,
+    teacher=None,
+    optimizer="sgd",
+    momentum=0.9,
+    fraction=0.5,
+    n_records=120,
+    progress=False,
+    result=None,
+) -> dict:
     """Train (or take ``result``) and compare every member with the theory.
 
     Arguments as in ``train``. Returns a dict with, per member (leading axes
@@ -132,22 +158,61 @@ def compare(objective, data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps=Non
     and ``capture`` (lists of ``{channel, feature, t, ...}``), plus ``curves``
     (arrays for plotting, not JSON).
     """
-    r: TrainResult = result if result is not None else train(
-        objective, data, depth=depth, eta=eta, seed=seed, t_max=t_max, steps=steps, eps=eps,
-        init=init, scale=scale, target=target, tau=tau, teacher=teacher, optimizer=optimizer,
-        momentum=momentum, fraction=fraction, n_records=n_records, keep_latent=True, progress=progress)
+    r: TrainResult = (
+        result
+        if result is not None
+        else train(
+            objective,
+            data,
+            depth=depth,
+            eta=eta,
+            seed=seed,
+            t_max=t_max,
+            steps=steps,
+            eps=eps,
+            init=init,
+            scale=scale,
+            target=target,
+            tau=tau,
+            teacher=teacher,
+            optimizer=optimizer,
+            momentum=momentum,
+            fraction=fraction,
+            n_records=n_records,
+            keep_latent=True,
+            progress=progress,
+        )
+    )
     d = r.data.d
     lam, var = np.asarray(r.data.lam), np.asarray(r.data.var)
     balanced = init == "balanced"
     ema = r.target == "ema" and r.tau > 0
     S, D, E = r.t_cross.shape[:3]
     wstar = r.threshold / r.fraction
-    keys = ("t_star_theory", "t_star_full", "t_star_training", "rel_error", "rel_error_theory",
-            "rel_error_full", "max_dev_theory", "max_dev_full", "reference", "order_theory",
-            "order_training", "order_agrees", "capture_predicted", "capture", "capture_full")
+    keys = (
+        "t_star_theory",
+        "t_star_full",
+        "t_star_training",
+        "rel_error",
+        "rel_error_theory",
+        "rel_error_full",
+        "max_dev_theory",
+        "max_dev_full",
+        "reference",
+        "order_theory",
+        "order_training",
+        "order_agrees",
+        "capture_predicted",
+        "capture",
+        "capture_full",
+    )
     out = {k: np.empty((S, D, E), dtype=object) for k in keys}
-    curves = {"t": r.t, "training": r.norm, "theory": np.empty_like(r.norm),
-              "full": np.empty_like(r.norm)}
+    curves = {
+        "t": r.t,
+        "training": r.norm,
+        "theory": np.empty_like(r.norm),
+        "full": np.empty_like(r.norm),
+    }
     for b in range(D):
         L = int(r.depth[b])
         t_th = np.asarray(critical_time(objective, lam, var, L, eps, fraction))
@@ -160,45 +225,78 @@ def compare(objective, data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps=Non
                 cap_j[[p["feature"] for p in predicted]] = True
                 t = r.t[s, b, e]
                 th = np.asarray(simulate(objective, lam, var, L, eps, t).wbar)
-                ff = full_flow(objective, r.data, r.W0[s, b, e], r.V0[s, b, e], L, t,
-                               r.threshold[b], target=r.target, tau=r.tau, teacher=r.teacher)
+                ff = full_flow(
+                    objective,
+                    r.data,
+                    r.W0[s, b, e],
+                    r.V0[s, b, e],
+                    L,
+                    t,
+                    r.threshold[b],
+                    target=r.target,
+                    tau=r.tau,
+                    teacher=r.teacher,
+                )
                 full_norm, t_full = np.asarray(ff.norm), np.asarray(ff.t_cross)
                 if not bool(ff.ok):
                     t_full = np.full(d, np.nan)
                 curves["theory"][s, b, e], curves["full"][s, b, e] = th, full_norm
-                use_full = (cap_j | ema | (r.target == "frozen") | (not balanced)
-                            | (not r.data.diagonal))
+                use_full = (
+                    cap_j | ema | (r.target == "frozen") | (not balanced) | (not r.data.diagonal)
+                )
                 t_tr = r.t_cross[s, b, e]
                 ref = np.where(use_full, t_full, t_th)
                 row = {
-                    "t_star_theory": t_th, "t_star_full": t_full, "t_star_training": t_tr,
-                    "rel_error": _rel(t_tr, ref), "rel_error_theory": _rel(t_tr, t_th),
+                    "t_star_theory": t_th,
+                    "t_star_full": t_full,
+                    "t_star_training": t_tr,
+                    "rel_error": _rel(t_tr, ref),
+                    "rel_error_theory": _rel(t_tr, t_th),
                     "rel_error_full": _rel(t_tr, t_full),
                     "max_dev_theory": np.abs(r.norm[s, b, e] - th).max(axis=0),
                     "max_dev_full": np.abs(r.norm[s, b, e] - full_norm).max(axis=0),
-                    "reference": ["full_flow" if u else "per_feature" for u in
-                                  np.broadcast_to(use_full, (d,))],
+                    "reference": [
+                        "full_flow" if u else "per_feature" for u in np.broadcast_to(use_full, (d,))
+                    ],
                     "order_theory": _order(np.where(use_full, t_full, t_th)),
                     "order_training": _order(t_tr),
                     "capture_predicted": predicted,
                     "capture": seen_captures(t, r.latent[s, b, e], wstar[b], t_tr, t_th),
-                    "capture_full": seen_captures(t, np.asarray(ff.latent), wstar[b], t_full,
-                                                  t_th),
+                    "capture_full": seen_captures(t, np.asarray(ff.latent), wstar[b], t_full, t_th),
                 }
                 row["order_agrees"] = row["order_theory"] == row["order_training"]
                 for k, v in row.items():
                     out[k][s, b, e] = v
     events = ("capture_predicted", "capture", "capture_full")
-    report = {k: (v[0, 0, 0] if v.size == 1 else v.tolist()) for k, v in out.items()
-              if k not in events}
+    report = {
+        k: (v[0, 0, 0] if v.size == 1 else v.tolist()) for k, v in out.items() if k not in events
+    }
     for k in events:  # flat lists of events, tagged with their member when there are several
-        report[k] = [ev if out[k].size == 1 else
-                     {**ev, "seed": int(r.seed[s]), "depth": int(r.depth[b]), "eta": float(r.eta[e])}
-                     for (s, b, e), evs in np.ndenumerate(out[k]) for ev in evs]
-    report.update(objective=objective, target=r.target, optimizer=r.optimizer,
-                  depth=r.depth, eta=r.eta, seed=r.seed, eps=eps, fraction=fraction,
-                  lam=lam, var=var, rho=lam / var, n_steps=r.n_steps, model=r.data.model,
-                  batch=r.data.batch, curves=curves, result=r)
+        report[k] = [
+            ev
+            if out[k].size == 1
+            else {**ev, "seed": int(r.seed[s]), "depth": int(r.depth[b]), "eta": float(r.eta[e])}
+            for (s, b, e), evs in np.ndenumerate(out[k])
+            for ev in evs
+        ]
+    report.update(
+        objective=objective,
+        target=r.target,
+        optimizer=r.optimizer,
+        depth=r.depth,
+        eta=r.eta,
+        seed=r.seed,
+        eps=eps,
+        fraction=fraction,
+        lam=lam,
+        var=var,
+        rho=lam / var,
+        n_steps=r.n_steps,
+        model=r.data.model,
+        batch=r.data.batch,
+        curves=curves,
+        result=r,
+    )
     return report
 
 
@@ -218,15 +316,24 @@ def plot_compare(report, path=None):
         t = c["t"][0, b, 0]
         m = t > 0
         for j in range(d):
-            ax.plot(t[m], c["theory"][0, b, 0][m, j], "-", color=colors[j], lw=1.2,
-                    label=f"e{j} rho={report['rho'][j]:.2f}")
+            ax.plot(
+                t[m],
+                c["theory"][0, b, 0][m, j],
+                "-",
+                color=colors[j],
+                lw=1.2,
+                label=f"e{j} rho={report['rho'][j]:.2f}",
+            )
             ax.plot(t[m], c["full"][0, b, 0][m, j], "--", color=colors[j], lw=0.8)
             ax.plot(t[m], c["training"][0, b, 0][m, j], "o", color=colors[j], ms=2.5)
         ax.set_xscale("log")
         ax.set_xlabel("flow time t = eta * step")
         ax.set_ylabel("|Wbar e_j|")
-        ax.set_title(f"{report['objective'].upper()} depth {depths[b]}: "
-                     "theory (-), full flow (--), training (o)", fontsize=9)
+        ax.set_title(
+            f"{report['objective'].upper()} depth {depths[b]}: "
+            "theory (-), full flow (--), training (o)",
+            fontsize=9,
+        )
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
     if path is not None:

@@ -94,7 +94,9 @@ def _rotation(U, d: int, seed: int) -> np.ndarray:
         return np.eye(d)
     if isinstance(U, str):
         if U != "random":
-            raise ValueError(f"U must be 'identity', 'random' or a d x d orthogonal matrix; got {U!r}")
+            raise ValueError(
+                f"U must be 'identity', 'random' or a d x d orthogonal matrix; got {U!r}"
+            )
         return random_rotation(d, seed)
     U = _validate.as_real("U", U)
     if U.shape != (d, d):
@@ -119,8 +121,10 @@ def _matrix(name: str, value, d: int | None) -> np.ndarray:
         arr = np.diag(arr)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or (d is not None and arr.shape[0] != d):
         want = f"({d}, {d})" if d is not None else "(d, d)"
-        raise ValueError(f"{name} must be a square matrix of shape {want} (or its diagonal); "
-                         f"got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a square matrix of shape {want} (or its diagonal); "
+            f"got shape {arr.shape}"
+        )
     return arr
 
 
@@ -177,8 +181,9 @@ def gaussian(Sxx, Syx, Syy=None, *, batch=None, U=None, seed=0, sampler="auto") 
     Sxx = _matrix("Sxx", Sxx, None)
     d = Sxx.shape[0]
     if not np.allclose(Sxx, Sxx.T, rtol=1e-12, atol=1e-14):
-        raise ValueError("Sxx must be symmetric; got |Sxx - Sxx^T| = "
-                         f"{np.abs(Sxx - Sxx.T).max():.3g}")
+        raise ValueError(
+            f"Sxx must be symmetric; got |Sxx - Sxx^T| = {np.abs(Sxx - Sxx.T).max():.3g}"
+        )
     ev = np.linalg.eigvalsh(Sxx)
     if ev.min() <= 0:
         raise ValueError(f"Sxx must be positive definite; smallest eigenvalue {ev.min():.6g}")
@@ -193,8 +198,7 @@ def gaussian(Sxx, Syx, Syy=None, *, batch=None, U=None, seed=0, sampler="auto") 
             f"smallest eigenvalue {lj.min():.6g} (lower |Syx| or raise Syy)"
         )
     factor = qj * np.sqrt(np.clip(lj, 0.0, None))
-    return _make("gaussian", Sxx, Syx, Syy, _rotation(U, d, seed), factor, _batch(batch),
-                 sampler)
+    return _make("gaussian", Sxx, Syx, Syy, _rotation(U, d, seed), factor, _batch(batch), sampler)
 
 
 def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
@@ -206,8 +210,9 @@ def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> 
     """
     s = _validate.as_real("s", s)
     nu = _validate.as_real("nu", nu)
-    _, p = _validate.broadcast(s=np.atleast_1d(s), nu=np.atleast_1d(nu),
-                               c=np.atleast_1d(_validate.as_real("c", c)))
+    _, p = _validate.broadcast(
+        s=np.atleast_1d(s), nu=np.atleast_1d(nu), c=np.atleast_1d(_validate.as_real("c", c))
+    )
     s, nu, c = p["s"], p["nu"], p["c"]
     if (s < 0).any() or (nu < 0).any() or ((s + nu) <= 0).any():
         raise ValueError("noisy_views needs s >= 0, nu >= 0 and s + nu > 0 for every feature")
@@ -215,8 +220,16 @@ def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> 
         raise ValueError(f"c must lie in [-1, 1]; got {c}")
     var = s + nu
     factor = np.stack([np.sqrt(s), np.sqrt(nu), c, np.sqrt(1.0 - c**2)])
-    return _make("noisy_views", np.diag(var), np.diag(s + c * nu), np.diag(var),
-                 _rotation(U, s.size, seed), factor, _batch(batch), sampler)
+    return _make(
+        "noisy_views",
+        np.diag(var),
+        np.diag(s + c * nu),
+        np.diag(var),
+        _rotation(U, s.size, seed),
+        factor,
+        _batch(batch),
+        sampler,
+    )
 
 
 def linear_dynamics(a, var, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
@@ -226,14 +239,24 @@ def linear_dynamics(a, var, *, batch=None, U=None, seed=0, sampler="auto") -> Da
         a: per-feature autoregression ``[d]`` with ``|a| < 1`` (``rho = a``).
         var: stationary variances ``[d]``, > 0 (``lam = a var``).
     """
-    _, p = _validate.broadcast(a=np.atleast_1d(_validate.as_real("a", a)),
-                               var=np.atleast_1d(_validate.as_positive("var", var)))
+    _, p = _validate.broadcast(
+        a=np.atleast_1d(_validate.as_real("a", a)),
+        var=np.atleast_1d(_validate.as_positive("var", var)),
+    )
     a, var = p["a"], p["var"]
     if (np.abs(a) >= 1).any():
         raise ValueError(f"a must satisfy |a| < 1 (stationary dynamics); got {a}")
     factor = np.stack([np.sqrt(var), a, np.sqrt(var * (1.0 - a**2))])
-    return _make("linear_dynamics", np.diag(var), np.diag(a * var), np.diag(var),
-                 _rotation(U, a.size, seed), factor, _batch(batch), sampler)
+    return _make(
+        "linear_dynamics",
+        np.diag(var),
+        np.diag(a * var),
+        np.diag(var),
+        _rotation(U, a.size, seed),
+        factor,
+        _batch(batch),
+        sampler,
+    )
 
 
 def sample(data: Data, key, batch: int):
@@ -275,11 +298,14 @@ def chi2(key, df):
         x = jax.random.normal(kx, df.shape)
         u = jax.random.uniform(ku, df.shape, minval=jnp.finfo(df.dtype).tiny)
         v = (1.0 + c * x) ** 3
-        ok = (v > 0) & (jnp.log(u) < 0.5 * x**2 + dd - dd * v + dd * jnp.log(jnp.where(v > 0, v, 1.0)))
+        ok = (v > 0) & (
+            jnp.log(u) < 0.5 * x**2 + dd - dd * v + dd * jnp.log(jnp.where(v > 0, v, 1.0))
+        )
         return i + 1, jnp.where(~done & ok, dd * v, out), done | ok
 
-    _, g, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[2]), body,
-                                 (0, jnp.zeros_like(a), jnp.zeros(df.shape, bool)))
+    _, g, _ = jax.lax.while_loop(
+        lambda s: ~jnp.all(s[2]), body, (0, jnp.zeros_like(a), jnp.zeros(df.shape, bool))
+    )
     u = jax.random.uniform(k_boost, df.shape, minval=jnp.finfo(df.dtype).tiny)
     return 2.0 * g * jnp.exp(jnp.log(u) / a)
 

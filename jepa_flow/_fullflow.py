@@ -122,8 +122,9 @@ class FullFlow(eqx.Module):
     num_steps: jax.Array
 
 
-def full_flow(objective, data, W0, V0, depth, t, thr, *, target="stopgrad", tau=0.0,
-              teacher=None) -> FullFlow:
+def full_flow(
+    objective, data, W0, V0, depth, t, thr, *, target="stopgrad", tau=0.0, teacher=None
+) -> FullFlow:
     """Integrate the full-matrix flow of THEORY 6 from ``(W0, V0)`` (one member).
 
     Args:
@@ -143,7 +144,24 @@ def full_flow(objective, data, W0, V0, depth, t, thr, *, target="stopgrad", tau=
     teacher = jnp.zeros((d, d)) if teacher is None else jnp.asarray(teacher)
     ts = jnp.asarray(np.asarray(t, float))
     latent, t_cross, ok, steps = _solve(
-        objective, target, data.Sxx, data.Syx, data.U, teacher, jnp.asarray(float(tau)),
-        jnp.asarray(depth), jnp.asarray(W0), jnp.asarray(V0), ts, jnp.asarray(thr))
-    return FullFlow(t=ts, latent=latent, norm=jnp.linalg.norm(latent, axis=-2),
-                    t_cross=t_cross, ok=ok, num_steps=steps)
+        objective,
+        target,
+        data.Sxx,
+        data.Syx,
+        data.U,
+        teacher,
+        jnp.asarray(float(tau)),
+        jnp.asarray(depth),
+        jnp.asarray(W0),
+        jnp.asarray(V0),
+        ts,
+        jnp.asarray(thr),
+    )
+    return FullFlow(
+        t=ts,
+        latent=latent,
+        norm=jnp.linalg.norm(latent, axis=-2),
+        t_cross=t_cross,
+        ok=ok,
+        num_steps=steps,
+    )

@@ -45,7 +45,15 @@ from tqdm.auto import tqdm
 from . import _validate
 from ._critical_time import fixed_point
 from ._data import Data, sample, sample_moments
-from ._model import Params, init_params, layer_mask, mask_layers, minibatch_loss, population_loss, wbar
+from ._model import (
+    Params,
+    init_params,
+    layer_mask,
+    mask_layers,
+    minibatch_loss,
+    population_loss,
+    wbar,
+)
 
 TARGETS = ("stopgrad", "ema", "frozen")
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -109,13 +117,21 @@ def _init_member(st, data, shared, c):
     if st.init == "given":
         params = Params(W=shared["W0"], V=shared["V0"])
     else:
-        params = init_params(st.init, key_init, data.d, c.depth, st.n_layers, shared["eps"],
-                             shared["scale"])
+        params = init_params(
+            st.init, key_init, data.d, c.depth, st.n_layers, shared["eps"], shared["scale"]
+        )
     opt_state = _optimizer(st.optimizer, c.eta, shared["momentum"]).init(params)
     prev = jnp.linalg.norm(wbar(params.W) @ data.U, axis=0)
-    return _Member(params=params, WT=params.W if st.target == "ema" else None,
-                   opt_state=opt_state, key=key_run, prev=prev,
-                   t_cross=jnp.full(data.d, jnp.inf), bad=jnp.array(-1), loss=jnp.array(0.0))
+    return _Member(
+        params=params,
+        WT=params.W if st.target == "ema" else None,
+        opt_state=opt_state,
+        key=key_run,
+        prev=prev,
+        t_cross=jnp.full(data.d, jnp.inf),
+        bad=jnp.array(-1),
+        loss=jnp.array(0.0),
+    )
 
 
 def _step(st, data, shared, k, m: _Member, c: _Consts) -> _Member:
@@ -146,8 +162,16 @@ def _step(st, data, shared, k, m: _Member, c: _Consts) -> _Member:
     frac = jnp.clip((c.thr - m.prev) / jnp.where(norm > m.prev, norm - m.prev, 1.0), 0.0, 1.0)
     t_hit = jnp.where(k == 0, 0.0, c.eta * (k - 1 + frac))
     bad = jnp.where((m.bad < 0) & ~(jnp.abs(loss) < DIVERGED), k, m.bad)
-    return _Member(params=params, WT=WT, opt_state=opt_state, key=key, prev=norm,
-                   t_cross=jnp.where(hit, t_hit, m.t_cross), bad=bad, loss=loss)
+    return _Member(
+        params=params,
+        WT=WT,
+        opt_state=opt_state,
+        key=key,
+        prev=norm,
+        t_cross=jnp.where(hit, t_hit, m.t_cross),
+        bad=bad,
+        loss=loss,
+    )
 
 
 def _record(st, data, shared, m: _Member) -> dict:
@@ -203,8 +227,9 @@ def _chunk_fn(st: _Static):
 def _init_fn(st: _Static):
     def init(data, shared, consts, n_rec):
         members = jax.vmap(functools.partial(_init_member, st, data, shared))(consts)
-        one = jax.eval_shape(functools.partial(_record, st, data, shared),
-                             jax.tree.map(lambda x: x[0], members))
+        one = jax.eval_shape(
+            functools.partial(_record, st, data, shared), jax.tree.map(lambda x: x[0], members)
+        )
         n = consts.eta.shape[0]
         recs = jax.tree.map(lambda s: jnp.full((n, n_rec, *s.shape), jnp.nan, s.dtype), one)
         return (jnp.array(0), jnp.array(0), members, recs)
@@ -334,10 +359,28 @@ def _chunk_size(n_total: int) -> int:
     return int(min(16384, max(128, 2 ** round(math.log2(max(n_total, 1) / 100)))))
 
 
-def train(objective, data: Data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps=None,
-          eps=1e-3, init="balanced", scale=0.0, target="stopgrad", tau=0.0, teacher=None,
-          optimizer="sgd", momentum=0.9, fraction=0.5, n_records=120, keep_latent=None,
-          progress=False) -> TrainResult:
+def train(
+    objective,
+    data: Data,
+    *,
+    depth=1,
+    eta=1e-2,
+    seed=0,
+    t_max=None,
+    steps=None,
+    eps=1e-3,
+    init="balanced",
+    scale=0.0,
+    target="stopgrad",
+    tau=0.0,
+    teacher=None,
+    optimizer="sgd",
+    momentum=0.9,
+    fraction=0.5,
+    n_records=120,
+    keep_latent=None,
+    progress=False,
+) -> TrainResult:
     """Train a grid of deep linear JEPA/MAE members in one compiled, vmapped call.
 
     Members are the product ``seed x depth x eta``; each starts from its seed's
@@ -392,8 +435,9 @@ def train(objective, data: Data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps
     fraction = float(_validate.as_fraction(fraction))
     tau = float(_validate.as_real("tau", tau))
     if target == "ema" and tau != 0 and tau < etas.max():
-        raise ValueError(f"tau must be 0 or >= max(eta) = {etas.max()} (beta = 1 - eta/tau "
-                         f"in [0, 1)); got {tau}")
+        raise ValueError(
+            f"tau must be 0 or >= max(eta) = {etas.max()} (beta = 1 - eta/tau in [0, 1)); got {tau}"
+        )
     if (steps is None) == (t_max is None):
         raise ValueError("give exactly one of t_max (flow time, > 0) and steps (int >= 1)")
     if steps is None:
@@ -407,7 +451,9 @@ def train(objective, data: Data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps
         if W0.ndim != 3 or W0.shape[1:] != (d, d) or init.V.shape != (d, d):
             raise ValueError(f"init must have W [L, {d}, {d}] and V [{d}, {d}]")
         if depths.size != 1 or depths[0] != W0.shape[0]:
-            raise ValueError(f"with a given init, depth must be its L = {W0.shape[0]}; got {depths}")
+            raise ValueError(
+                f"with a given init, depth must be its L = {W0.shape[0]}; got {depths}"
+            )
         init_kind, V0 = "given", _validate.as_real("init.V", init.V)
     else:
         init_kind = _check_choice("init", init, ("balanced", "random"))
@@ -421,22 +467,41 @@ def train(objective, data: Data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps
     rec = record_steps(n_steps, int(n_records))
     if keep_latent is None:
         keep_latent = seeds.size * depths.size * etas.size * rec.size * d * d < 1e7
-    st = _Static(objective, target, optimizer, init_kind, n_layers, data.batch,
-                 _chunk_size(n_steps + 1), bool(keep_latent))
+    st = _Static(
+        objective,
+        target,
+        optimizer,
+        init_kind,
+        n_layers,
+        data.batch,
+        _chunk_size(n_steps + 1),
+        bool(keep_latent),
+    )
 
     thr = thresholds(objective, target, data, depths, fraction, E_T)
-    g_seed, g_depth, g_eta = np.meshgrid(np.arange(seeds.size), np.arange(depths.size),
-                                         np.arange(etas.size), indexing="ij")
+    g_seed, g_depth, g_eta = np.meshgrid(
+        np.arange(seeds.size), np.arange(depths.size), np.arange(etas.size), indexing="ij"
+    )
     g_seed, g_depth, g_eta = g_seed.ravel(), g_depth.ravel(), g_eta.ravel()
     eta_m = etas[g_eta]
     beta = np.zeros_like(eta_m) if (target != "ema" or tau == 0) else 1.0 - eta_m / tau
-    consts = _Consts(depth=jnp.asarray(depths[g_depth]), eta=jnp.asarray(eta_m),
-                     beta=jnp.asarray(beta), thr=jnp.asarray(thr[g_depth]),
-                     seed=jnp.asarray(seeds[g_seed], jnp.uint32))
-    shared = {"eps": jnp.asarray(eps), "scale": jnp.asarray(scale),
-              "momentum": jnp.asarray(float(momentum)), "teacher": jnp.asarray(E_T),
-              "W0": jnp.asarray(W0), "V0": jnp.asarray(V0),
-              "rec_steps": jnp.asarray(rec), "n_steps": jnp.asarray(n_steps)}
+    consts = _Consts(
+        depth=jnp.asarray(depths[g_depth]),
+        eta=jnp.asarray(eta_m),
+        beta=jnp.asarray(beta),
+        thr=jnp.asarray(thr[g_depth]),
+        seed=jnp.asarray(seeds[g_seed], jnp.uint32),
+    )
+    shared = {
+        "eps": jnp.asarray(eps),
+        "scale": jnp.asarray(scale),
+        "momentum": jnp.asarray(float(momentum)),
+        "teacher": jnp.asarray(E_T),
+        "W0": jnp.asarray(W0),
+        "V0": jnp.asarray(V0),
+        "rec_steps": jnp.asarray(rec),
+        "n_steps": jnp.asarray(n_steps),
+    }
 
     def where(i):
         return f"eta={eta_m[i]:g}, depth={depths[g_depth[i]]}, seed={seeds[g_seed[i]]}"
@@ -452,12 +517,29 @@ def train(objective, data: Data, *, depth=1, eta=1e-2, seed=0, t_max=None, steps
 
     recs = {k: shaped(v) for k, v in recs.items()}
     return TrainResult(
-        objective=objective, target=target, optimizer=optimizer, data=data, seed=seeds,
-        depth=depths, eta=etas, tau=tau, teacher=E_T if target == "frozen" else None,
-        fraction=fraction, n_steps=n_steps, step=rec,
-        t=shaped(eta_m[:, None] * rec[None, :]), loss=recs["loss"], sv=recs["sv"],
-        norm=recs["norm"], diag=recs["diag"], offdiag=recs["offdiag"],
-        latent=recs.get("latent"), t_cross=shaped(members.t_cross), threshold=thr,
-        W0=shaped(W_init), V0=shaped(V_init), W=shaped(members.params.W),
+        objective=objective,
+        target=target,
+        optimizer=optimizer,
+        data=data,
+        seed=seeds,
+        depth=depths,
+        eta=etas,
+        tau=tau,
+        teacher=E_T if target == "frozen" else None,
+        fraction=fraction,
+        n_steps=n_steps,
+        step=rec,
+        t=shaped(eta_m[:, None] * rec[None, :]),
+        loss=recs["loss"],
+        sv=recs["sv"],
+        norm=recs["norm"],
+        diag=recs["diag"],
+        offdiag=recs["offdiag"],
+        latent=recs.get("latent"),
+        t_cross=shaped(members.t_cross),
+        threshold=thr,
+        W0=shaped(W_init),
+        V0=shaped(V_init),
+        W=shaped(members.params.W),
         V=shaped(members.params.V),
     )

@@ -21,15 +21,14 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 jax.config.update("jax_enable_x64", True)
 
-import jepa_flow as jf  # noqa: E402
-from jepa_flow._data import sample  # noqa: E402
-from jepa_flow._model import init_params, minibatch_loss, wbar  # noqa: E402
+import jepa_flow as jf
+from jepa_flow._data import sample
+from jepa_flow._model import init_params, minibatch_loss, wbar
 
 
 def workload(d, batch):
@@ -40,8 +39,7 @@ def workload(d, batch):
 
 
 def time_engine(data, depth, eta, n_models, steps):
-    kw = dict(depth=depth, eta=eta, eps=0.1, seed=list(range(n_models)), steps=steps,
-              n_records=60)
+    kw = dict(depth=depth, eta=eta, eps=0.1, seed=list(range(n_models)), steps=steps, n_records=60)
     jf.train("jepa", data, **kw)  # compile
     t0 = time.perf_counter()
     jf.train("jepa", data, **kw)
@@ -73,8 +71,8 @@ def time_jax_loop(data, depth, eta, n_models, steps):
                 params, opt_state, key, loss = step(params, opt_state, key)
             loss.block_until_ready()
 
-    step(*(lambda p: (p, opt.init(p), jax.random.PRNGKey(0)))(
-        init_params("balanced", jax.random.PRNGKey(0), data.d, depth, depth, 0.1, 0.0)))
+    p0 = init_params("balanced", jax.random.PRNGKey(0), data.d, depth, depth, 0.1, 0.0)
+    step(p0, opt.init(p0), jax.random.PRNGKey(0))  # compile
     t0 = time.perf_counter()
     run()
     return time.perf_counter() - t0
@@ -120,8 +118,10 @@ def main():
     except ImportError:
         baseline, name = time_jax_loop, "per-step jitted JAX loop"
     print(f"device: {jax.devices()[0].platform}; baseline: {name}; {steps} steps per model")
-    cases = [("single d=64 L=4 batch=512", 64, 512, 1, 1e-3),
-             ("ensemble 32 x (d=16 L=4 batch=128)", 16, 128, 32, 1e-3)]
+    cases = [
+        ("single d=64 L=4 batch=512", 64, 512, 1, 1e-3),
+        ("ensemble 32 x (d=16 L=4 batch=128)", 16, 128, 32, 1e-3),
+    ]
     for label, d, batch, n_models, eta in cases:
         data = workload(d, batch)
         t_eng = time_engine(data, 4, eta, n_models, steps)
@@ -129,8 +129,10 @@ def main():
         t_base = baseline(data, 4, eta, n_models, base_steps)
         eng = n_models * steps / t_eng
         base = n_models * base_steps / t_base
-        print(f"{label}: engine {eng:,.0f} model-steps/s, baseline {base:,.0f} model-steps/s, "
-              f"ratio {eng / base:.2f}x")
+        print(
+            f"{label}: engine {eng:,.0f} model-steps/s, baseline {base:,.0f} model-steps/s, "
+            f"ratio {eng / base:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,9 @@ def test_gd_matches_per_feature_theory(diag_run):
     final = diag_run.norm[0, :, 0, -1]
     np.testing.assert_allclose(final[0], rho, rtol=1e-8)
     np.testing.assert_allclose(final[1], rho**2, rtol=5e-2)  # depth 2 converges slowly
-    np.testing.assert_allclose(np.sort(diag_run.sv[0, :, 0, -1], axis=1),
-                               np.sort(final, axis=1), rtol=1e-10)
+    np.testing.assert_allclose(
+        np.sort(diag_run.sv[0, :, 0, -1], axis=1), np.sort(final, axis=1), rtol=1e-10
+    )
     assert np.all(diag_run.offdiag == 0.0)  # stays exactly diagonal
 
 
@@ -70,8 +71,7 @@ def test_rotation_invariance_without_capture(diag_run, rotated_run):
 
 def test_gd_matches_full_matrix_flow(rotated_run):
     r = rotated_run
-    ff = jf.full_flow("jepa", r.data, r.W0[0, 1, 0], r.V0[0, 1, 0], 2, r.t[0, 1, 0],
-                      r.threshold[1])
+    ff = jf.full_flow("jepa", r.data, r.W0[0, 1, 0], r.V0[0, 1, 0], 2, r.t[0, 1, 0], r.threshold[1])
     assert bool(ff.ok)
     np.testing.assert_allclose(r.t_cross[0, 1, 0], np.asarray(ff.t_cross), rtol=3e-3)
 
@@ -85,14 +85,16 @@ PAIR_VAR = np.array([2.0, 1.0])
 @pytest.fixture(scope="module")
 def capture_report():
     data = jf.gaussian(PAIR_VAR, PAIR_LAM, U="random", seed=3)
-    return jf.compare("jepa", data, depth=1, eta=0.05, eps=1e-3, scale=1e-8, t_max=1600.0,
-                      n_records=200)
+    return jf.compare(
+        "jepa", data, depth=1, eta=0.05, eps=1e-3, scale=1e-8, t_max=1600.0, n_records=200
+    )
 
 
 def test_capture_against_full_flow(capture_report):
     rep = capture_report
-    t_th, t_full, t_tr = (np.asarray(rep[k]) for k in
-                          ("t_star_theory", "t_star_full", "t_star_training"))
+    t_th, t_full, t_tr = (
+        np.asarray(rep[k]) for k in ("t_star_theory", "t_star_full", "t_star_training")
+    )
     # per-feature theory (THEORY 4 table): 1008.43, 1257.32
     np.testing.assert_allclose(t_th, [1008.43, 1257.32], rtol=1e-5)
     assert rep["capture_predicted"] and rep["capture_predicted"][0]["feature"] == 1
@@ -161,11 +163,20 @@ def test_ema_tends_to_stopgrad():
     for tau in (0.1, 0.05):
         ema = jf.train("jepa", data, target="ema", tau=tau, **kw)
         # THEORY 6 at L = 1; the discrete EMA's time constant is tau - eta (see _train)
-        predicted = (tau - kw["eta"]) * np.log((rho - u0) / (u0 * (2 ** 1.0 - 1)))
+        predicted = (tau - kw["eta"]) * np.log((rho - u0) / (u0 * (2**1.0 - 1)))
         delays.append(ema.t_cross[0, 0, 0, 0] - sg.t_cross[0, 0, 0, 0])
         assert abs(delays[-1] / predicted - 1) < 0.03, (delays[-1], predicted)
-        ff = jf.full_flow("jepa", data, ema.W0[0, 0, 0], ema.V0[0, 0, 0], 1, ema.t[0, 0, 0],
-                          ema.threshold[0], target="ema", tau=tau)
+        ff = jf.full_flow(
+            "jepa",
+            data,
+            ema.W0[0, 0, 0],
+            ema.V0[0, 0, 0],
+            1,
+            ema.t[0, 0, 0],
+            ema.threshold[0],
+            target="ema",
+            tau=tau,
+        )
         np.testing.assert_allclose(ema.t_cross[0, 0, 0], np.asarray(ff.t_cross), rtol=5e-4)
         np.testing.assert_allclose(ema.norm[0, 0, 0, -1], rho, rtol=1e-8)
     assert 1.8 < delays[0] / delays[1] < 2.2  # O(tau)
@@ -179,25 +190,38 @@ def test_frozen_teacher():
     np.testing.assert_allclose(np.diag(teach.wbar[0, 0, 0]), rho**2, rtol=1e-8)
     # started at the teacher's own converged state, the frozen run stays there
     init = jf.Params(W=teach.W[0, 0, 0], V=teach.V[0, 0, 0])
-    same = jf.train("jepa", data, depth=2, eta=0.05, steps=500, init=init, target="frozen",
-                    teacher=teach)
+    same = jf.train(
+        "jepa", data, depth=2, eta=0.05, steps=500, init=init, target="frozen", teacher=teach
+    )
     np.testing.assert_allclose(same.W[0, 0, 0], teach.W[0, 0, 0], atol=1e-8)
     # from a small start the student follows MAE with lam -> c lam (THEORY 6)
     c = rho**2
-    st = jf.train("jepa", data, depth=2, eta=0.05, eps=0.1, t_max=400.0, target="frozen",
-                  teacher=teach.wbar[0, 0, 0])
+    st = jf.train(
+        "jepa",
+        data,
+        depth=2,
+        eta=0.05,
+        eps=0.1,
+        t_max=400.0,
+        target="frozen",
+        teacher=teach.wbar[0, 0, 0],
+    )
     np.testing.assert_allclose(np.diag(st.wbar[0, 0, 0]), (c * rho) ** (2 / 3), rtol=1e-6)
     np.testing.assert_allclose(np.diag(st.V[0, 0, 0] @ st.wbar[0, 0, 0]), c * rho, rtol=1e-6)
     t_th = np.asarray(jf.critical_time("mae", c * lam, var, 2, 0.1))
     np.testing.assert_allclose(st.t_cross[0, 0, 0], t_th, rtol=1e-2)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: jf.gaussian([[2.0, 0.3], [0.3, 1.0]], [[0.5, 0.1], [0.2, 0.4]],
-                        [[1.5, 0.0], [0.0, 1.2]], U="random"),
-    lambda: jf.noisy_views([1.0, 0.5], [0.5, 2.0], c=0.3, U="random", seed=1),
-    lambda: jf.linear_dynamics([0.9, -0.4], [1.0, 3.0], U="random", seed=2),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: jf.gaussian(
+            [[2.0, 0.3], [0.3, 1.0]], [[0.5, 0.1], [0.2, 0.4]], [[1.5, 0.0], [0.0, 1.2]], U="random"
+        ),
+        lambda: jf.noisy_views([1.0, 0.5], [0.5, 2.0], c=0.3, U="random", seed=1),
+        lambda: jf.linear_dynamics([0.9, -0.4], [1.0, 3.0], U="random", seed=2),
+    ],
+)
 def test_sampler_moments(make):
     import jax
 
@@ -218,8 +242,7 @@ def test_minibatch_mae_and_determinism(sampler):
     data = jf.linear_dynamics([0.5, 0.9], [2.0, 1.0], batch=1024, sampler=sampler)
     kw = dict(depth=2, eta=0.05, eps=0.05, t_max=60.0, seed=[0, 1])
     r = jf.train("mae", data, **kw)
-    t_th = np.asarray(jf.critical_time("mae", np.array([1.0, 0.9]), np.array([2.0, 1.0]), 2,
-                                       0.05))
+    t_th = np.asarray(jf.critical_time("mae", np.array([1.0, 0.9]), np.array([2.0, 1.0]), 2, 0.05))
     assert np.all(np.abs(r.t_cross[:, 0, 0] / t_th - 1) < 0.05), (r.t_cross, t_th)
     assert not np.array_equal(r.t_cross[0], r.t_cross[1])  # seeds differ
     again = jf.train("mae", data, **kw)
@@ -232,26 +255,32 @@ def test_divergence_detected():
         jf.train("mae", data, depth=2, eta=[0.01, 5.0], eps=0.5, steps=300)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(depth=0), "depth must be an integer"),
-    (dict(target="moving"), "target must be one of"),
-    (dict(optimizer="lbfgs"), "optimizer must be one of"),
-    (dict(eta=-1.0), "eta must be > 0"),
-    (dict(target="ema", tau=0.001, eta=0.01), "tau must be 0 or >= max"),
-    (dict(target="frozen"), "needs a teacher"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(depth=0), "depth must be an integer"),
+        (dict(target="moving"), "target must be one of"),
+        (dict(optimizer="lbfgs"), "optimizer must be one of"),
+        (dict(eta=-1.0), "eta must be > 0"),
+        (dict(target="ema", tau=0.001, eta=0.01), "tau must be 0 or >= max"),
+        (dict(target="frozen"), "needs a teacher"),
+    ],
+)
 def test_bad_training_arguments(kwargs, match):
     data = jf.gaussian([1.0, 2.0], [0.5, 1.0])
     with pytest.raises(ValueError, match=match):
         jf.train("jepa", data, **{"steps": 10, **kwargs})
 
 
-@pytest.mark.parametrize("args, match", [
-    (([[1.0, 0.5], [0.0, 1.0]], [0.5, 0.5]), "Sxx must be symmetric"),
-    (([[1.0, 2.0], [2.0, 1.0]], [0.5, 0.5]), "Sxx must be positive definite"),
-    (([1.0, 1.0], [0.5, 0.5, 0.5]), r"Syx must be a square matrix of shape \(2, 2\)"),
-    (([1.0, 1.0], [2.0, 0.5]), "joint covariance .* positive semi-definite"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (([[1.0, 0.5], [0.0, 1.0]], [0.5, 0.5]), "Sxx must be symmetric"),
+        (([[1.0, 2.0], [2.0, 1.0]], [0.5, 0.5]), "Sxx must be positive definite"),
+        (([1.0, 1.0], [0.5, 0.5, 0.5]), r"Syx must be a square matrix of shape \(2, 2\)"),
+        (([1.0, 1.0], [2.0, 0.5]), "joint covariance .* positive semi-definite"),
+    ],
+)
 def test_bad_covariances(args, match):
     with pytest.raises(ValueError, match=match):
         jf.gaussian(*args)
