@@ -317,3 +317,40 @@ def jnp_block(m):
 
     Cxx, Cyx, Cyy = m
     return jnp.block([[Cxx, Cyx.T], [Cyx, Cyy]])
+
+
+def test_depth_padding_is_exact_and_values_do_not_recompile():
+    import jax
+
+    data = jf.gaussian([1.25, 1.0], [1.0, 0.6])
+    kw = {"eta": 0.05, "eps": 0.1, "steps": 400, "init": "random", "scale": 0.3}
+    mixed = jf.train("jepa", data, depth=[1, 3], **kw)
+    alone = jf.train("jepa", data, depth=1, **kw)
+    # a depth-1 member padded with two identity layers computes the same numbers
+    eye = np.broadcast_to(np.eye(2), (2, 2, 2))
+    assert np.array_equal(mixed.W0[0, 0, 0, 1:], eye)
+    assert np.array_equal(mixed.W[0, 0, 0, 1:], eye)
+    np.testing.assert_array_equal(mixed.W[0, 0, 0, :1], alone.W[0, 0, 0])
+    np.testing.assert_array_equal(mixed.norm[0, 0], alone.norm[0, 0])
+    # random init: entries scale * N(0, 1) on the real layers
+    assert 0.5 < np.std(mixed.W0[0, 1, 0]) / 0.3 < 1.5
+    # new values of eta, eps, scale, seed and data reuse the compiled functions
+    compiles = []
+    active = [True]
+
+    def listen(event, duration, **kwargs):
+        if active[0] and event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        again = jf.train(
+            "jepa",
+            jf.gaussian([2.0, 0.5], [1.5, 0.1]),
+            depth=[1, 3],
+            **{**kw, "eta": 0.02, "eps": 0.3, "scale": 0.1, "seed": 5},
+        )
+    finally:
+        active[0] = False
+    assert compiles == []
+    assert not np.array_equal(again.W, mixed.W)
