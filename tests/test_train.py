@@ -354,3 +354,17 @@ def test_depth_padding_is_exact_and_values_do_not_recompile():
         active[0] = False
     assert compiles == []
     assert not np.array_equal(again.W, mixed.W)
+
+
+def test_momentum_and_adam():
+    data = jf.gaussian([1.25, 1.0], [1.0, 0.6])  # rho = 0.8, 0.6
+    t_th = np.asarray(jf.critical_time("jepa", [1.0, 0.6], [1.25, 1.0], 1, 0.1))
+    # heavy ball with momentum m follows the flow at rate eta / (1 - m), late by
+    # its velocity's warm-up and lag, about 2 m / (1 - m) steps (0.36 flow time here)
+    m = 0.9
+    r = jf.train("jepa", data, eta=0.002, eps=0.1, steps=4000, optimizer="momentum", momentum=m)
+    lag = r.t_cross[0, 0, 0] / (1 - m) - t_th
+    assert np.all((lag > 0.2) & (lag < 0.8)), lag
+    # Adam has no flow counterpart but stops at the same fixed point
+    a = jf.train("jepa", data, eta=0.01, eps=0.1, steps=3000, optimizer="adam")
+    np.testing.assert_allclose(a.norm[0, 0, 0, -1], [0.8, 0.6], rtol=1e-3)
