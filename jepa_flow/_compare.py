@@ -113,6 +113,29 @@ def seen_captures(t, latent, wbar_star, t_learned=None, t_own=None) -> list[dict
     return out
 
 
+def _dense_times(objective, data, depth, eps, fraction, n=100) -> np.ndarray:
+    """Linear grids over each depth's expected rises (0.5 x first to 1.5 x last theory time)."""
+    try:
+        t = np.asarray(
+            critical_time(
+                objective,
+                np.asarray(data.lam),
+                np.asarray(data.var),
+                np.atleast_1d(depth)[:, None],
+                eps,
+                fraction,
+            )
+        )
+    except (AttributeError, ValueError):  # bad input: train() reports it
+        return np.zeros(0)
+    grids = []
+    for row in t:
+        row = row[np.isfinite(row) & (row > 0)]
+        if row.size:
+            grids.append(np.linspace(0.5 * row.min(), 1.5 * row.max(), n))
+    return np.concatenate(grids) if grids else np.zeros(0)
+
+
 def _order(t_star) -> list[int]:
     t = np.where(np.isfinite(t_star), t_star, np.inf)
     return [int(j) for j in np.argsort(t, kind="stable")]
@@ -179,6 +202,7 @@ def compare(
             momentum=momentum,
             fraction=fraction,
             n_records=n_records,
+            t_records=_dense_times(objective, data, depth, eps, fraction),
             keep_latent=True,
             progress=progress,
         )
@@ -327,6 +351,11 @@ def plot_compare(report, path=None):
             ax.plot(t[m], c["full"][0, b, 0][m, j], "--", color=colors[j], lw=0.8)
             ax.plot(t[m], c["training"][0, b, 0][m, j], "o", color=colors[j], ms=2.5)
         ax.set_xscale("log")
+        ax.set_yscale("log")
+        t_star = np.asarray(report["t_star_theory"], float).reshape(-1, d)
+        t_star = t_star[np.isfinite(t_star) & (t_star > 0)]
+        if t_star.size:
+            ax.set_xlim(t_star.min() / 30, t[-1])
         ax.set_xlabel("flow time t = eta * step")
         ax.set_ylabel("|Wbar e_j|")
         ax.set_title(

@@ -137,9 +137,10 @@ def _check_choice(name, value, allowed):
     return value
 
 
-def record_steps(n_steps: int, n_records: int) -> np.ndarray:
-    """Step 0 and about ``n_records - 1`` log-spaced steps up to ``n_steps`` (unique)."""
+def record_steps(n_steps: int, n_records: int, extra=()) -> np.ndarray:
+    """Step 0, about ``n_records - 1`` log-spaced steps up to ``n_steps``, and ``extra`` steps."""
     log = np.geomspace(1, n_steps, max(n_records - 1, 1)) if n_steps >= 1 else np.zeros(0)
+    log = np.concatenate([log, np.clip(np.asarray(extra, float), 0, n_steps)])
     return np.unique(np.concatenate([[0], np.round(log).astype(np.int64), [n_steps]]))
 
 
@@ -166,6 +167,7 @@ def train(
     momentum=0.9,
     fraction=0.5,
     n_records=120,
+    t_records=(),
     keep_latent=None,
     progress=False,
 ) -> TrainResult:
@@ -196,6 +198,8 @@ def train(
             (with ``momentum``) or ``"adam"``.
         fraction: level of the training critical time, ``fraction * wbar*_j``, in (0, 1).
         n_records: number of log-spaced records (>= 2).
+        t_records: extra flow times to record at (converted to steps with the
+            smallest ``eta``), e.g. a dense grid around the expected rises.
         keep_latent: record ``U^T Wbar U`` (default: when it is under 1e7 numbers).
         progress: show a tqdm bar (steps, loss, time left).
 
@@ -252,7 +256,8 @@ def train(
             raise ValueError("target 'frozen' needs a teacher encoder (teacher=...)")
         E_T = _teacher_matrix(teacher, d)
     n_layers = int(depths.max())
-    rec = record_steps(n_steps, int(n_records))
+    extra = np.atleast_1d(_validate.as_real("t_records", t_records)) / etas.min()
+    rec = record_steps(n_steps, int(n_records), extra)
     if keep_latent is None:
         keep_latent = seeds.size * depths.size * etas.size * rec.size * d * d < 1e7
     st = Static(
