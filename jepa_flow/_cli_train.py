@@ -347,6 +347,8 @@ def _plot_train(r, path) -> None:
         for j in range(r.norm.shape[-1]):
             ax.plot(t[m], r.norm[0, b, 0][m, j], "o-", ms=2, lw=0.8, label=f"e{j}")
         ax.set_xscale("log")
+        if np.all(r.norm[0, b, 0][m] > 0):
+            ax.set_yscale("log")
         ax.set_xlabel("flow time t = eta * step")
         ax.set_ylabel("|Wbar e_j|")
         ax.set_title(f"{r.objective.upper()} depth {r.depth[b]}, eta {r.eta[0]:g}", fontsize=9)
