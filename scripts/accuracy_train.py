@@ -65,11 +65,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="results/accuracy_train.json")
     ap.add_argument("--depths", default="1,2,3,4")
+    ap.add_argument("--capture-only", action="store_true", help="run only part 4")
     args = ap.parse_args()
     depths = [int(x) for x in args.depths.split(",")]
     out = {"lam": LAM, "var": VAR, "rho": RHO, "eps": EPS, "eta": ETA, "eta_minibatch": ETA_MB}
     t0 = time.time()
-    for L in depths:
+    for L in [] if args.capture_only else depths:
         res = {}
         for obj in ("jepa", "mae"):
             eig = jf.compare(
@@ -181,7 +182,7 @@ def main():
         data = jf.gaussian(VAR, LAM, U="random", seed=1)
         t_end = 1.5 * float(np.max(jf.critical_time("jepa", LAM, VAR, L, 1e-3)))
         rep = jf.compare(
-            "jepa", data, depth=L, eta=0.05 * L, eps=1e-3, scale=1e-8, t_max=t_end, n_records=300
+            "jepa", data, depth=L, eta=0.05, eps=1e-3, scale=1e-8, t_max=t_end, n_records=300
         )
         cap = np.array([r == "full_flow" for r in rep["reference"]])
         out[f"capture_eps1e-3_depth_{L}"] = {
