@@ -11,22 +11,6 @@ from . import _data
 from ._io import prepare_out_dir, save_figure_atomic, write_json_atomic, write_npz_atomic
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers; got {text!r}") from err
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers; got {text!r}"
-        ) from err
-
-
 def _add_common(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
     a("--objective", choices=("jepa", "mae"), default="jepa", help="loss (default: jepa)")
@@ -39,27 +23,31 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     a(
         "--lam",
-        type=_floats,
+        type=float,
+        nargs="+",
         default=[1.0, 0.8],
-        help="gaussian: per-feature covariance of the two views, comma list (default: 1,0.8)",
+        help="gaussian: per-feature covariance of the two views, one value per feature (default: 1 0.8)",
     )
     a(
         "--var",
-        type=_floats,
+        type=float,
+        nargs="+",
         default=[2.0, 1.0],
-        help="gaussian/linear_dynamics: per-feature input variance > 0, comma list (default: 2,1)",
+        help="gaussian/linear_dynamics: per-feature input variance > 0, one value per feature (default: 2 1)",
     )
     a(
         "--s",
-        type=_floats,
+        type=float,
+        nargs="+",
         default=[1.0, 0.5],
-        help="noisy_views: signal variances (default: 1,0.5)",
+        help="noisy_views: signal variances (default: 1 0.5)",
     )
     a(
         "--nu",
-        type=_floats,
+        type=float,
+        nargs="+",
         default=[1.0, 0.1],
-        help="noisy_views: noise variances (default: 1,0.1)",
+        help="noisy_views: noise variances (default: 1 0.1)",
     )
     a(
         "--c",
@@ -69,9 +57,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     a(
         "--a",
-        type=_floats,
+        type=float,
+        nargs="+",
         default=[0.5, 0.8],
-        help="linear_dynamics: per-feature autoregression, |a| < 1 (default: 0.5,0.8)",
+        help="linear_dynamics: per-feature autoregression, |a| < 1 (default: 0.5 0.8)",
     )
     a(
         "--batch",
@@ -93,14 +82,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="feature basis U applied to both views (default: identity)",
     )
     a("--rotation-seed", type=int, default=0, help="seed of the random rotation (default: 0)")
-    a("--depth", type=_ints, default=[2], help="encoder depth(s) L >= 1, comma list (default: 2)")
+    a("--depth", type=int, nargs="+", default=[2],
+      help="encoder depth(s) L >= 1, one or more (default: 2)")
     a(
         "--eta",
-        type=_floats,
+        type=float,
+        nargs="+",
         default=[0.05],
         help="learning rate(s) > 0; flow time t = eta * step (default: 0.05)",
     )
-    a("--seed", type=_ints, default=[0], help="seed(s), comma list (default: 0)")
+    a("--seed", type=int, nargs="+", default=[0], help="seed(s), one or more (default: 0)")
     a(
         "--t-max",
         type=float,
