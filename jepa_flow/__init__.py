@@ -13,6 +13,19 @@ from ._critical_time import critical_time as critical_time
 from ._critical_time import fixed_point as fixed_point
 from ._simulate import Trajectory as Trajectory
 from ._simulate import simulate as simulate
+from ._compare import compare as compare
+from ._compare import plot_compare as plot_compare
+from ._data import Data as Data
+from ._data import gaussian as gaussian
+from ._data import linear_dynamics as linear_dynamics
+from ._data import noisy_views as noisy_views
+from ._data import random_rotation as random_rotation
+from ._fullflow import FullFlow as FullFlow
+from ._fullflow import full_flow as full_flow
+from ._model import Params as Params
+from ._train import DivergenceError as DivergenceError
+from ._train import TrainResult as TrainResult
+from ._train import train as train
 
 __version__ = "0.1.0"
 
@@ -24,3 +37,6 @@ from ._sweep_config import SweepConfig as SweepConfig
 from ._sweep_config import parse_config as parse_sweep_config
 
 __all__ += ["SweepConfig", "load_sweep", "parse_sweep_config", "run_sweep"]
+__all__ += ["Data", "DivergenceError", "FullFlow", "Params", "TrainResult", "compare",
+            "full_flow", "gaussian", "linear_dynamics", "noisy_views", "plot_compare",
+            "random_rotation", "train"]

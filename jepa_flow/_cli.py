@@ -14,7 +14,7 @@ import importlib
 import sys
 
 # Modules that contribute subcommands, in the order ``--help`` lists them.
-_SUBCOMMAND_MODULES = ("jepa_flow._cli_core", "jepa_flow._cli_sweep")
+_SUBCOMMAND_MODULES = ("jepa_flow._cli_core", "jepa_flow._cli_sweep", "jepa_flow._cli_train")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,327 @@
+"""Data for training: exact population covariances or sampled minibatches.
+
+One interface, ``Data``, for every source (THEORY 1, 2 and 5). Covariances
+are given in the *feature basis* (where the theory's ``lam_i``, ``var_i`` are
+the diagonals of ``Syx``, ``Sxx``) and a basis rotation ``U`` (orthogonal,
+columns ``e_i``) maps them to the input basis the network sees::
+
+    x = U x',  y = U y',  Sxx = U Sxx' U^T,  Syx = U Syx' U^T,  Syy = U Syy' U^T
+
+``batch=None`` means the exact population loss (no sampling); an integer
+draws that many fresh samples per step. Sources:
+
+- ``gaussian(Sxx, Syx, Syy=Sxx)``: joint Gaussian of ``(x', y')`` with
+  covariance ``[[Sxx, Syx^T], [Syx, Syy]]`` (must be PSD);
+- ``noisy_views(s, nu, c)``: ``x' = z + n``, ``y' = z + n'``, ``z ~ N(0, diag s)``,
+  ``n, n' ~ N(0, diag nu)`` correlated by ``c`` (THEORY 5):
+  ``var = s + nu``, ``lam = s + c nu``;
+- ``linear_dynamics(a, var)``: ``x' ~ N(0, diag var)``,
+  ``y' = a x' + sqrt(var (1 - a^2)) xi`` (THEORY 5): ``lam = a var``, ``rho = a``.
+
+Minibatch sampler. The losses are quadratic, so a minibatch enters the
+gradient only through its moment matrix ``C = (1/B) sum_b z_b z_b^T`` of
+``z = (x, y)``: the minibatch loss is the population loss with ``C`` in place
+of the covariances. For Gaussian data ``B C ~ Wishart(Sigma, B)``, which the
+Bartlett decomposition samples exactly with ``2d (2d + 1) / 2`` random numbers
+(``B C = (F T)(F T)^T``, ``F F^T = Sigma``, ``T`` lower triangular with
+``T_ii^2 ~ chi2(B - i)``, ``T_ij ~ N(0, 1)`` below the diagonal) instead of
+``2 d B``, and costs ``O(d^3)`` instead of ``O(B d^2)``. ``sampler="wishart"``
+(the default when ``B >= 2d``) uses it; ``sampler="samples"`` draws the ``B``
+samples themselves (from the generative model of the source). Both give the
+same distribution of gradients, hence of SGD trajectories (not the same
+random stream).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validate
+
+MODELS = ("gaussian", "noisy_views", "linear_dynamics")
+
+
+class Data(eqx.Module):
+    """A data source. Arrays are float64 numpy/jax arrays; ``model``/``batch`` are static.
+
+    Attributes:
+        Sxx, Syx, Syy: covariances in the input basis, ``[d, d]``.
+        U: the feature basis (columns ``e_j``), ``[d, d]``.
+        lam, var: per-feature theory parameters (diagonals in the feature basis), ``[d]``.
+        factor: ``[2d, 2d]`` square root of the joint feature-basis covariance
+            (gaussian sampler), or per-feature sampler coefficients ``[k, d]``.
+        root: ``[2d, 2d]`` square root ``F`` of the joint covariance of ``(x, y)``
+            in the input basis (Wishart sampler).
+        sampler: ``"wishart"`` or ``"samples"`` (see the module docstring).
+        diagonal: whether the feature-basis covariances are diagonal (the
+            per-feature theory is exact only then).
+    """
+
+    Sxx: jax.Array
+    Syx: jax.Array
+    Syy: jax.Array
+    U: jax.Array
+    lam: jax.Array
+    var: jax.Array
+    factor: jax.Array
+    root: jax.Array
+    model: str = eqx.field(static=True)
+    batch: int | None = eqx.field(static=True)
+    diagonal: bool = eqx.field(static=True)
+    sampler: str = eqx.field(static=True)
+
+    @property
+    def d(self) -> int:
+        return int(self.Sxx.shape[0])
+
+    @property
+    def rho(self):
+        return self.lam / self.var
+
+
+def random_rotation(d: int, seed: int = 0) -> np.ndarray:
+    """A Haar-random orthogonal ``d x d`` matrix (QR of a Gaussian, signs fixed)."""
+    g = np.random.default_rng(seed).standard_normal((d, d))
+    q, r = np.linalg.qr(g)
+    return q * np.sign(np.diag(r))
+
+
+def _rotation(U, d: int, seed: int) -> np.ndarray:
+    if U is None or (isinstance(U, str) and U == "identity"):
+        return np.eye(d)
+    if isinstance(U, str):
+        if U != "random":
+            raise ValueError(
+                f"U must be 'identity', 'random' or a d x d orthogonal matrix; got {U!r}"
+            )
+        return random_rotation(d, seed)
+    U = _validate.as_real("U", U)
+    if U.shape != (d, d):
+        raise ValueError(f"U must have shape ({d}, {d}) to match d = {d}; got {U.shape}")
+    err = np.abs(U.T @ U - np.eye(d)).max()
+    if err > 1e-10:
+        raise ValueError(f"U must be orthogonal (|U^T U - I| <= 1e-10); got deviation {err:.3g}")
+    return U
+
+
+def _batch(batch):
+    if batch is None:
+        return None
+    if isinstance(batch, bool) or int(batch) != batch or batch < 1:
+        raise ValueError(f"batch must be None (population loss) or an integer >= 1; got {batch!r}")
+    return int(batch)
+
+
+def _matrix(name: str, value, d: int | None) -> np.ndarray:
+    arr = _validate.as_real(name, value)
+    if arr.ndim == 1:
+        arr = np.diag(arr)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or (d is not None and arr.shape[0] != d):
+        want = f"({d}, {d})" if d is not None else "(d, d)"
+        raise ValueError(
+            f"{name} must be a square matrix of shape {want} (or its diagonal); "
+            f"got shape {arr.shape}"
+        )
+    return arr
+
+
+def _sqrt_psd(C):
+    lj, qj = np.linalg.eigh(0.5 * (C + C.T))
+    return qj * np.sqrt(np.clip(lj, 0.0, None))
+
+
+def _sampler(sampler, batch, d):
+    if sampler not in ("auto", "wishart", "samples"):
+        raise ValueError(f"sampler must be one of ('auto', 'wishart', 'samples'); got {sampler!r}")
+    if sampler == "wishart" and batch is not None and batch < 2 * d:
+        raise ValueError(f"sampler 'wishart' needs batch >= 2d = {2 * d}; got batch={batch}")
+    if sampler == "auto":
+        return "wishart" if batch is None or batch >= 2 * d else "samples"
+    return sampler
+
+
+def _make(model, Sxx, Syx, Syy, U, factor, batch, sampler="auto") -> Data:
+    d = Sxx.shape[0]
+    root = np.kron(np.eye(2), U) @ _sqrt_psd(np.block([[Sxx, Syx.T], [Syx, Syy]]))
+    diagonal = bool(
+        np.allclose(Sxx, np.diag(np.diag(Sxx)), atol=0, rtol=0)
+        and np.allclose(Syx, np.diag(np.diag(Syx)), atol=0, rtol=0)
+    )
+    return Data(
+        Sxx=jnp.asarray(U @ Sxx @ U.T),
+        Syx=jnp.asarray(U @ Syx @ U.T),
+        Syy=jnp.asarray(U @ Syy @ U.T),
+        U=jnp.asarray(U),
+        lam=jnp.asarray(np.diag(Syx).copy()),
+        var=jnp.asarray(np.diag(Sxx).copy()),
+        factor=jnp.asarray(factor),
+        root=jnp.asarray(root),
+        model=model,
+        batch=batch,
+        diagonal=diagonal,
+        sampler=_sampler(sampler, batch, d),
+    )
+
+
+def gaussian(Sxx, Syx, Syy=None, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
+    """Joint Gaussian views with feature-basis covariances ``Sxx``, ``Syx``, ``Syy`` (THEORY 1).
+
+    Args:
+        Sxx: ``[d, d]`` symmetric positive definite (a 1-D array means its diagonal).
+        Syx: ``[d, d]`` cross-covariance ``E[y x^T]`` (or its diagonal).
+        Syy: ``[d, d]`` target covariance, default ``Sxx``; the joint
+            covariance ``[[Sxx, Syx^T], [Syx, Syy]]`` must be PSD.
+        batch: ``None`` for the exact population loss, else samples per step.
+        U: ``None``/``"identity"``, ``"random"`` (seeded by ``seed``) or an orthogonal matrix.
+        sampler: ``"auto"``, ``"wishart"`` or ``"samples"`` (module docstring).
+    """
+    Sxx = _matrix("Sxx", Sxx, None)
+    d = Sxx.shape[0]
+    if not np.allclose(Sxx, Sxx.T, rtol=1e-12, atol=1e-14):
+        raise ValueError(
+            f"Sxx must be symmetric; got |Sxx - Sxx^T| = {np.abs(Sxx - Sxx.T).max():.3g}"
+        )
+    ev = np.linalg.eigvalsh(Sxx)
+    if ev.min() <= 0:
+        raise ValueError(f"Sxx must be positive definite; smallest eigenvalue {ev.min():.6g}")
+    Syx = _matrix("Syx", Syx, d)
+    Syy = Sxx if Syy is None else _matrix("Syy", Syy, d)
+    joint = np.block([[Sxx, Syx.T], [Syx, Syy]])
+    joint = 0.5 * (joint + joint.T)
+    lj, qj = np.linalg.eigh(joint)
+    if lj.min() < -1e-10 * max(1.0, lj.max()):
+        raise ValueError(
+            "the joint covariance [[Sxx, Syx^T], [Syx, Syy]] must be positive semi-definite; "
+            f"smallest eigenvalue {lj.min():.6g} (lower |Syx| or raise Syy)"
+        )
+    factor = qj * np.sqrt(np.clip(lj, 0.0, None))
+    return _make("gaussian", Sxx, Syx, Syy, _rotation(U, d, seed), factor, _batch(batch), sampler)
+
+
+def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
+    """Static noisy views (THEORY 5): ``var = s + nu``, ``lam = s + c nu``, ``rho = lam/var``.
+
+    Args:
+        s: latent signal variances ``[d]``, >= 0.  nu: noise variances ``[d]``, >= 0
+            with ``s + nu > 0``.  c: noise correlation across views, in [-1, 1].
+    """
+    s = _validate.as_real("s", s)
+    nu = _validate.as_real("nu", nu)
+    _, p = _validate.broadcast(
+        s=np.atleast_1d(s), nu=np.atleast_1d(nu), c=np.atleast_1d(_validate.as_real("c", c))
+    )
+    s, nu, c = p["s"], p["nu"], p["c"]
+    if (s < 0).any() or (nu < 0).any() or ((s + nu) <= 0).any():
+        raise ValueError("noisy_views needs s >= 0, nu >= 0 and s + nu > 0 for every feature")
+    if (np.abs(c) > 1).any():
+        raise ValueError(f"c must lie in [-1, 1]; got {c}")
+    var = s + nu
+    factor = np.stack([np.sqrt(s), np.sqrt(nu), c, np.sqrt(1.0 - c**2)])
+    return _make(
+        "noisy_views",
+        np.diag(var),
+        np.diag(s + c * nu),
+        np.diag(var),
+        _rotation(U, s.size, seed),
+        factor,
+        _batch(batch),
+        sampler,
+    )
+
+
+def linear_dynamics(a, var, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
+    """Temporal views ``x = x_t``, ``y = x_(t+1) = a x_t + noise`` (THEORY 5).
+
+    Args:
+        a: per-feature autoregression ``[d]`` with ``|a| < 1`` (``rho = a``).
+        var: stationary variances ``[d]``, > 0 (``lam = a var``).
+    """
+    _, p = _validate.broadcast(
+        a=np.atleast_1d(_validate.as_real("a", a)),
+        var=np.atleast_1d(_validate.as_positive("var", var)),
+    )
+    a, var = p["a"], p["var"]
+    if (np.abs(a) >= 1).any():
+        raise ValueError(f"a must satisfy |a| < 1 (stationary dynamics); got {a}")
+    factor = np.stack([np.sqrt(var), a, np.sqrt(var * (1.0 - a**2))])
+    return _make(
+        "linear_dynamics",
+        np.diag(var),
+        np.diag(a * var),
+        np.diag(var),
+        _rotation(U, a.size, seed),
+        factor,
+        _batch(batch),
+        sampler,
+    )
+
+
+def sample(data: Data, key, batch: int):
+    """Draw ``batch`` pairs ``(X, Y)``, each ``[batch, d]``, in the input basis."""
+    d = data.d
+    f = data.factor
+    if data.model == "gaussian":
+        z = jax.random.normal(key, (batch, 2 * d)) @ f.T
+        Xf, Yf = z[:, :d], z[:, d:]
+    elif data.model == "noisy_views":
+        g = jax.random.normal(key, (3, batch, d))
+        z = f[0] * g[0]
+        n1 = f[1] * g[1]
+        n2 = f[1] * (f[2] * g[1] + f[3] * g[2])
+        Xf, Yf = z + n1, z + n2
+    else:
+        g = jax.random.normal(key, (2, batch, d))
+        Xf = f[0] * g[0]
+        Yf = f[1] * Xf + f[2] * g[1]
+    return Xf @ data.U.T, Yf @ data.U.T
+
+
+def chi2(key, df):
+    """Exact ``chi2(df)`` draws (``df > 0``, any shape) by vectorized Marsaglia-Tsang rejection.
+
+    ``chi2(df) = 2 Gamma(df / 2)``; ``Gamma(a) = Gamma(a + 1) U^(1/a)`` (so ``a + 1 >= 1``);
+    all entries draw fresh candidates each round until every one is accepted
+    (about one round for the large ``df`` of a minibatch). Much cheaper under
+    ``vmap`` than ``jax.random.chisquare``, which splits a key per element.
+    """
+    a = 0.5 * df
+    dd = a + 1.0 - 1.0 / 3.0
+    c = 1.0 / jnp.sqrt(9.0 * dd)
+    k_boost, key = jax.random.split(key)
+
+    def body(state):
+        i, out, done = state
+        kx, ku = jax.random.split(jax.random.fold_in(key, i))
+        x = jax.random.normal(kx, df.shape)
+        u = jax.random.uniform(ku, df.shape, minval=jnp.finfo(df.dtype).tiny)
+        v = (1.0 + c * x) ** 3
+        ok = (v > 0) & (
+            jnp.log(u) < 0.5 * x**2 + dd - dd * v + dd * jnp.log(jnp.where(v > 0, v, 1.0))
+        )
+        return i + 1, jnp.where(~done & ok, dd * v, out), done | ok
+
+    _, g, _ = jax.lax.while_loop(
+        lambda s: ~jnp.all(s[2]), body, (0, jnp.zeros_like(a), jnp.zeros(df.shape, bool))
+    )
+    u = jax.random.uniform(k_boost, df.shape, minval=jnp.finfo(df.dtype).tiny)
+    return 2.0 * g * jnp.exp(jnp.log(u) / a)
+
+
+def sample_moments(data: Data, key, batch: int):
+    """Minibatch moments ``(Cxx, Cyx, Cyy)`` of ``batch`` samples, drawn as one Wishart matrix.
+
+    ``B C = (F T)(F T)^T`` with ``T`` from the Bartlett decomposition of
+    ``Wishart(I, B)`` (needs ``B >= 2d``); distributed exactly as the moments
+    ``(1/B) sum_b z_b z_b^T`` of ``B`` samples ``z = (x, y)``.
+    """
+    d, p = data.d, 2 * data.d
+    k_off, k_diag = jax.random.split(key)
+    rows, cols = np.tril_indices(p, -1)
+    T = jnp.zeros((p, p)).at[rows, cols].set(jax.random.normal(k_off, (rows.size,)))
+    T = T + jnp.diag(jnp.sqrt(chi2(k_diag, batch - jnp.arange(p, dtype=T.dtype))))
+    A = data.root @ T
+    C = A @ A.T / batch
+    return C[:d, :d], C[d:, :d], C[d:, d:]

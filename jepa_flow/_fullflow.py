@@ -1,0 +1,167 @@
+"""Full-matrix gradient flow (THEORY 6), integrated with diffrax as a PyTree of matrices.
+
+With ``E = W_L ... W_1``, target ``E_T`` (``E`` itself for the stop-gradient,
+the EMA layers' product, or a frozen teacher) and the residual
+
+    R = V E Sxx - E_T Syx      (JEPA)         R = V E Sxx - Syx      (MAE)
+
+the flow is written out by hand (not by autodiff, so it is an independent
+reference for the training engine)::
+
+    dV/dt    = - R E^T
+    dW_a/dt  = - (W_L ... W_(a+1))^T V^T R (W_(a-1) ... W_1)^T
+    dWT_a/dt = (W_a - WT_a) / tau        (EMA target only)
+
+It holds for any covariances, commuting or not, and from any start: this is
+what training is compared with where the per-feature theory stops predicting
+it (capture, THEORY 7). Padded identity layers (``a >= depth``) have zero
+velocity, as in the training engine.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._model import layer_mask, wbar
+
+RTOL = 1e-10
+ATOL = 1e-13
+MAX_STEPS = 200_000
+_GRID = 4096  # dense-output points scanned for each feature's first crossing
+_BISECTIONS = 60
+
+
+def full_flow_field(objective, target, t, y, args):
+    """``d(W, V[, WT])/dt`` of THEORY 6; ``y = (W [n, d, d], V [d, d], WT or None)``."""
+    W, V, WT = y
+    Sxx, Syx, teacher, mask, tau = args
+    n = W.shape[0]
+    E = wbar(W)
+    if objective == "mae":
+        R = V @ E @ Sxx - Syx
+    else:
+        E_T = {"stopgrad": E, "frozen": teacher}.get(target)
+        E_T = wbar(WT) if target == "ema" else E_T
+        R = V @ E @ Sxx - E_T @ Syx
+    G = V.T @ R  # gradient with respect to E
+    dW = []
+    for a in range(n):
+        left = jnp.eye(W.shape[1])
+        for b in range(a + 1, n):
+            left = W[b] @ left
+        right = jnp.eye(W.shape[1])
+        for b in range(a):
+            right = W[b] @ right
+        dW.append(-left.T @ G @ right.T)
+    dW = jnp.stack(dW) * mask[:, None, None]
+    dWT = None if WT is None else (W - WT) / tau
+    return dW, -R @ E.T, dWT
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "target"))
+def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, thr):
+    mask = layer_mask(depth, W0.shape[0])
+    y0 = (W0, V0, W0 if target == "ema" else None)
+    args = (Sxx, Syx, teacher, mask, tau)
+    t1 = ts[-1]
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(functools.partial(full_flow_field, objective, target)),
+        diffrax.Tsit5(),
+        t0=0.0,
+        t1=t1,
+        dt0=None,
+        y0=y0,
+        args=args,
+        saveat=diffrax.SaveAt(ts=ts, dense=True),
+        stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL),
+        max_steps=MAX_STEPS,
+        throw=False,
+    )
+    ok = sol.result == diffrax.RESULTS.successful
+
+    def norms(t):
+        return jnp.linalg.norm(wbar(sol.evaluate(t)[0]) @ U, axis=0)
+
+    latent = jax.vmap(lambda W: U.T @ wbar(W) @ U)(sol.ys[0])
+    # first crossing of |E e_j| over thr_j: scan a grid, then bisect the dense output
+    grid = jnp.concatenate([jnp.zeros(1), jnp.geomspace(t1 * 1e-6, t1, _GRID - 1)])
+    above = jax.vmap(norms)(grid) >= thr  # [G, d]
+    first = jnp.argmax(above, axis=0)
+    found = above.any(axis=0)
+
+    def bisect(j, i):
+        def body(_, br):
+            lo, hi = br
+            mid = 0.5 * (lo + hi)
+            up = norms(mid)[j] >= thr[j]
+            return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
+
+        lo, hi = jax.lax.fori_loop(0, _BISECTIONS, body, (grid[jnp.maximum(i - 1, 0)], grid[i]))
+        return jnp.where(i == 0, 0.0, 0.5 * (lo + hi))
+
+    t_cross = jax.vmap(bisect)(jnp.arange(U.shape[0]), first)
+    return latent, jnp.where(found, t_cross, jnp.inf), ok, sol.stats["num_steps"]
+
+
+class FullFlow(eqx.Module):
+    """The full-matrix flow sampled at ``t``: ``latent = U^T Wbar U`` ``[T, d, d]``,
+    ``norm = |Wbar e_j|`` ``[T, d]``, and each feature's first crossing ``t_cross`` ``[d]``
+    of ``thr`` (inf if none before ``t[-1]``); ``ok`` False if the solve failed."""
+
+    t: jax.Array
+    latent: jax.Array
+    norm: jax.Array
+    t_cross: jax.Array
+    ok: jax.Array
+    num_steps: jax.Array
+
+
+def full_flow(
+    objective, data, W0, V0, depth, t, thr, *, target="stopgrad", tau=0.0, teacher=None
+) -> FullFlow:
+    """Integrate the full-matrix flow of THEORY 6 from ``(W0, V0)`` (one member).
+
+    Args:
+        objective: ``"jepa"`` or ``"mae"``.  data: a ``Data`` (its input-basis covariances).
+        W0: ``[n_layers, d, d]`` layers (``W0[0] = W_1``; layers ``>= depth`` must be I).
+        V0: ``[d, d]``.  depth: number of real layers.
+        t: increasing save times (the last is the end time), > 0.
+        thr: ``[d]`` levels of ``|Wbar e_j|`` whose first crossing is reported.
+        target, tau, teacher: as in ``train`` (``tau > 0`` for ``"ema"``).
+
+    Tsit5 with PID control (rtol 1e-10, atol 1e-13); crossings located by
+    bisection on the dense output to 1e-12 relative.
+    """
+    if target == "ema" and tau <= 0:
+        target = "stopgrad"  # tau -> 0 is the stop-gradient flow
+    d = data.d
+    teacher = jnp.zeros((d, d)) if teacher is None else jnp.asarray(teacher)
+    ts = jnp.asarray(np.asarray(t, float))
+    latent, t_cross, ok, steps = _solve(
+        objective,
+        target,
+        data.Sxx,
+        data.Syx,
+        data.U,
+        teacher,
+        jnp.asarray(float(tau)),
+        jnp.asarray(depth),
+        jnp.asarray(W0),
+        jnp.asarray(V0),
+        ts,
+        jnp.asarray(thr),
+    )
+    return FullFlow(
+        t=ts,
+        latent=latent,
+        norm=jnp.linalg.norm(latent, axis=-2),
+        t_cross=t_cross,
+        ok=ok,
+        num_steps=steps,
+    )

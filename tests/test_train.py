@@ -1,0 +1,319 @@
+"""Training engine against the gradient-flow theory (THEORY 3, 6, 7).
+
+Small cases (d <= 3, <= 40k steps of 2x2 matrices) so the whole file runs in
+well under a minute on two cores; runs that several tests read are computed
+once per module.
+"""
+
+import numpy as np
+import pytest
+
+import jepa_flow as jf
+from jepa_flow._compare import capture_gain
+from jepa_flow._train import record_steps
+
+# Features learned in order of decreasing rho: no capture is predicted.
+LAM = np.array([1.0, 0.6, 0.3])
+VAR = np.array([1.1, 1.0, 0.8])
+EPS = 0.05
+ETA = 0.01  # GD time bias ~ eta * rate / 2: below 0.2 % here
+
+
+def _run(U):
+    data = jf.gaussian(VAR, LAM, U=U, seed=7)
+    return jf.train("jepa", data, depth=[1, 2], eta=ETA, eps=EPS, t_max=400.0)
+
+
+@pytest.fixture(scope="module")
+def diag_run():
+    return _run(None)
+
+
+@pytest.fixture(scope="module")
+def rotated_run():
+    return _run("random")
+
+
+def test_gd_matches_per_feature_theory(diag_run):
+    t_th = np.asarray(jf.critical_time("jepa", LAM, VAR, np.array([[1], [2]]), EPS))
+    t_tr = diag_run.t_cross[0, :, 0]
+    assert np.all(np.abs(t_tr / t_th - 1) < 1e-2), (t_tr, t_th)
+    # GD lags the flow by O(eta): the bias is positive and small
+    assert np.all(t_tr > t_th) and np.all(t_tr / t_th - 1 < 3e-3)
+    assert np.array_equal(np.argsort(t_tr, axis=1), np.argsort(t_th, axis=1))
+    # learned encoder: wbar* = rho^L; singular values too
+    rho = LAM / VAR
+    final = diag_run.norm[0, :, 0, -1]
+    np.testing.assert_allclose(final[0], rho, rtol=1e-8)
+    np.testing.assert_allclose(final[1], rho**2, rtol=5e-2)  # depth 2 converges slowly
+    np.testing.assert_allclose(
+        np.sort(diag_run.sv[0, :, 0, -1], axis=1), np.sort(final, axis=1), rtol=1e-10
+    )
+    assert np.all(diag_run.offdiag == 0.0)  # stays exactly diagonal
+
+
+def test_trajectory_matches_simulate(diag_run):
+    t = diag_run.t[0, 1, 0]
+    th = np.asarray(jf.simulate("jepa", LAM, VAR, 2, EPS, t).wbar)
+    dev = np.abs(diag_run.norm[0, 1, 0] - th).max()
+    assert dev < 5e-3 * (LAM / VAR).max() ** 2, dev
+
+
+def test_rotation_invariance_without_capture(diag_run, rotated_run):
+    for L in (1, 2):
+        t_th = np.asarray(jf.critical_time("jepa", LAM, VAR, L, EPS))
+        assert capture_gain(LAM, VAR, L, t_th).max() == 0.0  # no capture predicted
+    np.testing.assert_allclose(rotated_run.t_cross, diag_run.t_cross, rtol=1e-6)
+    np.testing.assert_allclose(rotated_run.norm, diag_run.norm, rtol=1e-6, atol=1e-12)
+    # in the rotated basis the diagonal entries still carry everything
+    np.testing.assert_allclose(rotated_run.diag, diag_run.diag, rtol=1e-6, atol=1e-12)
+
+
+def test_gd_matches_full_matrix_flow(rotated_run):
+    r = rotated_run
+    ff = jf.full_flow("jepa", r.data, r.W0[0, 1, 0], r.V0[0, 1, 0], 2, r.t[0, 1, 0], r.threshold[1])
+    assert bool(ff.ok)
+    np.testing.assert_allclose(r.t_cross[0, 1, 0], np.asarray(ff.t_cross), rtol=3e-3)
+
+
+# Canonical pair (THEORY 4): A = (lam 1, var 2, rho 0.5) is learned before
+# B = (lam 0.8, var 1, rho 0.8) at depth 1, so a converged channel A captures B.
+PAIR_LAM = np.array([1.0, 0.8])
+PAIR_VAR = np.array([2.0, 1.0])
+
+
+@pytest.fixture(scope="module")
+def capture_report():
+    data = jf.gaussian(PAIR_VAR, PAIR_LAM, U="random", seed=3)
+    return jf.compare(
+        "jepa", data, depth=1, eta=0.05, eps=1e-3, scale=1e-8, t_max=1600.0, n_records=200
+    )
+
+
+def test_capture_against_full_flow(capture_report):
+    rep = capture_report
+    t_th, t_full, t_tr = (
+        np.asarray(rep[k]) for k in ("t_star_theory", "t_star_full", "t_star_training")
+    )
+    # per-feature theory (THEORY 4 table): 1008.43, 1257.32
+    np.testing.assert_allclose(t_th, [1008.43, 1257.32], rtol=1e-5)
+    assert rep["capture_predicted"] and rep["capture_predicted"][0]["feature"] == 1
+    # B is captured: learned ~14 % earlier than its own ODE says ...
+    assert t_tr[1] < 0.9 * t_th[1]
+    # ... and training follows the full-matrix flow from the same state within 1 %
+    np.testing.assert_allclose(t_tr, t_full, rtol=1e-2)
+    assert rep["reference"] == ["per_feature", "full_flow"]
+    assert np.all(np.asarray(rep["rel_error"]) < 1e-2)
+    seen = {(c["channel"], c["feature"]) for c in rep["capture"]}
+    assert (0, 1) in seen
+    assert {(c["channel"], c["feature"]) for c in rep["capture_full"]} == seen
+    # the encoder still ends at the singular values rho
+    np.testing.assert_allclose(np.sort(rep["result"].sv[0, 0, 0, -1]), [0.5, 0.8], rtol=5e-3)
+
+
+def test_capture_growth_rate():
+    """Off-diagonal entry of a converged channel grows at gamma = var_j rho_i (rho_j - rho_i)."""
+    data = jf.gaussian(PAIR_VAR, PAIR_LAM)
+    delta = 1e-9
+    W = np.array([[[0.5, delta], [0.0, 1e-3]]])
+    V = np.array([[0.5, delta], [0.0, 1e-3]])
+    eta = 0.05
+    r = jf.train("jepa", data, depth=1, eta=eta, steps=2000, init=jf.Params(W=W, V=V))
+    t, m01 = r.t[0, 0, 0], np.abs(r.latent[0, 0, 0, :, 0, 1])
+    i0, i1 = np.searchsorted(t, 40.0), np.searchsorted(t, 100.0)
+    rate = np.log(m01[i1] / m01[i0]) / (t[i1] - t[i0])
+    gamma = PAIR_VAR[1] * 0.5 * (0.8 - 0.5)  # 0.15 (THEORY 7, exact at L = 1)
+    assert abs(rate - gamma) < 0.01 * gamma, rate
+    ff = jf.full_flow("jepa", data, W, V, 1, t, np.full(2, np.inf))
+    fm = np.abs(np.asarray(ff.latent)[:, 0, 1])
+    rate_flow = np.log(fm[i1] / fm[i0]) / (t[i1] - t[i0])
+    assert abs(rate_flow - gamma) < 0.005 * gamma, rate_flow
+    # MAE: the same entry decays
+    r = jf.train("mae", data, depth=1, eta=eta, steps=2000, init=jf.Params(W=W, V=V))
+    assert abs(r.latent[0, 0, 0, -1, 0, 1]) < delta
+
+
+def test_collapse_from_unbalanced_start():
+    """THEORY 7: v0 = 1, w0 = 0.3, rho = 0.5 at depth 1 -> v = sqrt(0.91), w -> 0."""
+    data = jf.gaussian([1.0], [0.5])
+    W0, V0 = np.array([[[0.3]]]), np.array([[1.0]])
+    r = jf.train("jepa", data, depth=1, eta=0.01, t_max=200.0, init=jf.Params(W=W0, V=V0))
+    v, w = r.V[0, 0, 0, 0, 0], r.W[0, 0, 0, 0, 0, 0]
+    assert abs(v - np.sqrt(0.91)) < 2e-4  # v^2 - w^2 conserved up to O(eta) drift
+    # late phase: dw/dt = v w (lam - var v), exponential decay at rate v (v - lam)
+    t, norm = r.t[0, 0, 0], r.norm[0, 0, 0, :, 0]
+    i0, i1 = np.searchsorted(t, 100.0), len(t) - 1
+    rate = -np.log(norm[i1] / norm[i0]) / (t[i1] - t[i0])
+    gd_rate = -np.log(1 - 0.01 * v * (v - 0.5)) / 0.01  # w <- (1 - eta rate) w per step
+    assert abs(rate / gd_rate - 1) < 1e-4, (rate, gd_rate)
+    assert 0 < w < 1e-30
+    ff = jf.full_flow("jepa", data, W0, V0, 1, t, np.full(1, np.inf))
+    np.testing.assert_allclose(norm, np.asarray(ff.norm)[:, 0], rtol=1e-2, atol=1e-5)
+    assert abs(float(ff.norm[-1, 0])) < 1e-12  # the ODE's atol (1e-13) floors w
+
+
+def test_ema_tends_to_stopgrad():
+    data = jf.gaussian([1.25], [1.0])  # rho = 0.8
+    kw = dict(depth=1, eta=0.002, eps=EPS, t_max=60.0)
+    sg = jf.train("jepa", data, **kw)
+    ema0 = jf.train("jepa", data, target="ema", tau=0.0, **kw)
+    assert np.array_equal(ema0.t_cross, sg.t_cross) and np.array_equal(ema0.norm, sg.norm)
+    u0, rho = EPS, 0.8
+    delays = []
+    for tau in (0.1, 0.05):
+        ema = jf.train("jepa", data, target="ema", tau=tau, **kw)
+        # THEORY 6 at L = 1; the discrete EMA's time constant is tau - eta (see _train)
+        predicted = (tau - kw["eta"]) * np.log((rho - u0) / (u0 * (2**1.0 - 1)))
+        delays.append(ema.t_cross[0, 0, 0, 0] - sg.t_cross[0, 0, 0, 0])
+        assert abs(delays[-1] / predicted - 1) < 0.03, (delays[-1], predicted)
+        ff = jf.full_flow(
+            "jepa",
+            data,
+            ema.W0[0, 0, 0],
+            ema.V0[0, 0, 0],
+            1,
+            ema.t[0, 0, 0],
+            ema.threshold[0],
+            target="ema",
+            tau=tau,
+        )
+        np.testing.assert_allclose(ema.t_cross[0, 0, 0], np.asarray(ff.t_cross), rtol=5e-4)
+        np.testing.assert_allclose(ema.norm[0, 0, 0, -1], rho, rtol=1e-8)
+    assert 1.8 < delays[0] / delays[1] < 2.2  # O(tau)
+
+
+def test_frozen_teacher():
+    lam, var = np.array([1.0, 0.6]), np.array([1.25, 1.0])
+    data = jf.gaussian(var, lam)
+    teach = jf.train("jepa", data, depth=2, eta=0.05, eps=0.1, t_max=400.0)
+    rho = lam / var
+    np.testing.assert_allclose(np.diag(teach.wbar[0, 0, 0]), rho**2, rtol=1e-8)
+    # started at the teacher's own converged state, the frozen run stays there
+    init = jf.Params(W=teach.W[0, 0, 0], V=teach.V[0, 0, 0])
+    same = jf.train(
+        "jepa", data, depth=2, eta=0.05, steps=500, init=init, target="frozen", teacher=teach
+    )
+    np.testing.assert_allclose(same.W[0, 0, 0], teach.W[0, 0, 0], atol=1e-8)
+    # from a small start the student follows MAE with lam -> c lam (THEORY 6)
+    c = rho**2
+    st = jf.train(
+        "jepa",
+        data,
+        depth=2,
+        eta=0.05,
+        eps=0.1,
+        t_max=400.0,
+        target="frozen",
+        teacher=teach.wbar[0, 0, 0],
+    )
+    np.testing.assert_allclose(np.diag(st.wbar[0, 0, 0]), (c * rho) ** (2 / 3), rtol=1e-6)
+    np.testing.assert_allclose(np.diag(st.V[0, 0, 0] @ st.wbar[0, 0, 0]), c * rho, rtol=1e-6)
+    t_th = np.asarray(jf.critical_time("mae", c * lam, var, 2, 0.1))
+    np.testing.assert_allclose(st.t_cross[0, 0, 0], t_th, rtol=1e-2)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: jf.gaussian(
+            [[2.0, 0.3], [0.3, 1.0]], [[0.5, 0.1], [0.2, 0.4]], [[1.5, 0.0], [0.0, 1.2]], U="random"
+        ),
+        lambda: jf.noisy_views([1.0, 0.5], [0.5, 2.0], c=0.3, U="random", seed=1),
+        lambda: jf.linear_dynamics([0.9, -0.4], [1.0, 3.0], U="random", seed=2),
+    ],
+)
+def test_sampler_moments(make):
+    import jax
+
+    from jepa_flow._data import sample
+
+    data = make()
+    n = 200_000
+    X, Y = jax.jit(sample, static_argnums=2)(data, jax.random.PRNGKey(0), n)
+    X, Y = np.asarray(X), np.asarray(Y)
+    tol = 6 * np.max(np.abs(np.asarray(data.Sxx))) / np.sqrt(n) * 2
+    np.testing.assert_allclose(X.T @ X / n, data.Sxx, atol=tol)
+    np.testing.assert_allclose(Y.T @ X / n, data.Syx, atol=tol)
+    np.testing.assert_allclose(Y.T @ Y / n, data.Syy, atol=tol)
+
+
+@pytest.mark.parametrize("sampler", ["wishart", "samples"])
+def test_minibatch_mae_and_determinism(sampler):
+    data = jf.linear_dynamics([0.5, 0.9], [2.0, 1.0], batch=1024, sampler=sampler)
+    kw = dict(depth=2, eta=0.05, eps=0.05, t_max=60.0, seed=[0, 1])
+    r = jf.train("mae", data, **kw)
+    t_th = np.asarray(jf.critical_time("mae", np.array([1.0, 0.9]), np.array([2.0, 1.0]), 2, 0.05))
+    assert np.all(np.abs(r.t_cross[:, 0, 0] / t_th - 1) < 0.05), (r.t_cross, t_th)
+    assert not np.array_equal(r.t_cross[0], r.t_cross[1])  # seeds differ
+    again = jf.train("mae", data, **kw)
+    assert np.array_equal(again.norm, r.norm) and np.array_equal(again.t_cross, r.t_cross)
+
+
+def test_divergence_detected():
+    data = jf.gaussian([1.0, 2.0], [0.5, 1.0])
+    with pytest.raises(jf.DivergenceError, match=r"at step \d+.*smaller learning rate"):
+        jf.train("mae", data, depth=2, eta=[0.01, 5.0], eps=0.5, steps=300)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(depth=0), "depth must be an integer"),
+        (dict(target="moving"), "target must be one of"),
+        (dict(optimizer="lbfgs"), "optimizer must be one of"),
+        (dict(eta=-1.0), "eta must be > 0"),
+        (dict(target="ema", tau=0.001, eta=0.01), "tau must be 0 or >= max"),
+        (dict(target="frozen"), "needs a teacher"),
+    ],
+)
+def test_bad_training_arguments(kwargs, match):
+    data = jf.gaussian([1.0, 2.0], [0.5, 1.0])
+    with pytest.raises(ValueError, match=match):
+        jf.train("jepa", data, **{"steps": 10, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (([[1.0, 0.5], [0.0, 1.0]], [0.5, 0.5]), "Sxx must be symmetric"),
+        (([[1.0, 2.0], [2.0, 1.0]], [0.5, 0.5]), "Sxx must be positive definite"),
+        (([1.0, 1.0], [0.5, 0.5, 0.5]), r"Syx must be a square matrix of shape \(2, 2\)"),
+        (([1.0, 1.0], [2.0, 0.5]), "joint covariance .* positive semi-definite"),
+    ],
+)
+def test_bad_covariances(args, match):
+    with pytest.raises(ValueError, match=match):
+        jf.gaussian(*args)
+
+
+def test_record_steps_log_spaced():
+    rec = record_steps(10_000, 50)
+    assert rec[0] == 0 and rec[-1] == 10_000 and np.all(np.diff(rec) > 0)
+    assert 30 <= rec.size <= 50
+
+
+def test_wishart_moments_match_explicit_minibatches():
+    """The Bartlett-sampled moments have the mean and variance of B explicit samples."""
+    import jax
+
+    from jepa_flow._data import chi2, sample_moments
+
+    data = jf.noisy_views([1.0, 0.5], [0.5, 2.0], c=0.3, U="random", seed=1, batch=6)
+    B, n = 6, 40_000
+    keys = jax.random.split(jax.random.PRNGKey(1), n)
+    C = jax.jit(jax.vmap(lambda k: jnp_block(sample_moments(data, k, B))))(keys)
+    C = np.asarray(C)
+    S = np.block([[data.Sxx, data.Syx.T], [data.Syx, data.Syy]])
+    var = (S**2 + np.outer(np.diag(S), np.diag(S))) / B  # Wishart: Var(C_ij)
+    np.testing.assert_allclose(C.mean(0), S, atol=5 * np.sqrt(var.max() / n))
+    np.testing.assert_allclose(C.var(0), var, rtol=0.06)
+    x = np.asarray(jax.jit(jax.vmap(lambda k: chi2(k, np.array([1.0, 7.0, 120.0]))))(keys))
+    np.testing.assert_allclose(x.mean(0), [1.0, 7.0, 120.0], rtol=0.02)
+    np.testing.assert_allclose(x.var(0), [2.0, 14.0, 240.0], rtol=0.06)
+
+
+def jnp_block(m):
+    import jax.numpy as jnp
+
+    Cxx, Cyx, Cyy = m
+    return jnp.block([[Cxx, Cyx.T], [Cyx, Cyy]])
