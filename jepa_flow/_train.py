@@ -1,10 +1,10 @@
 """Training engine: deep linear JEPA/MAE trained by jitted optax SGD (THEORY 1, 6, 7).
 
-One train step is ``value_and_grad`` of the loss, ``optimizer.update`` and
-``optax.apply_updates``, written for one member and ``vmap``-ed over a grid of
-(seed, depth, learning rate) members; steps run inside ``lax.scan`` in chunks
-of ``chunk`` steps so that a tqdm bar can report progress between chunks. The
-whole run compiles once per (objective, target, optimizer, data source, shapes).
+``train`` validates its arguments (before anything is compiled), builds the
+grid of (seed, depth, learning rate) members and runs them in one compiled,
+vmapped call of the engine in ``jepa_flow._engine`` (one jitted optax step,
+scanned in chunks, with a tqdm bar between chunks). It compiles once per
+(objective, target, optimizer, data source, shapes).
 
 Time: with learning rate ``eta``, step ``k`` is flow time ``t = eta * k``
 (THEORY 1). Plain SGD is gradient descent on the flow with an O(eta) time
@@ -32,209 +32,23 @@ extra layers are identity with masked updates (see ``jepa_flow._model``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from tqdm.auto import tqdm
 
 from . import _validate
 from ._critical_time import fixed_point
-from ._data import Data, sample, sample_moments
-from ._model import (
-    Params,
-    init_params,
-    layer_mask,
-    mask_layers,
-    minibatch_loss,
-    population_loss,
-    wbar,
-)
+from ._data import Data
+from ._engine import DIVERGED, Consts, DivergenceError, Static, run
+from ._model import Params, wbar
 
 TARGETS = ("stopgrad", "ema", "frozen")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 MAX_TRAIN_DEPTH = 64
-DIVERGED = 1e150  # |loss| above this (or NaN/inf) counts as divergence
 
-
-class DivergenceError(ValueError):
-    """Training diverged (NaN or overflow in the loss); lower the learning rate."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _Static:
-    objective: str
-    target: str
-    optimizer: str
-    init: str  # "balanced", "random" or "given"
-    n_layers: int
-    batch: int | None
-    chunk: int
-    keep_latent: bool
-
-
-class _Member(eqx.Module):
-    params: Params
-    WT: jax.Array | None  # EMA target layers
-    opt_state: optax.OptState
-    key: jax.Array
-    prev: jax.Array  # |Wbar e_j| at the previous step
-    t_cross: jax.Array
-    bad: jax.Array  # first diverged step, -1 if none
-    loss: jax.Array
-
-
-class _Consts(eqx.Module):  # per member
-    depth: jax.Array
-    eta: jax.Array
-    beta: jax.Array
-    thr: jax.Array
-    seed: jax.Array
-
-
-def _optimizer(name: str, eta, momentum):
-    if name == "sgd":
-        return optax.sgd(eta)
-    if name == "momentum":
-        return optax.sgd(eta, momentum=momentum)
-    return optax.adam(eta)
-
-
-def _target(st: _Static, E, WT, teacher):
-    if st.target == "stopgrad":
-        return jax.lax.stop_gradient(E)
-    if st.target == "ema":
-        return wbar(WT)
-    return teacher
-
-
-def _init_member(st, data, shared, c):
-    key_init, key_run = jax.random.split(jax.random.PRNGKey(c.seed))
-    if st.init == "given":
-        params = Params(W=shared["W0"], V=shared["V0"])
-    else:
-        params = init_params(
-            st.init, key_init, data.d, c.depth, st.n_layers, shared["eps"], shared["scale"]
-        )
-    opt_state = _optimizer(st.optimizer, c.eta, shared["momentum"]).init(params)
-    prev = jnp.linalg.norm(wbar(params.W) @ data.U, axis=0)
-    return _Member(
-        params=params,
-        WT=params.W if st.target == "ema" else None,
-        opt_state=opt_state,
-        key=key_run,
-        prev=prev,
-        t_cross=jnp.full(data.d, jnp.inf),
-        bad=jnp.array(-1),
-        loss=jnp.array(0.0),
-    )
-
-
-def _step(st, data, shared, k, m: _Member, c: _Consts) -> _Member:
-    """One optimizer step of one member at step ``k`` (state ``k`` -> ``k + 1``)."""
-    key, sub = jax.random.split(m.key)
-
-    def loss_fn(p):
-        E = wbar(p.W)
-        E_T = _target(st, E, m.WT, shared["teacher"])
-        if st.batch is None:
-            loss = population_loss(st.objective, p, E_T, data.Sxx, data.Syx, data.Syy)
-        elif data.sampler == "wishart":  # the minibatch's moments, exactly distributed
-            loss = population_loss(st.objective, p, E_T, *sample_moments(data, sub, st.batch))
-        else:
-            X, Y = sample(data, sub, st.batch)
-            loss = minibatch_loss(st.objective, p, E_T, X, Y)
-        return loss, E
-
-    (loss, E), grads = jax.value_and_grad(loss_fn, has_aux=True)(m.params)
-    mask = layer_mask(c.depth, st.n_layers)
-    opt = _optimizer(st.optimizer, c.eta, shared["momentum"])
-    updates, opt_state = opt.update(mask_layers(grads, mask), m.opt_state, m.params)
-    params = optax.apply_updates(m.params, mask_layers(updates, mask))
-    WT = None if m.WT is None else c.beta * m.WT + (1.0 - c.beta) * params.W
-    # first crossing of |Wbar e_j| over the threshold, state k against state k - 1
-    norm = jnp.linalg.norm(E @ data.U, axis=0)
-    hit = (norm >= c.thr) & jnp.isinf(m.t_cross)
-    frac = jnp.clip((c.thr - m.prev) / jnp.where(norm > m.prev, norm - m.prev, 1.0), 0.0, 1.0)
-    t_hit = jnp.where(k == 0, 0.0, c.eta * (k - 1 + frac))
-    bad = jnp.where((m.bad < 0) & ~(jnp.abs(loss) < DIVERGED), k, m.bad)
-    return _Member(
-        params=params,
-        WT=WT,
-        opt_state=opt_state,
-        key=key,
-        prev=norm,
-        t_cross=jnp.where(hit, t_hit, m.t_cross),
-        bad=bad,
-        loss=loss,
-    )
-
-
-def _record(st, data, shared, m: _Member) -> dict:
-    """Basis-independent and eigenbasis measurements of one member's state."""
-    E = wbar(m.params.W)
-    E_T = _target(st, E, m.WT, shared["teacher"])
-    M = data.U.T @ E @ data.U  # Wbar in the feature basis
-    norm = jnp.linalg.norm(M, axis=0)
-    diag = jnp.diagonal(M)
-    out = {
-        "loss": population_loss(st.objective, m.params, E_T, data.Sxx, data.Syx, data.Syy),
-        "sv": jnp.linalg.svd(E, compute_uv=False),
-        "norm": norm,
-        "diag": diag,
-        "offdiag": jnp.linalg.norm(M - jnp.diag(diag), axis=0),
-    }
-    if st.keep_latent:
-        out["latent"] = M
-    return out
-
-
-@functools.lru_cache(maxsize=32)
-def _chunk_fn(st: _Static):
-    """Jitted: run ``st.chunk`` steps of every member, recording at ``rec_steps``."""
-
-    def run(carry, data, shared, consts):
-        step = jax.vmap(functools.partial(_step, st, data, shared), in_axes=(None, 0, 0))
-        record = jax.vmap(functools.partial(_record, st, data, shared))
-        rec_steps = shared["rec_steps"]
-        n_rec = rec_steps.shape[0]
-
-        def body(carry, _):
-            k, r, members, recs = carry
-            now = (r < n_rec) & (k == rec_steps[jnp.minimum(r, n_rec - 1)])
-
-            def write(recs):
-                new = record(members)
-                return jax.tree.map(lambda buf, x: buf.at[:, r].set(x), recs, new)
-
-            recs = jax.lax.cond(now, write, lambda recs: recs, recs)
-            members = jax.lax.cond(
-                k < shared["n_steps"], lambda ms: step(k, ms, consts), lambda ms: ms, members
-            )
-            return (k + 1, r + now, members, recs), None
-
-        carry, _ = jax.lax.scan(body, carry, None, length=st.chunk)
-        return carry
-
-    return jax.jit(run, donate_argnums=0)
-
-
-@functools.lru_cache(maxsize=32)
-def _init_fn(st: _Static):
-    def init(data, shared, consts, n_rec):
-        members = jax.vmap(functools.partial(_init_member, st, data, shared))(consts)
-        one = jax.eval_shape(
-            functools.partial(_record, st, data, shared), jax.tree.map(lambda x: x[0], members)
-        )
-        n = consts.eta.shape[0]
-        recs = jax.tree.map(lambda s: jnp.full((n, n_rec, *s.shape), jnp.nan, s.dtype), one)
-        return (jnp.array(0), jnp.array(0), members, recs)
-
-    return jax.jit(init, static_argnums=3)
+__all__ = ["DIVERGED", "DivergenceError", "TrainResult", "record_steps", "thresholds", "train"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,32 +129,6 @@ def thresholds(objective, target, data: Data, depth, fraction, teacher=None) -> 
     depth = np.asarray(depth, float)[:, None]
     ws = np.asarray(fixed_point(obj, lam[None, :], var[None, :], depth))
     return np.where(ws > 0, fraction * ws, np.inf)
-
-
-def _run(st, data, shared, consts, n_steps, n_rec, eta_m, where, progress):
-    """Initialize and run every chunk; returns ``(initial members, final carry)``.
-
-    Checks for divergence after each chunk and raises ``DivergenceError``
-    naming the first diverged member (``where(i)`` describes member ``i``).
-    """
-    carry = _init_fn(st)(data, shared, consts, n_rec)
-    init_members = jax.tree.map(jnp.copy, carry[2])  # the carry is donated
-    run = _chunk_fn(st)
-    with tqdm(total=n_steps, disable=not progress, unit="step", dynamic_ncols=True) as bar:
-        for _ in range(0, n_steps + 1, st.chunk):
-            carry = run(carry, data, shared, consts)
-            members = carry[2]
-            bad = np.asarray(members.bad)
-            if (bad >= 0).any():
-                i = int(np.argmax(bad >= 0))
-                raise DivergenceError(
-                    f"training diverged (loss NaN or above {DIVERGED:g}) at step {int(bad[i])} "
-                    f"(flow time {eta_m[i] * bad[i]:.4g}) for {where(i)}; "
-                    "use a smaller learning rate eta"
-                )
-            bar.update(min(st.chunk, n_steps - bar.n))
-            bar.set_postfix(loss=f"{float(jnp.mean(members.loss)):.4g}")
-    return init_members, carry
 
 
 def _check_choice(name, value, allowed):
@@ -441,7 +229,7 @@ def train(
     if (steps is None) == (t_max is None):
         raise ValueError("give exactly one of t_max (flow time, > 0) and steps (int >= 1)")
     if steps is None:
-        n_steps = int(math.ceil(float(_validate.as_positive("t_max", t_max)) / etas.min() - 1e-9))
+        n_steps = math.ceil(float(_validate.as_positive("t_max", t_max)) / etas.min() - 1e-9)
     else:
         n_steps = int(_ints("steps", steps, 1)[0])
     if int(n_records) < 2:
@@ -467,7 +255,7 @@ def train(
     rec = record_steps(n_steps, int(n_records))
     if keep_latent is None:
         keep_latent = seeds.size * depths.size * etas.size * rec.size * d * d < 1e7
-    st = _Static(
+    st = Static(
         objective,
         target,
         optimizer,
@@ -485,7 +273,7 @@ def train(
     g_seed, g_depth, g_eta = g_seed.ravel(), g_depth.ravel(), g_eta.ravel()
     eta_m = etas[g_eta]
     beta = np.zeros_like(eta_m) if (target != "ema" or tau == 0) else 1.0 - eta_m / tau
-    consts = _Consts(
+    consts = Consts(
         depth=jnp.asarray(depths[g_depth]),
         eta=jnp.asarray(eta_m),
         beta=jnp.asarray(beta),
@@ -507,7 +295,7 @@ def train(
         return f"eta={eta_m[i]:g}, depth={depths[g_depth[i]]}, seed={seeds[g_seed[i]]}"
 
     with jax.default_matmul_precision("highest"):  # no TF32 on GPUs (float32 runs)
-        carry = _run(st, data, shared, consts, n_steps, rec.size, eta_m, where, progress)
+        carry = run(st, data, shared, consts, n_steps, rec.size, eta_m, where, progress)
     init_members, (_, _, members, recs) = carry
     W_init, V_init = init_members.params.W, init_members.params.V
     grid = (seeds.size, depths.size, etas.size)

@@ -317,3 +317,54 @@ def jnp_block(m):
 
     Cxx, Cyx, Cyy = m
     return jnp.block([[Cxx, Cyx.T], [Cyx, Cyy]])
+
+
+def test_depth_padding_is_exact_and_values_do_not_recompile():
+    import jax
+
+    data = jf.gaussian([1.25, 1.0], [1.0, 0.6])
+    kw = {"eta": 0.05, "eps": 0.1, "steps": 400, "init": "random", "scale": 0.3}
+    mixed = jf.train("jepa", data, depth=[1, 3], **kw)
+    alone = jf.train("jepa", data, depth=1, **kw)
+    # a depth-1 member padded with two identity layers computes the same numbers
+    eye = np.broadcast_to(np.eye(2), (2, 2, 2))
+    assert np.array_equal(mixed.W0[0, 0, 0, 1:], eye)
+    assert np.array_equal(mixed.W[0, 0, 0, 1:], eye)
+    np.testing.assert_array_equal(mixed.W[0, 0, 0, :1], alone.W[0, 0, 0])
+    np.testing.assert_array_equal(mixed.norm[0, 0], alone.norm[0, 0])
+    # random init: entries scale * N(0, 1) on the real layers
+    assert 0.5 < np.std(mixed.W0[0, 1, 0]) / 0.3 < 1.5
+    # new values of eta, eps, scale, seed and data reuse the compiled functions
+    compiles = []
+    active = [True]
+
+    def listen(event, duration, **kwargs):
+        if active[0] and event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        again = jf.train(
+            "jepa",
+            jf.gaussian([2.0, 0.5], [1.5, 0.1]),
+            depth=[1, 3],
+            **{**kw, "eta": 0.02, "eps": 0.3, "scale": 0.1, "seed": 5},
+        )
+    finally:
+        active[0] = False
+    assert compiles == []
+    assert not np.array_equal(again.W, mixed.W)
+
+
+def test_momentum_and_adam():
+    data = jf.gaussian([1.25, 1.0], [1.0, 0.6])  # rho = 0.8, 0.6
+    t_th = np.asarray(jf.critical_time("jepa", [1.0, 0.6], [1.25, 1.0], 1, 0.1))
+    # heavy ball with momentum m follows the flow at rate eta / (1 - m), late by
+    # its velocity's warm-up and lag, about 2 m / (1 - m) steps (0.36 flow time here)
+    m = 0.9
+    r = jf.train("jepa", data, eta=0.002, eps=0.1, steps=4000, optimizer="momentum", momentum=m)
+    lag = r.t_cross[0, 0, 0] / (1 - m) - t_th
+    assert np.all((lag > 0.2) & (lag < 0.8)), lag
+    # Adam has no flow counterpart but stops at the same fixed point
+    a = jf.train("jepa", data, eta=0.01, eps=0.1, steps=3000, optimizer="adam")
+    np.testing.assert_allclose(a.norm[0, 0, 0, -1], [0.8, 0.6], rtol=1e-3)
