@@ -98,3 +98,12 @@ def choose_eta(objective, lam, var, depth, eps, steps=20000, t_max=None):
         stiff = (L + 1) * var * rho ** (2 * L / (L + 1))
     eta = min(t_max / steps, 0.5 / max(float(stiff.max()), 1e-12))
     return eta, t_max
+
+
+def features_data(lam, var, **kw):
+    """Gaussian views with diagonal ``Syx = lam``, ``Sxx = var`` and ``Syy`` large enough
+    for any ``rho`` (``Syy >= lam^2 / var``; it does not enter the losses' gradients)."""
+    from .._data import gaussian
+
+    lam, var = np.asarray(lam, float), np.asarray(var, float)
+    return gaussian(var, lam, Syy=np.maximum(var, lam**2 / var), **kw)
