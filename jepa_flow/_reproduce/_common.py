@@ -107,3 +107,44 @@ def features_data(lam, var, **kw):
 
     lam, var = np.asarray(lam, float), np.asarray(var, float)
     return gaussian(var, lam, Syy=np.maximum(var, lam**2 / var), **kw)
+
+
+def time_grid(t_star, n=300, lo=1e-2, hi=3.0):
+    """Log-spaced save times from ``lo`` times the earliest to ``hi`` times the latest t*."""
+    t = np.asarray(t_star, float)
+    t = t[np.isfinite(t) & (t > 0)]
+    return np.geomspace(lo * t.min(), hi * t.max(), n)
+
+
+def learned_fraction(objective, lam, var, depth, eps, t):
+    """``wbar(t) / wbar*`` per time and feature, ``[T, *batch]`` (the per-feature flow)."""
+    from .._critical_time import fixed_point
+    from .._simulate import simulate
+
+    w = np.asarray(simulate(objective, lam, var, depth, eps, t).wbar)
+    ws = np.asarray(fixed_point(objective, lam, var, depth))
+    return w / np.where(ws > 0, ws, 1.0)
+
+
+def plot_dynamics(ax, t, ratio, labels, objective, depth, t_tr=None, ratio_tr=None,
+                  t_star=None, legend=True):  # fmt: skip
+    """``wbar / wbar*`` against log time: theory lines, training markers, one colour per feature."""
+    cols = feature_colors(ratio.shape[-1])
+    for j, lab in enumerate(labels):
+        ax.plot(t, ratio[:, j], "-", color=cols[j], lw=1.6, label=lab)
+        if ratio_tr is not None:
+            m = t_tr > 0
+            ax.plot(t_tr[m][::2], ratio_tr[m, j][::2], "o", color=cols[j], ms=3.5, mfc="none",
+                    mew=1.0, label="trained (GD)" if j == 0 else None)  # fmt: skip
+        if t_star is not None and np.isfinite(t_star[j]):
+            ax.plot([t_star[j]], [0.5], "|", color=cols[j], ms=10, mew=2)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.1)
+    ax.axhline(0.5, color="0.8", lw=0.8, zorder=0)
+    ax.set_xlabel(T_LABEL, fontsize=8)
+    ax.set_ylabel("wbar / wbar*  (fraction learned)", fontsize=8)
+    ax.set_title(f"{OBJECTIVE_LABEL[objective]}, depth L = {int(depth)}", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.25, which="major")
+    if legend:
+        ax.legend(fontsize=6, loc="upper left")
