@@ -134,11 +134,12 @@ def plot_dynamics(ax, t, ratio, labels, objective, depth, t_tr=None, ratio_tr=No
         ax.plot(t, ratio[:, j], "-", color=cols[j], lw=1.6, label=lab)
         if ratio_tr is not None:
             m = t_tr > 0
-            ax.plot(t_tr[m][::2], ratio_tr[m, j][::2], "o", color=cols[j], ms=3.5, mfc="none",
+            ax.plot(t_tr[m], ratio_tr[m, j], "o", color=cols[j], ms=3.0, mfc="none",
                     mew=1.0, label="trained (GD)" if j == 0 else None)  # fmt: skip
         if t_star is not None and np.isfinite(t_star[j]):
             ax.plot([t_star[j]], [0.5], "|", color=cols[j], ms=10, mew=2)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_ylim(-0.03, 1.1)
     ax.axhline(0.5, color="0.8", lw=0.8, zorder=0)
     ax.set_xlabel(T_LABEL, fontsize=8)
