@@ -40,7 +40,7 @@ PARAMS = {
              "n_train": 6},
     "quick": {**_BASE, "depths": list(range(1, 9)), "n_grid": 30, "train_depths": [1, 2, 4],
               "n_train": 4},
-    "tiny": {**_BASE, "depths": [1, 2, 3], "n_grid": 8, "train_depths": [1, 2], "n_train": 3,
+    "tiny": {**_BASE, "depths": [1, 2, 3], "n_grid": 8, "train_depths": [1], "n_train": 2,
              "series_eps": [1e-2, 1e-4, 1e-8], "series_depths": [1, 2]},
 }  # fmt: skip
 

@@ -41,7 +41,7 @@ _BASE = {
 PARAMS = {
     "full": {**_BASE, "depth": [1, 2, 3, 4, 6], "n": 64},
     "quick": {**_BASE, "depth": [1, 2, 4, 6], "n": 32},
-    "tiny": {**_BASE, "depth": [1, 4], "n": 12},
+    "tiny": {**_BASE, "depth": [1, 6], "n": 12},
 }
 
 

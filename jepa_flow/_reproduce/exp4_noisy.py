@@ -34,7 +34,7 @@ _BASE = {
 PARAMS = {
     "full": {**_BASE, "depths": [1, 2, 3, 4, 5], "train_depths": [1, 2, 3], "n_t": 300},
     "quick": {**_BASE, "depths": [1, 3, 5], "train_depths": [1, 3], "n_t": 200},
-    "tiny": {**_BASE, "depths": [1, 3], "train_depths": [1], "n_t": 60, "train_steps": 8000},
+    "tiny": {**_BASE, "depths": [1, 5], "train_depths": [1], "n_t": 60, "train_steps": 8000},
 }
 
 

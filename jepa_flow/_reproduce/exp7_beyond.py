@@ -54,8 +54,8 @@ PARAMS = {
              "delta": [0.0, 0.02, 0.05, 0.1, 0.2], "tau": [1.0, 3.0, 10.0, 30.0, 100.0]},
     "quick": {**_BASE, "imbalance": [0.5, 1.0, 4.0], "rotation_depths": [1, 2, 4],
               "delta": [0.0, 0.05, 0.2], "tau": [1.0, 10.0, 100.0]},
-    "tiny": {**_BASE, "imbalance": [1.0, 4.0], "rotation_depths": [1], "delta": [0.0, 0.2],
-             "tau": [1.0, 10.0], "depth": 1, "teacher_depth": 2, "steps": 8000},
+    "tiny": {**_BASE, "imbalance": [4.0], "rotation_depths": [1], "delta": [0.2],
+             "tau": [1.0], "depth": 1, "teacher_depth": 2, "steps": 8000},
 }  # fmt: skip
 
 
