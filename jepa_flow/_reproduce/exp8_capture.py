@@ -42,14 +42,14 @@ _BASE = {
     "collapse_lam": 0.5,
     "collapse_var": 1.0,
     "collapse_t_max": 400.0,
-    "collapse_eta": 0.05,
+    "collapse_eta": 0.02,
     "collapse_margin": 0.05,  # |v0^2 - w0^2 - rho^2| below this: too slow to decide, not scored
     "steps": 30000,
     "converge_factor": 4.0,  # singular values: train to 4 x 1.5 t*_B
     "n_records": 1500,
 }
 PARAMS = {
-    "full": {**_BASE, "scales": [1e-12, 1e-10, 1e-8, 1e-6, 1e-4], "n_grid": 18},
+    "full": {**_BASE, "scales": [1e-12, 1e-10, 1e-8, 1e-6, 1e-4], "n_grid": 16},
     "quick": {**_BASE, "scales": [1e-12, 1e-8, 1e-4], "n_grid": 14},
     "tiny": {**_BASE, "scales": [1e-4], "n_grid": 6, "steps": 10000, "rate_depths": [1]},
 }
