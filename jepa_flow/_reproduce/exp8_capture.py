@@ -213,7 +213,7 @@ def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
     x = np.arange(2)
     ax.bar(x - 0.2, num["final_singular_values"], 0.4, color="tab:gray", label="singular values of Wbar")
     ax.bar(x + 0.2, num["final_diagonal"], 0.4, color=cols, label="diagonal entries e_j^T Wbar e_j")
-    ax.plot(x - 0.2, np.sort(rho**L)[::-1], "k_", ms=30, mew=2, label="rho^L (sorted)")
+    ax.hlines(np.sort(rho**L)[::-1], x - 0.4, x, colors="k", lw=2, label="rho^L (sorted)")
     ax.set_xticks(x, ["1st / A", "2nd / B"])
     ax.set_ylabel("learned encoder value")
     ax.set_title(f"JEPA, depth L = {L}, after capture (noise {p['scales'][-1]:g}):\n"
@@ -228,7 +228,7 @@ def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
     fig.colorbar(im, ax=ax, label="log10 final |w|")
     ax.set_xlabel("v0 (initial predictor)")
     ax.set_ylabel("w0 (initial encoder)")
-    ax.set_title(f"JEPA, depth L = 1, ρ = {rho_c:g}: collapse (dark) below\nthe line, "
+    ax.set_title(f"JEPA, depth L = 1, ρ = {rho_c:g}: collapse (dark) right of\nthe line, "
                  f"trained to t = {p['collapse_t_max']:g}", fontsize=9)  # fmt: skip
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
