@@ -26,7 +26,7 @@ TITLE = "Theory (ODE) against SGD-trained models for experiments 1-5"
 _BASE = {"eps": 1e-3, "steps": 20000, "n_records": 1500,
          "pair_b": (0.9, 1.3)}  # experiment 3's pair: (lam_B / lam_A, rho_B / rho_A) near the boundary
 PARAMS = {
-    "full": {**_BASE, "setups": [1, 2, 3, 4, 5], "depths": [1, 2, 3], "show_depth": 3},
+    "full": {**_BASE, "setups": [1, 2, 3, 4, 5], "depths": [1, 2, 3, 4], "show_depth": 3},
     "quick": {**_BASE, "setups": [1, 2, 3, 4, 5], "depths": [1, 2], "show_depth": 2},
     "tiny": {**_BASE, "setups": [1, 4], "depths": [1], "show_depth": 1, "steps": 8000, "n_records": 200},
 }  # fmt: skip
