@@ -130,6 +130,12 @@ def test_training_errors_recomputed(results):
         worst = max(worst, float(np.max(np.abs(tt - th) / th)))
     assert _claim(claims, "6.max_rel_error")["values"]["max_rel_error"] == pytest.approx(worst)
     assert worst < 1e-2
+    for r in numbers[6]["minibatch_runs"]:  # minibatch SGD, setup 1 (the pair): capture of B
+        assert r["setup"] == 1
+        ref = np.asarray(jf.critical_time(r["objective"], LAM, VAR, r["depth"], EPS))
+        np.testing.assert_allclose(r["t_star_theory"], ref, rtol=1e-12)
+        if r["objective"] == "jepa":  # A is learned first at depth 1: B is captured, early
+            assert r["capture_predicted"] == [1] and r["t_star_training"][1] < 0.95 * ref[1]
 
 
 def test_beyond_and_capture_recomputed(results):
