@@ -82,7 +82,8 @@ def run(out, p) -> dict:
         "1.flip_depth_vs_eps", "JEPA's flip depth grows with log(1/eps) and matches THEORY 4 "
         "(3, 4, 6, 9, 13 at eps = 1e-2 ... 1e-9); MAE never flips up to depth "
         f"{p['flip_depths_searched']}",
-        flip_eps == [p["theory_flip"][e] for e in eps_list] and all(f is None for f in flip_eps_mae),
+        flip_eps == [p["theory_flip"][e] for e in eps_list]
+        and all(f is None for f in flip_eps_mae),
         eps=eps_list, flip_depth_jepa=flip_eps, flip_depth_mae=flip_eps_mae))  # fmt: skip
 
     fig, ax = plt.subplots(figsize=(5.2, 3.8))

@@ -14,8 +14,8 @@ import numpy as np
 from matplotlib.ticker import NullFormatter
 
 from .._critical_time import critical_time
-from ._common import (OBJECTIVE_LABEL, OBJECTIVES, choose_eta, claim, feature_colors, features_data, rel_error,
-                      save, subplots, train_member)  # fmt: skip
+from ._common import (OBJECTIVE_LABEL, OBJECTIVES, choose_eta, claim, feature_colors,
+                      features_data, rel_error, save, subplots, train_member)  # fmt: skip
 
 NAME = "2_critical_time"
 TITLE = "Critical time against depth, rho and lam: exact, ODE, series, training"
@@ -105,7 +105,8 @@ def run(out, p) -> dict:
             f"2.series_converges_{obj}", f"{OBJECTIVE_LABEL[obj]}: the asymptotic series' relative "
             f"error (rho = {p['rho_fixed']}) falls monotonically as eps -> 0 at every depth (until "
             "float64 rounding, 1e-12)",
-            bool(np.all((np.diff(s_err, axis=1) < 0) | (s_err[:, 1:] < 1e-12))), depth=s_depth, eps=s_eps,
+            bool(np.all((np.diff(s_err, axis=1) < 0) | (s_err[:, 1:] < 1e-12))),
+            depth=s_depth, eps=s_eps,
             rel_error=s_err, at_largest_eps=s_err[:, 0], at_smallest_eps=s_err[:, -1]))  # fmt: skip
         _figure(out / f"critical_time_{obj}.png", obj, p, panels, t, tr, s_eps, s_depth, s_err,
                 rho_tr, lam_tr)  # fmt: skip
@@ -136,7 +137,8 @@ def _figure(path, obj, p, panels, t, tr, s_eps, s_depth, s_err, rho_tr, lam_tr):
         for j in range(ex.shape[1]):
             c = cols[j] if k == "depth" else "k"
             name = f"rho = {p['rho_depth_panel'][j]}" if k == "depth" else "exact"
-            ax.plot(x, ex[:, j], "-", color=c, lw=1.8, label=f"exact, {name}" if k == "depth" else name)
+            ax.plot(x, ex[:, j], "-", color=c, lw=1.8,
+                    label=f"exact, {name}" if k == "depth" else name)
             ax.plot(x, od[:, j], "--", color="k", lw=0.8, dashes=(3, 3),
                     label="ODE (on the exact line)" if j == 0 else None)  # fmt: skip
             ax.plot(x, se[:, j], ":", color=c, lw=1.5, label="series" if j == 0 else None)

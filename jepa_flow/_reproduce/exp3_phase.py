@@ -46,6 +46,7 @@ PARAMS = {
 
 
 def config_text(p) -> str:
+    (lo_l, hi_l), (lo_r, hi_r) = p["log10_lam_ratio"], p["log10_rho_ratio"]
     return (
         "[sweep]\n"
         'objective = ["jepa", "mae"]\n'
@@ -54,8 +55,8 @@ def config_text(p) -> str:
         'method = "exact"\n\n'
         "[pair]\n"
         f"lam_a = {p['lam_a']}\nvar_a = {p['var_a']}\n"
-        f"lam_ratio = {{logspace = [{p['log10_lam_ratio'][0]}, {p['log10_lam_ratio'][1]}, {p['n']}]}}\n"
-        f"rho_ratio = {{logspace = [{p['log10_rho_ratio'][0]}, {p['log10_rho_ratio'][1]}, {p['n']}]}}\n"
+        f"lam_ratio = {{logspace = [{lo_l}, {hi_l}, {p['n']}]}}\n"
+        f"rho_ratio = {{logspace = [{lo_r}, {hi_r}, {p['n']}]}}\n"
     )
 
 
@@ -156,7 +157,8 @@ def run(out, p) -> dict:
     axes[0].set_ylabel("boundary angle (deg)\n0: lam_B = lam_A, 90: rho_B = rho_A")
     axes[0].set_title("JEPA and MAE: angle of the boundary t*_A = t*_B", fontsize=9)
     axes[1].set_ylabel("fraction of (lam_B/lam_A, rho_B/rho_A) grid")
-    axes[1].set_title("JEPA vs MAE: fraction of the grid where\nthey learn different features first",
+    axes[1].set_title("JEPA vs MAE: fraction of the grid where\n"
+                      "they learn different features first",
                       fontsize=9)  # fmt: skip
     for ax in axes:
         ax.set_xlabel("depth L")

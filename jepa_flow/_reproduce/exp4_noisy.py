@@ -113,7 +113,8 @@ def run(out, p) -> dict:
               "at every depth, and at the budget has learned every feature",
               all(o[0] == names[shared] for o in num["mae"]["order"])
               and bool(np.all(budget_frac["mae"] >= 0.5)),
-              first=[o[0] for o in num["mae"]["order"]], fraction_learned_deepest=dict(zip(names, fm))),
+              first=[o[0] for o in num["mae"]["order"]],
+              fraction_learned_deepest=dict(zip(names, fm))),
         claim("4.final_weights", "learned weight of the noisiest feature relative to the clean "
               "one: rho^L for JEPA (falls exponentially with depth) against rho^(L/(L+1)) for MAE "
               "(stays above rho)",

@@ -27,7 +27,8 @@ TITLE = "Theory (ODE) against SGD-trained models for experiments 1-5"
 _BASE = {"eps": 1e-3, "steps": 20000, "n_records": 1500,
          # minibatch SGD (Wishart moment sampler): batch size and depths; 5 % tolerance
          "batch": 4096, "mb_depths": [2], "mb_tol": 0.05,
-         "pair_b": (0.9, 1.3)}  # experiment 3's pair: (lam_B / lam_A, rho_B / rho_A) near the boundary
+         # experiment 3's pair near the boundary: (lam_B / lam_A, rho_B / rho_A)
+         "pair_b": (0.9, 1.3)}
 PARAMS = {
     "full": {**_BASE, "setups": [1, 2, 3, 4, 5], "depths": [1, 2, 3, 4], "show_depth": 3},
     "quick": {**_BASE, "setups": [1, 2, 3, 4, 5], "depths": [1, 2], "show_depth": 2},
@@ -91,14 +92,17 @@ def run(out, p) -> dict:
                 eta, t_max = choose_eta(obj, lam, var, L, eps, p["steps"])
                 _, _, t_cross, r = train_member(obj, data, L, eps, eta, t_max)
                 t_th = np.asarray(critical_time(obj, lam, var, L, eps))
-                gain = capture_gain(lam, var, L, t_th) if obj == "jepa" else np.zeros((lam.size,) * 2)
-                cap = sorted({c["feature"] for c in predicted_captures(gain, np.sqrt(eta / p["batch"]))})
+                gain = (capture_gain(lam, var, L, t_th) if obj == "jepa"
+                        else np.zeros((lam.size,) * 2))  # fmt: skip
+                seed = np.sqrt(eta / p["batch"])
+                cap = sorted({c["feature"] for c in predicted_captures(gain, seed)})
                 mb.append({"setup": k, "objective": obj, "depth": L, "eta": eta, "batch": p["batch"],
                            "t_star_theory": t_th, "t_star_training": t_cross,
                            "rel_error": rel_error(t_cross, t_th), "capture_predicted": cap})  # fmt: skip
     free = [float(e) for r_ in mb for j, e in enumerate(r_["rel_error"])
             if j not in r_["capture_predicted"]]  # fmt: skip
-    captured = [(r_["setup"], r_["objective"], j, float(r_["t_star_training"][j] / r_["t_star_theory"][j] - 1))
+    captured = [(r_["setup"], r_["objective"], j,
+                 float(r_["t_star_training"][j] / r_["t_star_theory"][j] - 1))
                 for r_ in mb for j in r_["capture_predicted"]]  # fmt: skip
     worst = max(float(np.max(r_["rel_error"])) for r_ in rows)
     order_ok = all(r_["order_agrees"] for r_ in rows)

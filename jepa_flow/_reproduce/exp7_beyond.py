@@ -198,7 +198,8 @@ def run(out, p) -> dict:
                        "first": "AB"[int(np.argmin(r.t_cross[0, 0, 0]))],
                        "first_theory": "AB"[int(np.argmin(t_th))]}  # fmt: skip
     num["frozen"] = {"student_depth": Ls, "teacher_depth": Lt, **teach}
-    e_fr = max(float(rel_error(v["t_star_training"], v["t_star_theory"]).max()) for v in teach.values())
+    e_fr = max(float(rel_error(v["t_star_training"], v["t_star_theory"]).max())
+               for v in teach.values())
     own = "AB"[int(np.argmin(critical_time("jepa", lam, var, Ls, eps)))]
     claims.append(claim(
         "7e.frozen_teacher", f"a frozen teacher: the depth-{Ls} student follows MAE's flow with "

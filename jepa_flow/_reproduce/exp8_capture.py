@@ -102,7 +102,8 @@ def run(out, p) -> dict:
     claims.append(claim(
         "8.full_flow_predicts_capture", "the full-matrix flow from the same perturbed start gives "
         "the trained t*_B to 1 %", bool(np.all(rel_error(jt, tB["jepa"]["full_flow"]) < 1e-2)),
-        rel_error=rel_error(jt, tB["jepa"]["full_flow"]), t_star_B_full_flow=tB["jepa"]["full_flow"]))
+        rel_error=rel_error(jt, tB["jepa"]["full_flow"]),
+        t_star_B_full_flow=tB["jepa"]["full_flow"]))
     claims.append(claim(
         "8.mae_unmoved", f"MAE, depth {L}: B's critical time does not move with the perturbation "
         "(within 0.5 % of the per-feature theory)",
@@ -161,7 +162,8 @@ def run(out, p) -> dict:
     decided = np.abs(delta - rho_c**2) > p["collapse_margin"]
     agree = float(np.mean((predicted == collapsed)[decided]))
     v_pred = np.sqrt(np.clip(delta, 0, None))
-    v_err = float(np.max(np.abs(v_end - v_pred)[predicted & decided])) if (predicted & decided).any() else 0.0
+    scored = predicted & decided
+    v_err = float(np.max(np.abs(v_end - v_pred)[scored])) if scored.any() else 0.0
     num["collapse"] = {"rho": rho_c, "v0": g, "w0": g, "w_final": w_end.reshape(V0g.shape),
                        "v_final": v_end.reshape(V0g.shape), "agreement_outside_margin": agree,
                        "n_scored": int(decided.sum())}  # fmt: skip
@@ -211,7 +213,8 @@ def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
     ax.grid(alpha=0.3)
     ax = axes[0, 2]
     x = np.arange(2)
-    ax.bar(x - 0.2, num["final_singular_values"], 0.4, color="tab:gray", label="singular values of Wbar")
+    ax.bar(x - 0.2, num["final_singular_values"], 0.4, color="tab:gray",
+           label="singular values of Wbar")
     ax.bar(x + 0.2, num["final_diagonal"], 0.4, color=cols, label="diagonal entries e_j^T Wbar e_j")
     ax.hlines(np.sort(rho**L)[::-1], x - 0.4, x, colors="k", lw=2, label="rho^L (sorted)")
     ax.set_xticks(x, ["1st / A", "2nd / B"])
