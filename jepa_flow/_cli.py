@@ -14,7 +14,8 @@ import importlib
 import sys
 
 # Modules that contribute subcommands, in the order ``--help`` lists them.
-_SUBCOMMAND_MODULES = ("jepa_flow._cli_core", "jepa_flow._cli_sweep", "jepa_flow._cli_train")
+_SUBCOMMAND_MODULES = ("jepa_flow._cli_core", "jepa_flow._cli_sweep", "jepa_flow._cli_train",
+                       "jepa_flow._cli_reproduce")
 
 
 class _Parser(argparse.ArgumentParser):

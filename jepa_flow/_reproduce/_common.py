@@ -1,0 +1,151 @@
+"""Shared helpers of the reproduction: levels, claims, training runs, figures, IO.
+
+Every experiment module defines ``NAME`` (its directory under the output),
+``TITLE``, ``PARAMS = {"full": {...}, "quick": {...}, "tiny": {...}}`` (all its
+parameters, at the top of the module) and ``run(out, p) -> dict``. ``run``
+writes its figures into ``out`` and returns its numbers, with a ``"claims"``
+list made by ``claim``; the runner (``jepa_flow._reproduce``) writes them
+atomically to ``out/numbers.json``.
+
+Time convention everywhere: gradient-flow time ``t`` (unit rate on every
+parameter; gradient descent with step ``eta`` is at ``t = eta * step``; the
+paper's time is ``depth * t``). Theory runs in float64; training uses the
+engine's float64 population-loss gradient descent unless an experiment says
+otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._critical_time import critical_time
+from .._io import save_figure_atomic
+from .._plot import OBJECTIVE_LABEL, feature_colors, feature_label, plt
+
+LEVELS = ("full", "quick", "tiny")
+T_LABEL = "gradient-flow time t (log scale)"
+OBJECTIVES = ("jepa", "mae")
+
+__all__ = [
+    "LEVELS", "OBJECTIVES", "OBJECTIVE_LABEL", "T_LABEL", "claim", "feature_colors",
+    "feature_label", "first_order", "plt", "rel_error", "save", "subplots", "train_member",
+]  # fmt: skip
+
+
+def claim(cid: str, statement: str, held, **values) -> dict:
+    """One checked statement: its id, words, whether it held, and the numbers behind it."""
+    return {"id": cid, "statement": statement, "held": bool(held), "values": values}
+
+
+def rel_error(a, b) -> np.ndarray:
+    """``|a - b| / |b|`` elementwise (inf where exactly one is infinite, 0 where equal)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.abs(a - b) / np.abs(b)
+    return np.where(np.isfinite(a) & np.isfinite(b), r, np.where(a == b, 0.0, np.inf))
+
+
+def first_order(t_star, names) -> list[str]:
+    """Names sorted by critical time (learned ones only)."""
+    t_star = np.asarray(t_star, float)
+    return [names[j] for j in np.argsort(t_star, kind="stable") if np.isfinite(t_star[j])]
+
+
+def subplots(n_rows, n_cols, w=3.6, h=3.0, **kw):
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(w * n_cols + 0.6, h * n_rows + 0.9),
+                             squeeze=False, **kw)  # fmt: skip
+    return fig, axes
+
+
+def save(fig, path, dpi=100) -> None:
+    """Save atomically and close."""
+    save_figure_atomic(fig, path, dpi=dpi)
+    plt.close(fig)
+
+
+def train_member(objective, data, depth, eps, eta, t_max, n_records=160, **kw):
+    """One balanced, population-loss (unless ``data`` has a batch) run of one depth.
+
+    Returns ``(t [R], norm [R, d] = |Wbar e_j|, t_cross [d], result)``, the
+    training critical time being the first crossing of half the per-feature
+    fixed point (``jepa_flow.train``).
+    """
+    from .._train import train
+
+    r = train(objective, data, depth=int(depth), eta=float(eta), eps=float(eps),
+              t_max=float(t_max), n_records=n_records, keep_latent=False, **kw)  # fmt: skip
+    return r.t[0, 0, 0], r.norm[0, 0, 0], r.t_cross[0, 0, 0], r
+
+
+def choose_eta(objective, lam, var, depth, eps, steps=20000, t_max=None):
+    """Step size and end time for a training run of the features ``(lam, var)``.
+
+    About ``steps`` steps to ``t_max`` (default 1.5 times the latest critical
+    time), capped at half the stability limit of the learned state (the
+    linearized rate there: ``L var rho^(2L)`` for JEPA, ``(L + 1) var
+    rho^(2L/(L+1))`` for MAE). Measured on the canonical pair: 2e4 steps give
+    critical times within 0.06 % of the theory (GD lags the flow by O(eta)).
+    """
+    lam, var = np.asarray(lam, float), np.asarray(var, float)
+    if t_max is None:
+        t = np.asarray(critical_time(objective, lam, var, depth, eps), float)
+        t_max = 1.5 * float(t[np.isfinite(t)].max())
+    rho = np.clip(lam / var, 0.0, None)
+    L = float(depth)
+    if objective == "jepa":
+        stiff = L * var * rho ** (2 * L)
+    else:
+        stiff = (L + 1) * var * rho ** (2 * L / (L + 1))
+    eta = min(t_max / steps, 0.5 / max(float(stiff.max()), 1e-12))
+    return eta, t_max
+
+
+def features_data(lam, var, **kw):
+    """Gaussian views with diagonal ``Syx = lam``, ``Sxx = var`` and ``Syy`` large enough
+    for any ``rho`` (``Syy >= lam^2 / var``; it does not enter the losses' gradients)."""
+    from .._data import gaussian
+
+    lam, var = np.asarray(lam, float), np.asarray(var, float)
+    return gaussian(var, lam, Syy=np.maximum(var, lam**2 / var), **kw)
+
+
+def time_grid(t_star, n=300, lo=1e-2, hi=3.0):
+    """Log-spaced save times from ``lo`` times the earliest to ``hi`` times the latest t*."""
+    t = np.asarray(t_star, float)
+    t = t[np.isfinite(t) & (t > 0)]
+    return np.geomspace(lo * t.min(), hi * t.max(), n)
+
+
+def learned_fraction(objective, lam, var, depth, eps, t):
+    """``wbar(t) / wbar*`` per time and feature, ``[T, *batch]`` (the per-feature flow)."""
+    from .._critical_time import fixed_point
+    from .._simulate import simulate
+
+    w = np.asarray(simulate(objective, lam, var, depth, eps, t).wbar)
+    ws = np.asarray(fixed_point(objective, lam, var, depth))
+    return w / np.where(ws > 0, ws, 1.0)
+
+
+def plot_dynamics(ax, t, ratio, labels, objective, depth, t_tr=None, ratio_tr=None,
+                  t_star=None, legend=True):  # fmt: skip
+    """``wbar / wbar*`` against log time: theory lines, training markers, one colour per feature."""
+    cols = feature_colors(ratio.shape[-1])
+    for j, lab in enumerate(labels):
+        ax.plot(t, ratio[:, j], "-", color=cols[j], lw=1.6, label=lab)
+        if ratio_tr is not None:
+            m = t_tr > 0
+            ax.plot(t_tr[m], ratio_tr[m, j], "o", color=cols[j], ms=3.0, mfc="none",
+                    mew=1.0, label="trained (GD)" if j == 0 else None)  # fmt: skip
+        if t_star is not None and np.isfinite(t_star[j]):
+            ax.plot([t_star[j]], [0.5], "|", color=cols[j], ms=10, mew=2)
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_ylim(-0.03, 1.1)
+    ax.axhline(0.5, color="0.8", lw=0.8, zorder=0)
+    ax.set_xlabel(T_LABEL, fontsize=8)
+    ax.set_ylabel("wbar / wbar*  (fraction learned)", fontsize=8)
+    ax.set_title(f"{OBJECTIVE_LABEL[objective]}, depth L = {int(depth)}", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.25, which="major")
+    if legend:
+        ax.legend(fontsize=6, loc="upper left")

@@ -1,0 +1,282 @@
+"""Experiment 7: beyond the paper's assumptions (THEORY 6 and 7).
+
+Five relaxations, each trained by full-matrix gradient descent (population
+loss, float64) and compared with the full-matrix flow of THEORY 6 from the
+same initial state (``full_flow``) and with the balanced per-feature theory:
+
+a. unbalanced start: ``V(0) = k u0 I``, ``W_a(0) = k^(-1/L) u0 I`` (same
+   ``V Wbar``) for imbalance ``k``;
+b. a random rotation ``U`` of both covariances: float64 rounding seeds the
+   capture of THEORY 7 where the lower-influence feature is learned first;
+c. covariances that do not commute: ``Syx = diag(lam) + delta K`` (``K`` the
+   symmetric off-diagonal pattern), features learned in order of decreasing
+   ``rho`` so that no capture is involved; how far the diagonal theory drifts;
+d. EMA targets of growing time constant ``tau`` (the engine's discrete EMA is
+   the continuous one with ``tau - eta``); the half-time delay against THEORY
+   6's first-order ``L tau log((rho - u0) / (u0 (2^(1/L) - 1)))``;
+e. frozen teachers: a random diagonal one and a deep JEPA trained earlier;
+   the student follows MAE's flow with ``lam -> c lam`` (THEORY 6).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.ticker import NullFormatter
+
+from .._critical_time import critical_time
+from .._data import gaussian
+from .._fullflow import full_flow
+from .._model import Params
+from .._train import train
+from ._common import (OBJECTIVE_LABEL, choose_eta, claim, feature_colors, features_data,
+                      rel_error, save, subplots)  # fmt: skip
+
+NAME = "7_beyond_assumptions"
+TITLE = "Beyond the assumptions: imbalance, rotation, non-commuting, EMA, frozen teachers"
+
+_BASE = {
+    "lam": [1.0, 0.8],  # the canonical pair A, B
+    "var": [2.0, 1.0],
+    "eps": 1e-3,
+    "depth": 2,
+    "rotation_seed": 3,
+    "nc_lam": [1.0, 0.5],  # non-commuting case: rho 1 > 0.5, learned in that order
+    "nc_var": [1.0, 1.0],
+    "ema_eta": 0.1,
+    "teacher_depth": 3,
+    "student_depth": 1,
+    "teacher_seed": 0,  # c = (1.03, 0.55): the random teacher favours A more than lam does
+    "imbalance_t_factor": 4.0,  # slow unbalanced members: train 4 x longer
+    "steps": 20000,
+}
+PARAMS = {
+    "full": {**_BASE, "imbalance": [0.5, 1.0, 2.0, 4.0], "rotation_depths": [1, 2, 3, 4],
+             "delta": [0.0, 0.02, 0.05, 0.1, 0.2], "tau": [1.0, 3.0, 10.0, 30.0, 100.0]},
+    "quick": {**_BASE, "imbalance": [0.5, 1.0, 4.0], "rotation_depths": [1, 2, 4],
+              "delta": [0.0, 0.05, 0.2], "tau": [1.0, 10.0, 100.0]},
+    "tiny": {**_BASE, "imbalance": [4.0], "rotation_depths": [1], "delta": [0.2],
+             "tau": [1.0], "depth": 1, "teacher_depth": 2, "steps": 8000},
+}  # fmt: skip
+
+
+def _ff_times(obj, r, **kw):
+    """Full-matrix flow from member 0's initial state: critical times ``[d]``."""
+    f = full_flow(obj, r.data, r.W0[0, 0, 0], r.V0[0, 0, 0], int(r.depth[0]), r.t[0, 0, 0][1:],
+                  r.threshold[0], **kw)  # fmt: skip
+    return np.asarray(f.t_cross), f
+
+
+def _train(obj, data, lam, var, L, eps, steps, t_factor=1.0, **kw):
+    eta, t_max = choose_eta(obj, lam, var, L, eps, steps)
+    eta, t_max = eta * t_factor, t_max * t_factor
+    kw.setdefault("eta", eta)
+    return train(obj, data, depth=L, eps=eps, t_max=t_max, n_records=200, keep_latent=False, **kw)
+
+
+def run(out, p) -> dict:
+    lam, var, eps, L = np.asarray(p["lam"]), np.asarray(p["var"]), p["eps"], p["depth"]
+    data = features_data(lam, var)
+    d = lam.size
+    num, claims, panels = {"lam": lam, "var": var, "eps": eps, "depth": L}, [], {}
+    t_bal = {o: np.asarray(critical_time(o, lam, var, L, eps)) for o in ("jepa", "mae")}
+
+    # a. unbalanced start
+    u0 = eps ** (1.0 / L)
+    res = {}
+    for obj in ("jepa", "mae"):
+        tr, ff = [], []
+        for k in p["imbalance"]:
+            init = Params(W=np.broadcast_to(k ** (-1.0 / L) * u0 * np.eye(d), (L, d, d)).copy(),
+                          V=k * u0 * np.eye(d))  # fmt: skip
+            r = _train(obj, data, lam, var, L, eps, p["steps"], init=init,
+                       t_factor=p["imbalance_t_factor"])
+            tr.append(r.t_cross[0, 0, 0])
+            ff.append(_ff_times(obj, r)[0])
+        res[obj] = {"training": np.array(tr), "full_flow": np.array(ff),
+                    "balanced_theory": t_bal[obj]}  # fmt: skip
+    num["imbalance"] = {"k": p["imbalance"], **res}
+    e_ff = max(float(rel_error(res[o]["training"], res[o]["full_flow"]).max()) for o in res)
+    shift = {o: (res[o]["training"] / t_bal[o] - 1) for o in res}
+    claims.append(claim(
+        "7a.imbalance", f"unbalanced start (depth {L}): the full-matrix flow gives the trained "
+        "critical times to 1 %; the balanced theory is off by the listed relative shifts",
+        e_ff < 1e-2, max_rel_error_full_flow=e_ff, k=p["imbalance"],
+        shift_vs_balanced_theory=shift))  # fmt: skip
+    panels["a"] = (p["imbalance"], shift)
+
+    # b. random rotation
+    rot = {"depth": p["rotation_depths"], "t_diag": [], "t_rot": [], "first_theory": []}
+    for Lr in p["rotation_depths"]:
+        r0 = _train("jepa", data, lam, var, Lr, eps, p["steps"])
+        r1 = _train("jepa", features_data(lam, var, U="random", seed=p["rotation_seed"]), lam,
+                    var, Lr, eps, p["steps"], eta=float(r0.eta[0]))  # fmt: skip
+        rot["t_diag"].append(r0.t_cross[0, 0, 0])
+        rot["t_rot"].append(r1.t_cross[0, 0, 0])
+        rot["first_theory"].append("AB"[int(np.argmin(critical_time("jepa", lam, var, Lr, eps)))])
+    shift_rot = np.array(rot["t_rot"]) / np.array(rot["t_diag"]) - 1
+    rot["shift_B"] = shift_rot[:, 1]
+    rot["shift_A"] = shift_rot[:, 0]
+    num["rotation"] = rot
+    b_first = [i for i, f in enumerate(rot["first_theory"]) if f == "B"]
+    a_first = [i for i, f in enumerate(rot["first_theory"]) if f == "A"]
+    claims.append(claim(
+        "7b.rotation", "JEPA under a random rotation: where B (higher rho) is learned first "
+        "nothing moves (< 1e-6); where A is learned first, B is learned earlier or unchanged "
+        "(rounding seeds the capture; THEORY 7 saw -1.5 %, -11 %, -0.35 % at depths 1-3)",
+        all(abs(shift_rot[i]).max() < 1e-6 for i in b_first)
+        and all(shift_rot[i, 1] <= 1e-6 for i in a_first),
+        depth=p["rotation_depths"], first=rot["first_theory"], shift_t_star_B=shift_rot[:, 1],
+        shift_t_star_A=shift_rot[:, 0]))  # fmt: skip
+    panels["b"] = (p["rotation_depths"], shift_rot)
+
+    # c. non-commuting covariances
+    lam_c, var_c = np.asarray(p["nc_lam"]), np.asarray(p["nc_var"])
+    K = np.ones((d, d)) - np.eye(d)
+    nc = {"delta": p["delta"]}
+    for obj in ("jepa", "mae"):
+        t_th = np.asarray(critical_time(obj, lam_c, var_c, L, eps))
+        e_full, e_diag = [], []
+        for dl in p["delta"]:
+            Syx = np.diag(lam_c) + dl * K
+            dat = gaussian(np.diag(var_c), Syx, Syy=4.0 * np.diag(var_c))
+            r = _train(obj, dat, lam_c, var_c, L, eps, p["steps"])
+            tf, _ = _ff_times(obj, r)
+            e_full.append(float(rel_error(r.t_cross[0, 0, 0], tf).max()))
+            e_diag.append(float(rel_error(r.t_cross[0, 0, 0], t_th).max()))
+        nc[obj] = {"rel_error_full_flow": e_full, "drift_diagonal_theory": e_diag}
+    num["non_commuting"] = nc
+    ok_full = max(max(nc[o]["rel_error_full_flow"]) for o in ("jepa", "mae"))
+    claims.append(claim(
+        "7c.non_commuting", f"non-commuting covariances (depth {L}): full-matrix GD follows the "
+        "full-matrix flow to 1 % at every delta, while the diagonal theory's critical-time "
+        "error grows with delta",
+        ok_full < 1e-2 and all(np.all(np.diff(nc[o]["drift_diagonal_theory"]) > 0)
+                               for o in ("jepa", "mae")),
+        delta=p["delta"], max_rel_error_full_flow=ok_full,
+        drift_jepa=nc["jepa"]["drift_diagonal_theory"],
+        drift_mae=nc["mae"]["drift_diagonal_theory"]))  # fmt: skip
+    panels["c"] = nc
+
+    # d. EMA targets
+    ema = {"tau": p["tau"], "training": [], "full_flow": []}
+    eta_e = p["ema_eta"]
+    for tau in p["tau"]:
+        r = _train("jepa", data, lam, var, L, eps, p["steps"], target="ema", tau=tau, eta=eta_e)
+        ema["training"].append(r.t_cross[0, 0, 0])
+        ema["full_flow"].append(_ff_times("jepa", r, target="ema", tau=tau - eta_e)[0])
+    rho = lam / var
+    first = L * np.log((rho - u0) / (u0 * (2 ** (1.0 / L) - 1)))
+    ema["delay_training"] = np.array(ema["training"]) - t_bal["jepa"]
+    ema["delay_first_order"] = np.array(p["tau"])[:, None] * first[None, :]
+    num["ema"] = ema
+    e_ema = float(rel_error(np.array(ema["training"]), np.array(ema["full_flow"])).max())
+    dl_ratio = ema["delay_training"][0] / ema["delay_first_order"][0]
+    claims.append(claim(
+        "7d.ema", f"JEPA with an EMA target (depth {L}): the half time grows with tau, the "
+        "full-matrix EMA flow gives it to 1 %, and at the smallest tau the delay is THEORY 6's "
+        "first-order L tau log((rho - u0)/(u0 (2^(1/L) - 1))) to 15 %",
+        bool(np.all(np.diff(np.array(ema["training"]), axis=0) > 0)) and e_ema < 1e-2
+        and bool(np.all(np.abs(dl_ratio - 1) < 0.15)),
+        tau=p["tau"], t_star=np.array(ema["training"]), max_rel_error_full_flow=e_ema,
+        delay_over_first_order_smallest_tau=dl_ratio))  # fmt: skip
+    panels["d"] = ema
+
+    # e. frozen teachers
+    Ls, Lt = p["student_depth"], p["teacher_depth"]
+    teacher_run = _train("jepa", data, lam, var, Lt, eps, p["steps"])
+    t_jepa = teacher_run.wbar[0, 0, 0]
+    rng = np.random.default_rng(p["teacher_seed"])
+    t_rand = np.diag(rng.uniform(0.2, 1.5, d))
+    teach = {}
+    for name, T in (("random", t_rand), ("jepa_trained", t_jepa)):
+        c = np.diag(T)
+        t_th = np.asarray(critical_time("mae", c * lam, var, Ls, eps))
+        eta, t_max = choose_eta("mae", c * lam, var, Ls, eps, p["steps"])
+        r = train("jepa", data, depth=Ls, eps=eps, eta=eta, t_max=t_max, target="frozen",
+                  teacher=T, n_records=200, keep_latent=False)  # fmt: skip
+        teach[name] = {"c": c, "t_star_theory": t_th, "t_star_training": r.t_cross[0, 0, 0],
+                       "first": "AB"[int(np.argmin(r.t_cross[0, 0, 0]))],
+                       "first_theory": "AB"[int(np.argmin(t_th))]}  # fmt: skip
+    num["frozen"] = {"student_depth": Ls, "teacher_depth": Lt, **teach}
+    e_fr = max(float(rel_error(v["t_star_training"], v["t_star_theory"]).max())
+               for v in teach.values())
+    own = "AB"[int(np.argmin(critical_time("jepa", lam, var, Ls, eps)))]
+    claims.append(claim(
+        "7e.frozen_teacher", f"a frozen teacher: the depth-{Ls} student follows MAE's flow with "
+        "lam -> c lam to 1 %; the JEPA-trained teacher (depth "
+        f"{Lt}) passes on its preference: the student learns B (higher rho) first, unlike a "
+        f"depth-{Ls} JEPA on its own (which learns {own} first)",
+        e_fr < 1e-2 and teach["jepa_trained"]["first"] == "B" and own == "A"
+        and all(v["first"] == v["first_theory"] for v in teach.values()),
+        max_rel_error=e_fr, c_jepa_teacher=teach["jepa_trained"]["c"],
+        c_random_teacher=teach["random"]["c"], first=[teach[k]["first"] for k in teach]))  # fmt: skip
+    panels["e"] = teach
+    _figure(out, p, panels, L)
+    return {"figures": ["beyond.png"], **num, "claims": claims}
+
+
+def _figure(out, p, panels, L):
+    fig, axes = subplots(1, 5, w=3.4, h=3.4)
+    cols = feature_colors(2)
+    ax = axes[0, 0]
+    k, shift = panels["a"]
+    for obj, mk in (("jepa", "o-"), ("mae", "s--")):
+        for j, nm in enumerate("AB"):
+            ax.plot(k, shift[obj][:, j], mk, color=cols[j], label=f"{OBJECTIVE_LABEL[obj]} {nm}")
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(k, [f"{x:g}" for x in k])
+    ax.set_xlabel("imbalance k (V0 = k u0 I, W_a0 = k^(-1/L) u0 I)")
+    ax.set_ylabel("t*_trained / t*_balanced theory - 1")
+    ax.set_title(f"a. JEPA and MAE, depth L = {L}:\nunbalanced start", fontsize=9)
+    ax.legend(fontsize=6)
+    ax = axes[0, 1]
+    dep, sr = panels["b"]
+    for j, nm in enumerate("AB"):
+        ax.plot(dep, 100 * sr[:, j], "o-", color=cols[j], label=f"feature {nm}")
+    ax.set_xlabel("depth L")
+    ax.set_ylabel("t* shift under rotation (%)")
+    ax.set_title("b. JEPA, depths %s:\nrandom rotation U" % list(dep), fontsize=9)
+    ax.legend(fontsize=7)
+    ax = axes[0, 2]
+    nc = panels["c"]
+    for obj, mk in (("jepa", "o-"), ("mae", "s--")):
+        ax.plot(nc["delta"], nc[obj]["drift_diagonal_theory"], mk, color="k",
+                label=f"{OBJECTIVE_LABEL[obj]}: diagonal theory")  # fmt: skip
+        ax.plot(nc["delta"], np.maximum(nc[obj]["rel_error_full_flow"], 1e-8), mk, color="0.6",
+                label=f"{OBJECTIVE_LABEL[obj]}: full-matrix flow")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xlabel("delta (off-diagonal part of Syx)")
+    ax.set_ylabel("max relative t* error vs training")
+    ax.set_title(f"c. JEPA and MAE, depth L = {L}:\nnon-commuting covariances", fontsize=9)
+    ax.legend(fontsize=6)
+    ax = axes[0, 3]
+    ema = panels["d"]
+    tr, ff = np.array(ema["training"]), np.array(ema["full_flow"])
+    for j, nm in enumerate("AB"):
+        ax.plot(ema["tau"], ff[:, j], "-", color=cols[j], label=f"{nm}: EMA full flow")
+        ax.plot(ema["tau"], tr[:, j], "o", color=cols[j], label=f"{nm}: trained")
+    ax.set_xscale("log")
+    ax.set_xlabel("EMA time constant tau (flow time)")
+    ax.set_ylabel("critical time t* (gradient-flow time)")
+    ax.set_title(f"d. JEPA, depth L = {L}: EMA target", fontsize=9)
+    ax.legend(fontsize=6)
+    ax = axes[0, 4]
+    teach = panels["e"]
+    ticks, names = [], []
+    for i, (name, v) in enumerate(teach.items()):
+        x = np.array([0.0, 0.8]) + 2.2 * i
+        ax.bar(x, v["t_star_theory"], 0.7, color=cols, edgecolor="k",
+               label="theory: MAE flow, lam -> c lam" if i == 0 else None)  # fmt: skip
+        ax.plot(x, v["t_star_training"], "kx", ms=9, mew=2, label="trained" if i == 0 else None)
+        ticks += list(x)
+        names += [f"{name.replace('_', ' ')}\nteacher: {f}" for f in "AB"]
+    ax.set_xticks(ticks, names, fontsize=6)
+    ax.set_ylabel("student critical time t* (flow time)")
+    ax.set_title(f"e. JEPA student, depth L = {p['student_depth']}:\nfrozen teachers "
+                 f"(JEPA teacher depth {p['teacher_depth']})", fontsize=9)  # fmt: skip
+    ax.legend(fontsize=6)
+    for a in axes[0]:
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    save(fig, out / "beyond.png")

@@ -1,0 +1,167 @@
+"""``jepa-flow reproduce`` end to end at the test-only ``tiny`` level.
+
+One run of every experiment (module fixture, about a minute on two cores,
+compilation-bound), then each claim's numbers are checked against an
+independent direct computation (``critical_time``, ``fixed_point``, the
+closed-form rates of THEORY 7), so that no claim can be a copied constant.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+import jepa_flow as jf
+from jepa_flow._cli import main
+from jepa_flow._reproduce import EXPERIMENTS
+
+EPS = 1e-3
+LAM, VAR = np.array([1.0, 0.8]), np.array([2.0, 1.0])
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    assert main(["reproduce", "--level", "tiny", "--out", str(out)]) == 0
+    claims = json.loads((out / "claims.json").read_text())
+    numbers = {n: json.loads((out / name / "numbers.json").read_text())
+               for n, (_, name) in EXPERIMENTS.items()}  # fmt: skip
+    return out, claims, numbers
+
+
+def _claim(claims, cid):
+    (c,) = [c for c in claims["claims"] if c["id"] == cid]
+    return c
+
+
+def test_every_experiment_wrote_figures_numbers_and_claims(results):
+    out, claims, numbers = results
+    assert set(claims["experiments"]) == {str(n) for n in EXPERIMENTS}
+    for n, (_, name) in EXPERIMENTS.items():
+        num = numbers[n]
+        assert num["level"] == "tiny" and num["claims"], n
+        for fig in num["figures"]:
+            assert (out / name / fig).read_bytes()[:4] == b"\x89PNG", (name, fig)
+    assert claims["n_claims"] == sum(len(v["claims"]) for v in numbers.values()) >= 30
+    failed = [c["id"] for c in claims["claims"] if not c["held"]]
+    assert not failed, failed
+    assert not list(out.rglob("*.tmp"))  # atomic writes left nothing behind
+
+
+def test_resume_skips_and_bad_only_is_a_usage_error(results, capsys):
+    out, claims, _ = results
+    capsys.readouterr()
+    assert main(["reproduce", "--level", "tiny", "--out", str(out), "--only", "1", "5"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("skipped") == 2
+    assert json.loads((out / "claims.json").read_text())["claims"] == claims["claims"]
+    assert main(["reproduce", "--level", "tiny", "--out", str(out), "--only", "9"]) == 2
+    assert "no experiment [9]" in capsys.readouterr().err
+
+
+def test_order_reversal_against_critical_time(results):
+    _, claims, numbers = results
+    depths = np.asarray(numbers[1]["depth"], float)
+    for obj in ("jepa", "mae"):
+        ref = np.asarray(jf.critical_time(obj, LAM, VAR, depths[:, None], EPS))
+        got = np.stack([numbers[1]["t_star"][obj]["A"], numbers[1]["t_star"][obj]["B"]], -1)
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
+    # independent flip depths at every eps (first depth where B < A)
+    flip = _claim(claims, "1.flip_depth_vs_eps")["values"]
+    for e, f in zip(flip["eps"], flip["flip_depth_jepa"]):
+        t = np.asarray(jf.critical_time("jepa", LAM, VAR, np.arange(1, 25.0)[:, None], e))
+        assert f == 1 + int(np.argmax(t[:, 1] < t[:, 0]))
+    assert _claim(claims, "1.jepa_flip_depth")["values"]["flip_depth"] == 4
+
+
+def test_critical_time_series_error_recomputed(results):
+    _, _, numbers = results
+    for obj in ("jepa", "mae"):
+        s = numbers[2][obj]["series_rel_error"]
+        d, e = np.asarray(s["depth"])[:, None], np.asarray(s["eps"])
+        ex = np.asarray(jf.critical_time(obj, 1.0, 2.0, d, e))
+        se = np.asarray(jf.critical_time(obj, 1.0, 2.0, d, e, method="series"))
+        np.testing.assert_allclose(s["rel_error"], np.abs(se - ex) / ex, rtol=1e-9, atol=1e-15)
+        tr = numbers[2][obj]["training"]["depth"]
+        np.testing.assert_allclose(tr["t_star_training"], tr["t_star_exact"], rtol=1e-2)
+
+
+def test_phase_disagreement_recomputed_without_the_sweep_engine(results):
+    _, claims, numbers = results
+    n3 = numbers[3]
+    lam_b = np.asarray(n3["lam_ratio"])[:, None] * 1.0
+    rho_b = np.asarray(n3["rho_ratio"])[None, :] * 0.5
+    frac = []
+    for L in n3["depth"]:
+        first = {o: np.asarray(jf.critical_time(o, lam_b, lam_b / rho_b, L, n3["eps"][0]))
+                 < np.asarray(jf.critical_time(o, 1.0, 2.0, L, n3["eps"][0]))
+                 for o in ("jepa", "mae")}  # fmt: skip
+        frac.append(np.mean(first["jepa"] != first["mae"]))
+    np.testing.assert_allclose(_claim(claims, "3.disagreement")["values"]["fraction"], frac,
+                               atol=1e-12)  # fmt: skip
+
+
+def test_noisy_and_slow_features_recomputed(results):
+    _, claims, numbers = results
+    n4 = numbers[4]
+    rho, lam, var = (np.asarray(n4[k]) for k in ("rho", "lam", "var"))
+    d = np.asarray(n4["depth"], float)
+    v = _claim(claims, "4.final_weights")["values"]
+    np.testing.assert_allclose(v["jepa"], rho.min() ** d, rtol=1e-12)
+    np.testing.assert_allclose(v["mae"], rho.min() ** (d / (d + 1)), rtol=1e-12)
+    np.testing.assert_allclose(n4["jepa"]["t_star"],
+                               jf.critical_time("jepa", lam, var, d[:, None], EPS), rtol=1e-12)
+    n5 = numbers[5]
+    a, var5 = np.asarray(n5["a"]), np.asarray(n5["var"])
+    t = np.asarray(jf.critical_time("jepa", a * var5, var5, np.asarray(n5["depth"])[:, None], EPS))
+    assert [list(np.argsort(r)) for r in t][-1] == list(range(a.size))  # slow first, deepest
+    assert [list(np.argsort(r)) for r in t][0] == list(range(a.size))[::-1]
+
+
+def test_training_errors_recomputed(results):
+    _, claims, numbers = results
+    worst = 0.0
+    for r in numbers[6]["runs"]:
+        lam, var = {1: (LAM, VAR)}.get(r["setup"], (None, None))
+        if lam is not None:
+            ref = np.asarray(jf.critical_time(r["objective"], lam, var, r["depth"], EPS))
+            np.testing.assert_allclose(r["t_star_theory"], ref, rtol=1e-12)
+        tt, th = np.asarray(r["t_star_training"]), np.asarray(r["t_star_theory"])
+        worst = max(worst, float(np.max(np.abs(tt - th) / th)))
+    assert _claim(claims, "6.max_rel_error")["values"]["max_rel_error"] == pytest.approx(worst)
+    assert worst < 1e-2
+    for r in numbers[6]["minibatch_runs"]:  # minibatch SGD, setup 1 (the pair): capture of B
+        assert r["setup"] == 1
+        ref = np.asarray(jf.critical_time(r["objective"], LAM, VAR, r["depth"], EPS))
+        np.testing.assert_allclose(r["t_star_theory"], ref, rtol=1e-12)
+        if r["objective"] == "jepa":  # A is learned first at depth 1: B is captured, early
+            assert r["capture_predicted"] == [1] and r["t_star_training"][1] < 0.95 * ref[1]
+
+
+def test_beyond_and_capture_recomputed(results):
+    _, claims, numbers = results
+    fr = numbers[7]["frozen"]
+    for name in ("random", "jepa_trained"):
+        c = np.asarray(fr[name]["c"])
+        ref = np.asarray(jf.critical_time("mae", c * LAM, VAR, fr["student_depth"], EPS))
+        np.testing.assert_allclose(fr[name]["t_star_theory"], ref, rtol=1e-12)
+        np.testing.assert_allclose(fr[name]["t_star_training"], ref, rtol=1e-2)
+    # the JEPA teacher's diagonal is rho^L_T
+    np.testing.assert_allclose(fr["jepa_trained"]["c"], (LAM / VAR) ** fr["teacher_depth"],
+                               rtol=1e-2)  # fmt: skip
+    rates = _claim(claims, "8.growth_rate")["values"]
+    rho = LAM / VAR
+    for key, v in rates.items():
+        if key.startswith("jepa_L"):
+            L = int(key[-1])
+            assert v["gamma"] == pytest.approx(VAR[1] * rho[0] ** (2 * L - 1) * (rho[1] - rho[0]))
+            assert v["measured"] == pytest.approx(v["gamma"], rel=0.05)
+    cap = numbers[8]["t_star_B"]
+    t_b = float(jf.critical_time("jepa", LAM, VAR, 2, EPS)[1])
+    assert cap["jepa"]["theory"] == pytest.approx(t_b)
+    assert max(cap["jepa"]["training"]) < cap["jepa"]["theory"]
+    col = numbers[8]["collapse"]
+    v0, w0 = np.meshgrid(col["v0"], col["w0"], indexing="ij")
+    far = np.abs(v0**2 - w0**2 - col["rho"] ** 2) > 0.05
+    collapsed = np.asarray(col["w_final"]) < 1e-3
+    np.testing.assert_array_equal(collapsed[far], (v0**2 - w0**2 > col["rho"] ** 2)[far])
