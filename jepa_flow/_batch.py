@@ -1,9 +1,10 @@
 """Flatten, pad and dtype handling at the boundary between numpy and jit.
 
 Public functions broadcast their arguments, flatten them to one batch axis and
-pad that axis to a power of two (at least 16), so that calls with new values,
-and with sizes in the same bucket, reuse one compiled function instead of
-recompiling (swept values are traced arrays, never constants in a trace).
+pad that axis to a bucket size (a power of two, at least 16; for large batches
+the next multiple of an eighth of a power of two), so that calls with new
+values, and with sizes in the same bucket, reuse one compiled function instead
+of recompiling (swept values are traced arrays, never constants in a trace).
 """
 
 from __future__ import annotations
@@ -35,8 +36,18 @@ def float_dtype():
 
 
 def bucket(n: int, multiple: int = 1) -> int:
-    """Smallest power of two >= ``n`` and >= ``MIN_BUCKET``, rounded up to ``multiple``."""
-    size = max(MIN_BUCKET, 1 << max(0, int(n) - 1).bit_length())
+    """The padded batch size for ``n`` members, rounded up to ``multiple``.
+
+    A power of two up to 8192; above, a multiple of an eighth of the power of
+    two below ``n`` (so at most 12.5 % of a large batch is padding, and sizes
+    stay multiples of 1024 for the chunked ODE solve).
+    """
+    n = max(int(n), 1)
+    if n <= 8192:
+        size = max(MIN_BUCKET, 1 << (n - 1).bit_length())
+    else:
+        step = 1 << (n.bit_length() - 4)
+        size = -(-n // step) * step
     return -(-size // multiple) * multiple
 
 

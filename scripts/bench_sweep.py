@@ -45,7 +45,8 @@ def parse_args(argv=None):
         "--devices",
         type=int,
         default=None,
-        help="CPU only: number of host devices (sets XLA_FLAGS before jax starts)",
+        help="CPU only: number of host devices (sets XLA_FLAGS before jax starts; "
+        "default: one per core, as the jepa-flow command uses)",
     )
     return p.parse_args(argv)
 
@@ -105,6 +106,8 @@ def scipy_times(rows, sample: int, method: str = "DOP853", seed: int = 0):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.devices is None:
+        args.devices = os.cpu_count() or 1
     if args.devices:
         os.environ["XLA_FLAGS"] = (
             os.environ.get("XLA_FLAGS", "")
