@@ -66,7 +66,8 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact")
         fraction: the level as a fraction of ``wbar*``, in (0, 1).
         method: ``"exact"`` (JEPA closed form; MAE hypergeometric form, accurate
             to float64 rounding, no ODE), ``"ode"`` (diffrax integration with a
-            root-found event, relative error below 1e-9 in float64), or
+            root-found event, relative error below 1e-8 in float64, about 1e-10 at
+            ``fraction = 0.5``; see ``jepa_flow._ode`` for the method), or
             ``"series"`` (the leading small-eps asymptotics, independent of
             ``fraction``; rough at moderate eps).
 
