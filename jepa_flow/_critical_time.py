@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _validate
 from ._batch import flatten_padded
-from ._devices import device_count, jit_over_devices
+from ._devices import local_devices, over_devices
 from ._exact import time_to_level
 from ._fixed_point import log_u_level, wbar_star
 from ._ode import ode_critical_time
@@ -86,13 +86,11 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact")
     _validate.check_objective(objective)
     _validate.check_method(method)
     shape, p = _validate.feature_params(lam, var, depth, eps, fraction)
-    n_dev = device_count()
-    flat, n = flatten_padded(p, _FILL, multiple=n_dev)
-    if n_dev == 1 or n < 64 * n_dev:  # small batches: one device is quicker
-        t_star, ok = _critical_time_flat(objective, method, **flat)
-    else:
-        fn = jit_over_devices(critical_time_kernel, n_dev, static_argnums=(0, 1))
-        t_star, ok = fn(objective, method, *(flat[k] for k in _FILL))
+    devices = local_devices()
+    flat, n = flatten_padded(p, _FILL, multiple=len(devices))
+    if n < 64 * len(devices):  # small batches: one device is quicker
+        devices = devices[:1]
+    t_star, ok = _critical_time_jit(objective, method, devices)(*(flat[k] for k in _FILL))
     ok = np.asarray(ok[:n])
     if not ok.all():
         warnings.warn(
@@ -130,3 +128,12 @@ def critical_time_kernel(objective, method, lam, var, depth, eps, fraction):
 
 
 _critical_time_flat = jax.jit(critical_time_kernel, static_argnames=("objective", "method"))
+
+
+@functools.cache
+def _critical_time_jit(objective, method, devices):
+    """The kernel, jitted and split over ``devices`` (one compiled function per shape)."""
+    if len(devices) == 1:
+        return functools.partial(_critical_time_flat, objective, method)
+    return jax.jit(over_devices(functools.partial(critical_time_kernel, objective, method),
+                                devices))

@@ -10,12 +10,11 @@ command) exposes one device per core.
 
 from __future__ import annotations
 
-import functools
 import os
 
 import jax
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 
@@ -34,26 +33,23 @@ def use_all_cpu_cores() -> None:
         pass
 
 
-def device_count() -> int:
-    return jax.local_device_count()
+def local_devices() -> tuple:
+    return tuple(jax.local_devices())
 
 
-def over_devices(fn, n_devices: int):
-    """``fn`` (flat arrays in, flat arrays out) split over ``n_devices`` local devices."""
-    if n_devices == 1:
+def batch_sharding(devices) -> NamedSharding:
+    """Arrays split along their first axis over ``devices`` (a one-axis mesh)."""
+    return NamedSharding(Mesh(np.asarray(devices), ("batch",)), P("batch"))
+
+
+def over_devices(fn, devices):
+    """``fn`` (flat arrays in, flat arrays out) with its batch split over ``devices``.
+
+    One device: ``fn`` itself. Several: ``jax.shard_map`` over a one-axis mesh,
+    each device running ``fn`` on its slice. Inputs' lengths must be a multiple
+    of ``len(devices)``.
+    """
+    if len(devices) == 1:
         return fn
-    mesh = Mesh(np.asarray(jax.local_devices()[:n_devices]), ("batch",))
-    return jax.shard_map(fn, mesh=mesh, in_specs=P("batch"), out_specs=P("batch"),
-                         check_vma=False)
-
-
-@functools.cache
-def jit_over_devices(fn, n_devices: int, static_argnums: tuple = ()):
-    """Jitted ``over_devices(fn)``; cached so each combination compiles once per shape."""
-    if static_argnums:
-        def call(*args):
-            static = args[: len(static_argnums)]
-            return over_devices(functools.partial(fn, *static), n_devices)(
-                *args[len(static_argnums):])
-        return jax.jit(call, static_argnums=static_argnums)
-    return jax.jit(over_devices(fn, n_devices))
+    return jax.shard_map(fn, mesh=batch_sharding(devices).mesh, in_specs=P("batch"),
+                         out_specs=P("batch"), check_vma=False)

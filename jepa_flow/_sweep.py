@@ -37,10 +37,10 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import _io
 from ._critical_time import critical_time_kernel
+from ._devices import batch_sharding, over_devices
 from ._fixed_point import wbar_star
 from ._sweep_config import SweepConfig, load_config
 
@@ -119,16 +119,8 @@ def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
     kernel's event uses a bisection root finder because optimistix.Newton's
     linear solve does not trace under ``shard_map``, diffrax #735.)
     """
-    one_device = _one_device(objective, method, pair)
-    n_in = 10 if pair else 5
-    n_out = len(PAIR_OUTPUTS if pair else OUTPUTS)
-    mesh = Mesh(np.asarray(devices), ("batch",))
-    spec = PartitionSpec("batch")
-    sharding = NamedSharding(mesh, spec)
-    fn = jax.jit(
-        jax.shard_map(one_device, mesh=mesh, in_specs=(spec,) * n_in,
-                      out_specs=(spec,) * n_out, check_vma=False)
-    )  # fmt: skip
+    fn = jax.jit(over_devices(_one_device(objective, method, pair), devices))
+    sharding = batch_sharding(devices)
 
     def dispatch(inputs):
         return fn(*(jax.device_put(x, sharding) for x in inputs))
