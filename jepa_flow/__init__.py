@@ -1,6 +1,6 @@
 """jepa_flow: training dynamics of deep linear JEPA and MAE.
 
-Closed-form per-feature gradient flows (THEORY.md), integrated with diffrax.
+Closed-form per-feature gradient flows (docs/theory.md), integrated with diffrax.
 For the documented float64 accuracy, enable x64 before any jax computation::
 
     import jax
@@ -9,38 +9,56 @@ For the documented float64 accuracy, enable x64 before any jax computation::
 The ``jepa-flow`` command line does this itself.
 """
 
-# core: the balanced per-feature flow (THEORY 3-4)
-from ._critical_time import critical_time as critical_time
-from ._critical_time import fixed_point as fixed_point
-from ._simulate import Trajectory as Trajectory
-from ._simulate import simulate as simulate
+# core: the balanced per-feature flow (theory §3-§4)
+from ._plotting._compare import plot_compare as plot_compare
+from ._sweeps._config import SweepConfig as SweepConfig
+from ._sweeps._config import parse_config as parse_sweep_config
+from ._sweeps._load import load_sweep as load_sweep
 
 # sweeps over parameter grids
-from ._sweep import run_sweep as run_sweep
-from ._sweep_config import SweepConfig as SweepConfig
-from ._sweep_config import parse_config as parse_sweep_config
-from ._sweep_load import load_sweep as load_sweep
+from ._sweeps._run import run_sweep as run_sweep
+from ._theory._critical_time import critical_time as critical_time
+from ._theory._critical_time import fixed_point as fixed_point
+from ._theory._fullflow import FullFlow as FullFlow
+from ._theory._fullflow import full_flow as full_flow
+from ._theory._simulate import Trajectory as Trajectory
+from ._theory._simulate import simulate as simulate
 
-# training of full-matrix models, and theory versus training (THEORY 5-7)
-from ._compare import compare as compare
-from ._compare import plot_compare as plot_compare
-from ._data import Data as Data
-from ._data import gaussian as gaussian
-from ._data import linear_dynamics as linear_dynamics
-from ._data import noisy_views as noisy_views
-from ._data import random_rotation as random_rotation
-from ._fullflow import FullFlow as FullFlow
-from ._fullflow import full_flow as full_flow
-from ._model import Params as Params
-from ._train import DivergenceError as DivergenceError
-from ._train import TrainResult as TrainResult
-from ._train import train as train
+# training of full-matrix models, and theory versus training (theory §5-§7)
+from ._training._compare import compare as compare
+from ._training._data import Data as Data
+from ._training._data import gaussian as gaussian
+from ._training._data import linear_dynamics as linear_dynamics
+from ._training._data import noisy_views as noisy_views
+from ._training._data import random_rotation as random_rotation
+from ._training._model import Params as Params
+from ._training._train import DivergenceError as DivergenceError
+from ._training._train import TrainResult as TrainResult
+from ._training._train import train as train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Data", "DivergenceError", "FullFlow", "Params", "SweepConfig", "TrainResult", "Trajectory",
-    "__version__", "compare", "critical_time", "fixed_point", "full_flow", "gaussian",
-    "linear_dynamics", "load_sweep", "noisy_views", "parse_sweep_config", "plot_compare",
-    "random_rotation", "run_sweep", "simulate", "train",
+    "Data",
+    "DivergenceError",
+    "FullFlow",
+    "Params",
+    "SweepConfig",
+    "TrainResult",
+    "Trajectory",
+    "__version__",
+    "compare",
+    "critical_time",
+    "fixed_point",
+    "full_flow",
+    "gaussian",
+    "linear_dynamics",
+    "load_sweep",
+    "noisy_views",
+    "parse_sweep_config",
+    "plot_compare",
+    "random_rotation",
+    "run_sweep",
+    "simulate",
+    "train",
 ]

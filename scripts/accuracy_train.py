@@ -27,7 +27,7 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 import jepa_flow as jf
-from jepa_flow._io import _to_jsonable
+from jepa_flow._core._io import _to_jsonable
 
 LAM = np.array([1.0, 0.8, 0.9, 0.6, 0.7, 0.5, 0.45, 0.4])
 RHO = np.array([0.5, 0.8, 0.45, 0.9, 0.6, 0.95, 0.7, 0.85])

@@ -6,11 +6,11 @@ objectives, rho in [0.05, 5], lam in [0.01, 10], eps in [1e-4, 1e-2], fraction
 configuration at the same tolerance (rtol = 1e-12) with a terminal event
 located by scipy's root finder:
 
-- "paper ODE": the per-feature ODE as THEORY 3 states it, ``du/dt = f(u)`` in
+- "paper ODE": the per-feature ODE as theory §3 states it, ``du/dt = f(u)`` in
   time ``t`` (what a user would integrate); the fastest of LSODA, DOP853 and
   RK45 is the baseline for the target;
 - "clock ODE": the same non-stiff clock formulation that ``method="ode"``
-  integrates (see ``jepa_flow._ode``), with DOP853 and RK45: this isolates
+  integrates (see ``jepa_flow._theory._ode``), with DOP853 and RK45: this isolates
   what vectorization alone buys.
 
 The JAX side uses one device per CPU core (``jax_num_cpu_devices``).
@@ -36,8 +36,8 @@ import numpy as np  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
 import jepa_flow as jf  # noqa: E402
-from jepa_flow import _ode  # noqa: E402
-from jepa_flow._fixed_point import clock_exponents, log_u_level  # noqa: E402
+from jepa_flow._theory import _ode  # noqa: E402
+from jepa_flow._theory._fixed_point import clock_exponents, log_u_level  # noqa: E402
 
 
 def configs(n, seed=0):
@@ -62,10 +62,20 @@ def timed(fn, repeats=3):
 
 def run_jax(method, objective, lam, var, depth, eps):
     """Both objectives' critical times; each objective is one vmapped call."""
+
     def fn():
-        return [jf.critical_time(o, lam[objective == o], var[objective == o],
-                                 depth[objective == o], eps[objective == o], method=method)
-                for o in ("jepa", "mae")]
+        return [
+            jf.critical_time(
+                o,
+                lam[objective == o],
+                var[objective == o],
+                depth[objective == o],
+                eps[objective == o],
+                method=method,
+            )
+            for o in ("jepa", "mae")
+        ]
+
     return fn
 
 
@@ -85,22 +95,25 @@ def scipy_critical_time(objective, lam, var, depth, eps, method):
 
     event.terminal, event.direction = True, 1.0
     s1 = 4.0 * (y_level - y0) / (rho * -np.expm1(q / depth * np.log(0.5))) + 1.0 / rho
-    sol = solve_ivp(field, (0.0, s1), [y0, 0.0], method=method, rtol=_ode.RTOL, atol=_ode.ATOL,
-                    events=event)
+    sol = solve_ivp(
+        field, (0.0, s1), [y0, 0.0], method=method, rtol=_ode.RTOL, atol=_ode.ATOL, events=event
+    )
     return sol.y_events[0][0][1] * np.exp(-r * y0) / var
 
 
 def scipy_paper_time(objective, lam, var, depth, eps, method, t_end):
-    """The critical time from ``du/dt = f(u)`` in ``t`` (THEORY 3), by solve_ivp."""
+    """The critical time from ``du/dt = f(u)`` in ``t`` (theory §3), by solve_ivp."""
     u0, rho = eps ** (1 / depth), lam / var
     u_star = rho if objective == "jepa" else rho ** (1 / (depth + 1))
     u_p = 0.5 ** (1 / depth) * u_star
     if u0 >= u_p:
         return 0.0
     if objective == "jepa":
+
         def field(t, u):
             return u ** (2 * depth) * (lam - var * u)
     else:
+
         def field(t, u):
             return u**depth * (lam - var * u ** (depth + 1))
 
@@ -108,22 +121,31 @@ def scipy_paper_time(objective, lam, var, depth, eps, method, t_end):
         return u[0] - u_p
 
     event.terminal, event.direction = True, 1.0
-    sol = solve_ivp(field, (0.0, t_end), [u0], method=method, rtol=_ode.RTOL,
-                    atol=_ode.ATOL * u0, events=event)
+    sol = solve_ivp(
+        field, (0.0, t_end), [u0], method=method, rtol=_ode.RTOL, atol=_ode.ATOL * u0, events=event
+    )
     return sol.t_events[0][0] if len(sol.t_events[0]) else np.nan
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n-exact", type=int, default=1 << 20, help="configurations for method=exact")
     ap.add_argument("--n-ode", type=int, default=1 << 16, help="configurations for method=ode")
     ap.add_argument("--n-scipy", type=int, default=100, help="configurations for the scipy loop")
-    ap.add_argument("--rtol", type=float, default=_ode.RTOL,
-                    help="tolerance of both the diffrax solve and the scipy loops")
+    ap.add_argument(
+        "--rtol",
+        type=float,
+        default=_ode.RTOL,
+        help="tolerance of both the diffrax solve and the scipy loops",
+    )
     args = ap.parse_args()
     _ode.RTOL = _ode.ATOL = args.rtol
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {jax.device_count()} device(s), "
-          f"float64, rtol = atol = {args.rtol:g}")
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].platform}, {jax.device_count()} device(s), "
+        f"float64, rtol = atol = {args.rtol:g}"
+    )
 
     cfg = configs(args.n_exact)
     dt_exact = timed(run_jax("exact", *cfg))
@@ -138,13 +160,26 @@ def main():
     ode_err = np.max(np.abs(ode_vals[pos] / exact_vals[pos] - 1))
 
     obj, lam, var, depth, eps = configs(args.n_scipy, seed=1)
-    ref = np.array([float(jf.critical_time(obj[i], lam[i], var[i], depth[i], eps[i]))
-                    for i in range(args.n_scipy)])
-    runs = {("paper ODE", m): lambda i, m=m: scipy_paper_time(
-        obj[i], lam[i], var[i], depth[i], eps[i], m, 10 * ref[i] + 1.0)
-        for m in ("LSODA", "DOP853", "RK45")}
-    runs.update({("clock ODE", m): lambda i, m=m: scipy_critical_time(
-        obj[i], lam[i], var[i], depth[i], eps[i], m) for m in ("DOP853", "RK45")})
+    ref = np.array(
+        [
+            float(jf.critical_time(obj[i], lam[i], var[i], depth[i], eps[i]))
+            for i in range(args.n_scipy)
+        ]
+    )
+    runs = {
+        ("paper ODE", m): lambda i, m=m: scipy_paper_time(
+            obj[i], lam[i], var[i], depth[i], eps[i], m, 10 * ref[i] + 1.0
+        )
+        for m in ("LSODA", "DOP853", "RK45")
+    }
+    runs.update(
+        {
+            ("clock ODE", m): lambda i, m=m: scipy_critical_time(
+                obj[i], lam[i], var[i], depth[i], eps[i], m
+            )
+            for m in ("DOP853", "RK45")
+        }
+    )
     scipy_rates, scipy_err = {}, {}
     for key, fn in runs.items():
         t0 = time.perf_counter()
@@ -153,19 +188,29 @@ def main():
         pos = ref > 0
         scipy_err[key] = np.nanmax(np.abs(vals[pos] / ref[pos] - 1))
 
-    print(f"exact : {args.n_exact:>9d} configs in {dt_exact:8.4f} s = {exact_rate:12.4g} configs/s"
-          f"   (target >= 2e6: {'met' if exact_rate >= 2e6 else 'NOT met'})")
-    print(f"ode   : {args.n_ode:>9d} configs in {dt_ode:8.4f} s = {ode_rate:12.4g} configs/s"
-          f"   max rel. error vs exact {ode_err:.2e}")
+    print(
+        f"exact : {args.n_exact:>9d} configs in {dt_exact:8.4f} s = {exact_rate:12.4g} configs/s"
+        f"   (target >= 2e6: {'met' if exact_rate >= 2e6 else 'NOT met'})"
+    )
+    print(
+        f"ode   : {args.n_ode:>9d} configs in {dt_ode:8.4f} s = {ode_rate:12.4g} configs/s"
+        f"   max rel. error vs exact {ode_err:.2e}"
+    )
     for (form, m), rate in scipy_rates.items():
-        print(f"scipy : {args.n_scipy:>9d} configs, {form}, solve_ivp {m:6s} = {rate:10.4g} "
-              f"configs/s   max rel. error {scipy_err[(form, m)]:.1e}")
+        print(
+            f"scipy : {args.n_scipy:>9d} configs, {form}, solve_ivp {m:6s} = {rate:10.4g} "
+            f"configs/s   max rel. error {scipy_err[(form, m)]:.1e}"
+        )
     for form in ("paper ODE", "clock ODE"):
-        (_, m), base = max(((k, r) for k, r in scipy_rates.items() if k[0] == form),
-                           key=lambda kr: kr[1])
+        (_, m), base = max(
+            ((k, r) for k, r in scipy_rates.items() if k[0] == form), key=lambda kr: kr[1]
+        )
         ratio = ode_rate / base
-        target = f"   (target >= 500x: {'met' if ratio >= 500 else 'NOT met'})" if (
-            form == "paper ODE") else "   (vectorization alone)"
+        target = (
+            f"   (target >= 500x: {'met' if ratio >= 500 else 'NOT met'})"
+            if (form == "paper ODE")
+            else "   (vectorization alone)"
+        )
         print(f"ratio ode / scipy {form} ({m}, the fastest) = {ratio:8.1f}x{target}")
     print(f"ratio exact / ode = {exact_rate / ode_rate:.1f}x")
 

@@ -98,8 +98,16 @@ def scipy_times(rows, sample: int, method: str = "DOP853", seed: int = 0):
 
         event.terminal, event.direction = True, 1
         s1 = 2 * (y_level - y0) / (rho * -np.expm1(q / depth * np.log(0.5))) + 1 / rho
-        sol = solve_ivp(field, (0, s1), [y0, 0.0], method=method, rtol=1e-12, atol=1e-12,
-                        events=event, args=(rho, q, r, y0, y_level))  # fmt: skip
+        sol = solve_ivp(
+            field,
+            (0, s1),
+            [y0, 0.0],
+            method=method,
+            rtol=1e-12,
+            atol=1e-12,
+            events=event,
+            args=(rho, q, r, y0, y_level),
+        )
         out[j] = sol.y_events[0][0][1] * np.exp(-r * y0) / var
     return idx, out, time.perf_counter() - start
 
@@ -120,35 +128,46 @@ def main(argv=None) -> int:
 
     from jepa_flow import load_sweep, parse_sweep_config, run_sweep
 
-    print(f"devices: {jax.local_device_count()} x {jax.devices()[0].device_kind}; "
-          f"chunk size {args.chunk_size or 'per method'}; jax {jax.__version__}")  # fmt: skip
+    print(
+        f"devices: {jax.local_device_count()} x {jax.devices()[0].device_kind}; "
+        f"chunk size {args.chunk_size or 'per method'}; jax {jax.__version__}"
+    )
     rates = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     results = {}
     for method in args.methods.split(","):
         # warm-up: compile both objectives' chunk functions at this chunk size
         t0 = time.perf_counter()
-        run_sweep(parse_sweep_config(grid_toml(16, method)), tmp / f"warm_{method}",
-                  chunk_size=args.chunk_size)  # fmt: skip
+        run_sweep(
+            parse_sweep_config(grid_toml(16, method)),
+            tmp / f"warm_{method}",
+            chunk_size=args.chunk_size,
+        )
         compile_s = time.perf_counter() - t0
         config = parse_sweep_config(grid_toml(args.configs, method))
         summary = run_sweep(config, tmp / method, chunk_size=args.chunk_size)
         rates[method] = summary["configs_per_s"]
-        print(f"{method:>6}: {summary['computed']:>9} configs in {summary['seconds']:7.2f} s "
-              f"= {rates[method]:>12,.0f} configs/s (warm-up/compile {compile_s:.1f} s; "
-              f"failed {summary['failed']}; peak RSS {peak_rss_mib():.0f} MiB)")  # fmt: skip
+        print(
+            f"{method:>6}: {summary['computed']:>9} configs in {summary['seconds']:7.2f} s "
+            f"= {rates[method]:>12,.0f} configs/s (warm-up/compile {compile_s:.1f} s; "
+            f"failed {summary['failed']}; peak RSS {peak_rss_mib():.0f} MiB)"
+        )
         if args.scipy_sample and method in ("exact", "ode"):
             results[method] = load_sweep(tmp / method)
     if args.scipy_sample and results:
         rows = next(iter(results.values()))
         idx, t_scipy, seconds = scipy_times(rows, args.scipy_sample, args.scipy_method)
         rate = len(idx) / seconds
-        print(f" scipy: {len(idx):>9} configs in {seconds:7.2f} s = {rate:>12,.0f} configs/s "
-              f"(solve_ivp {args.scipy_method}, rtol = atol = 1e-12, same clock, one call per config)")  # fmt: skip
+        print(
+            f" scipy: {len(idx):>9} configs in {seconds:7.2f} s = {rate:>12,.0f} configs/s "
+            f"(solve_ivp {args.scipy_method}, rtol = atol = 1e-12, same clock, one call per config)"
+        )
         for method, r in results.items():
             err = np.max(np.abs(t_scipy - r["t_star"][idx]) / np.maximum(r["t_star"][idx], 1e-300))
-            print(f"{method:>6}: {rates[method] / rate:,.0f} x the scipy loop per configuration; "
-                  f"max relative difference from scipy {err:.1e}")  # fmt: skip
+            print(
+                f"{method:>6}: {rates[method] / rate:,.0f} x the scipy loop per configuration; "
+                f"max relative difference from scipy {err:.1e}"
+            )
     print(f"peak resident memory: {peak_rss_mib():.0f} MiB")
     if args.keep:
         print(f"outputs kept in {tmp}")

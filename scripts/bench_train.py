@@ -9,7 +9,8 @@ Two workloads, JEPA with a stop-gradient target on minibatches from a Gaussian
 The engine (``jepa_flow.train``: scanned, vmapped, with log-spaced records and
 per-step critical-time detection; minibatches drawn as exact Wishart moment
 matrices, and also timed with explicit samples) is compared with the same
-training written as a per-step loop with explicit samples: PyTorch if it is installed, else a jitted JAX step called
+training written as a per-step loop with explicit samples: PyTorch if it is installed,
+else a jitted JAX step called
 from Python once per step (and once per model for the ensemble). Each timing
 is of a second, already compiled call. Prints steps/s and the ratios.
 
@@ -34,8 +35,8 @@ import optax
 jax.config.update("jax_enable_x64", True)
 
 import jepa_flow as jf
-from jepa_flow._data import sample
-from jepa_flow._model import init_params, minibatch_loss, wbar
+from jepa_flow._training._data import sample
+from jepa_flow._training._model import init_params, minibatch_loss, wbar
 
 
 def workload(d, batch, sampler="auto"):
@@ -137,8 +138,11 @@ def main():
         t_smp = time_engine(workload(d, batch, "samples"), 4, eta, n_models, steps)
         base_steps = steps if n_models == 1 else max(steps // 4, 50)
         samples = workload(d, batch, "samples")
-        rates = {"per-step jitted JAX loop": n_models * base_steps / time_jax_loop(
-            samples, 4, eta, n_models, base_steps)}
+        rates = {
+            "per-step jitted JAX loop": n_models
+            * base_steps
+            / time_jax_loop(samples, 4, eta, n_models, base_steps)
+        }
         if have_torch:
             import os
 
@@ -146,16 +150,22 @@ def main():
                 t = time_torch_loop(samples, 4, eta, n_models, base_steps, threads)
                 rates[f"PyTorch loop, {threads} thread(s)"] = n_models * base_steps / t
         eng, smp = n_models * steps / t_eng, n_models * steps / t_smp
-        print(f"{label}: engine {eng:,.0f} model-steps/s (Wishart minibatches; {smp:,.0f} with "
-              f"explicit samples)")
+        print(
+            f"{label}: engine {eng:,.0f} model-steps/s (Wishart minibatches; {smp:,.0f} with "
+            f"explicit samples)"
+        )
         for key, base in rates.items():
-            print(f"    vs {key}: {base:,.0f} model-steps/s; ratio {eng / base:.2f}x "
-                  f"({smp / base:.2f}x with explicit samples)")
+            print(
+                f"    vs {key}: {base:,.0f} model-steps/s; ratio {eng / base:.2f}x "
+                f"({smp / base:.2f}x with explicit samples)"
+            )
         torch_rates = [r for k, r in rates.items() if k.startswith("PyTorch")]
         base = max(torch_rates) if torch_rates else rates["per-step jitted JAX loop"]
         target = 1.0 if n_models == 1 else 10.0
-        print(f"    target ratio >= {target:g}x against the {name} (its best set-up): "
-              f"{eng / base:.2f}x, {'met' if eng / base >= target else 'NOT met'}")
+        print(
+            f"    target ratio >= {target:g}x against the {name} (its best set-up): "
+            f"{eng / base:.2f}x, {'met' if eng / base >= target else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Regenerate results/: the same code as ``jepa-flow reproduce`` (same flags).
 
-    python scripts/reproduce_paper.py [--quick] [--out results] [--only 1 3] [--force]
+python scripts/reproduce_paper.py [--quick] [--out results] [--only 1 3] [--force]
 """
 
 import sys

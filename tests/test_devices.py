@@ -33,8 +33,12 @@ def test_critical_time_over_two_devices(tmp_path):
     eps = 10 ** rng.uniform(-4, -2, n)
     np.savez(tmp_path / "in.npz", lam=lam, var=var, depth=depth, eps=eps)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "in.npz"),
-                    str(tmp_path / "out.npz")], check=True, env=env, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+        check=True,
+        env=env,
+        timeout=300,
+    )
     out = np.load(tmp_path / "out.npz")
     for method in ("exact", "ode"):
         ref = np.asarray(jf.critical_time("jepa", lam, var, depth, eps, method=method))

@@ -1,4 +1,4 @@
-"""Closed forms against independent references: THEORY's table, scipy quadrature and scipy's 2F1."""
+"""Closed forms against independent references: the table of docs/theory.md §4, scipy quadrature and scipy's 2F1."""
 
 import numpy as np
 import pytest
@@ -6,17 +6,19 @@ from scipy.integrate import quad
 from scipy.special import hyp2f1
 
 import jepa_flow as jf
-from jepa_flow._exact import hyp2f1_1b
+from jepa_flow._theory._exact import hyp2f1_1b
 
-# THEORY 4, canonical example (verified there by full-matrix gradient descent to 1e-4);
+# theory §4, canonical example (verified there by full-matrix gradient descent to 1e-4);
 # columns: depth, JEPA t*_A, JEPA t*_B, MAE t*_A, MAE t*_B.
-CANONICAL = np.array([
-    [1, 1008.43, 1257.32, 6.0119, 7.8086],
-    [2, 11669.2, 14020.9, 30.213, 38.022],
-    [3, 26853.3, 29707.2, 49.392, 61.901],
-    [4, 43985.9, 43056.4, 59.018, 73.857],
-    [8, 161832, 81656.4, 60.419, 75.471],
-])
+CANONICAL = np.array(
+    [
+        [1, 1008.43, 1257.32, 6.0119, 7.8086],
+        [2, 11669.2, 14020.9, 30.213, 38.022],
+        [3, 26853.3, 29707.2, 49.392, 61.901],
+        [4, 43985.9, 43056.4, 59.018, 73.857],
+        [8, 161832, 81656.4, 60.419, 75.471],
+    ]
+)
 LAM_AB = np.array([1.0, 0.8])
 VAR_AB = np.array([2.0, 1.0])
 
@@ -44,7 +46,7 @@ def test_learning_order_reverses_with_depth_for_jepa_only():
 def test_flip_depth_grows_with_log_inverse_eps(eps, flip):
     depth = np.arange(1, 20)[:, None]
     t = np.asarray(jf.critical_time("jepa", LAM_AB, VAR_AB, depth, eps))
-    assert int(depth[np.argmax(t[:, 1] < t[:, 0]), 0]) == flip  # THEORY 4
+    assert int(depth[np.argmax(t[:, 1] < t[:, 0]), 0]) == flip  # theory §4
 
 
 def _quad_time(objective, lam, var, depth, eps, fraction):
@@ -55,8 +57,11 @@ def _quad_time(objective, lam, var, depth, eps, fraction):
 
     def integrand(y):
         u = np.exp(y)
-        f = u ** (2 * depth) * (lam - var * u) if objective == "jepa" else u**depth * (
-            lam - var * u ** (depth + 1))
+        f = (
+            u ** (2 * depth) * (lam - var * u)
+            if objective == "jepa"
+            else u**depth * (lam - var * u ** (depth + 1))
+        )
         return u / f
 
     # split near the end, where 1/f varies fastest
@@ -92,7 +97,7 @@ def test_mae_depth_one_closed_form():
     lam, var = np.array([1.0, 0.8, 3.0]), np.array([2.0, 1.0, 0.5])
     eps = np.array([1e-3, 1e-5, 0.1])
     rho = lam / var
-    ref = (np.log(1 / eps) + 0.5 * np.log((rho - eps**2) / 3)) / lam  # THEORY 4
+    ref = (np.log(1 / eps) + 0.5 * np.log((rho - eps**2) / 3)) / lam  # theory §4
     got = np.asarray(jf.critical_time("mae", lam, var, 1, eps))
     np.testing.assert_allclose(got, ref, rtol=1e-13)
 
@@ -117,8 +122,9 @@ def test_fixed_points_zero_the_vector_field():
         assert np.all(wbar > 0)
     rho = lam / var
     np.testing.assert_allclose(jf.fixed_point("jepa", lam, var, depth), rho**depth, rtol=1e-14)
-    np.testing.assert_allclose(jf.fixed_point("mae", lam, var, depth), rho ** (depth / (depth + 1)),
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        jf.fixed_point("mae", lam, var, depth), rho ** (depth / (depth + 1)), rtol=1e-14
+    )
     np.testing.assert_array_equal(np.asarray(jf.fixed_point("jepa", [-1.0, 0.0], 1.0, 2)), 0.0)
 
 
@@ -126,8 +132,11 @@ def test_fixed_points_zero_the_vector_field():
 def test_unlearned_and_already_reached(method):
     # lam <= 0: never learned; eps at or above the level: time 0.
     for objective in ("jepa", "mae"):
-        t = np.asarray(jf.critical_time(objective, [-1.0, 0.0, 1.0, 1.0], 1.0, 2,
-                                        [1e-3, 1e-3, 0.5, 4.0], method=method))
+        t = np.asarray(
+            jf.critical_time(
+                objective, [-1.0, 0.0, 1.0, 1.0], 1.0, 2, [1e-3, 1e-3, 0.5, 4.0], method=method
+            )
+        )
         assert np.isinf(t[0]) and np.isinf(t[1])
         assert t[2] == 0.0 and t[3] == 0.0  # u0 = sqrt(0.5) >= u_p; u0 above u*
 
@@ -153,4 +162,5 @@ def test_series_converges_as_eps_shrinks():
     e = 1e-12
     exact = float(jf.critical_time("mae", 1.0, 2.0, 1, e))
     assert exact - float(jf.critical_time("mae", 1.0, 2.0, 1, e, method="series")) == (
-        pytest.approx(0.5 * np.log((0.5 - e**2) / 3), rel=1e-9))
+        pytest.approx(0.5 * np.log((0.5 - e**2) / 3), rel=1e-9)
+    )

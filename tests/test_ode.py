@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import jepa_flow as jf
-from jepa_flow._critical_time import _critical_time_flat
-from jepa_flow._simulate import _trajectory_flat
+from jepa_flow._theory._critical_time import _critical_time_flat
+from jepa_flow._theory._simulate import _trajectory_flat
 
 
 def _random_configs(objective, n, seed):
@@ -21,22 +21,25 @@ def _random_configs(objective, n, seed):
 
 
 # Corners of the range: deepest, slowest (t* ~ 1e15), fastest, least and most influential.
-CORNERS = np.array([  # lam, var, depth, eps
-    [1e-3, 1e-4, 16, 1e-6],
-    [1e-3, 1e-3 / 1.5, 16, 1e-6],
-    [1e3, 1e2, 16, 1e-6],
-    [1e-3, 1e-1, 1, 1e-6],
-    [1e3, 1e5, 1, 1e-6],
-    [1.0, 0.1, 16, 1e15],
-    [1.0, 1.0 / 1.2, 12, 1e-6],
-])
+CORNERS = np.array(
+    [  # lam, var, depth, eps
+        [1e-3, 1e-4, 16, 1e-6],
+        [1e-3, 1e-3 / 1.5, 16, 1e-6],
+        [1e3, 1e2, 16, 1e-6],
+        [1e-3, 1e-1, 1, 1e-6],
+        [1e3, 1e5, 1, 1e-6],
+        [1.0, 0.1, 16, 1e15],
+        [1.0, 1.0 / 1.2, 12, 1e-6],
+    ]
+)
 
 
 @pytest.mark.parametrize("objective", ["jepa", "mae"])
 def test_ode_critical_time_matches_exact(objective):
     lam, var, depth, eps = _random_configs(objective, 200, seed=1)
-    lam, var, depth, eps = (np.concatenate([a, CORNERS[:, k]]) for k, a in
-                            enumerate((lam, var, depth, eps)))
+    lam, var, depth, eps = (
+        np.concatenate([a, CORNERS[:, k]]) for k, a in enumerate((lam, var, depth, eps))
+    )
     fraction = np.where(np.arange(lam.size) % 3 == 0, 0.9, 0.5)
     exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction))
     ode = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction, method="ode"))
@@ -56,8 +59,9 @@ def test_simulate_lies_on_the_exact_trajectory():
     for objective in ("jepa", "mae"):
         ws = np.asarray(jf.fixed_point(objective, lam, var, depth))
         fractions = np.array([0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99])
-        t_marks = np.asarray(jf.critical_time(objective, lam, var, depth, eps,
-                                              fraction=fractions[:, None, None]))
+        t_marks = np.asarray(
+            jf.critical_time(objective, lam, var, depth, eps, fraction=fractions[:, None, None])
+        )
         t = np.unique(np.concatenate([[0.0], t_marks.ravel(), [10 * t_marks.max()]]))
         traj = jf.simulate(objective, lam, var, depth, eps, t)
         assert traj.wbar.shape == (t.size, 4, 3) and bool(np.all(traj.ok))
@@ -67,8 +71,13 @@ def test_simulate_lies_on_the_exact_trajectory():
         np.testing.assert_allclose(np.asarray(traj.u) ** depth, wbar, rtol=1e-12)
         frac = wbar / ws
         inner = (wbar > eps * (1 + 1e-6)) & (frac < 1 - 1e-7)
-        t_of_w = np.asarray(jf.critical_time(objective, *np.broadcast_arrays(
-            lam, var, depth, eps), fraction=np.where(inner, frac, 0.5)))
+        t_of_w = np.asarray(
+            jf.critical_time(
+                objective,
+                *np.broadcast_arrays(lam, var, depth, eps),
+                fraction=np.where(inner, frac, 0.5),
+            )
+        )
         tt = np.broadcast_to(t[:, None, None], wbar.shape)
         rel = np.abs(t_of_w - tt)[inner] / tt[inner]
         assert inner.sum() > 60 and rel.max() < 1e-6, rel.max()
@@ -83,8 +92,11 @@ def test_simulate_lies_on_the_exact_trajectory():
         # becomes a relative error kappa * delta in wbar
         L = np.broadcast_to(depth, ws.shape)
         u = (0.5 * ws) ** (1 / L)
-        rate = var * u ** (2 * L - 1) * (lam / var - u) if objective == "jepa" else (
-            var * u ** (L - 1) * (lam / var - u ** (L + 1)))
+        rate = (
+            var * u ** (2 * L - 1) * (lam / var - u)
+            if objective == "jepa"
+            else (var * u ** (L - 1) * (lam / var - u ** (L + 1)))
+        )
         kappa = (t_marks[3] * L * rate).ravel()
         assert np.all(np.abs(got / 0.5 - 1) <= 1e-8 * np.maximum(kappa, 1.0))
 
@@ -120,7 +132,8 @@ def test_broadcasting_rules():
     for i in range(3):
         for j in range(4):
             assert t[i, j] == pytest.approx(
-                float(jf.critical_time("mae", lam[i, 0], 1.5, depth[j], 1e-3)), rel=1e-14)
+                float(jf.critical_time("mae", lam[i, 0], 1.5, depth[j], 1e-3)), rel=1e-14
+            )
     assert np.asarray(jf.critical_time("jepa", 1.0, 2.0, 3, 1e-3)).shape == ()
     assert np.asarray(jf.fixed_point("jepa", lam, [1.0, 2.0], 1)).shape == (3, 2)
     traj = jf.simulate("jepa", lam, 1.0, depth, 1e-3, [0.0, 1.0])
@@ -148,18 +161,26 @@ BAD = [
 
 @pytest.mark.parametrize(("override", "message"), BAD)
 def test_bad_input_raises_before_compiling(override, message):
-    kwargs = dict(objective="jepa", lam=1.0, var=2.0, depth=2, eps=1e-3, fraction=0.5,
-                  method="ode")
+    kwargs = dict(objective="jepa", lam=1.0, var=2.0, depth=2, eps=1e-3, fraction=0.5, method="ode")
     kwargs.update(override)
     before = _critical_time_flat._cache_size()
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")
-                       .replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        ValueError,
+        match=message.replace("(", r"\(")
+        .replace(")", r"\)")
+        .replace("[", r"\[")
+        .replace("]", r"\]"),
+    ):
         jf.critical_time(**kwargs)
     assert _critical_time_flat._cache_size() == before
 
 
 def test_bad_save_times():
-    for t, msg in [([1.0, 0.5], "non-decreasing"), ([-1.0, 1.0], "t must be >= 0"),
-                   ([], "non-empty 1-D"), ([[0.0, 1.0]], "non-empty 1-D")]:
+    for t, msg in [
+        ([1.0, 0.5], "non-decreasing"),
+        ([-1.0, 1.0], "t must be >= 0"),
+        ([], "non-empty 1-D"),
+        ([[0.0, 1.0]], "non-empty 1-D"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             jf.simulate("jepa", 1.0, 1.0, 1, 1e-3, t)

@@ -3,7 +3,7 @@
 One run of every experiment (module fixture, about a minute on two cores,
 compilation-bound), then each claim's numbers are checked against an
 independent direct computation (``critical_time``, ``fixed_point``, the
-closed-form rates of THEORY 7), so that no claim can be a copied constant.
+closed-form rates of theory §7), so that no claim can be a copied constant.
 """
 
 import json
@@ -24,8 +24,10 @@ def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     assert main(["reproduce", "--level", "tiny", "--out", str(out)]) == 0
     claims = json.loads((out / "claims.json").read_text())
-    numbers = {n: json.loads((out / name / "numbers.json").read_text())
-               for n, (_, name) in EXPERIMENTS.items()}  # fmt: skip
+    numbers = {
+        n: json.loads((out / name / "numbers.json").read_text())
+        for n, (_, name) in EXPERIMENTS.items()
+    }
     return out, claims, numbers
 
 
@@ -93,12 +95,15 @@ def test_phase_disagreement_recomputed_without_the_sweep_engine(results):
     rho_b = np.asarray(n3["rho_ratio"])[None, :] * 0.5
     frac = []
     for L in n3["depth"]:
-        first = {o: np.asarray(jf.critical_time(o, lam_b, lam_b / rho_b, L, n3["eps"][0]))
-                 < np.asarray(jf.critical_time(o, 1.0, 2.0, L, n3["eps"][0]))
-                 for o in ("jepa", "mae")}  # fmt: skip
+        first = {
+            o: np.asarray(jf.critical_time(o, lam_b, lam_b / rho_b, L, n3["eps"][0]))
+            < np.asarray(jf.critical_time(o, 1.0, 2.0, L, n3["eps"][0]))
+            for o in ("jepa", "mae")
+        }
         frac.append(np.mean(first["jepa"] != first["mae"]))
-    np.testing.assert_allclose(_claim(claims, "3.disagreement")["values"]["fraction"], frac,
-                               atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        _claim(claims, "3.disagreement")["values"]["fraction"], frac, atol=1e-12
+    )
 
 
 def test_noisy_and_slow_features_recomputed(results):
@@ -109,8 +114,9 @@ def test_noisy_and_slow_features_recomputed(results):
     v = _claim(claims, "4.final_weights")["values"]
     np.testing.assert_allclose(v["jepa"], rho.min() ** d, rtol=1e-12)
     np.testing.assert_allclose(v["mae"], rho.min() ** (d / (d + 1)), rtol=1e-12)
-    np.testing.assert_allclose(n4["jepa"]["t_star"],
-                               jf.critical_time("jepa", lam, var, d[:, None], EPS), rtol=1e-12)
+    np.testing.assert_allclose(
+        n4["jepa"]["t_star"], jf.critical_time("jepa", lam, var, d[:, None], EPS), rtol=1e-12
+    )
     n5 = numbers[5]
     a, var5 = np.asarray(n5["a"]), np.asarray(n5["var"])
     t = np.asarray(jf.critical_time("jepa", a * var5, var5, np.asarray(n5["depth"])[:, None], EPS))
@@ -147,8 +153,9 @@ def test_beyond_and_capture_recomputed(results):
         np.testing.assert_allclose(fr[name]["t_star_theory"], ref, rtol=1e-12)
         np.testing.assert_allclose(fr[name]["t_star_training"], ref, rtol=1e-2)
     # the JEPA teacher's diagonal is rho^L_T
-    np.testing.assert_allclose(fr["jepa_trained"]["c"], (LAM / VAR) ** fr["teacher_depth"],
-                               rtol=1e-2)  # fmt: skip
+    np.testing.assert_allclose(
+        fr["jepa_trained"]["c"], (LAM / VAR) ** fr["teacher_depth"], rtol=1e-2
+    )
     rates = _claim(claims, "8.growth_rate")["values"]
     rho = LAM / VAR
     for key, v in rates.items():

@@ -16,7 +16,9 @@ import pytest
 from scipy.integrate import quad
 
 import jepa_flow
-from jepa_flow import _sweep, _sweep_load, critical_time, load_sweep, parse_sweep_config, run_sweep
+from jepa_flow import critical_time, load_sweep, parse_sweep_config, run_sweep
+from jepa_flow._sweeps import _load as _sweep_load
+from jepa_flow._sweeps import _run as _sweep
 
 PLAIN = """
 [sweep]
@@ -37,7 +39,7 @@ def plain(tmp_path_factory):
 
 
 def _quad_time(objective, lam, var, depth, eps, fraction=0.5):
-    """Half time by adaptive quadrature of dt = du / (du/dt) in y = log u (THEORY 3)."""
+    """Half time by adaptive quadrature of dt = du / (du/dt) in y = log u (theory §3)."""
     rho = lam / var
     u_star = rho if objective == "jepa" else rho ** (1 / (depth + 1))
     y0, y1 = np.log(eps) / depth, np.log(fraction) / depth + np.log(u_star)
@@ -75,7 +77,7 @@ def test_plain_results_match_quadrature_and_fixed_points(plain):
     ]
     np.testing.assert_allclose(r["t_star"][~never], ref, rtol=1e-9)
     assert np.sum(r["t_star"] == 0) > 0  # some features start at their level
-    # MAE at depth 1: t* = (1/lam) [log(1/eps) + log((rho - eps^2)/3)/2]  (THEORY 4)
+    # MAE at depth 1: t* = (1/lam) [log(1/eps) + log((rho - eps^2)/3)/2]  (theory §4)
     sel = (~jepa) & (depth == 1) & ~never & (r["t_star"] > 0)
     lam, eps = r["lam"][sel], r["eps"][sel]
     closed = (np.log(1 / eps) + 0.5 * np.log((rho[sel] - eps**2) / 3)) / lam
@@ -103,11 +105,16 @@ def test_results_identical_on_four_devices(plain, ode, tmp_path):
         run_sweep({str(tmp_path / "c.toml")!r}, {str(tmp_path / "four")!r}, chunk_size={CHUNK})
         run_sweep({str(tmp_path / "o.toml")!r}, {str(tmp_path / "four_ode")!r}, chunk_size=8)
     """)
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "JAX_PLATFORMS": "cpu"}  # fmt: skip
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "JAX_PLATFORMS": "cpu",
+    }
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=240)
-    for got, want in ((load_sweep(tmp_path / "four"), ref),
-                      (load_sweep(tmp_path / "four_ode"), ode[0])):  # fmt: skip
+    for got, want in (
+        (load_sweep(tmp_path / "four"), ref),
+        (load_sweep(tmp_path / "four_ode"), ode[0]),
+    ):
         for key in want:
             np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 
@@ -124,7 +131,7 @@ def test_two_processes_split_the_chunks(plain, tmp_path):
     code = textwrap.dedent(f"""
         import jax
         jax.config.update("jax_enable_x64", True)
-        from jepa_flow._sweep import maybe_initialize_distributed, run_sweep
+        from jepa_flow._sweeps._run import maybe_initialize_distributed, run_sweep
         maybe_initialize_distributed()
         assert jax.process_count() == 2
         summary = run_sweep({str(tmp_path / "c.toml")!r}, {str(tmp_path / "two")!r},
@@ -141,7 +148,7 @@ def test_two_processes_split_the_chunks(plain, tmp_path):
                 "JAX_NUM_PROCESSES": "2",
                 "JAX_PROCESS_ID": str(i),
             },
-        )  # fmt: skip
+        )
         for i in range(2)
     ]
     assert [p.wait(timeout=240) for p in procs] == [0, 0]
@@ -189,7 +196,7 @@ def test_slice_reads_the_same_rows_and_plots(plain):
     sel = r["eps"] == 1e-3  # eps is held at its first value
     for key in part:
         np.testing.assert_array_equal(part[key], r[key][sel], err_msg=key)
-    from jepa_flow._sweep_plot import plot_sweep
+    from jepa_flow._plotting._sweep import plot_sweep
 
     assert plot_sweep(out) == ["critical_time.png"]
     assert (out / "critical_time.png").stat().st_size > 10_000
@@ -203,7 +210,8 @@ def test_resume_after_kill_9(plain, tmp_path):
         import os, signal
         import jax
         jax.config.update("jax_enable_x64", True)
-        from jepa_flow import _io, parse_sweep_config, run_sweep
+        from jepa_flow import parse_sweep_config, run_sweep
+        from jepa_flow._core import _io
         replace, calls = os.replace, []
 
         def killing_replace(src, dst):
@@ -254,13 +262,23 @@ def test_new_values_reuse_the_compiled_chunk(plain, tmp_path):
     assert [f._cache_size() for f in jitted] == before  # same chunk shape: no new compilation
 
 
-# THEORY 4, canonical pair: A = (lam 1, var 2), B = (lam 0.8, var 1), eps = 1e-3.
+# theory §4, canonical pair: A = (lam 1, var 2), B = (lam 0.8, var 1), eps = 1e-3.
 TABLE = {
-    "jepa": [(1008.43, 1257.32), (11669.2, 14020.9), (26853.3, 29707.2), (43985.9, 43056.4),
-             (161832, 81656.4)],
-    "mae": [(6.0119, 7.8086), (30.213, 38.022), (49.392, 61.901), (59.018, 73.857),
-            (60.419, 75.471)],
-}  # fmt: skip
+    "jepa": [
+        (1008.43, 1257.32),
+        (11669.2, 14020.9),
+        (26853.3, 29707.2),
+        (43985.9, 43056.4),
+        (161832, 81656.4),
+    ],
+    "mae": [
+        (6.0119, 7.8086),
+        (30.213, 38.022),
+        (49.392, 61.901),
+        (59.018, 73.857),
+        (60.419, 75.471),
+    ],
+}
 PAIR = """
 [sweep]
 objective = ["jepa", "mae"]
@@ -352,7 +370,7 @@ method = "series"
     r = load_sweep(tmp_path / "series")
     ref = []
     for o, lam, rho, d, e in zip(r["objective"], r["lam"], r["rho"], r["depth"], r["eps"]):
-        if o == "jepa":  # THEORY 4: (1/lam) sum_n eps^(-n/L) / (n rho^(2L-1-n))
+        if o == "jepa":  # theory §4: (1/lam) sum_n eps^(-n/L) / (n rho^(2L-1-n))
             n = np.arange(1, 2 * d)
             ref.append(np.sum(e ** (-n / d) / (n * rho ** (2 * d - 1 - n))) / lam)
         else:
@@ -362,7 +380,7 @@ method = "series"
 
 def test_jepa_flow_sweep_command(tmp_path, capsys):
     """Through ``jepa-flow`` itself, once the core subcommands are in the tree."""
-    pytest.importorskip("jepa_flow._cli_core")
+    pytest.importorskip("jepa_flow._cli._core")
     from jepa_flow._cli import main
 
     (tmp_path / "c.toml").write_text(PAIR)
@@ -376,14 +394,23 @@ def test_jepa_flow_sweep_command(tmp_path, capsys):
 
 
 def test_cli_runs_plots_and_reports(tmp_path, capsys):
-    from jepa_flow import _cli_sweep
+    from jepa_flow._cli import _sweep as _cli_sweep
 
     parser = argparse.ArgumentParser()
     _cli_sweep.register(parser.add_subparsers())
     (tmp_path / "c.toml").write_text(PAIR)
     out = tmp_path / "cli"
-    args = parser.parse_args(["sweep", str(tmp_path / "c.toml"), "--out", str(out),
-                              "--chunk-size", str(CHUNK), "--no-progress"])  # fmt: skip
+    args = parser.parse_args(
+        [
+            "sweep",
+            str(tmp_path / "c.toml"),
+            "--out",
+            str(out),
+            "--chunk-size",
+            str(CHUNK),
+            "--no-progress",
+        ]
+    )
     assert args.func(args) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("sweep: 10 configurations in 2 chunks (0 already done)")

@@ -111,14 +111,34 @@ def _toml(extra="", drop=(), pair=None, **over):
         (_toml(lam="[-1.0, 1.0]", rho="0.5", drop=("var",)), r"sweep\.lam must be > 0 when rho"),
         ("[sweep\n", r"not valid TOML"),
         ("x = 1", r"unknown table or key 'x'"),
-        (_toml(pair={"lam_a": 1, "var_a": 2, "lam_b": 1, "var_b": 1}), r"sweep\.lam .*belong in \[pair\]"),
-        (_toml(drop=("lam", "var"), pair={"var_a": 2, "lam_b": 1, "var_b": 1}), r"pair\.lam_a is required"),
-        (_toml(drop=("lam", "var"), pair={"lam_a": 1, "var_a": 2, "lam_b": 1}), r"one of rho_b, var_b"),
-        (_toml(drop=("lam", "var"), pair={"lam_a": 1, "var_a": 2, "lam_b": 1, "var_b": 1, "mu": 2}), r"unknown key pair\.mu"),
-        (_toml(drop=("lam", "var"), pair={"lam_a": 1, "var_a": 2, "lam_ratio": 0, "var_b": 1}), r"pair\.lam_ratio: lam_ratio must be > 0"),
-        (_toml(drop=("lam", "var"), pair={"lam_a": -1, "var_a": 2, "lam_b": 1, "rho_ratio": 1}), r"pair\.lam_a must be > 0"),
+        (
+            _toml(pair={"lam_a": 1, "var_a": 2, "lam_b": 1, "var_b": 1}),
+            r"sweep\.lam .*belong in \[pair\]",
+        ),
+        (
+            _toml(drop=("lam", "var"), pair={"var_a": 2, "lam_b": 1, "var_b": 1}),
+            r"pair\.lam_a is required",
+        ),
+        (
+            _toml(drop=("lam", "var"), pair={"lam_a": 1, "var_a": 2, "lam_b": 1}),
+            r"one of rho_b, var_b",
+        ),
+        (
+            _toml(
+                drop=("lam", "var"), pair={"lam_a": 1, "var_a": 2, "lam_b": 1, "var_b": 1, "mu": 2}
+            ),
+            r"unknown key pair\.mu",
+        ),
+        (
+            _toml(drop=("lam", "var"), pair={"lam_a": 1, "var_a": 2, "lam_ratio": 0, "var_b": 1}),
+            r"pair\.lam_ratio: lam_ratio must be > 0",
+        ),
+        (
+            _toml(drop=("lam", "var"), pair={"lam_a": -1, "var_a": 2, "lam_b": 1, "rho_ratio": 1}),
+            r"pair\.lam_a must be > 0",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_configurations_name_the_key(text, match):
     with pytest.raises(ValueError, match=match):
         parse_sweep_config(text)

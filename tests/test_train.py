@@ -1,4 +1,4 @@
-"""Training engine against the gradient-flow theory (THEORY 3, 6, 7).
+"""Training engine against the gradient-flow theory (theory §3, §6, §7).
 
 Small cases (d <= 3, <= 40k steps of 2x2 matrices) so the whole file runs in
 well under a minute on two cores; runs that several tests read are computed
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import jepa_flow as jf
-from jepa_flow._compare import capture_gain
-from jepa_flow._train import record_steps
+from jepa_flow._training._compare import capture_gain
+from jepa_flow._training._train import record_steps
 
 # Features learned in order of decreasing rho: no capture is predicted.
 LAM = np.array([1.0, 0.6, 0.3])
@@ -76,7 +76,7 @@ def test_gd_matches_full_matrix_flow(rotated_run):
     np.testing.assert_allclose(r.t_cross[0, 1, 0], np.asarray(ff.t_cross), rtol=3e-3)
 
 
-# Canonical pair (THEORY 4): A = (lam 1, var 2, rho 0.5) is learned before
+# Canonical pair (theory §4): A = (lam 1, var 2, rho 0.5) is learned before
 # B = (lam 0.8, var 1, rho 0.8) at depth 1, so a converged channel A captures B.
 PAIR_LAM = np.array([1.0, 0.8])
 PAIR_VAR = np.array([2.0, 1.0])
@@ -95,7 +95,7 @@ def test_capture_against_full_flow(capture_report):
     t_th, t_full, t_tr = (
         np.asarray(rep[k]) for k in ("t_star_theory", "t_star_full", "t_star_training")
     )
-    # per-feature theory (THEORY 4 table): 1008.43, 1257.32
+    # per-feature theory (theory §4 table): 1008.43, 1257.32
     np.testing.assert_allclose(t_th, [1008.43, 1257.32], rtol=1e-5)
     assert rep["capture_predicted"] and rep["capture_predicted"][0]["feature"] == 1
     # B is captured: learned ~14 % earlier than its own ODE says ...
@@ -122,7 +122,7 @@ def test_capture_growth_rate():
     t, m01 = r.t[0, 0, 0], np.abs(r.latent[0, 0, 0, :, 0, 1])
     i0, i1 = np.searchsorted(t, 40.0), np.searchsorted(t, 100.0)
     rate = np.log(m01[i1] / m01[i0]) / (t[i1] - t[i0])
-    gamma = PAIR_VAR[1] * 0.5 * (0.8 - 0.5)  # 0.15 (THEORY 7, exact at L = 1)
+    gamma = PAIR_VAR[1] * 0.5 * (0.8 - 0.5)  # 0.15 (theory §7, exact at L = 1)
     assert abs(rate - gamma) < 0.01 * gamma, rate
     ff = jf.full_flow("jepa", data, W, V, 1, t, np.full(2, np.inf))
     fm = np.abs(np.asarray(ff.latent)[:, 0, 1])
@@ -134,7 +134,7 @@ def test_capture_growth_rate():
 
 
 def test_collapse_from_unbalanced_start():
-    """THEORY 7: v0 = 1, w0 = 0.3, rho = 0.5 at depth 1 -> v = sqrt(0.91), w -> 0."""
+    """theory §7: v0 = 1, w0 = 0.3, rho = 0.5 at depth 1 -> v = sqrt(0.91), w -> 0."""
     data = jf.gaussian([1.0], [0.5])
     W0, V0 = np.array([[[0.3]]]), np.array([[1.0]])
     r = jf.train("jepa", data, depth=1, eta=0.01, t_max=200.0, init=jf.Params(W=W0, V=V0))
@@ -162,7 +162,7 @@ def test_ema_tends_to_stopgrad():
     delays = []
     for tau in (0.1, 0.05):
         ema = jf.train("jepa", data, target="ema", tau=tau, **kw)
-        # THEORY 6 at L = 1; the discrete EMA's time constant is tau - eta (see _train)
+        # theory §6 at L = 1; the discrete EMA's time constant is tau - eta (see _train)
         predicted = (tau - kw["eta"]) * np.log((rho - u0) / (u0 * (2**1.0 - 1)))
         delays.append(ema.t_cross[0, 0, 0, 0] - sg.t_cross[0, 0, 0, 0])
         assert abs(delays[-1] / predicted - 1) < 0.03, (delays[-1], predicted)
@@ -194,7 +194,7 @@ def test_frozen_teacher():
         "jepa", data, depth=2, eta=0.05, steps=500, init=init, target="frozen", teacher=teach
     )
     np.testing.assert_allclose(same.W[0, 0, 0], teach.W[0, 0, 0], atol=1e-8)
-    # from a small start the student follows MAE with lam -> c lam (THEORY 6)
+    # from a small start the student follows MAE with lam -> c lam (theory §6)
     c = rho**2
     st = jf.train(
         "jepa",
@@ -225,7 +225,7 @@ def test_frozen_teacher():
 def test_sampler_moments(make):
     import jax
 
-    from jepa_flow._data import sample
+    from jepa_flow._training._data import sample
 
     data = make()
     n = 200_000
@@ -296,7 +296,7 @@ def test_wishart_moments_match_explicit_minibatches():
     """The Bartlett-sampled moments have the mean and variance of B explicit samples."""
     import jax
 
-    from jepa_flow._data import chi2, sample_moments
+    from jepa_flow._training._data import chi2, sample_moments
 
     data = jf.noisy_views([1.0, 0.5], [0.5, 2.0], c=0.3, U="random", seed=1, batch=6)
     B, n = 6, 40_000

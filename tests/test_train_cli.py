@@ -3,11 +3,9 @@
 import json
 
 import numpy as np
-import pytest
 
 import jepa_flow as jf
 from jepa_flow import _cli
-
 
 TINY = [
     "--lam",

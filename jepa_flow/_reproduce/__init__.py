@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from .._io import write_json_atomic
+from .._core._io import write_json_atomic
 from ._common import LEVELS
 
 # number -> (module, output directory); each module's NAME equals its directory here
@@ -75,12 +75,19 @@ def reproduce(out="results", *, level="full", only=None, force=False, log=print)
         log(f"[{n}] {mod.TITLE} ...")
         numbers = mod.run(exp_dir, mod.PARAMS[level])
         seconds[n] = time.perf_counter() - t0
-        numbers = {"experiment": n, "title": mod.TITLE, "level": level,
-                   "seconds": round(seconds[n], 1), **numbers}  # fmt: skip
+        numbers = {
+            "experiment": n,
+            "title": mod.TITLE,
+            "level": level,
+            "seconds": round(seconds[n], 1),
+            **numbers,
+        }
         write_json_atomic(exp_dir / NUMBERS, numbers)
         held = sum(c["held"] for c in numbers["claims"])
-        log(f"[{n}] done in {seconds[n]:.1f} s ({held}/{len(numbers['claims'])} claims held; "
-            f"total {time.perf_counter() - start:.0f} s)")  # fmt: skip
+        log(
+            f"[{n}] done in {seconds[n]:.1f} s ({held}/{len(numbers['claims'])} claims held; "
+            f"total {time.perf_counter() - start:.0f} s)"
+        )
     return write_claims(out, level, time.perf_counter() - start)
 
 
@@ -92,8 +99,12 @@ def write_claims(out: Path, level: str, seconds: float) -> dict:
         numbers = _done(out / name, level)
         if numbers is None:
             continue
-        per_exp[str(n)] = {"name": name, "title": numbers["title"], "seconds": numbers["seconds"],
-                           "figures": [f"{name}/{f}" for f in numbers["figures"]]}  # fmt: skip
+        per_exp[str(n)] = {
+            "name": name,
+            "title": numbers["title"],
+            "seconds": numbers["seconds"],
+            "figures": [f"{name}/{f}" for f in numbers["figures"]],
+        }
         claims += [{"experiment": n, **c} for c in numbers["claims"]]
     report = {
         "level": level,

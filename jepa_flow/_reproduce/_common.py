@@ -18,18 +18,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._critical_time import critical_time
-from .._io import save_figure_atomic
-from .._plot import OBJECTIVE_LABEL, feature_colors, feature_label, plt
+from .._core._io import save_figure_atomic
+from .._plotting._dynamics import OBJECTIVE_LABEL, feature_colors, feature_label, plt
+from .._theory._critical_time import critical_time
 
 LEVELS = ("full", "quick", "tiny")
 T_LABEL = "gradient-flow time t (log scale)"
 OBJECTIVES = ("jepa", "mae")
 
 __all__ = [
-    "LEVELS", "OBJECTIVES", "OBJECTIVE_LABEL", "T_LABEL", "claim", "feature_colors",
-    "feature_label", "first_order", "plt", "rel_error", "save", "subplots", "train_member",
-]  # fmt: skip
+    "LEVELS",
+    "OBJECTIVES",
+    "OBJECTIVE_LABEL",
+    "T_LABEL",
+    "claim",
+    "feature_colors",
+    "feature_label",
+    "first_order",
+    "plt",
+    "rel_error",
+    "save",
+    "subplots",
+    "train_member",
+]
 
 
 def claim(cid: str, statement: str, held, **values) -> dict:
@@ -52,8 +63,9 @@ def first_order(t_star, names) -> list[str]:
 
 
 def subplots(n_rows, n_cols, w=3.6, h=3.0, **kw):
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(w * n_cols + 0.6, h * n_rows + 0.9),
-                             squeeze=False, **kw)  # fmt: skip
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(w * n_cols + 0.6, h * n_rows + 0.9), squeeze=False, **kw
+    )
     return fig, axes
 
 
@@ -70,10 +82,19 @@ def train_member(objective, data, depth, eps, eta, t_max, n_records=160, **kw):
     training critical time being the first crossing of half the per-feature
     fixed point (``jepa_flow.train``).
     """
-    from .._train import train
+    from .._training._train import train
 
-    r = train(objective, data, depth=int(depth), eta=float(eta), eps=float(eps),
-              t_max=float(t_max), n_records=n_records, keep_latent=False, **kw)  # fmt: skip
+    r = train(
+        objective,
+        data,
+        depth=int(depth),
+        eta=float(eta),
+        eps=float(eps),
+        t_max=float(t_max),
+        n_records=n_records,
+        keep_latent=False,
+        **kw,
+    )
     return r.t[0, 0, 0], r.norm[0, 0, 0], r.t_cross[0, 0, 0], r
 
 
@@ -103,7 +124,7 @@ def choose_eta(objective, lam, var, depth, eps, steps=20000, t_max=None):
 def features_data(lam, var, **kw):
     """Gaussian views with diagonal ``Syx = lam``, ``Sxx = var`` and ``Syy`` large enough
     for any ``rho`` (``Syy >= lam^2 / var``; it does not enter the losses' gradients)."""
-    from .._data import gaussian
+    from .._training._data import gaussian
 
     lam, var = np.asarray(lam, float), np.asarray(var, float)
     return gaussian(var, lam, Syy=np.maximum(var, lam**2 / var), **kw)
@@ -118,24 +139,33 @@ def time_grid(t_star, n=300, lo=1e-2, hi=3.0):
 
 def learned_fraction(objective, lam, var, depth, eps, t):
     """``wbar(t) / wbar*`` per time and feature, ``[T, *batch]`` (the per-feature flow)."""
-    from .._critical_time import fixed_point
-    from .._simulate import simulate
+    from .._theory._critical_time import fixed_point
+    from .._theory._simulate import simulate
 
     w = np.asarray(simulate(objective, lam, var, depth, eps, t).wbar)
     ws = np.asarray(fixed_point(objective, lam, var, depth))
     return w / np.where(ws > 0, ws, 1.0)
 
 
-def plot_dynamics(ax, t, ratio, labels, objective, depth, t_tr=None, ratio_tr=None,
-                  t_star=None, legend=True):  # fmt: skip
+def plot_dynamics(
+    ax, t, ratio, labels, objective, depth, t_tr=None, ratio_tr=None, t_star=None, legend=True
+):
     """``wbar / wbar*`` against log time: theory lines, training markers, one colour per feature."""
     cols = feature_colors(ratio.shape[-1])
     for j, lab in enumerate(labels):
         ax.plot(t, ratio[:, j], "-", color=cols[j], lw=1.6, label=lab)
         if ratio_tr is not None:
             m = t_tr > 0
-            ax.plot(t_tr[m], ratio_tr[m, j], "o", color=cols[j], ms=3.0, mfc="none",
-                    mew=1.0, label="trained (GD)" if j == 0 else None)  # fmt: skip
+            ax.plot(
+                t_tr[m],
+                ratio_tr[m, j],
+                "o",
+                color=cols[j],
+                ms=3.0,
+                mfc="none",
+                mew=1.0,
+                label="trained (GD)" if j == 0 else None,
+            )
         if t_star is not None and np.isfinite(t_star[j]):
             ax.plot([t_star[j]], [0.5], "|", color=cols[j], ms=10, mew=2)
     ax.set_xscale("log")

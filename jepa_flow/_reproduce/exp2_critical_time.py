@@ -1,4 +1,4 @@
-"""Experiment 2: critical time against depth, rho and lam; four ways (THEORY 3-4).
+"""Experiment 2: critical time against depth, rho and lam; four ways (theory §3-§4).
 
 Per objective one figure: the exact critical time (closed form / hypergeometric,
 lines), the ODE solve (dashed), the small-eps asymptotic series (dotted) and
@@ -13,9 +13,19 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from .._critical_time import critical_time
-from ._common import (OBJECTIVE_LABEL, OBJECTIVES, choose_eta, claim, feature_colors,
-                      features_data, rel_error, save, subplots, train_member)  # fmt: skip
+from .._theory._critical_time import critical_time
+from ._common import (
+    OBJECTIVE_LABEL,
+    OBJECTIVES,
+    choose_eta,
+    claim,
+    feature_colors,
+    features_data,
+    rel_error,
+    save,
+    subplots,
+    train_member,
+)
 
 NAME = "2_critical_time"
 TITLE = "Critical time against depth, rho and lam: exact, ODE, series, training"
@@ -36,13 +46,30 @@ _BASE = {
     "train_steps": 20000,
 }
 PARAMS = {
-    "full": {**_BASE, "depths": list(range(1, 9)), "n_grid": 60, "train_depths": [1, 2, 3, 4, 6, 8],
-             "n_train": 6},
-    "quick": {**_BASE, "depths": list(range(1, 9)), "n_grid": 30, "train_depths": [1, 2, 4],
-              "n_train": 4},
-    "tiny": {**_BASE, "depths": [1, 2, 3], "n_grid": 8, "train_depths": [1], "n_train": 0,
-             "series_eps": [1e-2, 1e-4, 1e-8], "series_depths": [1, 2]},
-}  # fmt: skip
+    "full": {
+        **_BASE,
+        "depths": list(range(1, 9)),
+        "n_grid": 60,
+        "train_depths": [1, 2, 3, 4, 6, 8],
+        "n_train": 6,
+    },
+    "quick": {
+        **_BASE,
+        "depths": list(range(1, 9)),
+        "n_grid": 30,
+        "train_depths": [1, 2, 4],
+        "n_train": 4,
+    },
+    "tiny": {
+        **_BASE,
+        "depths": [1, 2, 3],
+        "n_grid": 8,
+        "train_depths": [1],
+        "n_train": 0,
+        "series_eps": [1e-2, 1e-4, 1e-8],
+        "series_depths": [1, 2],
+    },
+}
 
 
 def _train(objective, lam, var, depth, eps, steps):
@@ -70,53 +97,110 @@ def run(out, p) -> dict:
             "rho": (rho_g, lam0, lam0 / rho_g, L0),
             "lam": (lam_g, lam_g, lam_g / p["rho_fixed"], L0),
         }
-        t = {k: {m: np.asarray(critical_time(obj, la, va, dd, eps, method=m))
-                 for m in ("exact", "ode", "series")} for k, (_, la, va, dd) in panels.items()}  # fmt: skip
+        t = {
+            k: {
+                m: np.asarray(critical_time(obj, la, va, dd, eps, method=m))
+                for m in ("exact", "ode", "series")
+            }
+            for k, (_, la, va, dd) in panels.items()
+        }
         # training: features of one panel trained together (a diagonal start stays diagonal)
         tr = {
-            "depth": np.array([_train(obj, np.full(rho_d.size, lam0), lam0 / rho_d, L, eps,
-                                      p["train_steps"]) for L in p["train_depths"]]),
+            "depth": np.array(
+                [
+                    _train(obj, np.full(rho_d.size, lam0), lam0 / rho_d, L, eps, p["train_steps"])
+                    for L in p["train_depths"]
+                ]
+            ),
             "rho": _train(obj, np.full(rho_tr.size, lam0), lam0 / rho_tr, L0, eps, p["train_steps"])
-            if rho_tr.size else np.zeros(0),
+            if rho_tr.size
+            else np.zeros(0),
             "lam": _train(obj, lam_tr, lam_tr / p["rho_fixed"], L0, eps, p["train_steps"])
-            if lam_tr.size else np.zeros(0),
-        }  # fmt: skip
+            if lam_tr.size
+            else np.zeros(0),
+        }
         ref = {
-            "depth": np.asarray(critical_time(obj, lam0, lam0 / rho_d[None, :],
-                                              np.asarray(p["train_depths"], float)[:, None], eps)),
+            "depth": np.asarray(
+                critical_time(
+                    obj,
+                    lam0,
+                    lam0 / rho_d[None, :],
+                    np.asarray(p["train_depths"], float)[:, None],
+                    eps,
+                )
+            ),
             "rho": np.asarray(critical_time(obj, lam0, lam0 / rho_tr, L0, eps)),
             "lam": np.asarray(critical_time(obj, lam_tr, lam_tr / p["rho_fixed"], L0, eps)),
-        }  # fmt: skip
+        }
         err_ode = max(float(rel_error(t[k]["ode"], t[k]["exact"]).max()) for k in t)
         err_tr = {k: rel_error(tr[k], ref[k]) for k in tr}
         worst_ode = max(worst_ode, err_ode)
         worst_train = max(worst_train, max(float(e.max()) for e in err_tr.values() if e.size))
         # series error against eps
         ex = np.asarray(critical_time(obj, lam0, lam0 / p["rho_fixed"], s_depth[:, None], s_eps))
-        se = np.asarray(critical_time(obj, lam0, lam0 / p["rho_fixed"], s_depth[:, None], s_eps,
-                                      method="series"))  # fmt: skip
+        se = np.asarray(
+            critical_time(
+                obj, lam0, lam0 / p["rho_fixed"], s_depth[:, None], s_eps, method="series"
+            )
+        )
         s_err = rel_error(se, ex)
-        num[obj] = {"t_star": {k: v["exact"] for k, v in t.items()},
-                    "max_rel_error_ode": err_ode,
-                    "training": {k: {"t_star_training": tr[k], "t_star_exact": ref[k],
-                                     "rel_error": err_tr[k]} for k in tr},
-                    "series_rel_error": {"eps": s_eps, "depth": s_depth, "rel_error": s_err}}  # fmt: skip
-        claims.append(claim(
-            f"2.series_converges_{obj}", f"{OBJECTIVE_LABEL[obj]}: the asymptotic series' relative "
-            f"error (rho = {p['rho_fixed']}) falls monotonically as eps -> 0 at every depth (until "
-            "float64 rounding, 1e-12)",
-            bool(np.all((np.diff(s_err, axis=1) < 0) | (s_err[:, 1:] < 1e-12))),
-            depth=s_depth, eps=s_eps,
-            rel_error=s_err, at_largest_eps=s_err[:, 0], at_smallest_eps=s_err[:, -1]))  # fmt: skip
-        _figure(out / f"critical_time_{obj}.png", obj, p, panels, t, tr, s_eps, s_depth, s_err,
-                rho_tr, lam_tr)  # fmt: skip
-    claims.insert(0, claim("2.ode_matches_exact", "ODE critical times agree with the exact ones "
-                           "to 1e-8 relative over every panel", worst_ode < 1e-8,
-                           max_rel_error=worst_ode))  # fmt: skip
-    claims.insert(1, claim("2.training_matches_theory", "trained models' critical times agree "
-                           "with the exact ones to 1 % (float64 population GD, about "
-                           f"{p['train_steps']} steps per run)", worst_train < 1e-2,
-                           max_rel_error=worst_train))  # fmt: skip
+        num[obj] = {
+            "t_star": {k: v["exact"] for k, v in t.items()},
+            "max_rel_error_ode": err_ode,
+            "training": {
+                k: {"t_star_training": tr[k], "t_star_exact": ref[k], "rel_error": err_tr[k]}
+                for k in tr
+            },
+            "series_rel_error": {"eps": s_eps, "depth": s_depth, "rel_error": s_err},
+        }
+        claims.append(
+            claim(
+                f"2.series_converges_{obj}",
+                f"{OBJECTIVE_LABEL[obj]}: the asymptotic series' relative "
+                f"error (rho = {p['rho_fixed']}) falls monotonically as eps -> 0 at every depth "
+                "(until "
+                "float64 rounding, 1e-12)",
+                bool(np.all((np.diff(s_err, axis=1) < 0) | (s_err[:, 1:] < 1e-12))),
+                depth=s_depth,
+                eps=s_eps,
+                rel_error=s_err,
+                at_largest_eps=s_err[:, 0],
+                at_smallest_eps=s_err[:, -1],
+            )
+        )
+        _figure(
+            out / f"critical_time_{obj}.png",
+            obj,
+            p,
+            panels,
+            t,
+            tr,
+            s_eps,
+            s_depth,
+            s_err,
+            rho_tr,
+            lam_tr,
+        )
+    claims.insert(
+        0,
+        claim(
+            "2.ode_matches_exact",
+            "ODE critical times agree with the exact ones to 1e-8 relative over every panel",
+            worst_ode < 1e-8,
+            max_rel_error=worst_ode,
+        ),
+    )
+    claims.insert(
+        1,
+        claim(
+            "2.training_matches_theory",
+            "trained models' critical times agree "
+            "with the exact ones to 1 % (float64 population GD, about "
+            f"{p['train_steps']} steps per run)",
+            worst_train < 1e-2,
+            max_rel_error=worst_train,
+        ),
+    )
     return {"figures": [f"critical_time_{o}.png" for o in OBJECTIVES], **num, "claims": claims}
 
 
@@ -126,10 +210,11 @@ def _figure(path, obj, p, panels, t, tr, s_eps, s_depth, s_err, rho_tr, lam_tr):
     cols = feature_colors(max(len(p["rho_depth_panel"]), len(s_depth)))
     L0, eps = p["depth_fixed"], p["eps"]
     x_tr = {"depth": np.asarray(p["train_depths"]), "rho": rho_tr, "lam": lam_tr}
-    titles = {"depth": f"{lab}: t* against depth\n(lam = {p['lam']:g}, eps = {eps:g})",
-              "rho": f"{lab}, depth L = {L0}: t* against rho\n(lam = {p['lam']:g}, eps = {eps:g})",
-              "lam": f"{lab}, depth L = {L0}: t* against lam\n(rho = {p['rho_fixed']:g}, "
-                     f"eps = {eps:g})"}  # fmt: skip
+    titles = {
+        "depth": f"{lab}: t* against depth\n(lam = {p['lam']:g}, eps = {eps:g})",
+        "rho": f"{lab}, depth L = {L0}: t* against rho\n(lam = {p['lam']:g}, eps = {eps:g})",
+        "lam": f"{lab}, depth L = {L0}: t* against lam\n(rho = {p['rho_fixed']:g}, eps = {eps:g})",
+    }
     xl = {"depth": "depth L", "rho": "rho = lam / var (influence)", "lam": "lam (view covariance)"}
     for ax, (k, (x, *_)) in zip(axes[0], panels.items()):
         ex, od, se = (np.atleast_2d(t[k][m].T).T for m in ("exact", "ode", "series"))
@@ -137,13 +222,29 @@ def _figure(path, obj, p, panels, t, tr, s_eps, s_depth, s_err, rho_tr, lam_tr):
         for j in range(ex.shape[1]):
             c = cols[j] if k == "depth" else "k"
             name = f"rho = {p['rho_depth_panel'][j]}" if k == "depth" else "exact"
-            ax.plot(x, ex[:, j], "-", color=c, lw=1.8,
-                    label=f"exact, {name}" if k == "depth" else name)
-            ax.plot(x, od[:, j], "--", color="k", lw=0.8, dashes=(3, 3),
-                    label="ODE (on the exact line)" if j == 0 else None)  # fmt: skip
+            ax.plot(
+                x, ex[:, j], "-", color=c, lw=1.8, label=f"exact, {name}" if k == "depth" else name
+            )
+            ax.plot(
+                x,
+                od[:, j],
+                "--",
+                color="k",
+                lw=0.8,
+                dashes=(3, 3),
+                label="ODE (on the exact line)" if j == 0 else None,
+            )
             ax.plot(x, se[:, j], ":", color=c, lw=1.5, label="series" if j == 0 else None)
-            ax.plot(x_tr[k], trk[:, j], "o", color=c, mfc="none", mew=1.5, ms=6,
-                    label="trained (GD)" if j == 0 else None)  # fmt: skip
+            ax.plot(
+                x_tr[k],
+                trk[:, j],
+                "o",
+                color=c,
+                mfc="none",
+                mew=1.5,
+                ms=6,
+                label="trained (GD)" if j == 0 else None,
+            )
         ax.set_yscale("log")
         if k != "depth":
             ax.set_xscale("log")
@@ -161,8 +262,10 @@ def _figure(path, obj, p, panels, t, tr, s_eps, s_depth, s_err, rho_tr, lam_tr):
     ax.invert_xaxis()
     ax.set_xlabel("eps (initial scale; smaller to the right)")
     ax.set_ylabel("|t*_series - t*_exact| / t*_exact")
-    ax.set_title(f"{lab}: series error as eps -> 0\n(lam = {p['lam']:g}, rho = {p['rho_fixed']:g})",
-                 fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"{lab}: series error as eps -> 0\n(lam = {p['lam']:g}, rho = {p['rho_fixed']:g})",
+        fontsize=9,
+    )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     fig.tight_layout()

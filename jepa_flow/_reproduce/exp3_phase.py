@@ -1,4 +1,4 @@
-"""Experiment 3: phase diagrams of the learning order (THEORY 4), from the sweep engine.
+"""Experiment 3: phase diagrams of the learning order (theory §4), from the sweep engine.
 
 Feature A is fixed (``lam 1, var 2, rho 0.5``); feature B spans a grid of
 ``(lam_B / lam_A, rho_B / rho_A)``. For each objective, depth and ``eps`` the
@@ -19,10 +19,10 @@ import shutil
 
 import numpy as np
 
-from .._sweep import run_sweep
-from .._sweep_config import parse_config
-from .._sweep_load import load_sweep, load_sweep_slice
-from .._sweep_plot import plot_phase
+from .._plotting._sweep import plot_phase
+from .._sweeps._config import parse_config
+from .._sweeps._load import load_sweep, load_sweep_slice
+from .._sweeps._run import run_sweep
 from ._common import claim, plt, save
 
 NAME = "3_phase_diagrams"
@@ -80,8 +80,11 @@ def angle(ly, lx) -> float:
     ok = np.isfinite(ly)
     if ok.sum() >= 3 and np.ptp(ly[ok]) <= np.ptp(lx[ok]):
         return float(np.degrees(np.arctan(abs(np.polyfit(lx[ok], ly[ok], 1)[0]))))
-    return 90.0 if ok.sum() < 3 else float(
-        90.0 - np.degrees(np.arctan(abs(np.polyfit(ly[ok], lx[ok], 1)[0]))))
+    return (
+        90.0
+        if ok.sum() < 3
+        else float(90.0 - np.degrees(np.arctan(abs(np.polyfit(ly[ok], lx[ok], 1)[0]))))
+    )
 
 
 def run(out, p) -> dict:
@@ -109,45 +112,91 @@ def run(out, p) -> dict:
 
     depths, eps = [int(d) for d in values["depth"]], list(values["eps"])
     LR, RR = np.meshgrid(lam_r, rho_r, indexing="ij")
-    num = {"depth": depths, "eps": eps, "lam_ratio": lam_r, "rho_ratio": rho_r,
-           "angle_deg": {}, "disagree_fraction": {}, "agree_with_lam_order": {},
-           "agree_with_rho_order": {}, "mae_max_boundary_offset_log10": {}, "t_star_zero": 0}  # fmt: skip
+    num = {
+        "depth": depths,
+        "eps": eps,
+        "lam_ratio": lam_r,
+        "rho_ratio": rho_r,
+        "angle_deg": {},
+        "disagree_fraction": {},
+        "agree_with_lam_order": {},
+        "agree_with_rho_order": {},
+        "mae_max_boundary_offset_log10": {},
+        "t_star_zero": 0,
+    }
     for o, obj in enumerate(values["objective"]):
-        num["angle_deg"][obj] = [[angle(boundary(np.log10(grid(t_ratio, o, d, e)), lx, ly), lx)
-                                  for d in range(len(depths))] for e in range(len(eps))]
-        num["agree_with_lam_order"][obj] = [[float(np.mean((grid(first, o, d, e) == 1) == (LR > 1)))
-                                             for d in range(len(depths))] for e in range(len(eps))]
-        num["agree_with_rho_order"][obj] = [[float(np.mean((grid(first, o, d, e) == 1) == (RR > 1)))
-                                             for d in range(len(depths))] for e in range(len(eps))]
-        num["t_star_zero"] += int(((ta == 0) | (tb == 0)).sum())  # fmt: skip
-    num["disagree_fraction"] = [[float(np.mean(grid(first, 0, d, e) != grid(first, 1, d, e)))
-                                 for d in range(len(depths))] for e in range(len(eps))]
+        num["angle_deg"][obj] = [
+            [
+                angle(boundary(np.log10(grid(t_ratio, o, d, e)), lx, ly), lx)
+                for d in range(len(depths))
+            ]
+            for e in range(len(eps))
+        ]
+        num["agree_with_lam_order"][obj] = [
+            [float(np.mean((grid(first, o, d, e) == 1) == (LR > 1))) for d in range(len(depths))]
+            for e in range(len(eps))
+        ]
+        num["agree_with_rho_order"][obj] = [
+            [float(np.mean((grid(first, o, d, e) == 1) == (RR > 1))) for d in range(len(depths))]
+            for e in range(len(eps))
+        ]
+        num["t_star_zero"] += int(((ta == 0) | (tb == 0)).sum())
+    num["disagree_fraction"] = [
+        [float(np.mean(grid(first, 0, d, e) != grid(first, 1, d, e))) for d in range(len(depths))]
+        for e in range(len(eps))
+    ]
     num["mae_max_boundary_offset_log10"] = [
-        [float(np.nanmax(np.abs(boundary(np.log10(grid(t_ratio, 1, d, e)), lx, ly))))
-         for d in range(len(depths))] for e in range(len(eps))]  # fmt: skip
+        [
+            float(np.nanmax(np.abs(boundary(np.log10(grid(t_ratio, 1, d, e)), lx, ly))))
+            for d in range(len(depths))
+        ]
+        for e in range(len(eps))
+    ]
     a_j, a_m = np.array(num["angle_deg"]["jepa"]), np.array(num["angle_deg"]["mae"])
     off = np.array(num["mae_max_boundary_offset_log10"])
     dis = np.array(num["disagree_fraction"])
     claims = [
-        claim("3.jepa_boundary_rotates", f"at eps = {eps[0]:g} JEPA's boundary angle (0: lam_B = "
-              "lam_A, 90: rho_B = rho_A) grows with depth, past 30 degrees at the deepest",
-              bool(np.all(np.diff(a_j[0]) > 0) and a_j[0, -1] > 30),
-              depth=depths, angle_deg=a_j[0]),
-        claim("3.mae_boundary_flat", f"at eps = {eps[0]:g} MAE's boundary stays within 0.06 "
-              "decades (15 %) of lam_B = lam_A at every depth",
-              bool(np.all(off[0] < 0.06)), depth=depths, max_offset_log10=off[0],
-              angle_deg=a_m[0]),
-        claim("3.mae_boundary_exact_as_eps_to_0", "MAE's largest boundary offset from lam_B = "
-              "lam_A shrinks as eps -> 0, at every depth", bool(np.all(np.diff(off, axis=0) < 0)),
-              eps=eps, depth=depths, max_offset_log10=off),
-        claim("3.disagreement", f"fraction of the grid where JEPA and MAE learn different "
-              f"features first, per depth (eps = {eps[0]:g}); it grows with depth",
-              bool(np.all(np.diff(dis[0]) > 0)), depth=depths, fraction=dis[0],
-              fraction_all_eps=dis),
-        claim("3.no_trivial_starts", "no configuration starts at or above its half level "
-              "(t* = 0) anywhere in the grid", num["t_star_zero"] == 0,
-              count=num["t_star_zero"]),
-    ]  # fmt: skip
+        claim(
+            "3.jepa_boundary_rotates",
+            f"at eps = {eps[0]:g} JEPA's boundary angle (0: lam_B = "
+            "lam_A, 90: rho_B = rho_A) grows with depth, past 30 degrees at the deepest",
+            bool(np.all(np.diff(a_j[0]) > 0) and a_j[0, -1] > 30),
+            depth=depths,
+            angle_deg=a_j[0],
+        ),
+        claim(
+            "3.mae_boundary_flat",
+            f"at eps = {eps[0]:g} MAE's boundary stays within 0.06 "
+            "decades (15 %) of lam_B = lam_A at every depth",
+            bool(np.all(off[0] < 0.06)),
+            depth=depths,
+            max_offset_log10=off[0],
+            angle_deg=a_m[0],
+        ),
+        claim(
+            "3.mae_boundary_exact_as_eps_to_0",
+            "MAE's largest boundary offset from lam_B = lam_A shrinks as eps -> 0, at every depth",
+            bool(np.all(np.diff(off, axis=0) < 0)),
+            eps=eps,
+            depth=depths,
+            max_offset_log10=off,
+        ),
+        claim(
+            "3.disagreement",
+            f"fraction of the grid where JEPA and MAE learn different "
+            f"features first, per depth (eps = {eps[0]:g}); it grows with depth",
+            bool(np.all(np.diff(dis[0]) > 0)),
+            depth=depths,
+            fraction=dis[0],
+            fraction_all_eps=dis,
+        ),
+        claim(
+            "3.no_trivial_starts",
+            "no configuration starts at or above its half level (t* = 0) anywhere in the grid",
+            num["t_star_zero"] == 0,
+            count=num["t_star_zero"],
+        ),
+    ]
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for e, ep in enumerate(eps):
@@ -157,9 +206,9 @@ def run(out, p) -> dict:
     axes[0].set_ylabel("boundary angle (deg)\n0: lam_B = lam_A, 90: rho_B = rho_A")
     axes[0].set_title("JEPA and MAE: angle of the boundary t*_A = t*_B", fontsize=9)
     axes[1].set_ylabel("fraction of (lam_B/lam_A, rho_B/rho_A) grid")
-    axes[1].set_title("JEPA vs MAE: fraction of the grid where\n"
-                      "they learn different features first",
-                      fontsize=9)  # fmt: skip
+    axes[1].set_title(
+        "JEPA vs MAE: fraction of the grid where\nthey learn different features first", fontsize=9
+    )
     for ax in axes:
         ax.set_xlabel("depth L")
         ax.grid(alpha=0.3)
@@ -168,5 +217,9 @@ def run(out, p) -> dict:
     save(fig, out / "boundary_vs_depth.png", dpi=110)
     if not p["keep_sweep"]:
         shutil.rmtree(sweep_dir)
-    return {"figures": ["phase.png", "boundary_vs_depth.png"], "config": config.text,
-            **num, "claims": claims}
+    return {
+        "figures": ["phase.png", "boundary_vs_depth.png"],
+        "config": config.text,
+        **num,
+        "claims": claims,
+    }

@@ -1,4 +1,4 @@
-"""Experiment 4: noisy features (static noisy-views model, THEORY 5).
+"""Experiment 4: noisy features (static noisy-views model, theory §5).
 
 Features of equal signal ``s = 1`` and rising noise ``nu`` (``lam = 1``,
 ``rho = 1 / (1 + nu)``), plus one feature of high-variance noise shared by
@@ -13,11 +13,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._critical_time import critical_time, fixed_point
-from .._data import noisy_views
-from ._common import (OBJECTIVE_LABEL, OBJECTIVES, choose_eta, claim, feature_colors, first_order,
-                      learned_fraction, plot_dynamics, rel_error, save, subplots, time_grid,
-                      train_member)  # fmt: skip
+from .._theory._critical_time import critical_time, fixed_point
+from .._training._data import noisy_views
+from ._common import (
+    OBJECTIVE_LABEL,
+    OBJECTIVES,
+    choose_eta,
+    claim,
+    feature_colors,
+    first_order,
+    learned_fraction,
+    plot_dynamics,
+    rel_error,
+    save,
+    subplots,
+    time_grid,
+    train_member,
+)
 
 NAME = "4_noisy_features"
 TITLE = "Noisy features: JEPA suppresses them, MAE does not"
@@ -41,8 +53,9 @@ PARAMS = {
 def features(p):
     s, nu, c = (np.asarray(p[k], float) for k in ("s", "nu", "c"))
     lam, var = s + c * nu, s + nu
-    names = [f"nu={n:g}" if cc == 0 else f"shared noise (nu={n:g}, c={cc:g})"
-             for n, cc in zip(nu, c)]  # fmt: skip
+    names = [
+        f"nu={n:g}" if cc == 0 else f"shared noise (nu={n:g}, c={cc:g})" for n, cc in zip(nu, c)
+    ]
     labels = [f"{nm}: λ={la:.3g}, ρ={la / va:.2f}" for nm, la, va in zip(names, lam, var)]
     return lam, var, names, labels
 
@@ -59,13 +72,21 @@ def run(out, p) -> dict:
         ts = np.asarray(critical_time(obj, lam, var, depths[:, None], eps))
         ws = np.asarray(fixed_point(obj, lam, var, depths[:, None]))
         budget = p["budget_factor"] * ts[:, clean]
-        frac = np.array([learned_fraction(obj, lam, var, L, eps, np.array([b]))[0]
-                         for L, b in zip(depths, budget)])  # fmt: skip
+        frac = np.array(
+            [
+                learned_fraction(obj, lam, var, L, eps, np.array([b]))[0]
+                for L, b in zip(depths, budget)
+            ]
+        )
         budget_frac[obj] = frac
-        num[obj] = {"t_star": ts, "wbar_star": ws, "budget": budget, "fraction_at_budget": frac,
-                    "order": [first_order(row, names) for row in ts],
-                    "learned_at_budget": [[n for n, f in zip(names, row) if f >= 0.5]
-                                          for row in frac]}  # fmt: skip
+        num[obj] = {
+            "t_star": ts,
+            "wbar_star": ws,
+            "budget": budget,
+            "fraction_at_budget": frac,
+            "order": [first_order(row, names) for row in ts],
+            "learned_at_budget": [[n for n, f in zip(names, row) if f >= 0.5] for row in frac],
+        }
         for col, L in enumerate(depths):
             t = time_grid(ts[col], p["n_t"])
             ratio = learned_fraction(obj, lam, var, L, eps, t)
@@ -75,9 +96,11 @@ def run(out, p) -> dict:
             ax.text(budget[col], 1.02, " budget", fontsize=7)
     h, lb = axes[0, 0].get_legend_handles_labels()
     fig.legend(h, lb, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(f"Noisy views (s = signal, nu = noise), eps = {eps:g}: fraction learned "
-                 f"(ticks: t*; dashed: budget = {p['budget_factor']:g} t* of the clean feature)",
-                 fontsize=10)  # fmt: skip
+    fig.suptitle(
+        f"Noisy views (s = signal, nu = noise), eps = {eps:g}: fraction learned "
+        f"(ticks: t*; dashed: budget = {p['budget_factor']:g} t* of the clean feature)",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0.1, 1, 0.96))
     save(fig, out / "dynamics.png")
 
@@ -87,17 +110,22 @@ def run(out, p) -> dict:
         rows = []
         for L in p["train_depths"]:
             t_last = float(np.max(num[obj]["t_star"][list(depths).index(L)]))
-            eta, t_max = choose_eta(obj, lam, var, L, eps, p["train_steps"],
-                                    t_max=p["train_t_factor"] * t_last)  # fmt: skip
+            eta, t_max = choose_eta(
+                obj, lam, var, L, eps, p["train_steps"], t_max=p["train_t_factor"] * t_last
+            )
             data = noisy_views(p["s"], p["nu"], p["c"])
             _, norm, _, _ = train_member(obj, data, L, eps, eta, t_max)
             rows.append(norm[-1])
         trained[obj] = np.array(rows)
-    ws_tr = {o: np.asarray(fixed_point(o, lam, var, np.asarray(p["train_depths"], float)[:, None]))
-             for o in OBJECTIVES}  # fmt: skip
+    ws_tr = {
+        o: np.asarray(fixed_point(o, lam, var, np.asarray(p["train_depths"], float)[:, None]))
+        for o in OBJECTIVES
+    }
     err_w = max(float(rel_error(trained[o], ws_tr[o]).max()) for o in OBJECTIVES)
-    num["trained_final_weights"] = {o: {"depth": p["train_depths"], "wbar": trained[o],
-                                        "wbar_star": ws_tr[o]} for o in OBJECTIVES}  # fmt: skip
+    num["trained_final_weights"] = {
+        o: {"depth": p["train_depths"], "wbar": trained[o], "wbar_star": ws_tr[o]}
+        for o in OBJECTIVES
+    }
 
     deep = len(depths) - 1
     fj, fm = budget_frac["jepa"][deep], budget_frac["mae"][deep]
@@ -105,24 +133,42 @@ def run(out, p) -> dict:
     ratio_j = num["jepa"]["wbar_star"][:, noisiest] / num["jepa"]["wbar_star"][:, clean]
     ratio_m = num["mae"]["wbar_star"][:, noisiest] / num["mae"]["wbar_star"][:, clean]
     claims = [
-        claim("4.jepa_suppresses_noisy_at_budget", f"at depth {int(depths[deep])} and the budget, "
-              "JEPA has learned the clean feature but none with rho <= 0.5 nor the shared noise",
-              fj[clean] >= 0.5 and all(fj[j] < 0.5 for j in noisy),
-              fraction_learned=dict(zip(names, fj)), budget=num["jepa"]["budget"][deep]),
-        claim("4.mae_learns_noise_first", "MAE learns the shared-noise feature (largest lam) first "
-              "at every depth, and at the budget has learned every feature",
-              all(o[0] == names[shared] for o in num["mae"]["order"])
-              and bool(np.all(budget_frac["mae"] >= 0.5)),
-              first=[o[0] for o in num["mae"]["order"]],
-              fraction_learned_deepest=dict(zip(names, fm))),
-        claim("4.final_weights", "learned weight of the noisiest feature relative to the clean "
-              "one: rho^L for JEPA (falls exponentially with depth) against rho^(L/(L+1)) for MAE "
-              "(stays above rho)",
-              bool(np.all(np.diff(ratio_j) < 0) and np.all(ratio_m >= rho[noisiest] - 1e-12)),
-              depth=depths, rho_noisiest=rho[noisiest], jepa=ratio_j, mae=ratio_m),
-        claim("4.trained_weights_match", "trained models' final |Wbar e_j| match wbar* to 3 %",
-              err_w < 0.03, max_rel_error=err_w, depth=p["train_depths"]),
-    ]  # fmt: skip
+        claim(
+            "4.jepa_suppresses_noisy_at_budget",
+            f"at depth {int(depths[deep])} and the budget, "
+            "JEPA has learned the clean feature but none with rho <= 0.5 nor the shared noise",
+            fj[clean] >= 0.5 and all(fj[j] < 0.5 for j in noisy),
+            fraction_learned=dict(zip(names, fj)),
+            budget=num["jepa"]["budget"][deep],
+        ),
+        claim(
+            "4.mae_learns_noise_first",
+            "MAE learns the shared-noise feature (largest lam) first "
+            "at every depth, and at the budget has learned every feature",
+            all(o[0] == names[shared] for o in num["mae"]["order"])
+            and bool(np.all(budget_frac["mae"] >= 0.5)),
+            first=[o[0] for o in num["mae"]["order"]],
+            fraction_learned_deepest=dict(zip(names, fm)),
+        ),
+        claim(
+            "4.final_weights",
+            "learned weight of the noisiest feature relative to the clean "
+            "one: rho^L for JEPA (falls exponentially with depth) against rho^(L/(L+1)) for MAE "
+            "(stays above rho)",
+            bool(np.all(np.diff(ratio_j) < 0) and np.all(ratio_m >= rho[noisiest] - 1e-12)),
+            depth=depths,
+            rho_noisiest=rho[noisiest],
+            jepa=ratio_j,
+            mae=ratio_m,
+        ),
+        claim(
+            "4.trained_weights_match",
+            "trained models' final |Wbar e_j| match wbar* to 3 %",
+            err_w < 0.03,
+            max_rel_error=err_w,
+            depth=p["train_depths"],
+        ),
+    ]
 
     fig, axes = subplots(1, 3, w=4.0, h=3.4)
     cols = feature_colors(len(lam))
@@ -134,8 +180,11 @@ def run(out, p) -> dict:
         ax.set_xticks(x, [f"ρ={r_:.2f}\nλ={la:.2g}" for r_, la in zip(rho, lam)], fontsize=7)
         ax.set_ylabel("wbar / wbar* at the budget")
         ax.set_ylim(0, 1.05)
-        ax.set_title(f"{OBJECTIVE_LABEL[obj]}, depth L = {int(depths[deep])}: learned at budget "
-                     f"t = {num[obj]['budget'][deep]:.3g}", fontsize=9)  # fmt: skip
+        ax.set_title(
+            f"{OBJECTIVE_LABEL[obj]}, depth L = {int(depths[deep])}: learned at budget "
+            f"t = {num[obj]['budget'][deep]:.3g}",
+            fontsize=9,
+        )
     ax = axes[0, 2]
     rr = np.linspace(rho.min(), 1, 50)
     for L, ls in zip(p["train_depths"], ("-", "--", ":", "-.")):
@@ -143,12 +192,22 @@ def run(out, p) -> dict:
         ax.plot(rr, rr ** (L / (L + 1)), ls, color="tab:red", label=f"MAE rho^(L/(L+1)), L={L}")
     for o, mk in (("jepa", "o"), ("mae", "s")):
         for i in range(len(p["train_depths"])):
-            ax.scatter(rho, trained[o][i], c=cols, marker=mk, s=22, zorder=3,
-                       label=f"trained {OBJECTIVE_LABEL[o]}" if i == 0 else None)  # fmt: skip
+            ax.scatter(
+                rho,
+                trained[o][i],
+                c=cols,
+                marker=mk,
+                s=22,
+                zorder=3,
+                label=f"trained {OBJECTIVE_LABEL[o]}" if i == 0 else None,
+            )
     ax.set_xlabel("rho = s / (s + nu) (influence)")
     ax.set_ylabel("final weight |Wbar e_j|")
-    ax.set_title(f"JEPA and MAE, depths {p['train_depths']}: learned weights\n"
-                 "(lines: theory, markers: trained, colour: feature)", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"JEPA and MAE, depths {p['train_depths']}: learned weights\n"
+        "(lines: theory, markers: trained, colour: feature)",
+        fontsize=9,
+    )
     ax.legend(fontsize=6)
     ax.grid(alpha=0.3)
     fig.tight_layout()

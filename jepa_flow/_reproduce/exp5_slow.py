@@ -1,4 +1,4 @@
-"""Experiment 5: slow features (linear-dynamics model, THEORY 5).
+"""Experiment 5: slow features (linear-dynamics model, theory §5).
 
 Temporal views ``x = x_t``, ``y = x_(t+1) = a x_t + noise``: per feature
 ``rho = a`` (autocorrelation, slowness) and ``lam = a var``. The slow features
@@ -12,9 +12,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._critical_time import critical_time
-from ._common import (OBJECTIVE_LABEL, OBJECTIVES, claim, feature_colors, first_order,
-                      learned_fraction, plot_dynamics, plt, save, subplots, time_grid)  # fmt: skip
+from .._theory._critical_time import critical_time
+from ._common import (
+    OBJECTIVE_LABEL,
+    OBJECTIVES,
+    claim,
+    first_order,
+    learned_fraction,
+    plot_dynamics,
+    plt,
+    save,
+    subplots,
+    time_grid,
+)
 
 NAME = "5_slow_features"
 TITLE = "Slow features: JEPA learns slow ones first, MAE high-variance ones"
@@ -46,45 +56,77 @@ def run(out, p) -> dict:
     corr = {}
     for obj in OBJECTIVES:
         ts = np.asarray(critical_time(obj, lam, var, depths[:, None], eps))
-        corr[obj] = {"slow_first": [spearman(row, -a) for row in ts],
-                     "high_variance_first": [spearman(row, -var) for row in ts]}  # fmt: skip
+        corr[obj] = {
+            "slow_first": [spearman(row, -a) for row in ts],
+            "high_variance_first": [spearman(row, -var) for row in ts],
+        }
         num[obj] = {"t_star": ts, "order": [first_order(row, names) for row in ts], **corr[obj]}
     fig, axes = subplots(2, len(p["show"]) + 1, w=3.5, h=3.0)
     for r, obj in enumerate(OBJECTIVES):
         for col, L in enumerate(p["show"]):
             ts = num[obj]["t_star"][list(depths).index(L)]
             t = time_grid(ts, p["n_t"])
-            plot_dynamics(axes[r, col], t, learned_fraction(obj, lam, var, L, eps, t), labels,
-                          obj, L, t_star=ts, legend=False)  # fmt: skip
+            plot_dynamics(
+                axes[r, col],
+                t,
+                learned_fraction(obj, lam, var, L, eps, t),
+                labels,
+                obj,
+                L,
+                t_star=ts,
+                legend=False,
+            )
         ax = axes[r, -1]
         ax.plot(depths, corr[obj]["slow_first"], "o-", color="k", label="with slowness (-a)")
-        ax.plot(depths, corr[obj]["high_variance_first"], "s--", color="0.5",
-                label="with variance (-var)")  # fmt: skip
+        ax.plot(
+            depths,
+            corr[obj]["high_variance_first"],
+            "s--",
+            color="0.5",
+            label="with variance (-var)",
+        )
         ax.set_ylim(-1.1, 1.1)
         ax.set_xlabel("depth L")
         ax.set_ylabel("rank correlation of t* order")
-        ax.set_title(f"{OBJECTIVE_LABEL[obj]}, depths {int(depths[0])}-{int(depths[-1])}: "
-                     "learning order\n(+1: slow first / high variance first)", fontsize=8)  # fmt: skip
+        ax.set_title(
+            f"{OBJECTIVE_LABEL[obj]}, depths {int(depths[0])}-{int(depths[-1])}: "
+            "learning order\n(+1: slow first / high variance first)",
+            fontsize=8,
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     h, lb = axes[0, 0].get_legend_handles_labels()
     fig.legend(h, lb, loc="lower center", ncol=5, fontsize=8, frameon=False)
-    fig.suptitle(f"Linear dynamics x_(t+1) = a x_t + noise, eps = {eps:g}: fraction learned "
-                 "(ticks: t*)", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        f"Linear dynamics x_(t+1) = a x_t + noise, eps = {eps:g}: fraction learned (ticks: t*)",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     save(fig, out / "dynamics.png")
     cj, cm = corr["jepa"]["slow_first"], corr["mae"]["high_variance_first"]
     claims = [
-        claim("5.jepa_slow_first", f"at depth {int(depths[-1])} JEPA learns the features in order "
-              "of slowness a (rank correlation 1), whatever their variance",
-              cj[-1] > 0.999, depth=depths, rank_corr_slow_first=cj,
-              order_deepest=num["jepa"]["order"][-1]),
-        claim("5.mae_high_variance_first", "MAE learns the features in order of variance at every "
-              "depth (rank correlation 1)", bool(np.all(np.asarray(cm) > 0.999)),
-              depth=depths, rank_corr_high_variance_first=cm),
-        claim("5.jepa_shallow_like_mae", "at depth 1 JEPA, like MAE, learns high-variance (high "
-              "lam) features first", corr["jepa"]["high_variance_first"][0] > 0.999,
-              rank_corr_high_variance_first=corr["jepa"]["high_variance_first"][0]),
-    ]  # fmt: skip
+        claim(
+            "5.jepa_slow_first",
+            f"at depth {int(depths[-1])} JEPA learns the features in order "
+            "of slowness a (rank correlation 1), whatever their variance",
+            cj[-1] > 0.999,
+            depth=depths,
+            rank_corr_slow_first=cj,
+            order_deepest=num["jepa"]["order"][-1],
+        ),
+        claim(
+            "5.mae_high_variance_first",
+            "MAE learns the features in order of variance at every depth (rank correlation 1)",
+            bool(np.all(np.asarray(cm) > 0.999)),
+            depth=depths,
+            rank_corr_high_variance_first=cm,
+        ),
+        claim(
+            "5.jepa_shallow_like_mae",
+            "at depth 1 JEPA, like MAE, learns high-variance (high lam) features first",
+            corr["jepa"]["high_variance_first"][0] > 0.999,
+            rank_corr_high_variance_first=corr["jepa"]["high_variance_first"][0],
+        ),
+    ]
     plt.close("all")
     return {"figures": ["dynamics.png"], **num, "claims": claims}

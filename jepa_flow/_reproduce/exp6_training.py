@@ -2,7 +2,7 @@
 
 Deep linear models trained by gradient descent on the population loss
 (``jepa_flow.train``, float64, balanced start ``W_a = V = eps^(1/L) I`` in the
-features' basis: the assumptions of THEORY 2, so no capture can occur; the
+features' basis: the assumptions of theory §2, so no capture can occur; the
 capture is experiment 8's subject), overlaid on the per-feature ODE
 (``simulate``), and the relative error of every training critical time
 against the exact one. Step sizes from ``choose_eta`` (about ``steps`` steps
@@ -13,28 +13,54 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._compare import capture_gain, predicted_captures
-from .._critical_time import critical_time
-from .._data import linear_dynamics, noisy_views
+from .._theory._critical_time import critical_time
+from .._training._compare import capture_gain, predicted_captures
+from .._training._data import linear_dynamics, noisy_views
 from . import exp1_order, exp3_phase, exp4_noisy, exp5_slow
-from ._common import (OBJECTIVE_LABEL, OBJECTIVES, choose_eta, claim, feature_colors,
-                      features_data, learned_fraction, plot_dynamics, plt, rel_error, save,
-                      subplots, train_member)  # fmt: skip
+from ._common import (
+    OBJECTIVE_LABEL,
+    OBJECTIVES,
+    choose_eta,
+    claim,
+    feature_colors,
+    features_data,
+    learned_fraction,
+    plot_dynamics,
+    plt,
+    rel_error,
+    save,
+    subplots,
+    train_member,
+)
 
 NAME = "6_theory_vs_training"
 TITLE = "Theory (ODE) against SGD-trained models for experiments 1-5"
 
-_BASE = {"eps": 1e-3, "steps": 20000, "n_records": 1500,
-         # minibatch SGD (Wishart moment sampler): batch size and depths; 5 % tolerance
-         "batch": 4096, "mb_depths": [2], "mb_tol": 0.05,
-         # experiment 3's pair near the boundary: (lam_B / lam_A, rho_B / rho_A)
-         "pair_b": (0.9, 1.3)}
+_BASE = {
+    "eps": 1e-3,
+    "steps": 20000,
+    "n_records": 1500,
+    # minibatch SGD (Wishart moment sampler): batch size and depths; 5 % tolerance
+    "batch": 4096,
+    "mb_depths": [2],
+    "mb_tol": 0.05,
+    # experiment 3's pair near the boundary: (lam_B / lam_A, rho_B / rho_A)
+    "pair_b": (0.9, 1.3),
+}
 PARAMS = {
     "full": {**_BASE, "setups": [1, 2, 3, 4, 5], "depths": [1, 2, 3, 4], "show_depth": 3},
     "quick": {**_BASE, "setups": [1, 2, 3, 4, 5], "depths": [1, 2], "show_depth": 2},
-    "tiny": {**_BASE, "setups": [1, 4], "depths": [1], "show_depth": 1, "steps": 8000,
-             "n_records": 200, "mb_depths": [1], "mb_setups": [1]},
-}  # fmt: skip
+    "tiny": {
+        **_BASE,
+        "setups": [1, 4],
+        "depths": [1],
+        "show_depth": 1,
+        "steps": 8000,
+        "n_records": 200,
+        "mb_depths": [1],
+        "mb_setups": [1],
+    },
+}
 
 
 def setups(p, batch=None) -> dict:
@@ -52,13 +78,21 @@ def setups(p, batch=None) -> dict:
     a5, var5 = np.asarray(b5["a"]), np.asarray(b5["var"])
     out = {
         1: ("1: pair A, B", lam1, var1, features_data(lam1, var1, batch=batch)),
-        2: ("2: lam 1, rho 0.3-1", np.ones(4), 1 / rho2,
-            features_data(np.ones(4), 1 / rho2, batch=batch)),
-        3: (f"3: A and B = ({p['pair_b'][0]} lam_A, {p['pair_b'][1]} rho_A)", lam3, var3,
-            features_data(lam3, var3, batch=batch)),
+        2: (
+            "2: lam 1, rho 0.3-1",
+            np.ones(4),
+            1 / rho2,
+            features_data(np.ones(4), 1 / rho2, batch=batch),
+        ),
+        3: (
+            f"3: A and B = ({p['pair_b'][0]} lam_A, {p['pair_b'][1]} rho_A)",
+            lam3,
+            var3,
+            features_data(lam3, var3, batch=batch),
+        ),
         4: ("4: noisy views", lam4, var4, noisy_views(b4["s"], b4["nu"], b4["c"], batch=batch)),
         5: ("5: linear dynamics", a5 * var5, var5, linear_dynamics(a5, var5, batch=batch)),
-    }  # fmt: skip
+    }
     return {k: out[k] for k in p["setups"]}
 
 
@@ -69,19 +103,32 @@ def run(out, p) -> dict:
         for obj in OBJECTIVES:
             for L in p["depths"]:
                 eta, t_max = choose_eta(obj, lam, var, L, eps, p["steps"])
-                t, norm, t_cross, r = train_member(obj, data, L, eps, eta, t_max,
-                                                   n_records=p["n_records"])  # fmt: skip
+                t, norm, t_cross, r = train_member(
+                    obj, data, L, eps, eta, t_max, n_records=p["n_records"]
+                )
                 t_th = np.asarray(critical_time(obj, lam, var, L, eps))
                 err = rel_error(t_cross, t_th)
-                rows.append({"setup": k, "objective": obj, "depth": L, "eta": eta,
-                             "n_steps": r.n_steps, "t_star_theory": t_th,
-                             "t_star_training": t_cross, "rel_error": err,
-                             "order_agrees": bool(np.array_equal(np.argsort(t_th, kind="stable"),
-                                                                 np.argsort(t_cross, kind="stable")))})  # fmt: skip
+                rows.append(
+                    {
+                        "setup": k,
+                        "objective": obj,
+                        "depth": L,
+                        "eta": eta,
+                        "n_steps": r.n_steps,
+                        "t_star_theory": t_th,
+                        "t_star_training": t_cross,
+                        "rel_error": err,
+                        "order_agrees": bool(
+                            np.array_equal(
+                                np.argsort(t_th, kind="stable"), np.argsort(t_cross, kind="stable")
+                            )
+                        ),
+                    }
+                )
                 if L == p["show_depth"]:
                     ws = r.threshold[0] / r.fraction
                     shown[(k, obj)] = (t, norm / ws, t_th, lam, var, title)
-    # minibatch SGD: its noise seeds the capture of THEORY 7 where a lower-influence
+    # minibatch SGD: its noise seeds the capture of theory §7 where a lower-influence
     # feature is learned first; those features are expected early and scored apart
     mb = []
     for k, (title, lam, var, data) in setups(p, batch=p["batch"]).items():
@@ -92,38 +139,78 @@ def run(out, p) -> dict:
                 eta, t_max = choose_eta(obj, lam, var, L, eps, p["steps"])
                 _, _, t_cross, r = train_member(obj, data, L, eps, eta, t_max)
                 t_th = np.asarray(critical_time(obj, lam, var, L, eps))
-                gain = (capture_gain(lam, var, L, t_th) if obj == "jepa"
-                        else np.zeros((lam.size,) * 2))  # fmt: skip
+                gain = (
+                    capture_gain(lam, var, L, t_th) if obj == "jepa" else np.zeros((lam.size,) * 2)
+                )
                 seed = np.sqrt(eta / p["batch"])
                 cap = sorted({c["feature"] for c in predicted_captures(gain, seed)})
-                mb.append({"setup": k, "objective": obj, "depth": L, "eta": eta, "batch": p["batch"],
-                           "t_star_theory": t_th, "t_star_training": t_cross,
-                           "rel_error": rel_error(t_cross, t_th), "capture_predicted": cap})  # fmt: skip
-    free = [float(e) for r_ in mb for j, e in enumerate(r_["rel_error"])
-            if j not in r_["capture_predicted"]]  # fmt: skip
-    captured = [(r_["setup"], r_["objective"], j,
-                 float(r_["t_star_training"][j] / r_["t_star_theory"][j] - 1))
-                for r_ in mb for j in r_["capture_predicted"]]  # fmt: skip
+                mb.append(
+                    {
+                        "setup": k,
+                        "objective": obj,
+                        "depth": L,
+                        "eta": eta,
+                        "batch": p["batch"],
+                        "t_star_theory": t_th,
+                        "t_star_training": t_cross,
+                        "rel_error": rel_error(t_cross, t_th),
+                        "capture_predicted": cap,
+                    }
+                )
+    free = [
+        float(e)
+        for r_ in mb
+        for j, e in enumerate(r_["rel_error"])
+        if j not in r_["capture_predicted"]
+    ]
+    captured = [
+        (
+            r_["setup"],
+            r_["objective"],
+            j,
+            float(r_["t_star_training"][j] / r_["t_star_theory"][j] - 1),
+        )
+        for r_ in mb
+        for j in r_["capture_predicted"]
+    ]
     worst = max(float(np.max(r_["rel_error"])) for r_ in rows)
     order_ok = all(r_["order_agrees"] for r_ in rows)
-    per_setup = {k: max(float(np.max(r_["rel_error"])) for r_ in rows if r_["setup"] == k)
-                 for k in p["setups"]}  # fmt: skip
+    per_setup = {
+        k: max(float(np.max(r_["rel_error"])) for r_ in rows if r_["setup"] == k)
+        for k in p["setups"]
+    }
     claims = [
-        claim("6.max_rel_error", "largest relative error between a trained model's critical time "
-              "and the exact theory, over every setup, objective, depth and feature, is below 1 %",
-              worst < 1e-2, max_rel_error=worst, per_setup=per_setup, n_runs=len(rows),
-              n_times=int(sum(np.size(r_["rel_error"]) for r_ in rows))),
-        claim("6.order_agrees", "trained models learn the features in the theory's order in "
-              "every run", order_ok, n_runs=len(rows)),
-        claim("6.minibatch_sgd", f"minibatch SGD (batch {p['batch']}, depths {p['mb_depths']}): "
-              f"critical times within {p['mb_tol']:.0%} of the theory for every feature where no "
-              "capture is predicted; where one is (JEPA: a lower-influence feature learned first "
-              "long enough before), the feature is never late by more than that, and some are "
-              f"learned more than {p['mb_tol']:.0%} early (the capture of THEORY 7)",
-              max(free) < p["mb_tol"] and all(x[3] < p["mb_tol"] for x in captured)
-              and min((x[3] for x in captured), default=0.0) < -p["mb_tol"],
-              max_rel_error_no_capture=max(free), captured_shift=captured, n_runs=len(mb)),
-    ]  # fmt: skip
+        claim(
+            "6.max_rel_error",
+            "largest relative error between a trained model's critical time "
+            "and the exact theory, over every setup, objective, depth and feature, is below 1 %",
+            worst < 1e-2,
+            max_rel_error=worst,
+            per_setup=per_setup,
+            n_runs=len(rows),
+            n_times=int(sum(np.size(r_["rel_error"]) for r_ in rows)),
+        ),
+        claim(
+            "6.order_agrees",
+            "trained models learn the features in the theory's order in every run",
+            order_ok,
+            n_runs=len(rows),
+        ),
+        claim(
+            "6.minibatch_sgd",
+            f"minibatch SGD (batch {p['batch']}, depths {p['mb_depths']}): "
+            f"critical times within {p['mb_tol']:.0%} of the theory for every feature where no "
+            "capture is predicted; where one is (JEPA: a lower-influence feature learned first "
+            "long enough before), the feature is never late by more than that, and some are "
+            f"learned more than {p['mb_tol']:.0%} early (the capture of theory §7)",
+            max(free) < p["mb_tol"]
+            and all(x[3] < p["mb_tol"] for x in captured)
+            and min((x[3] for x in captured), default=0.0) < -p["mb_tol"],
+            max_rel_error_no_capture=max(free),
+            captured_shift=captured,
+            n_runs=len(mb),
+        ),
+    ]
 
     n = len(p["setups"])
     fig, axes = subplots(n, 2, w=4.6, h=2.8)
@@ -135,14 +222,27 @@ def run(out, p) -> dict:
             ratio = learned_fraction(obj, lam, var, p["show_depth"], eps, tt)
             labels = [f"λ={la:.3g}, ρ={la / va:.2f}" for la, va in zip(lam, var)]
             ax = axes[i, c]
-            plot_dynamics(ax, tt, ratio, labels, obj, p["show_depth"], t[m], ratio_tr[m],
-                          t_star=t_th, legend=False)  # fmt: skip
+            plot_dynamics(
+                ax,
+                tt,
+                ratio,
+                labels,
+                obj,
+                p["show_depth"],
+                t[m],
+                ratio_tr[m],
+                t_star=t_th,
+                legend=False,
+            )
             ax.set_xlim(0.3 * np.min(t_th), 3 * np.max(t_th[np.isfinite(t_th)]))
-            ax.set_title(f"exp. {title}\n{OBJECTIVE_LABEL[obj]}, depth L = {p['show_depth']}",
-                         fontsize=8)  # fmt: skip
+            ax.set_title(
+                f"exp. {title}\n{OBJECTIVE_LABEL[obj]}, depth L = {p['show_depth']}", fontsize=8
+            )
             ax.legend(fontsize=5.5, loc="upper left")
-    fig.suptitle(f"Per-feature ODE (lines) and trained deep linear models (circles), eps = {eps:g}",
-                 fontsize=10)  # fmt: skip
+    fig.suptitle(
+        f"Per-feature ODE (lines) and trained deep linear models (circles), eps = {eps:g}",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.98))
     save(fig, out / "theory_vs_training.png")
 
@@ -150,11 +250,22 @@ def run(out, p) -> dict:
     cols = feature_colors(5)
     for r_ in rows:
         mk = "o" if r_["objective"] == "jepa" else "s"
-        ax.scatter(r_["t_star_theory"], np.maximum(r_["rel_error"], 1e-9), marker=mk,
-                   color=cols[r_["setup"] - 1], s=14, alpha=0.8)  # fmt: skip
+        ax.scatter(
+            r_["t_star_theory"],
+            np.maximum(r_["rel_error"], 1e-9),
+            marker=mk,
+            color=cols[r_["setup"] - 1],
+            s=14,
+            alpha=0.8,
+        )
     for r_ in mb:
-        ax.scatter(r_["t_star_theory"], np.maximum(r_["rel_error"], 1e-9), marker="x",
-                   color=cols[r_["setup"] - 1], s=18)  # fmt: skip
+        ax.scatter(
+            r_["t_star_theory"],
+            np.maximum(r_["rel_error"], 1e-9),
+            marker="x",
+            color=cols[r_["setup"] - 1],
+            s=18,
+        )
     for k in p["setups"]:
         ax.scatter([], [], color=cols[k - 1], label=f"setup of exp. {k}")
     ax.scatter([], [], marker="x", color="k", label=f"minibatch SGD (batch {p['batch']})")
@@ -165,13 +276,19 @@ def run(out, p) -> dict:
     ax.set_yscale("log")
     ax.set_xlabel("exact critical time t* (gradient-flow time)")
     ax.set_ylabel("|t*_trained - t*_exact| / t*_exact")
-    ax.set_title(f"JEPA and MAE, depths {p['depths']}: relative error of every trained critical "
-                 f"time\n(population GD: max {worst:.2e}; x: minibatch SGD; dashed: 1 %)",
-                 fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"JEPA and MAE, depths {p['depths']}: relative error of every trained critical "
+        f"time\n(population GD: max {worst:.2e}; x: minibatch SGD; dashed: 1 %)",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     save(fig, out / "errors.png")
-    return {"figures": ["theory_vs_training.png", "errors.png"], "eps": eps, "runs": rows,
-            "minibatch_runs": mb,
-            "claims": claims}
+    return {
+        "figures": ["theory_vs_training.png", "errors.png"],
+        "eps": eps,
+        "runs": rows,
+        "minibatch_runs": mb,
+        "claims": claims,
+    }

@@ -1,21 +1,21 @@
-"""Experiment 7: beyond the paper's assumptions (THEORY 6 and 7).
+"""Experiment 7: beyond the paper's assumptions (theory §6 and §7).
 
 Five relaxations, each trained by full-matrix gradient descent (population
-loss, float64) and compared with the full-matrix flow of THEORY 6 from the
+loss, float64) and compared with the full-matrix flow of theory §6 from the
 same initial state (``full_flow``) and with the balanced per-feature theory:
 
 a. unbalanced start: ``V(0) = k u0 I``, ``W_a(0) = k^(-1/L) u0 I`` (same
    ``V Wbar``) for imbalance ``k``;
 b. a random rotation ``U`` of both covariances: float64 rounding seeds the
-   capture of THEORY 7 where the lower-influence feature is learned first;
+   capture of theory §7 where the lower-influence feature is learned first;
 c. covariances that do not commute: ``Syx = diag(lam) + delta K`` (``K`` the
    symmetric off-diagonal pattern), features learned in order of decreasing
    ``rho`` so that no capture is involved; how far the diagonal theory drifts;
 d. EMA targets of growing time constant ``tau`` (the engine's discrete EMA is
-   the continuous one with ``tau - eta``); the half-time delay against THEORY
-   6's first-order ``L tau log((rho - u0) / (u0 (2^(1/L) - 1)))``;
+   the continuous one with ``tau - eta``); the half-time delay against theory
+   §6.2's first-order ``L tau log((rho - u0) / (u0 (2^(1/L) - 1)))``;
 e. frozen teachers: a random diagonal one and a deep JEPA trained earlier;
-   the student follows MAE's flow with ``lam -> c lam`` (THEORY 6).
+   the student follows MAE's flow with ``lam -> c lam`` (theory §6).
 """
 
 from __future__ import annotations
@@ -23,13 +23,21 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from .._critical_time import critical_time
-from .._data import gaussian
-from .._fullflow import full_flow
-from .._model import Params
-from .._train import train
-from ._common import (OBJECTIVE_LABEL, choose_eta, claim, feature_colors, features_data,
-                      rel_error, save, subplots)  # fmt: skip
+from .._theory._critical_time import critical_time
+from .._theory._fullflow import full_flow
+from .._training._data import gaussian
+from .._training._model import Params
+from .._training._train import train
+from ._common import (
+    OBJECTIVE_LABEL,
+    choose_eta,
+    claim,
+    feature_colors,
+    features_data,
+    rel_error,
+    save,
+    subplots,
+)
 
 NAME = "7_beyond_assumptions"
 TITLE = "Beyond the assumptions: imbalance, rotation, non-commuting, EMA, frozen teachers"
@@ -50,19 +58,45 @@ _BASE = {
     "steps": 20000,
 }
 PARAMS = {
-    "full": {**_BASE, "imbalance": [0.5, 1.0, 2.0, 4.0], "rotation_depths": [1, 2, 3, 4],
-             "delta": [0.0, 0.02, 0.05, 0.1, 0.2], "tau": [1.0, 3.0, 10.0, 30.0, 100.0]},
-    "quick": {**_BASE, "imbalance": [0.5, 1.0, 4.0], "rotation_depths": [1, 2, 4],
-              "delta": [0.0, 0.05, 0.2], "tau": [1.0, 10.0, 100.0]},
-    "tiny": {**_BASE, "imbalance": [4.0], "rotation_depths": [1], "delta": [0.2],
-             "tau": [1.0], "depth": 1, "teacher_depth": 2, "steps": 8000},
-}  # fmt: skip
+    "full": {
+        **_BASE,
+        "imbalance": [0.5, 1.0, 2.0, 4.0],
+        "rotation_depths": [1, 2, 3, 4],
+        "delta": [0.0, 0.02, 0.05, 0.1, 0.2],
+        "tau": [1.0, 3.0, 10.0, 30.0, 100.0],
+    },
+    "quick": {
+        **_BASE,
+        "imbalance": [0.5, 1.0, 4.0],
+        "rotation_depths": [1, 2, 4],
+        "delta": [0.0, 0.05, 0.2],
+        "tau": [1.0, 10.0, 100.0],
+    },
+    "tiny": {
+        **_BASE,
+        "imbalance": [4.0],
+        "rotation_depths": [1],
+        "delta": [0.2],
+        "tau": [1.0],
+        "depth": 1,
+        "teacher_depth": 2,
+        "steps": 8000,
+    },
+}
 
 
 def _ff_times(obj, r, **kw):
     """Full-matrix flow from member 0's initial state: critical times ``[d]``."""
-    f = full_flow(obj, r.data, r.W0[0, 0, 0], r.V0[0, 0, 0], int(r.depth[0]), r.t[0, 0, 0][1:],
-                  r.threshold[0], **kw)  # fmt: skip
+    f = full_flow(
+        obj,
+        r.data,
+        r.W0[0, 0, 0],
+        r.V0[0, 0, 0],
+        int(r.depth[0]),
+        r.t[0, 0, 0][1:],
+        r.threshold[0],
+        **kw,
+    )
     return np.asarray(f.t_cross), f
 
 
@@ -86,30 +120,50 @@ def run(out, p) -> dict:
     for obj in ("jepa", "mae"):
         tr, ff = [], []
         for k in p["imbalance"]:
-            init = Params(W=np.broadcast_to(k ** (-1.0 / L) * u0 * np.eye(d), (L, d, d)).copy(),
-                          V=k * u0 * np.eye(d))  # fmt: skip
-            r = _train(obj, data, lam, var, L, eps, p["steps"], init=init,
-                       t_factor=p["imbalance_t_factor"])
+            init = Params(
+                W=np.broadcast_to(k ** (-1.0 / L) * u0 * np.eye(d), (L, d, d)).copy(),
+                V=k * u0 * np.eye(d),
+            )
+            r = _train(
+                obj, data, lam, var, L, eps, p["steps"], init=init, t_factor=p["imbalance_t_factor"]
+            )
             tr.append(r.t_cross[0, 0, 0])
             ff.append(_ff_times(obj, r)[0])
-        res[obj] = {"training": np.array(tr), "full_flow": np.array(ff),
-                    "balanced_theory": t_bal[obj]}  # fmt: skip
+        res[obj] = {
+            "training": np.array(tr),
+            "full_flow": np.array(ff),
+            "balanced_theory": t_bal[obj],
+        }
     num["imbalance"] = {"k": p["imbalance"], **res}
     e_ff = max(float(rel_error(res[o]["training"], res[o]["full_flow"]).max()) for o in res)
     shift = {o: (res[o]["training"] / t_bal[o] - 1) for o in res}
-    claims.append(claim(
-        "7a.imbalance", f"unbalanced start (depth {L}): the full-matrix flow gives the trained "
-        "critical times to 1 %; the balanced theory is off by the listed relative shifts",
-        e_ff < 1e-2, max_rel_error_full_flow=e_ff, k=p["imbalance"],
-        shift_vs_balanced_theory=shift))  # fmt: skip
+    claims.append(
+        claim(
+            "7a.imbalance",
+            f"unbalanced start (depth {L}): the full-matrix flow gives the trained "
+            "critical times to 1 %; the balanced theory is off by the listed relative shifts",
+            e_ff < 1e-2,
+            max_rel_error_full_flow=e_ff,
+            k=p["imbalance"],
+            shift_vs_balanced_theory=shift,
+        )
+    )
     panels["a"] = (p["imbalance"], shift)
 
     # b. random rotation
     rot = {"depth": p["rotation_depths"], "t_diag": [], "t_rot": [], "first_theory": []}
     for Lr in p["rotation_depths"]:
         r0 = _train("jepa", data, lam, var, Lr, eps, p["steps"])
-        r1 = _train("jepa", features_data(lam, var, U="random", seed=p["rotation_seed"]), lam,
-                    var, Lr, eps, p["steps"], eta=float(r0.eta[0]))  # fmt: skip
+        r1 = _train(
+            "jepa",
+            features_data(lam, var, U="random", seed=p["rotation_seed"]),
+            lam,
+            var,
+            Lr,
+            eps,
+            p["steps"],
+            eta=float(r0.eta[0]),
+        )
         rot["t_diag"].append(r0.t_cross[0, 0, 0])
         rot["t_rot"].append(r1.t_cross[0, 0, 0])
         rot["first_theory"].append("AB"[int(np.argmin(critical_time("jepa", lam, var, Lr, eps)))])
@@ -119,14 +173,20 @@ def run(out, p) -> dict:
     num["rotation"] = rot
     b_first = [i for i, f in enumerate(rot["first_theory"]) if f == "B"]
     a_first = [i for i, f in enumerate(rot["first_theory"]) if f == "A"]
-    claims.append(claim(
-        "7b.rotation", "JEPA under a random rotation: where B (higher rho) is learned first "
-        "nothing moves (< 1e-6); where A is learned first, B is learned earlier or unchanged "
-        "(rounding seeds the capture; THEORY 7 saw -1.5 %, -11 %, -0.35 % at depths 1-3)",
-        all(abs(shift_rot[i]).max() < 1e-6 for i in b_first)
-        and all(shift_rot[i, 1] <= 1e-6 for i in a_first),
-        depth=p["rotation_depths"], first=rot["first_theory"], shift_t_star_B=shift_rot[:, 1],
-        shift_t_star_A=shift_rot[:, 0]))  # fmt: skip
+    claims.append(
+        claim(
+            "7b.rotation",
+            "JEPA under a random rotation: where B (higher rho) is learned first "
+            "nothing moves (< 1e-6); where A is learned first, B is learned earlier or unchanged "
+            "(rounding seeds the capture; theory §7 saw -1.5 %, -11 %, -0.35 % at depths 1-3)",
+            all(abs(shift_rot[i]).max() < 1e-6 for i in b_first)
+            and all(shift_rot[i, 1] <= 1e-6 for i in a_first),
+            depth=p["rotation_depths"],
+            first=rot["first_theory"],
+            shift_t_star_B=shift_rot[:, 1],
+            shift_t_star_A=shift_rot[:, 0],
+        )
+    )
     panels["b"] = (p["rotation_depths"], shift_rot)
 
     # c. non-commuting covariances
@@ -146,15 +206,20 @@ def run(out, p) -> dict:
         nc[obj] = {"rel_error_full_flow": e_full, "drift_diagonal_theory": e_diag}
     num["non_commuting"] = nc
     ok_full = max(max(nc[o]["rel_error_full_flow"]) for o in ("jepa", "mae"))
-    claims.append(claim(
-        "7c.non_commuting", f"non-commuting covariances (depth {L}): full-matrix GD follows the "
-        "full-matrix flow to 1 % at every delta, while the diagonal theory's critical-time "
-        "error grows with delta",
-        ok_full < 1e-2 and all(np.all(np.diff(nc[o]["drift_diagonal_theory"]) > 0)
-                               for o in ("jepa", "mae")),
-        delta=p["delta"], max_rel_error_full_flow=ok_full,
-        drift_jepa=nc["jepa"]["drift_diagonal_theory"],
-        drift_mae=nc["mae"]["drift_diagonal_theory"]))  # fmt: skip
+    claims.append(
+        claim(
+            "7c.non_commuting",
+            f"non-commuting covariances (depth {L}): full-matrix GD follows the "
+            "full-matrix flow to 1 % at every delta, while the diagonal theory's critical-time "
+            "error grows with delta",
+            ok_full < 1e-2
+            and all(np.all(np.diff(nc[o]["drift_diagonal_theory"]) > 0) for o in ("jepa", "mae")),
+            delta=p["delta"],
+            max_rel_error_full_flow=ok_full,
+            drift_jepa=nc["jepa"]["drift_diagonal_theory"],
+            drift_mae=nc["mae"]["drift_diagonal_theory"],
+        )
+    )
     panels["c"] = nc
 
     # d. EMA targets
@@ -171,14 +236,21 @@ def run(out, p) -> dict:
     num["ema"] = ema
     e_ema = float(rel_error(np.array(ema["training"]), np.array(ema["full_flow"])).max())
     dl_ratio = ema["delay_training"][0] / ema["delay_first_order"][0]
-    claims.append(claim(
-        "7d.ema", f"JEPA with an EMA target (depth {L}): the half time grows with tau, the "
-        "full-matrix EMA flow gives it to 1 %, and at the smallest tau the delay is THEORY 6's "
-        "first-order L tau log((rho - u0)/(u0 (2^(1/L) - 1))) to 15 %",
-        bool(np.all(np.diff(np.array(ema["training"]), axis=0) > 0)) and e_ema < 1e-2
-        and bool(np.all(np.abs(dl_ratio - 1) < 0.15)),
-        tau=p["tau"], t_star=np.array(ema["training"]), max_rel_error_full_flow=e_ema,
-        delay_over_first_order_smallest_tau=dl_ratio))  # fmt: skip
+    claims.append(
+        claim(
+            "7d.ema",
+            f"JEPA with an EMA target (depth {L}): the half time grows with tau, the "
+            "full-matrix EMA flow gives it to 1 %, and at the smallest tau the delay is theory §6's "
+            "first-order L tau log((rho - u0)/(u0 (2^(1/L) - 1))) to 15 %",
+            bool(np.all(np.diff(np.array(ema["training"]), axis=0) > 0))
+            and e_ema < 1e-2
+            and bool(np.all(np.abs(dl_ratio - 1) < 0.15)),
+            tau=p["tau"],
+            t_star=np.array(ema["training"]),
+            max_rel_error_full_flow=e_ema,
+            delay_over_first_order_smallest_tau=dl_ratio,
+        )
+    )
     panels["d"] = ema
 
     # e. frozen teachers
@@ -192,24 +264,47 @@ def run(out, p) -> dict:
         c = np.diag(T)
         t_th = np.asarray(critical_time("mae", c * lam, var, Ls, eps))
         eta, t_max = choose_eta("mae", c * lam, var, Ls, eps, p["steps"])
-        r = train("jepa", data, depth=Ls, eps=eps, eta=eta, t_max=t_max, target="frozen",
-                  teacher=T, n_records=200, keep_latent=False)  # fmt: skip
-        teach[name] = {"c": c, "t_star_theory": t_th, "t_star_training": r.t_cross[0, 0, 0],
-                       "first": "AB"[int(np.argmin(r.t_cross[0, 0, 0]))],
-                       "first_theory": "AB"[int(np.argmin(t_th))]}  # fmt: skip
+        r = train(
+            "jepa",
+            data,
+            depth=Ls,
+            eps=eps,
+            eta=eta,
+            t_max=t_max,
+            target="frozen",
+            teacher=T,
+            n_records=200,
+            keep_latent=False,
+        )
+        teach[name] = {
+            "c": c,
+            "t_star_theory": t_th,
+            "t_star_training": r.t_cross[0, 0, 0],
+            "first": "AB"[int(np.argmin(r.t_cross[0, 0, 0]))],
+            "first_theory": "AB"[int(np.argmin(t_th))],
+        }
     num["frozen"] = {"student_depth": Ls, "teacher_depth": Lt, **teach}
-    e_fr = max(float(rel_error(v["t_star_training"], v["t_star_theory"]).max())
-               for v in teach.values())
+    e_fr = max(
+        float(rel_error(v["t_star_training"], v["t_star_theory"]).max()) for v in teach.values()
+    )
     own = "AB"[int(np.argmin(critical_time("jepa", lam, var, Ls, eps)))]
-    claims.append(claim(
-        "7e.frozen_teacher", f"a frozen teacher: the depth-{Ls} student follows MAE's flow with "
-        "lam -> c lam to 1 %; the JEPA-trained teacher (depth "
-        f"{Lt}) passes on its preference: the student learns B (higher rho) first, unlike a "
-        f"depth-{Ls} JEPA on its own (which learns {own} first)",
-        e_fr < 1e-2 and teach["jepa_trained"]["first"] == "B" and own == "A"
-        and all(v["first"] == v["first_theory"] for v in teach.values()),
-        max_rel_error=e_fr, c_jepa_teacher=teach["jepa_trained"]["c"],
-        c_random_teacher=teach["random"]["c"], first=[teach[k]["first"] for k in teach]))  # fmt: skip
+    claims.append(
+        claim(
+            "7e.frozen_teacher",
+            f"a frozen teacher: the depth-{Ls} student follows MAE's flow with "
+            "lam -> c lam to 1 %; the JEPA-trained teacher (depth "
+            f"{Lt}) passes on its preference: the student learns B (higher rho) first, unlike a "
+            f"depth-{Ls} JEPA on its own (which learns {own} first)",
+            e_fr < 1e-2
+            and teach["jepa_trained"]["first"] == "B"
+            and own == "A"
+            and all(v["first"] == v["first_theory"] for v in teach.values()),
+            max_rel_error=e_fr,
+            c_jepa_teacher=teach["jepa_trained"]["c"],
+            c_random_teacher=teach["random"]["c"],
+            first=[teach[k]["first"] for k in teach],
+        )
+    )
     panels["e"] = teach
     _figure(out, p, panels, L)
     return {"figures": ["beyond.png"], **num, "claims": claims}
@@ -241,10 +336,20 @@ def _figure(out, p, panels, L):
     ax = axes[0, 2]
     nc = panels["c"]
     for obj, mk in (("jepa", "o-"), ("mae", "s--")):
-        ax.plot(nc["delta"], nc[obj]["drift_diagonal_theory"], mk, color="k",
-                label=f"{OBJECTIVE_LABEL[obj]}: diagonal theory")  # fmt: skip
-        ax.plot(nc["delta"], np.maximum(nc[obj]["rel_error_full_flow"], 1e-8), mk, color="0.6",
-                label=f"{OBJECTIVE_LABEL[obj]}: full-matrix flow")  # fmt: skip
+        ax.plot(
+            nc["delta"],
+            nc[obj]["drift_diagonal_theory"],
+            mk,
+            color="k",
+            label=f"{OBJECTIVE_LABEL[obj]}: diagonal theory",
+        )
+        ax.plot(
+            nc["delta"],
+            np.maximum(nc[obj]["rel_error_full_flow"], 1e-8),
+            mk,
+            color="0.6",
+            label=f"{OBJECTIVE_LABEL[obj]}: full-matrix flow",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("delta (off-diagonal part of Syx)")
     ax.set_ylabel("max relative t* error vs training")
@@ -266,15 +371,24 @@ def _figure(out, p, panels, L):
     ticks, names = [], []
     for i, (name, v) in enumerate(teach.items()):
         x = np.array([0.0, 0.8]) + 2.2 * i
-        ax.bar(x, v["t_star_theory"], 0.7, color=cols, edgecolor="k",
-               label="theory: MAE flow, lam -> c lam" if i == 0 else None)  # fmt: skip
+        ax.bar(
+            x,
+            v["t_star_theory"],
+            0.7,
+            color=cols,
+            edgecolor="k",
+            label="theory: MAE flow, lam -> c lam" if i == 0 else None,
+        )
         ax.plot(x, v["t_star_training"], "kx", ms=9, mew=2, label="trained" if i == 0 else None)
         ticks += list(x)
         names += [f"{name.replace('_', ' ')}\nteacher: {f}" for f in "AB"]
     ax.set_xticks(ticks, names, fontsize=6)
     ax.set_ylabel("student critical time t* (flow time)")
-    ax.set_title(f"e. JEPA student, depth L = {p['student_depth']}:\nfrozen teachers "
-                 f"(JEPA teacher depth {p['teacher_depth']})", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"e. JEPA student, depth L = {p['student_depth']}:\nfrozen teachers "
+        f"(JEPA teacher depth {p['teacher_depth']})",
+        fontsize=9,
+    )
     ax.legend(fontsize=6)
     for a in axes[0]:
         a.grid(alpha=0.3)

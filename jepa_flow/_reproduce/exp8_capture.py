@@ -1,4 +1,4 @@
-"""Experiment 8: capture and collapse (THEORY 7), which the per-feature analysis hides.
+"""Experiment 8: capture and collapse (theory §7), which the per-feature analysis hides.
 
 Capture: on the pair A = (lam 1, var 2, rho 0.5), B = (lam 0.8, var 1,
 rho 0.8), eps = 1e-3, depth ``depth_capture``, A is learned first; the
@@ -7,7 +7,7 @@ converged channel A then recruits B through the off-diagonal entry
 (rho_B - rho_A)`` under JEPA (and decays under MAE). Seeding the balanced
 start with Gaussian noise of size ``scale`` (absolute, on every entry of every
 layer) makes B's training critical time fall below the per-feature theory's,
-for JEPA only; the full-matrix flow (THEORY 6) from the same initial state
+for JEPA only; the full-matrix flow (theory §6) from the same initial state
 predicts it. The learned singular values of ``Wbar`` stay ``rho^L`` while its
 diagonal entries in the feature basis no longer do.
 
@@ -22,12 +22,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._critical_time import critical_time
-from .._fullflow import full_flow
-from .._model import Params
-from .._train import train
-from ._common import (OBJECTIVE_LABEL, OBJECTIVES, choose_eta, claim, feature_colors,
-                      features_data, plt, rel_error, save, subplots)  # fmt: skip
+from .._theory._critical_time import critical_time
+from .._theory._fullflow import full_flow
+from .._training._model import Params
+from .._training._train import train
+from ._common import (
+    OBJECTIVE_LABEL,
+    OBJECTIVES,
+    choose_eta,
+    claim,
+    feature_colors,
+    features_data,
+    plt,
+    rel_error,
+    save,
+    subplots,
+)
 
 NAME = "8_capture_collapse"
 TITLE = "Capture and collapse: JEPA instabilities beyond the per-feature theory"
@@ -76,45 +86,87 @@ def run(out, p) -> dict:
         eta, t_max = choose_eta(obj, lam, var, L, eps, p["steps"])
         tr, ff, sv, dg = [], [], None, None
         for s in p["scales"]:
-            r = train(obj, data, depth=L, eta=eta, eps=eps, t_max=t_max, scale=s, seed=0,
-                      n_records=200, keep_latent=False)  # fmt: skip
+            r = train(
+                obj,
+                data,
+                depth=L,
+                eta=eta,
+                eps=eps,
+                t_max=t_max,
+                scale=s,
+                seed=0,
+                n_records=200,
+                keep_latent=False,
+            )
             tr.append(float(r.t_cross[0, 0, 0, 1]))
             if obj == "jepa":
-                f = full_flow(obj, data, r.W0[0, 0, 0], r.V0[0, 0, 0], L, r.t[0, 0, 0][1:],
-                              r.threshold[0])  # fmt: skip
+                f = full_flow(
+                    obj, data, r.W0[0, 0, 0], r.V0[0, 0, 0], L, r.t[0, 0, 0][1:], r.threshold[0]
+                )
                 ff.append(float(np.asarray(f.t_cross)[1]))
         tB[obj] = {"theory": float(t_th[1]), "training": tr, "full_flow": ff}
     # the largest perturbation, trained to convergence: singular values and diagonal entries
     eta, t_max = choose_eta("jepa", lam, var, L, eps, p["steps"])
-    r = train("jepa", data, depth=L, eta=eta, eps=eps, t_max=p["converge_factor"] * t_max,
-              scale=p["scales"][-1], seed=0, n_records=50, keep_latent=False)  # fmt: skip
+    r = train(
+        "jepa",
+        data,
+        depth=L,
+        eta=eta,
+        eps=eps,
+        t_max=p["converge_factor"] * t_max,
+        scale=p["scales"][-1],
+        seed=0,
+        n_records=50,
+        keep_latent=False,
+    )
     sv = np.sort(np.linalg.svd(r.wbar[0, 0, 0], compute_uv=False))[::-1]
     dg = np.diag(r.wbar[0, 0, 0])
     num["final_singular_values"], num["final_diagonal"] = sv, dg
     num["t_star_B"] = tB
     jt, mt = np.array(tB["jepa"]["training"]), np.array(tB["mae"]["training"])
-    claims.append(claim(
-        "8.capture_lowers_jepa_t_B", f"JEPA, depth {L}: B's critical time falls below the "
-        "per-feature theory's and keeps falling as the perturbation grows",
-        bool(np.all(jt < tB["jepa"]["theory"]) and np.all(np.diff(jt) < 0)),
-        scale=p["scales"], t_star_B_training=jt, t_star_B_theory=tB["jepa"]["theory"],
-        THEORY_quotes={"1e-12": 12361, "1e-8": 12119, "1e-4": 11877, "none": 14021}))  # fmt: skip
-    claims.append(claim(
-        "8.full_flow_predicts_capture", "the full-matrix flow from the same perturbed start gives "
-        "the trained t*_B to 1 %", bool(np.all(rel_error(jt, tB["jepa"]["full_flow"]) < 1e-2)),
-        rel_error=rel_error(jt, tB["jepa"]["full_flow"]),
-        t_star_B_full_flow=tB["jepa"]["full_flow"]))
-    claims.append(claim(
-        "8.mae_unmoved", f"MAE, depth {L}: B's critical time does not move with the perturbation "
-        "(within 0.5 % of the per-feature theory)",
-        bool(np.all(rel_error(mt, tB["mae"]["theory"]) < 5e-3)),
-        t_star_B_training=mt, t_star_B_theory=tB["mae"]["theory"]))  # fmt: skip
+    claims.append(
+        claim(
+            "8.capture_lowers_jepa_t_B",
+            f"JEPA, depth {L}: B's critical time falls below the "
+            "per-feature theory's and keeps falling as the perturbation grows",
+            bool(np.all(jt < tB["jepa"]["theory"]) and np.all(np.diff(jt) < 0)),
+            scale=p["scales"],
+            t_star_B_training=jt,
+            t_star_B_theory=tB["jepa"]["theory"],
+            theory_quotes={"1e-12": 12361, "1e-8": 12119, "1e-4": 11877, "none": 14021},
+        )
+    )
+    claims.append(
+        claim(
+            "8.full_flow_predicts_capture",
+            "the full-matrix flow from the same perturbed start gives the trained t*_B to 1 %",
+            bool(np.all(rel_error(jt, tB["jepa"]["full_flow"]) < 1e-2)),
+            rel_error=rel_error(jt, tB["jepa"]["full_flow"]),
+            t_star_B_full_flow=tB["jepa"]["full_flow"],
+        )
+    )
+    claims.append(
+        claim(
+            "8.mae_unmoved",
+            f"MAE, depth {L}: B's critical time does not move with the perturbation "
+            "(within 0.5 % of the per-feature theory)",
+            bool(np.all(rel_error(mt, tB["mae"]["theory"]) < 5e-3)),
+            t_star_B_training=mt,
+            t_star_B_theory=tB["mae"]["theory"],
+        )
+    )
     rho_L = np.sort(rho**L)[::-1]
-    claims.append(claim(
-        "8.singular_values", "after capture (largest perturbation) the learned singular values "
-        "of Wbar are rho^L to 1 %, while the diagonal entries in the feature basis are not",
-        bool(np.all(rel_error(sv, rho_L) < 1e-2) and np.any(rel_error(dg, rho**L) > 0.1)),
-        singular_values=sv, rho_L=rho_L, diagonal=dg))  # fmt: skip
+    claims.append(
+        claim(
+            "8.singular_values",
+            "after capture (largest perturbation) the learned singular values "
+            "of Wbar are rho^L to 1 %, while the diagonal entries in the feature basis are not",
+            bool(np.all(rel_error(sv, rho_L) < 1e-2) and np.any(rel_error(dg, rho**L) > 0.1)),
+            singular_values=sv,
+            rho_L=rho_L,
+            diagonal=dg,
+        )
+    )
 
     # (b) growth rate of the capturing entry against gamma
     rates, curves = {}, {}
@@ -123,27 +175,45 @@ def run(out, p) -> dict:
             t_th = np.asarray(critical_time(obj, lam, var, Lr, eps))
             # until B's own (per-feature) critical time
             eta, t_max = choose_eta(obj, lam, var, Lr, eps, p["steps"], t_max=float(t_th[1]))
-            r = train(obj, data, depth=Lr, eta=eta, eps=eps, t_max=t_max, scale=p["rate_scale"],
-                      n_records=p["n_records"], keep_latent=True)  # fmt: skip
+            r = train(
+                obj,
+                data,
+                depth=Lr,
+                eta=eta,
+                eps=eps,
+                t_max=t_max,
+                scale=p["rate_scale"],
+                n_records=p["n_records"],
+                keep_latent=True,
+            )
             t, delta = r.t[0, 0, 0], r.latent[0, 0, 0, :, 0, 1]
             learned = r.norm[0, 0, 0, :, 0] >= 0.99 * r.threshold[0, 0] / r.fraction
             start = t[np.argmax(learned)] if learned.any() else np.inf
             gamma = var[1] * rho[0] ** (2 * Lr - 1) * (rho[1] - rho[0])
             mix = np.abs(delta) / np.maximum(r.norm[0, 0, 0, :, 1], 1e-300)
-            rates[f"{obj}_L{Lr}"] = {"measured": growth_rate(t, delta, start),
-                                     "gamma": float(gamma) if obj == "jepa" else None,
-                                     "max_relative_mix": float(mix[1:].max())}  # fmt: skip
+            rates[f"{obj}_L{Lr}"] = {
+                "measured": growth_rate(t, delta, start),
+                "gamma": float(gamma) if obj == "jepa" else None,
+                "max_relative_mix": float(mix[1:].max()),
+            }
             curves[(obj, Lr)] = (t, np.abs(delta), start)
     num["growth_rate"] = rates
     jr = [rates[f"jepa_L{Lr}"] for Lr in p["rate_depths"]]
-    claims.append(claim(
-        "8.growth_rate", "JEPA: the entry mapping B into channel A grows at gamma = var_B "
-        "rho_A^(2L-1) (rho_B - rho_A) to 5 % (THEORY 7 measured 0.15002 vs 0.15 at L = 1, "
-        "0.0381 vs 0.0375 at L = 2) and reaches O(1) relative to |Wbar e_B| before B's own "
-        "time; under MAE it stays below 1e-6 of |Wbar e_B| (max_relative_mix)",
-        all(abs(x["measured"] / x["gamma"] - 1) < 0.05 and x["max_relative_mix"] > 0.1 for x in jr)
-        and all(rates[f"mae_L{Lr}"]["max_relative_mix"] < 1e-6 for Lr in p["rate_depths"]),
-        **{k: v for k, v in rates.items()}))  # fmt: skip
+    claims.append(
+        claim(
+            "8.growth_rate",
+            "JEPA: the entry mapping B into channel A grows at gamma = var_B "
+            "rho_A^(2L-1) (rho_B - rho_A) to 5 % (theory §7 measured 0.15002 vs 0.15 at L = 1, "
+            "0.0381 vs 0.0375 at L = 2) and reaches O(1) relative to |Wbar e_B| before B's own "
+            "time; under MAE it stays below 1e-6 of |Wbar e_B| (max_relative_mix)",
+            all(
+                abs(x["measured"] / x["gamma"] - 1) < 0.05 and x["max_relative_mix"] > 0.1
+                for x in jr
+            )
+            and all(rates[f"mae_L{Lr}"]["max_relative_mix"] < 1e-6 for Lr in p["rate_depths"]),
+            **{k: v for k, v in rates.items()},
+        )
+    )
 
     # (c) collapse from an unbalanced start, depth 1
     rho_c = p["collapse_lam"] / p["collapse_var"]
@@ -152,8 +222,16 @@ def run(out, p) -> dict:
     v0, w0 = V0g.ravel(), W0g.ravel()
     n = v0.size
     data_c = features_data(np.full(n, p["collapse_lam"]), np.full(n, p["collapse_var"]))
-    r = train("jepa", data_c, depth=1, eta=p["collapse_eta"], t_max=p["collapse_t_max"],
-              init=Params(W=np.diag(w0)[None], V=np.diag(v0)), n_records=20, keep_latent=False)
+    r = train(
+        "jepa",
+        data_c,
+        depth=1,
+        eta=p["collapse_eta"],
+        t_max=p["collapse_t_max"],
+        init=Params(W=np.diag(w0)[None], V=np.diag(v0)),
+        n_records=20,
+        keep_latent=False,
+    )
     w_end = np.abs(np.diag(r.W[0, 0, 0, 0]))
     v_end = np.diag(r.V[0, 0, 0])
     delta = v0**2 - w0**2
@@ -164,14 +242,28 @@ def run(out, p) -> dict:
     v_pred = np.sqrt(np.clip(delta, 0, None))
     scored = predicted & decided
     v_err = float(np.max(np.abs(v_end - v_pred)[scored])) if scored.any() else 0.0
-    num["collapse"] = {"rho": rho_c, "v0": g, "w0": g, "w_final": w_end.reshape(V0g.shape),
-                       "v_final": v_end.reshape(V0g.shape), "agreement_outside_margin": agree,
-                       "n_scored": int(decided.sum())}  # fmt: skip
-    claims.append(claim(
-        "8.collapse_boundary", f"depth 1, rho = {rho_c:g}: a feature collapses (w -> 0) exactly "
-        "where v0^2 - w0^2 > rho^2, and then v -> sqrt(v0^2 - w0^2)",
-        agree == 1.0 and v_err < 1e-3, agreement=agree, n_scored=int(decided.sum()),
-        margin=p["collapse_margin"], max_abs_error_v=v_err, t_max=p["collapse_t_max"]))  # fmt: skip
+    num["collapse"] = {
+        "rho": rho_c,
+        "v0": g,
+        "w0": g,
+        "w_final": w_end.reshape(V0g.shape),
+        "v_final": v_end.reshape(V0g.shape),
+        "agreement_outside_margin": agree,
+        "n_scored": int(decided.sum()),
+    }
+    claims.append(
+        claim(
+            "8.collapse_boundary",
+            f"depth 1, rho = {rho_c:g}: a feature collapses (w -> 0) exactly "
+            "where v0^2 - w0^2 > rho^2, and then v -> sqrt(v0^2 - w0^2)",
+            agree == 1.0 and v_err < 1e-3,
+            agreement=agree,
+            n_scored=int(decided.sum()),
+            margin=p["collapse_margin"],
+            max_abs_error_v=v_err,
+            t_max=p["collapse_t_max"],
+        )
+    )
 
     _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end.reshape(V0g.shape), rho_c)
     return {"figures": ["capture_collapse.png"], **num, "claims": claims}
@@ -184,55 +276,91 @@ def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
     s = np.asarray(p["scales"])
     for obj, mk in (("jepa", "o"), ("mae", "s")):
         th = tB[obj]["theory"]
-        ax.plot(s, np.asarray(tB[obj]["training"]) / th, mk, color=cols[1], ms=6,
-                mfc="none" if obj == "mae" else cols[1], label=f"{OBJECTIVE_LABEL[obj]} trained")
-    ax.plot(s, np.asarray(tB["jepa"]["full_flow"]) / tB["jepa"]["theory"], "-", color="k", lw=1,
-            label="JEPA full-matrix flow")  # fmt: skip
+        ax.plot(
+            s,
+            np.asarray(tB[obj]["training"]) / th,
+            mk,
+            color=cols[1],
+            ms=6,
+            mfc="none" if obj == "mae" else cols[1],
+            label=f"{OBJECTIVE_LABEL[obj]} trained",
+        )
+    ax.plot(
+        s,
+        np.asarray(tB["jepa"]["full_flow"]) / tB["jepa"]["theory"],
+        "-",
+        color="k",
+        lw=1,
+        label="JEPA full-matrix flow",
+    )
     ax.axhline(1.0, color="0.5", ls="--", lw=1, label="per-feature theory")
     ax.set_xscale("log")
     ax.set_xlabel("perturbation size (std of initial noise)")
     ax.set_ylabel("t*_B / t*_B (per-feature theory)")
-    ax.set_title(f"JEPA and MAE, depth L = {L}: B's critical time\n(A learned first captures B)",
-                 fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"JEPA and MAE, depth L = {L}: B's critical time\n(A learned first captures B)", fontsize=9
+    )
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     ax = axes[0, 1]
     for (obj, Lr), (t, d, start) in curves.items():
         ls = "-" if obj == "jepa" else ":"
-        ax.plot(t, d, ls, lw=1.3, label=f"{OBJECTIVE_LABEL[obj]} L={Lr}: rate "
-                f"{rates[f'{obj}_L{Lr}']['measured']:.4g}"
-                + (f" (gamma {rates[f'{obj}_L{Lr}']['gamma']:.4g})" if obj == "jepa" else ""))
+        ax.plot(
+            t,
+            d,
+            ls,
+            lw=1.3,
+            label=f"{OBJECTIVE_LABEL[obj]} L={Lr}: rate "
+            f"{rates[f'{obj}_L{Lr}']['measured']:.4g}"
+            + (f" (gamma {rates[f'{obj}_L{Lr}']['gamma']:.4g})" if obj == "jepa" else ""),
+        )
     ax.set_yscale("log")
     ax.set_xscale("log")
     ax.set_ylim(1e-16, 2)
     ax.set_xlabel("gradient-flow time t (log scale)")
     ax.set_ylabel("|(U^T Wbar U)[A, B]|  (B into channel A)")
-    ax.set_title(f"JEPA and MAE, depths {p['rate_depths']}: off-diagonal entry\n"
-                 f"(initial noise {p['rate_scale']:g})", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"JEPA and MAE, depths {p['rate_depths']}: off-diagonal entry\n"
+        f"(initial noise {p['rate_scale']:g})",
+        fontsize=9,
+    )
     ax.legend(fontsize=6)
     ax.grid(alpha=0.3)
     ax = axes[0, 2]
     x = np.arange(2)
-    ax.bar(x - 0.2, num["final_singular_values"], 0.4, color="tab:gray",
-           label="singular values of Wbar")
+    ax.bar(
+        x - 0.2,
+        num["final_singular_values"],
+        0.4,
+        color="tab:gray",
+        label="singular values of Wbar",
+    )
     ax.bar(x + 0.2, num["final_diagonal"], 0.4, color=cols, label="diagonal entries e_j^T Wbar e_j")
     ax.hlines(np.sort(rho**L)[::-1], x - 0.4, x, colors="k", lw=2, label="rho^L (sorted)")
     ax.set_xticks(x, ["1st / A", "2nd / B"])
     ax.set_ylabel("learned encoder value")
-    ax.set_title(f"JEPA, depth L = {L}, after capture (noise {p['scales'][-1]:g}):\n"
-                 "singular values stay rho^L", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"JEPA, depth L = {L}, after capture (noise {p['scales'][-1]:g}):\n"
+        "singular values stay rho^L",
+        fontsize=9,
+    )
     ax.legend(fontsize=6)
     ax = axes[0, 3]
-    im = ax.pcolormesh(V0g[:, 0], W0g[0], np.log10(np.maximum(w_end, 1e-16)).T, shading="nearest",
-                       cmap="viridis")  # fmt: skip
+    im = ax.pcolormesh(
+        V0g[:, 0], W0g[0], np.log10(np.maximum(w_end, 1e-16)).T, shading="nearest", cmap="viridis"
+    )
     vv = np.linspace(rho_c, 1.0, 100)
-    ax.plot(vv, np.sqrt(np.clip(vv**2 - rho_c**2, 0, None)), "r-", lw=2,
-            label="v0² - w0² = ρ² (theory)")  # fmt: skip
+    ax.plot(
+        vv, np.sqrt(np.clip(vv**2 - rho_c**2, 0, None)), "r-", lw=2, label="v0² - w0² = ρ² (theory)"
+    )
     fig.colorbar(im, ax=ax, label="log10 final |w|")
     ax.set_xlabel("v0 (initial predictor)")
     ax.set_ylabel("w0 (initial encoder)")
-    ax.set_title(f"JEPA, depth L = 1, ρ = {rho_c:g}: collapse (dark) right of\nthe line, "
-                 f"trained to t = {p['collapse_t_max']:g}", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"JEPA, depth L = 1, ρ = {rho_c:g}: collapse (dark) right of\nthe line, "
+        f"trained to t = {p['collapse_t_max']:g}",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     save(fig, out / "capture_collapse.png")

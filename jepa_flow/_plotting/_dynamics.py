@@ -1,12 +1,10 @@
-"""Figures of the per-feature dynamics (matplotlib, Agg backend)."""
+"""Figures of the per-feature dynamics (matplotlib; the backend is the caller's choice)."""
 
 from __future__ import annotations
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 OBJECTIVE_LABEL = {"jepa": "JEPA", "mae": "MAE"}
 
@@ -32,7 +30,10 @@ def dynamics_figure(panels, names, lam, var, time_note=""):
     n_rows = len(panels)
     n_cols = max(len(p[3]) for p in panels.values())
     fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(2.6 * n_cols + 1.0, 2.5 * n_rows + 1.0), squeeze=False,
+        n_rows,
+        n_cols,
+        figsize=(2.6 * n_cols + 1.0, 2.5 * n_rows + 1.0),
+        squeeze=False,
         sharey=True,
     )  # x ranges differ per panel: each zooms on its own rise
     colors = feature_colors(len(names))
@@ -44,22 +45,33 @@ def dynamics_figure(panels, names, lam, var, time_note=""):
                 ax.set_visible(False)
                 continue
             for j, name in enumerate(names):
-                ax.plot(t[positive], ratio[positive, col, j], color=colors[j], lw=1.6,
-                        label=feature_label(name, lam[j], var[j]))
+                ax.plot(
+                    t[positive],
+                    ratio[positive, col, j],
+                    color=colors[j],
+                    lw=1.6,
+                    label=feature_label(name, lam[j], var[j]),
+                )
                 ts = t_star[col, j]
                 if np.isfinite(ts) and ts > 0:
                     ax.plot([ts], [0.5], "o", color=colors[j], ms=4)
             finite = t_star[col][np.isfinite(t_star[col])]
-            order = " < ".join(names[j] for j in np.argsort(t_star[col], kind="stable")
-                               if np.isfinite(t_star[col, j]))
+            order = " < ".join(
+                names[j]
+                for j in np.argsort(t_star[col], kind="stable")
+                if np.isfinite(t_star[col, j])
+            )
             ax.set_xscale("log")
             span = t_star[col][np.isfinite(t_star[col]) & (t_star[col] > 0)]
             if span.size:  # zoom on this panel's rise
                 ax.set_xlim(0.05 * span.min(), 3.0 * span.max())
             ax.set_ylim(-0.03, 1.08)
             ax.axhline(0.5, color="0.8", lw=0.8, zorder=0)
-            ax.set_title(f"{OBJECTIVE_LABEL[objective]}, L={int(depths[col])}\n"
-                         f"first: {order.split(' < ')[0] if finite.size else '-'}", fontsize=9)
+            ax.set_title(
+                f"{OBJECTIVE_LABEL[objective]}, L={int(depths[col])}\n"
+                f"first: {order.split(' < ')[0] if finite.size else '-'}",
+                fontsize=9,
+            )
             ax.tick_params(labelsize=7)
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             if col == 0:
@@ -67,8 +79,9 @@ def dynamics_figure(panels, names, lam, var, time_note=""):
             if row == n_rows - 1:
                 ax.set_xlabel(f"time t{time_note}", fontsize=8)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(names), 4), fontsize=9,
-               frameon=False)
+    fig.legend(
+        handles, labels, loc="lower center", ncol=min(len(names), 4), fontsize=9, frameon=False
+    )
     fig.suptitle("Per-feature dynamics (dots: critical time, wbar = wbar*/2)", fontsize=11)
     fig.tight_layout(rect=(0, 0.07, 1, 0.97))
     return fig
@@ -80,13 +93,21 @@ def critical_time_figure(t_star, depths, names, lam, var, eps):
     colors = feature_colors(len(names))
     for ax, (objective, ts) in zip(axes[0], t_star.items()):
         for j, name in enumerate(names):
-            ax.plot(depths, ts[:, j], "o-", color=colors[j], label=feature_label(name, lam[j], var[j]))
+            ax.plot(
+                depths, ts[:, j], "o-", color=colors[j], label=feature_label(name, lam[j], var[j])
+            )
         first = [int(np.argmin(row)) if np.isfinite(row).any() else -1 for row in ts]
         flip = next((d for d, f in zip(depths, first) if f != first[0]), None)
         if flip is not None:
             ax.axvline(flip - 0.5, color="0.5", ls="--", lw=1)
-            ax.text(flip - 0.45, 0.04, f"order flips at L={int(flip)}", transform=ax.get_xaxis_transform(),
-                    fontsize=8, color="0.3")
+            ax.text(
+                flip - 0.45,
+                0.04,
+                f"order flips at L={int(flip)}",
+                transform=ax.get_xaxis_transform(),
+                fontsize=8,
+                color="0.3",
+            )
         ax.set_yscale("log")
         ax.set_xlabel("depth L")
         ax.set_ylabel("critical time t* (gradient-flow time)")

@@ -1,4 +1,4 @@
-"""Small-initialization asymptotics of the critical time (THEORY.md section 4).
+"""Small-initialization asymptotics of the critical time (docs/theory.md §4).
 
 For ``eps -> 0``::
 

@@ -1,4 +1,4 @@
-"""Full-matrix gradient flow (THEORY 6), integrated with diffrax as a PyTree of matrices.
+"""Full-matrix gradient flow (theory §6), integrated with diffrax as a PyTree of matrices.
 
 With ``E = W_L ... W_1``, target ``E_T`` (``E`` itself for the stop-gradient,
 the EMA layers' product, or a frozen teacher) and the residual
@@ -14,7 +14,7 @@ reference for the training engine)::
 
 It holds for any covariances, commuting or not, and from any start: this is
 what training is compared with where the per-feature theory stops predicting
-it (capture, THEORY 7). Padded identity layers (``a >= depth``) have zero
+it (capture, theory §7). Padded identity layers (``a >= depth``) have zero
 velocity, as in the training engine.
 """
 
@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._model import layer_mask, wbar
+from ._layers import layer_mask, wbar
 
 RTOL = 1e-10
 ATOL = 1e-13
@@ -38,7 +38,7 @@ _BISECTIONS = 60
 
 
 def full_flow_field(objective, target, t, y, args):
-    """``d(W, V[, WT])/dt`` of THEORY 6; ``y = (W [n, d, d], V [d, d], WT or None)``."""
+    """``d(W, V[, WT])/dt`` of theory §6; ``y = (W [n, d, d], V [d, d], WT or None)``."""
     W, V, WT = y
     Sxx, Syx, teacher, mask, tau = args
     n = W.shape[0]
@@ -125,7 +125,7 @@ class FullFlow(eqx.Module):
 def full_flow(
     objective, data, W0, V0, depth, t, thr, *, target="stopgrad", tau=0.0, teacher=None
 ) -> FullFlow:
-    """Integrate the full-matrix flow of THEORY 6 from ``(W0, V0)`` (one member).
+    """Integrate the full-matrix flow of theory §6 from ``(W0, V0)`` (one member).
 
     Args:
         objective: ``"jepa"`` or ``"mae"``.  data: a ``Data`` (its input-basis covariances).

@@ -1,4 +1,4 @@
-"""Exact times of the balanced per-feature flow (THEORY.md section 4).
+"""Exact times of the balanced per-feature flow (docs/theory.md §4).
 
 ``time_to_level(objective, lam, var, depth, log_u0, log_u)`` is the time the
 flow takes to carry the per-layer weight from ``u0`` to ``u`` (``u0 < u < u*``),
@@ -10,7 +10,7 @@ JEPA, by partial fractions of ``1 / (u^(2L) (lam - var u))``, written with
     t(u) = rho^-m / lam [ sum_{n=1}^{m} ((rho/u0)^n - (rho/u)^n) / n
                           + log(u/u0) + log((rho - u0) / (rho - u)) ]
 
-(the THEORY form with ``n = 2L - 1 - k``).
+(the docs/theory.md §4.1 form with ``n = 2L - 1 - k``).
 
 MAE, by the hypergeometric antiderivative::
 
@@ -39,7 +39,7 @@ def _log1m_exp(x):
 
 
 def jepa_time(lam, var, depth, log_u0, log_u):
-    """Exact JEPA time from ``u0`` to ``u`` (``0 < u0 <= u < rho``), THEORY 4."""
+    """Exact JEPA time from ``u0`` to ``u`` (``0 < u0 <= u < rho``), theory §4."""
     lam, var, depth, log_u0, log_u = jnp.broadcast_arrays(lam, var, depth, log_u0, log_u)
     log_rho = jnp.log(lam / var)
     m = 2.0 * depth - 1.0
@@ -107,7 +107,7 @@ def hyp2f1_1b(b, z):
 
 
 def mae_time(lam, var, depth, log_u0, log_u):
-    """Exact MAE time from ``u0`` to ``u`` (``0 < u0 <= u < rho^(1/(L+1))``), THEORY 4."""
+    """Exact MAE time from ``u0`` to ``u`` (``0 < u0 <= u < rho^(1/(L+1))``), theory §4."""
     lam, var, depth, log_u0, log_u = jnp.broadcast_arrays(lam, var, depth, log_u0, log_u)
     log_rho = jnp.log(lam / var)
     d = log_u - log_u0

@@ -1,4 +1,4 @@
-"""Fixed points of the balanced per-feature flow (THEORY.md section 3).
+"""Fixed points of the balanced per-feature flow (docs/theory.md §3).
 
 All functions here are pure ``jax.numpy`` on arrays that broadcast together and
 work in log space, so that ``rho ** depth`` neither overflows nor underflows

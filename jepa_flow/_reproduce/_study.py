@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _validate
-from ._critical_time import critical_time, fixed_point
-from ._io import prepare_out_dir, save_figure_atomic, write_json_atomic, write_npz_atomic
-from ._simulate import simulate
+from .._core import _validate
+from .._core._io import prepare_out_dir, save_figure_atomic, write_json_atomic, write_npz_atomic
+from .._theory._critical_time import critical_time, fixed_point
+from .._theory._simulate import simulate
 
 TIME_CONVENTION = (
     "gradient-flow time t with unit rate on every parameter (gradient descent with step eta "
@@ -93,10 +93,11 @@ def time_grid(t_star: np.ndarray, t_max=None, n_t: int = 800) -> np.ndarray:
     return np.concatenate([[0.0], np.geomspace(t_lo, t_max, n_t - 1)])
 
 
-def run_study(out, objectives, features: Features, depths, eps, *, t_max=None, n_t=800,
-              force=False, log=print) -> dict:
+def run_study(
+    out, objectives, features: Features, depths, eps, *, t_max=None, n_t=800, force=False, log=print
+) -> dict:
     """Simulate, summarize and plot; returns the summary written to ``summary.json``."""
-    from ._plot import close, critical_time_figure, dynamics_figure
+    from .._plotting._dynamics import close, critical_time_figure, dynamics_figure
 
     objectives = [_validate.check_objective(o) for o in objectives]
     depths = _validate.as_depth(np.atleast_1d(depths)).astype(int)
@@ -108,25 +109,40 @@ def run_study(out, objectives, features: Features, depths, eps, *, t_max=None, n
     out = prepare_out_dir(out, force)
 
     d_col = depths[:, None].astype(float)
-    t_star = np.stack([np.asarray(critical_time(o, features.lam, features.var, d_col, eps))
-                       for o in objectives])
-    wbar_star = np.stack([np.asarray(fixed_point(o, features.lam, features.var, d_col))
-                          for o in objectives])
+    t_star = np.stack(
+        [np.asarray(critical_time(o, features.lam, features.var, d_col, eps)) for o in objectives]
+    )
+    wbar_star = np.stack(
+        [np.asarray(fixed_point(o, features.lam, features.var, d_col)) for o in objectives]
+    )
     t = time_grid(t_star, t_max, n_t)
     trajs = [simulate(o, features.lam, features.var, d_col, eps, t) for o in objectives]
     wbar = np.stack([np.asarray(tr.wbar) for tr in trajs], axis=1)
     u = np.stack([np.asarray(tr.u) for tr in trajs], axis=1)
 
-    write_npz_atomic(out / "trajectory.npz", t=t, wbar=wbar, u=u, wbar_star=wbar_star,
-                     t_star=t_star, objective=np.array(objectives), depth=depths,
-                     lam=features.lam, var=features.var, rho=features.rho, eps=eps)
+    write_npz_atomic(
+        out / "trajectory.npz",
+        t=t,
+        wbar=wbar,
+        u=u,
+        wbar_star=wbar_star,
+        t_star=t_star,
+        objective=np.array(objectives),
+        depth=depths,
+        lam=features.lam,
+        var=features.var,
+        rho=features.rho,
+        eps=eps,
+    )
 
     summary = {
         "time_convention": TIME_CONVENTION,
         "eps": eps,
         "fraction": 0.5,
-        "features": [{"name": n, "lam": la, "var": va, "rho": la / va}
-                     for n, la, va in zip(features.names, features.lam, features.var)],
+        "features": [
+            {"name": n, "lam": la, "var": va, "rho": la / va}
+            for n, la, va in zip(features.names, features.lam, features.var)
+        ],
         "depth": depths,
         "objectives": {},
     }
@@ -143,12 +159,23 @@ def run_study(out, objectives, features: Features, depths, eps, *, t_max=None, n
 
     ratio = wbar / np.where(wbar_star > 0, wbar_star, 1.0)[None]
     panels = {o: (t, ratio[:, k], t_star[k], depths) for k, o in enumerate(objectives)}
-    fig = dynamics_figure(panels, features.names, features.lam, features.var,
-                          time_note=" (gradient-flow time, log scale)")
+    fig = dynamics_figure(
+        panels,
+        features.names,
+        features.lam,
+        features.var,
+        time_note=" (gradient-flow time, log scale)",
+    )
     save_figure_atomic(fig, out / "dynamics.png", dpi=110)
     close(fig)
-    fig = critical_time_figure({o: t_star[k] for k, o in enumerate(objectives)}, depths,
-                               features.names, features.lam, features.var, eps)
+    fig = critical_time_figure(
+        {o: t_star[k] for k, o in enumerate(objectives)},
+        depths,
+        features.names,
+        features.lam,
+        features.var,
+        eps,
+    )
     save_figure_atomic(fig, out / "critical_times.png", dpi=110)
     close(fig)
     log(format_table(summary, features.names))

@@ -58,9 +58,7 @@ def as_depth(value) -> np.ndarray:
     arr = as_real("depth", value)
     bad = (arr != np.round(arr)) | (arr < 1) | (arr > MAX_DEPTH)
     if bad.any():
-        raise ValueError(
-            f"depth must be an integer in [1, {MAX_DEPTH}]; {_first_bad(arr, bad)}"
-        )
+        raise ValueError(f"depth must be an integer in [1, {MAX_DEPTH}]; {_first_bad(arr, bad)}")
     return arr
 
 

@@ -12,7 +12,7 @@ takes a single value, a list, or a generated grid::
     fraction = 0.5                        # optional, default 0.5
     method = "exact"                      # optional: "exact", "ode", "series"
 
-A pair sweep compares two features trained together (THEORY 4, learning
+A pair sweep compares two features trained together (theory §4, learning
 order). ``[sweep]`` then holds the shared settings only (objective, depth, eps,
 fraction, method) and ``[pair]`` describes feature A and a grid for feature B,
 either absolutely or as ratios to A::
@@ -40,15 +40,22 @@ import tomllib
 
 import numpy as np
 
-from . import _validate
+from .._core import _validate
 
 STATIC = ("objective", "method")
 AXES = ("objective", "method", "depth", "eps", "fraction", "lam", "rho", "var")
 PAIR_SHARED = ("objective", "method", "depth", "eps", "fraction")
 PAIR_KEYS = (
-    "lam_a", "rho_a", "var_a",
-    "lam_b", "lam_ratio", "rho_b", "var_b", "rho_ratio", "var_ratio",
-)  # fmt: skip
+    "lam_a",
+    "rho_a",
+    "var_a",
+    "lam_b",
+    "lam_ratio",
+    "rho_b",
+    "var_b",
+    "rho_ratio",
+    "var_ratio",
+)
 PAIR_AXES = PAIR_SHARED + PAIR_KEYS
 DEFAULTS = {"method": "exact", "fraction": 0.5}
 MAX_GRID = 10**12
@@ -100,9 +107,10 @@ class SweepConfig:
         """The grid as plain JSON data (what identifies a sweep's results)."""
         return {
             "pair": self.pair,
-            "axes": [[n, [v if isinstance(v, str) else float(v) for v in vals]]
-                     for n, vals in self.axes],
-        }  # fmt: skip
+            "axes": [
+                [n, [v if isinstance(v, str) else float(v) for v in vals]] for n, vals in self.axes
+            ],
+        }
 
     def fingerprint(self) -> str:
         """sha256 of the canonical grid: equal iff the configurations are equal."""

@@ -38,11 +38,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _io
-from ._critical_time import critical_time_kernel
-from ._devices import batch_sharding, over_devices
-from ._fixed_point import wbar_star
-from ._sweep_config import SweepConfig, load_config
+from .._core import _io
+from .._core._devices import batch_sharding, over_devices
+from .._theory._critical_time import critical_time_kernel
+from .._theory._fixed_point import wbar_star
+from ._config import SweepConfig, load_config
 
 # Configurations per chunk by method (measured on 2 CPU cores: the closed forms
 # gain from large chunks; the vmapped ODE solve is fastest around 4096, where
@@ -163,7 +163,7 @@ def _chunk_path(out: Path, index: int) -> Path:
 
 
 def _manifest(config: SweepConfig, chunk_size: int) -> dict:
-    from . import __version__
+    from .. import __version__
 
     return {
         "jepa_flow_version": __version__,
@@ -182,7 +182,7 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
 
     Returns the chunk size to use (the stored one when resuming).
     """
-    from . import __version__
+    from .. import __version__
 
     manifest_path = out / "manifest.json"
     chunks = out / "chunks"
@@ -268,13 +268,24 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     mine = [c for c in plan if c[0] % jax.process_count() == jax.process_index()]
     todo = [c for c in mine if not _chunk_path(out, c[0]).exists()]
     names = PAIR_OUTPUTS if config.pair else OUTPUTS
-    summary = {"n_configs": config.size, "n_chunks": len(plan), "computed": 0,
-               "skipped": len(mine) - len(todo), "failed": 0}  # fmt: skip
+    summary = {
+        "n_configs": config.size,
+        "n_chunks": len(plan),
+        "computed": 0,
+        "skipped": len(mine) - len(todo),
+        "failed": 0,
+    }
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=sum(hi - lo for _, _, lo, hi in todo), unit="cfg", unit_scale=True,
-               desc="sweep", disable=not progress, smoothing=0.1)  # fmt: skip
+    bar = tqdm(
+        total=sum(hi - lo for _, _, lo, hi in todo),
+        unit="cfg",
+        unit_scale=True,
+        desc="sweep",
+        disable=not progress,
+        smoothing=0.1,
+    )
 
     def finish(chunk, gather, handle):
         index, _, lo, hi = chunk

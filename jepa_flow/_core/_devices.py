@@ -3,7 +3,7 @@
 A batch is split evenly over a one-axis ``Mesh`` of ``jax.local_devices()``
 with ``jax.shard_map``, so each device runs its own vmapped solve (its own
 while loop, no collectives: automatic sharding of a vmapped adaptive solve is
-known to be far slower, ENGINEERING-NOTES). On a CPU, JAX shows one device
+known to be far slower). On a CPU, JAX shows one device
 unless told otherwise; ``use_all_cpu_cores()`` (called by the ``jepa-flow``
 command) exposes one device per core.
 """
@@ -51,5 +51,10 @@ def over_devices(fn, devices):
     """
     if len(devices) == 1:
         return fn
-    return jax.shard_map(fn, mesh=batch_sharding(devices).mesh, in_specs=P("batch"),
-                         out_specs=P("batch"), check_vma=False)
+    return jax.shard_map(
+        fn,
+        mesh=batch_sharding(devices).mesh,
+        in_specs=P("batch"),
+        out_specs=P("batch"),
+        check_vma=False,
+    )

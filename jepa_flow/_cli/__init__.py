@@ -14,8 +14,12 @@ import importlib
 import sys
 
 # Modules that contribute subcommands, in the order ``--help`` lists them.
-_SUBCOMMAND_MODULES = ("jepa_flow._cli_core", "jepa_flow._cli_sweep", "jepa_flow._cli_train",
-                       "jepa_flow._cli_reproduce")
+_SUBCOMMAND_MODULES = (
+    "jepa_flow._cli._core",
+    "jepa_flow._cli._sweep",
+    "jepa_flow._cli._train",
+    "jepa_flow._cli._reproduce",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = _Parser(
         prog="jepa-flow",
@@ -42,9 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     import jax
+    import matplotlib
 
-    from ._devices import use_all_cpu_cores
+    from .._core._devices import use_all_cpu_cores
 
+    matplotlib.use("Agg")  # files only: the CLI never opens a window
     jax.config.update("jax_enable_x64", True)
     use_all_cpu_cores()
     parser = build_parser()

@@ -1,6 +1,6 @@
 """Data for training: exact population covariances or sampled minibatches.
 
-One interface, ``Data``, for every source (THEORY 1, 2 and 5). Covariances
+One interface, ``Data``, for every source (theory §1, §2 and §5). Covariances
 are given in the *feature basis* (where the theory's ``lam_i``, ``var_i`` are
 the diagonals of ``Syx``, ``Sxx``) and a basis rotation ``U`` (orthogonal,
 columns ``e_i``) maps them to the input basis the network sees::
@@ -13,10 +13,10 @@ draws that many fresh samples per step. Sources:
 - ``gaussian(Sxx, Syx, Syy=Sxx)``: joint Gaussian of ``(x', y')`` with
   covariance ``[[Sxx, Syx^T], [Syx, Syy]]`` (must be PSD);
 - ``noisy_views(s, nu, c)``: ``x' = z + n``, ``y' = z + n'``, ``z ~ N(0, diag s)``,
-  ``n, n' ~ N(0, diag nu)`` correlated by ``c`` (THEORY 5):
+  ``n, n' ~ N(0, diag nu)`` correlated by ``c`` (theory §5):
   ``var = s + nu``, ``lam = s + c nu``;
 - ``linear_dynamics(a, var)``: ``x' ~ N(0, diag var)``,
-  ``y' = a x' + sqrt(var (1 - a^2)) xi`` (THEORY 5): ``lam = a var``, ``rho = a``.
+  ``y' = a x' + sqrt(var (1 - a^2)) xi`` (theory §5): ``lam = a var``, ``rho = a``.
 
 Minibatch sampler. The losses are quadratic, so a minibatch enters the
 gradient only through its moment matrix ``C = (1/B) sum_b z_b z_b^T`` of
@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
+from .._core import _validate
 
 MODELS = ("gaussian", "noisy_views", "linear_dynamics")
 
@@ -171,7 +171,7 @@ def _make(model, Sxx, Syx, Syy, U, factor, batch, sampler="auto") -> Data:
 
 
 def gaussian(Sxx, Syx, Syy=None, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
-    """Joint Gaussian views with feature-basis covariances ``Sxx``, ``Syx``, ``Syy`` (THEORY 1).
+    """Joint Gaussian views with feature-basis covariances ``Sxx``, ``Syx``, ``Syy`` (theory §1).
 
     Args:
         Sxx: ``[d, d]`` symmetric positive definite (a 1-D array means its diagonal).
@@ -206,7 +206,7 @@ def gaussian(Sxx, Syx, Syy=None, *, batch=None, U=None, seed=0, sampler="auto") 
 
 
 def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
-    """Static noisy views (THEORY 5): ``var = s + nu``, ``lam = s + c nu``, ``rho = lam/var``.
+    """Static noisy views (theory §5): ``var = s + nu``, ``lam = s + c nu``, ``rho = lam/var``.
 
     Args:
         s: latent signal variances ``[d]``, >= 0.  nu: noise variances ``[d]``, >= 0
@@ -237,7 +237,7 @@ def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> 
 
 
 def linear_dynamics(a, var, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
-    """Temporal views ``x = x_t``, ``y = x_(t+1) = a x_t + noise`` (THEORY 5).
+    """Temporal views ``x = x_t``, ``y = x_(t+1) = a x_t + noise`` (theory §5).
 
     Args:
         a: per-feature autoregression ``[d]`` with ``|a| < 1`` (``rho = a``).

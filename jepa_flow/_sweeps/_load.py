@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._sweep import _chunk_path, _chunk_plan
-from ._sweep_config import STATIC, SweepConfig, parse_config
+from ._config import STATIC, SweepConfig, parse_config
+from ._run import _chunk_path, _chunk_plan
 
 
 def _load_manifest(path: Path) -> tuple[dict, SweepConfig]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _data
-from ._io import prepare_out_dir, save_figure_atomic, write_json_atomic, write_npz_atomic
+from .._core._io import prepare_out_dir, save_figure_atomic, write_json_atomic, write_npz_atomic
+from .._training import _data
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -26,14 +26,20 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         type=float,
         nargs="+",
         default=[1.0, 0.8],
-        help="gaussian: per-feature covariance of the two views, one value per feature (default: 1 0.8)",
+        help=(
+            "gaussian: per-feature covariance of the two views, one value per feature "
+            "(default: 1 0.8)"
+        ),
     )
     a(
         "--var",
         type=float,
         nargs="+",
         default=[2.0, 1.0],
-        help="gaussian/linear_dynamics: per-feature input variance > 0, one value per feature (default: 2 1)",
+        help=(
+            "gaussian/linear_dynamics: per-feature input variance > 0, one value per feature "
+            "(default: 2 1)"
+        ),
     )
     a(
         "--s",
@@ -82,8 +88,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="feature basis U applied to both views (default: identity)",
     )
     a("--rotation-seed", type=int, default=0, help="seed of the random rotation (default: 0)")
-    a("--depth", type=int, nargs="+", default=[2],
-      help="encoder depth(s) L >= 1, one or more (default: 2)")
+    a(
+        "--depth",
+        type=int,
+        nargs="+",
+        default=[2],
+        help="encoder depth(s) L >= 1, one or more (default: 2)",
+    )
     a(
         "--eta",
         type=float,
@@ -230,8 +241,8 @@ def _teacher(args):
 
 
 def _kwargs(args, data):
-    from ._critical_time import critical_time
-    from ._train import MAX_TRAIN_DEPTH
+    from .._theory._critical_time import critical_time
+    from .._training._train import MAX_TRAIN_DEPTH
 
     if min(args.depth) < 1 or max(args.depth) > MAX_TRAIN_DEPTH:
         raise ValueError(f"--depth must be integers in [1, {MAX_TRAIN_DEPTH}]; got {args.depth}")
@@ -268,7 +279,7 @@ def _kwargs(args, data):
 
 
 def run_train(args) -> int:
-    from ._train import train
+    from .._training._train import train
 
     data = _data_from(args)
     out = prepare_out_dir(args.out, args.force)
@@ -325,9 +336,6 @@ def run_train(args) -> int:
 
 
 def _plot_train(r, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     D = r.depth.size
@@ -350,7 +358,8 @@ def _plot_train(r, path) -> None:
 
 
 def run_compare(args) -> int:
-    from ._compare import compare, plot_compare
+    from .._plotting._compare import plot_compare
+    from .._training._compare import compare
 
     data = _data_from(args)
     out = prepare_out_dir(args.out, args.force)

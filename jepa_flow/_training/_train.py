@@ -1,32 +1,32 @@
-"""Training engine: deep linear JEPA/MAE trained by jitted optax SGD (THEORY 1, 6, 7).
+"""Training engine: deep linear JEPA/MAE trained by jitted optax SGD (theory §1, §6, §7).
 
 ``train`` validates its arguments (before anything is compiled), builds the
 grid of (seed, depth, learning rate) members and runs them in one compiled,
-vmapped call of the engine in ``jepa_flow._engine`` (one jitted optax step,
+vmapped call of the engine in ``jepa_flow._training._engine`` (one jitted optax step,
 scanned in chunks, with a tqdm bar between chunks). It compiles once per
 (objective, target, optimizer, data source, shapes).
 
 Time: with learning rate ``eta``, step ``k`` is flow time ``t = eta * k``
-(THEORY 1). Plain SGD is gradient descent on the flow with an O(eta) time
+(theory §1). Plain SGD is gradient descent on the flow with an O(eta) time
 bias: on the population loss it follows the flow's critical times to about
 ``eta * rate / 2`` relative, where ``rate`` is the feature's growth rate at its
 rise; keep ``eta * var * rho^(2L-1)`` (JEPA) below about 1e-2 for 1 %.
 (With momentum ``m`` the effective rate is ``eta / (1 - m)``; Adam has no flow
 counterpart.) The discrete EMA ``W_T <- beta W_T + (1 - beta) W`` with
 ``beta = 1 - eta / tau`` lags its online layers by ``tau - eta`` in flow time
-(``tau / eta - 1`` steps), so it matches the continuous EMA of THEORY 6 with
+(``tau / eta - 1`` steps), so it matches the continuous EMA of theory §6 with
 time constant ``tau - eta``: take ``eta << tau``.
 
 Recorded, at log-spaced steps shared by every member: the population loss,
 the singular values of ``Wbar``, and per input feature ``e_j`` (columns of the
 data's ``U``) the encoded norm ``|Wbar e_j|``, the diagonal entry
 ``e_j^T Wbar e_j`` and the off-diagonal mass ``sqrt(sum_(i != j) (e_i^T Wbar e_j)^2)``
-(THEORY 7). At *every* step the first crossing of ``|Wbar e_j|`` over
+(theory §7). At *every* step the first crossing of ``|Wbar e_j|`` over
 ``fraction * wbar*_j`` (per-feature theory) is detected and interpolated
 linearly between the two steps: that is the training critical time.
 
 Depth: members of different depths share ``n_layers = max(depth)`` layers; the
-extra layers are identity with masked updates (see ``jepa_flow._model``).
+extra layers are identity with masked updates (see ``jepa_flow._training._model``).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
-from ._critical_time import fixed_point
+from .._core import _validate
+from .._theory._critical_time import fixed_point
 from ._data import Data
 from ._engine import DIVERGED, Consts, DivergenceError, Static, run
 from ._model import Params, wbar
@@ -117,7 +117,7 @@ def _teacher_matrix(teacher, d):
 
 
 def thresholds(objective, target, data: Data, depth, fraction, teacher=None) -> np.ndarray:
-    """``fraction * wbar*_j`` per depth and feature ``[D, d]`` (THEORY 3 and 6).
+    """``fraction * wbar*_j`` per depth and feature ``[D, d]`` (theory §3 and §6).
 
     Frozen teacher ``E_T``: MAE dynamics with ``lam -> c lam``, ``c = e_j^T E_T e_j``.
     """
@@ -188,7 +188,7 @@ def train(
         init: ``"balanced"``, ``"random"`` (entries ``scale * N(0,1)``) or a ``Params``
             with ``W`` of shape ``[L, d, d]`` (then ``depth`` must be ``L``).
         scale: >= 0; Gaussian noise added to the balanced start, or the random scale.
-        target: JEPA target, ``"stopgrad"`` (THEORY 1), ``"ema"`` (``W_T <- beta W_T +
+        target: JEPA target, ``"stopgrad"`` (theory §1), ``"ema"`` (``W_T <- beta W_T +
             (1 - beta) W`` per step, ``beta = 1 - eta / tau``; ``tau = 0`` gives the
             stop-gradient run) or ``"frozen"`` (``teacher``: a ``[d, d]`` encoder
             ``Wbar_T``, a ``Params`` or a ``TrainResult`` whose first member's final

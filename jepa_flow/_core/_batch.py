@@ -51,8 +51,9 @@ def bucket(n: int, multiple: int = 1) -> int:
     return -(-size // multiple) * multiple
 
 
-def flatten_padded(arrays: dict[str, np.ndarray], fill: dict[str, float],
-                   multiple: int = 1) -> tuple[dict, int]:
+def flatten_padded(
+    arrays: dict[str, np.ndarray], fill: dict[str, float], multiple: int = 1
+) -> tuple[dict, int]:
     """Flatten same-shape arrays and pad them to ``bucket(size, multiple)`` with ``fill``."""
     n = next(iter(arrays.values())).size
     size = bucket(n, multiple)

@@ -1,4 +1,4 @@
-"""Public fixed points and critical times (THEORY.md sections 3 and 4)."""
+"""Public fixed points and critical times (docs/theory.md §3 and §4)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
-from ._batch import flatten_padded
-from ._devices import local_devices, over_devices
+from .._core import _validate
+from .._core._batch import flatten_padded
+from .._core._devices import local_devices, over_devices
 from ._exact import time_to_level
 from ._fixed_point import log_u_level, wbar_star
 from ._ode import ode_critical_time
@@ -22,7 +22,7 @@ _FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5, "fraction": 0.5}
 
 
 def fixed_point(objective, lam, var, depth):
-    """The learned end-to-end encoder ``wbar*`` of each feature (THEORY 3).
+    """The learned end-to-end encoder ``wbar*`` of each feature (theory §3).
 
     ``JEPA: wbar* = rho^L``; ``MAE: wbar* = rho^(L/(L+1))``, with
     ``rho = lam / var``; 0 where ``lam <= 0`` (the feature is never learned).
@@ -49,7 +49,7 @@ def _fixed_point_flat(objective, lam, var, depth):
 
 
 def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact"):
-    """Time at which ``wbar`` first reaches ``fraction * wbar*`` (THEORY 4).
+    """Time at which ``wbar`` first reaches ``fraction * wbar*`` (theory §4).
 
     The flow starts from the balanced ``W_a(0) = V(0) = eps^(1/L) I``, so
     ``wbar(0) = eps``; time is gradient-flow time with unit rate on every
@@ -67,7 +67,7 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact")
         method: ``"exact"`` (JEPA closed form; MAE hypergeometric form, accurate
             to float64 rounding, no ODE), ``"ode"`` (diffrax integration with a
             root-found event, relative error below 1e-8 in float64, about 1e-10 at
-            ``fraction = 0.5``; see ``jepa_flow._ode`` for the method), or
+            ``fraction = 0.5``; see ``jepa_flow._theory._ode`` for the method), or
             ``"series"`` (the leading small-eps asymptotics, independent of
             ``fraction``; rough at moderate eps).
 
@@ -135,5 +135,6 @@ def _critical_time_jit(objective, method, devices):
     """The kernel, jitted and split over ``devices`` (one compiled function per shape)."""
     if len(devices) == 1:
         return functools.partial(_critical_time_flat, objective, method)
-    return jax.jit(over_devices(functools.partial(critical_time_kernel, objective, method),
-                                devices))
+    return jax.jit(
+        over_devices(functools.partial(critical_time_kernel, objective, method), devices)
+    )

@@ -29,7 +29,10 @@ def register(subparsers) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="configurations per chunk (default 131072, 4096 for method ode; a resumed run keeps its own)",
+        help=(
+            "configurations per chunk (default 131072, 4096 for method ode; "
+            "a resumed run keeps its own)"
+        ),
     )
     parser.add_argument("--no-plot", action="store_true", help="skip the figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -38,8 +41,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Validate, run (or resume), plot, and print one line of totals."""
-    from ._sweep import maybe_initialize_distributed, run_sweep
-    from ._sweep_config import load_config
+    from .._sweeps._config import load_config
+    from .._sweeps._run import maybe_initialize_distributed, run_sweep
 
     config = load_config(args.config)  # every check before anything runs
     if args.chunk_size is not None and args.chunk_size < 1:
@@ -50,7 +53,7 @@ def run(args) -> int:
     summary = run_sweep(config, args.out, chunk_size=args.chunk_size, progress=not args.no_progress)
     figures = []
     if jax.process_index() == 0 and not args.no_plot:
-        from ._sweep_plot import plot_sweep
+        from .._plotting._sweep import plot_sweep
 
         figures = plot_sweep(args.out)
     failed = f", {summary['failed']} failed ODE solves (NaN, ok=False)" if summary["failed"] else ""

@@ -1,12 +1,12 @@
-"""Theory versus training (THEORY 3, 4, 6, 7).
+"""Theory versus training (theory §3, §4, §6, §7).
 
 ``compare`` trains a grid of members and, for each, integrates
 
 - the balanced per-feature flow (``simulate`` / ``critical_time`` of the core,
-  THEORY 3-4), exact where the start is balanced and diagonal in ``U``;
-- the full-matrix flow (THEORY 6) with diffrax, started from the member's own
+  theory §3-§4), exact where the start is balanced and diagonal in ``U``;
+- the full-matrix flow (theory §6) with diffrax, started from the member's own
   initial state, which stays exact when a converged channel recruits a
-  higher-influence feature (capture, THEORY 7), for any target and start.
+  higher-influence feature (capture, theory §7), for any target and start.
 
 Capture is *predicted* for feature ``j`` when some feature ``i`` with lower
 influence (``rho_i < rho_j``) is learned first in the per-feature theory and
@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._critical_time import critical_time
-from ._fullflow import full_flow
-from ._simulate import simulate
+from .._theory._critical_time import critical_time
+from .._theory._fullflow import full_flow
+from .._theory._simulate import simulate
 from ._train import TrainResult, train
 
 CAPTURE_GAIN_MIN = 1.0
@@ -322,52 +322,3 @@ def compare(
         result=r,
     )
     return report
-
-
-def plot_compare(report, path=None):
-    """Theory (lines), full-matrix flow (dashed) and training (markers) per feature and depth."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    c = report["curves"]
-    depths = np.atleast_1d(report["depth"])
-    fig, axes = plt.subplots(1, len(depths), figsize=(5 * len(depths), 4), squeeze=False)
-    d = c["training"].shape[-1]
-    colors = plt.cm.viridis(np.linspace(0, 0.9, d))
-    for b, ax in enumerate(axes[0]):
-        t = c["t"][0, b, 0]
-        m = t > 0
-        for j in range(d):
-            ax.plot(
-                t[m],
-                c["theory"][0, b, 0][m, j],
-                "-",
-                color=colors[j],
-                lw=1.2,
-                label=f"e{j} rho={report['rho'][j]:.2f}",
-            )
-            ax.plot(t[m], c["full"][0, b, 0][m, j], "--", color=colors[j], lw=0.8)
-            ax.plot(t[m], c["training"][0, b, 0][m, j], "o", color=colors[j], ms=2.5)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        t_star = np.asarray(report["t_star_theory"], float).reshape(-1, d)
-        t_star = t_star[np.isfinite(t_star) & (t_star > 0)]
-        if t_star.size:
-            ax.set_xlim(t_star.min() / 30, t[-1])
-        ax.set_xlabel("flow time t = eta * step")
-        ax.set_ylabel("|Wbar e_j|")
-        ax.set_title(
-            f"{report['objective'].upper()} depth {depths[b]}: "
-            "theory (-), full flow (--), training (o)",
-            fontsize=9,
-        )
-    axes[0][0].legend(fontsize=6)
-    fig.tight_layout()
-    if path is not None:
-        from ._io import save_figure_atomic
-
-        save_figure_atomic(fig, path, dpi=120)
-    plt.close(fig)
-    return fig

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._sweep_config import SweepConfig
+from .._sweeps._config import SweepConfig
 
 LABELS = {
     "lam": "lam (view covariance)",
@@ -70,9 +70,6 @@ def _panels(config: SweepConfig):
 
 
 def _figure(n_rows: int, n_cols: int):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(
@@ -96,7 +93,7 @@ def plot_critical_time(
     """Write ``critical_time.png``: t_star over (rho, lam) per depth and objective."""
     import matplotlib.colors as mcolors
 
-    from ._io import save_figure_atomic
+    from .._core._io import save_figure_atomic
 
     values = dict(config.axes)
     feature = "rho" if "rho" in values else "var"
@@ -119,12 +116,25 @@ def plot_critical_time(
             if two_d:
                 t_plot = np.ma.masked_invalid(np.where(t_star > 0, t_star, np.nan))
                 if feature == "rho":  # a regular grid in (rho, lam)
-                    mappable = ax.pcolormesh(values["rho"], values["lam"], t_plot, norm=norm,
-                                             cmap=cmap, shading="nearest")  # fmt: skip
+                    mappable = ax.pcolormesh(
+                        values["rho"],
+                        values["lam"],
+                        t_plot,
+                        norm=norm,
+                        cmap=cmap,
+                        shading="nearest",
+                    )
                 else:  # a grid in (var, lam): scattered in (rho, lam)
                     colour = t_plot.filled(np.nan).ravel()
-                    mappable = ax.scatter(rho.ravel(), lam.ravel(), c=colour, norm=norm, cmap=cmap,
-                                          s=14, plotnonfinite=True)  # fmt: skip
+                    mappable = ax.scatter(
+                        rho.ravel(),
+                        lam.ravel(),
+                        c=colour,
+                        norm=norm,
+                        cmap=cmap,
+                        s=14,
+                        plotnonfinite=True,
+                    )
                 x_grid = feature == "rho"
                 x_values = values["rho"] if x_grid else rho
                 ax.set_xscale("log" if _log_axis(x_values, grid=x_grid) else "linear")
@@ -161,7 +171,7 @@ def plot_phase(config: SweepConfig, results: dict, path, full: SweepConfig | Non
     """Write ``phase.png``: which feature is learned first, boundary drawn, per depth/objective."""
     import matplotlib.colors as mcolors
 
-    from ._io import save_figure_atomic
+    from .._core._io import save_figure_atomic
 
     values = dict(config.axes)
     x_key, y_key = _pair_axes(config)
@@ -186,11 +196,18 @@ def plot_phase(config: SweepConfig, results: dict, path, full: SweepConfig | Non
                 # a feature already at its level (t* = 0) is learned first: clip, do not mask
                 z = np.ma.masked_invalid(np.clip(np.log10(ratio), -span, span))
             if len(swept) == 2:
-                mappable = ax.pcolormesh(values[x_key], values[y_key], z, norm=norm, cmap=cmap,
-                                         shading="nearest")  # fmt: skip
+                mappable = ax.pcolormesh(
+                    values[x_key], values[y_key], z, norm=norm, cmap=cmap, shading="nearest"
+                )
                 if z.min() < 0 < z.max():
-                    ax.contour(values[x_key], values[y_key], z.filled(np.nan), levels=[0.0],
-                               colors="k", linewidths=1.5)  # fmt: skip
+                    ax.contour(
+                        values[x_key],
+                        values[y_key],
+                        z.filled(np.nan),
+                        levels=[0.0],
+                        colors="k",
+                        linewidths=1.5,
+                    )
                 _mark_a(ax, config, x_key, y_key)
                 ax.set_xscale("log" if _log_axis(values[x_key], grid=True) else "linear")
                 ax.set_yscale("log" if _log_axis(values[y_key], grid=True) else "linear")
@@ -230,7 +247,7 @@ def _plot_ratio_by_depth(
     config: SweepConfig, results: dict, path, full: SweepConfig | None = None
 ) -> None:
     """Phase plot of a pair with one B: t*_B / t*_A against depth, a panel per objective."""
-    from ._io import save_figure_atomic
+    from .._core._io import save_figure_atomic
 
     rows, depths = _panels(config)
     plt, fig, axes = _figure(1, len(rows))
@@ -248,8 +265,10 @@ def _plot_ratio_by_depth(
         ax.axhline(1.0, color="0.4", lw=1, ls="--")
         ax.set_xlabel(LABELS["depth"])
         ax.set_ylabel("t*_B / t*_A  (below 1: B first)")
-        ax.set_title(f"{objective.upper()} ({method}), depths {', '.join(f'{d:g}' for d in depths)}",
-                     fontsize=9)  # fmt: skip
+        ax.set_title(
+            f"{objective.upper()} ({method}), depths {', '.join(f'{d:g}' for d in depths)}",
+            fontsize=9,
+        )
         ax.legend(fontsize=8)
     b_text = ", ".join(f"{k} = {v[0]:g}" for k, v in config.numeric_axes if k in PAIR_B)
     held = _held(full or config, {"depth", *PAIR_B, "lam_a", "rho_a", "var_a"})
@@ -283,7 +302,7 @@ def plot_sweep(out) -> list[str]:
     """
     from pathlib import Path
 
-    from ._sweep_load import load_sweep_slice
+    from .._sweeps._load import load_sweep_slice
 
     out = Path(out)
     keep = {"depth", "lam", "rho", "var"} | set(PAIR_B)

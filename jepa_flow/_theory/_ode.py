@@ -1,4 +1,4 @@
-"""diffrax integration of the balanced per-feature flow (THEORY.md section 3).
+"""diffrax integration of the balanced per-feature flow (docs/theory.md §3).
 
 The flows ``du/dt = u^(2L) (lam - var u)`` (JEPA) and
 ``du/dt = u^L (lam - var u^(L+1))`` (MAE) are violently stiff in ``t``: a deep
@@ -80,7 +80,8 @@ def _solve_clock(rho, q, r, y0, s1, event, saveat, max_steps):
 
 def _succeeded(sol):
     return (sol.result == diffrax.RESULTS.successful) | (
-        sol.result == diffrax.RESULTS.event_occurred)
+        sol.result == diffrax.RESULTS.event_occurred
+    )
 
 
 def _solve_to_level(rho, q, r, y0, y_level, s1):
@@ -131,8 +132,9 @@ def ode_critical_time(objective: str, lam, var, depth, eps, fraction):
     y0_safe = jnp.where(reached, y_level - 1.0, y0)
     s1 = 2.0 * (y_level - y0_safe) / rate + 1.0 / rho
     effort = (r + 1.0) * (y_level - y0_safe)  # grows with the number of steps a member needs
-    tau, ok, steps = map_chunks(jax.vmap(_solve_to_level), (rho, q, r, y0_safe, y_level, s1),
-                                effort)
+    tau, ok, steps = map_chunks(
+        jax.vmap(_solve_to_level), (rho, q, r, y0_safe, y_level, s1), effort
+    )
     t_star = tau * jnp.exp(-r * y0_safe) / var
     t_star = jnp.where(reached, 0.0, jnp.where(ok, t_star, jnp.nan))
     return t_star, ok | reached, steps
@@ -148,8 +150,9 @@ def _solve_dense(rho, q, r, y0, y_star, tol, tau_max, s1):
         y, tau = y
         return (tau >= tau_max) | (jnp.abs(y - y_star) <= tol)
 
-    return _solve_clock(rho, q, r, y0, s1, diffrax.Event(stop),
-                        diffrax.SaveAt(t1=True, dense=True), MAX_STEPS_DENSE)
+    return _solve_clock(
+        rho, q, r, y0, s1, diffrax.Event(stop), diffrax.SaveAt(t1=True, dense=True), MAX_STEPS_DENSE
+    )
 
 
 _BISECTIONS = 80

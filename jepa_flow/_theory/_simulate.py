@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float
 
-from . import _validate
-from ._batch import bucket, flatten_padded, float_dtype
+from .._core import _validate
+from .._core._batch import bucket, flatten_padded, float_dtype
 from ._fixed_point import wbar_star
 from ._ode import ode_trajectory
 
@@ -47,7 +47,7 @@ def simulate(objective, lam, var, depth, eps, t) -> Trajectory:
 
     Solves ``du/dt = u^(2L) (lam - var u)`` (JEPA) or
     ``du/dt = u^L (lam - var u^(L+1))`` (MAE) from ``u(0) = eps^(1/L)``
-    (THEORY 3) with diffrax, in the clock described in ``jepa_flow._ode``
+    (theory §3) with diffrax, in the clock described in ``jepa_flow._theory._ode``
     (explicit Dopri8, PID control at 1e-12, dense output inverted by bisection
     to land exactly on each save time). Every batch member is one vmapped solve.
 

@@ -1,4 +1,4 @@
-"""Full-matrix deep linear JEPA and MAE (THEORY.md sections 1 and 6).
+"""Full-matrix deep linear JEPA and MAE (docs/theory.md §1 and §6).
 
 Parameters are a PyTree ``Params(W, V)``: ``W`` stacks the encoder layers,
 ``W[0] = W_1`` (applied first to ``x``) ... ``W[L-1] = W_L``, each d x d, and
@@ -26,33 +26,13 @@ counterpart of the flow); the minibatch forms average over samples.
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+
+from .._theory._layers import Params, layer_mask, wbar
 
 OBJECTIVES = ("jepa", "mae")
 INITS = ("balanced", "random")
-
-
-class Params(eqx.Module):
-    """Encoder layers ``W`` (``[n_layers, d, d]``, ``W[0] = W_1``) and predictor/decoder ``V``."""
-
-    W: Float[Array, "layers d d"]
-    V: Float[Array, "d d"]
-
-
-def wbar(W: Float[Array, "layers d d"]) -> Float[Array, "d d"]:
-    """End-to-end encoder ``Wbar = W_L ... W_1`` (padded identity layers are no-ops)."""
-    E = W[0]
-    for a in range(1, W.shape[0]):
-        E = W[a] @ E
-    return E
-
-
-def layer_mask(depth, n_layers: int) -> Float[Array, " layers"]:
-    """1.0 for the member's real layers ``a < depth``, 0.0 for padded identity layers."""
-    return (jnp.arange(n_layers) < depth).astype(jnp.result_type(float))
 
 
 def mask_layers(params: Params, mask) -> Params:
@@ -63,9 +43,9 @@ def mask_layers(params: Params, mask) -> Params:
 def init_params(kind: str, key, d: int, depth, n_layers: int, eps, scale) -> Params:
     """Initial parameters of one member (``depth`` may be traced).
 
-    ``"balanced"`` (THEORY 2): ``W_a = V = eps^(1/L) I + scale * N(0, 1)``, so
+    ``"balanced"`` (theory §2): ``W_a = V = eps^(1/L) I + scale * N(0, 1)``, so
     ``Wbar(0) = eps I`` when ``scale = 0``; a small ``scale`` seeds the
-    off-diagonal perturbations of THEORY 7.
+    off-diagonal perturbations of theory §7.
     ``"random"``: every entry of ``W_a`` and ``V`` is ``scale * N(0, 1)``.
     Padded layers ``a >= depth`` are exactly ``I`` in both cases.
     """
@@ -83,7 +63,7 @@ def init_params(kind: str, key, d: int, depth, n_layers: int, eps, scale) -> Par
 
 
 def population_loss(objective: str, params: Params, E_T, Sxx, Syx, Syy):
-    """The exact expected loss (THEORY 1) from the covariances (input basis).
+    """The exact expected loss (theory §1) from the covariances (input basis).
 
     ``E_T`` is the JEPA target encoder (pass ``jax.lax.stop_gradient(Wbar)``
     for the stop-gradient target); it is ignored for MAE.

@@ -1,0 +1,222 @@
+"""Subcommands ``demo``, ``simulate`` and ``critical-time``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from .._core._io import _to_jsonable
+from .._core._validate import METHODS, OBJECTIVES
+
+# The paper's claim on two features (theory §4, canonical example):
+# A has the larger covariance lam, B the larger influence rho = lam / var.
+DEMO_LAM = (1.0, 0.8)
+DEMO_VAR = (2.0, 1.0)
+DEMO_DEPTHS = tuple(range(1, 9))
+DEMO_EPS = 1e-3
+
+
+def _add_feature_args(p: argparse.ArgumentParser, objective_help: str) -> None:
+    p.add_argument(
+        "--objective",
+        nargs="+",
+        choices=OBJECTIVES,
+        default=list(OBJECTIVES),
+        metavar="{jepa,mae}",
+        help=objective_help,
+    )
+    p.add_argument(
+        "--depth",
+        nargs="+",
+        type=int,
+        default=[1],
+        metavar="L",
+        help="encoder depths L, integers >= 1 (default: 1)",
+    )
+    p.add_argument(
+        "--lam",
+        nargs="+",
+        type=float,
+        required=True,
+        metavar="LAM",
+        help="covariance of the two views along each feature (eigenvalue of Syx), "
+        "one value per feature; lam <= 0 is never learned",
+    )
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument(
+        "--var",
+        nargs="+",
+        type=float,
+        metavar="VAR",
+        help="input variance along each feature (eigenvalue of Sxx), > 0",
+    )
+    group.add_argument(
+        "--rho",
+        nargs="+",
+        type=float,
+        metavar="RHO",
+        help="regression coefficient rho = lam / var of each feature, > 0 (instead of --var)",
+    )
+    p.add_argument(
+        "--eps",
+        type=float,
+        default=DEMO_EPS,
+        help="initial end-to-end weight wbar(0) = eps, > 0; every layer and the "
+        "predictor start at eps^(1/L) (default: %(default)g)",
+    )
+
+
+def _features(args):
+    from .._reproduce._study import make_features
+
+    return make_features(args.lam, var=args.var, rho=args.rho)
+
+
+def _run_demo(args) -> int:
+    from .._reproduce._study import make_features, run_study
+
+    run_study(
+        args.out,
+        OBJECTIVES,
+        make_features(DEMO_LAM, var=DEMO_VAR),
+        DEMO_DEPTHS,
+        DEMO_EPS,
+        n_t=args.n_t,
+        force=args.force,
+    )
+    return 0
+
+
+def _run_simulate(args) -> int:
+    from .._reproduce._study import run_study
+
+    run_study(
+        args.out,
+        args.objective,
+        _features(args),
+        args.depth,
+        args.eps,
+        t_max=args.t_max,
+        n_t=args.n_t,
+        force=args.force,
+    )
+    return 0
+
+
+def _run_critical_time(args) -> int:
+    from .._reproduce._study import format_table, learning_order
+    from .._theory._critical_time import critical_time, fixed_point
+
+    feats = _features(args)
+    depths = np.asarray(args.depth, float)[:, None]
+    result = {
+        "method": args.method,
+        "fraction": args.fraction,
+        "eps": args.eps,
+        "features": [
+            {"name": n, "lam": la, "var": va, "rho": la / va}
+            for n, la, va in zip(feats.names, feats.lam, feats.var)
+        ],
+        "depth": args.depth,
+        "objectives": {},
+    }
+    for o in args.objective:
+        ts = np.asarray(
+            critical_time(
+                o,
+                feats.lam,
+                feats.var,
+                depths,
+                args.eps,
+                fraction=args.fraction,
+                method=args.method,
+            )
+        )
+        ws = np.asarray(fixed_point(o, feats.lam, feats.var, depths))
+        orders = [learning_order(row, feats.names) for row in ts]
+        result["objectives"][o] = {
+            "t_star": {n: ts[:, j] for j, n in enumerate(feats.names)},
+            "wbar_star": {n: ws[:, j] for j, n in enumerate(feats.names)},
+            "learning_order": {int(d): od for d, od in zip(args.depth, orders)},
+            "flip_depth": next(
+                (int(d) for d, od in zip(args.depth, orders) if od != orders[0]), None
+            ),
+        }
+    if args.json:
+        print(json.dumps(_to_jsonable(result), indent=2))
+    else:
+        print(
+            f"critical times (method={args.method}, fraction={args.fraction:g}, "
+            f"eps={args.eps:g}; gradient-flow time)"
+        )
+        print(format_table(result, feats.names))
+    return 0
+
+
+def register(subparsers) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    p = subparsers.add_parser(
+        "demo",
+        formatter_class=fmt,
+        help="the paper's claim on two features, JEPA and MAE at depths 1-8",
+        description="Feature A (lam 1, var 2, rho 0.5) against feature B (lam 0.8, var 1, "
+        "rho 0.8), eps = 1e-3, JEPA and MAE at depths 1 to 8: trajectories, critical "
+        "times, learning order and figures under --out.",
+    )
+    p.add_argument("--out", default="results/demo", help="output directory")
+    p.add_argument("--n-t", type=int, default=800, help="number of save times")
+    p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    p.set_defaults(func=_run_demo)
+
+    p = subparsers.add_parser(
+        "simulate",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="integrate the per-feature flows; write trajectories, summary and figures",
+        description="Integrate the balanced per-feature gradient flow (theory §3) with diffrax "
+        "for every objective, depth and feature, and write DIR/trajectory.npz "
+        "(t, wbar, u, ...), DIR/summary.json (inputs, fixed points, critical times, "
+        "learning order) and DIR/dynamics.png. Times are gradient-flow time.",
+    )
+    _add_feature_args(p, "objectives to simulate (default: jepa mae)")
+    p.add_argument(
+        "--t-max",
+        type=float,
+        default=None,
+        help="last save time, in gradient-flow time units (default: 5 x the latest critical time)",
+    )
+    p.add_argument(
+        "--n-t",
+        type=int,
+        default=800,
+        help="number of save times: 0 then log-spaced up to --t-max (default: 800)",
+    )
+    p.add_argument("--out", required=True, help="output directory (must be new or empty)")
+    p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    p.set_defaults(func=_run_simulate)
+
+    p = subparsers.add_parser(
+        "critical-time",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="print the critical times and learning order",
+        description="Time at which wbar first reaches fraction * wbar* (theory §4), per "
+        "objective, depth and feature, in gradient-flow time.",
+    )
+    _add_feature_args(p, "objectives (default: jepa mae)")
+    p.add_argument(
+        "--fraction",
+        type=float,
+        default=0.5,
+        help="level as a fraction of the fixed point, in (0, 1) (default: 0.5)",
+    )
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="exact",
+        help="exact: closed forms; ode: diffrax integration with a root-found event; "
+        "series: small-eps asymptotics (default: exact)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_run_critical_time)
