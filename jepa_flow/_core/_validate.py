@@ -36,6 +36,8 @@ def check_method(method) -> str:
 
 def as_real(name: str, value) -> np.ndarray:
     """``value`` as a float64 numpy array with every entry finite."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be a real number or array of them; got {value!r}")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as err:
