@@ -52,6 +52,7 @@ from ._training._train import train as train
 
 # sweeps over parameter grids
 from ._sweeps._config import SweepConfig as SweepConfig
+from ._sweeps._result import SweepResult as SweepResult
 from ._sweeps._config import parse_config as parse_sweep_config
 from ._sweeps._load import load_sweep as load_sweep
 from ._sweeps._run import run_sweep as run_sweep
@@ -75,6 +76,7 @@ __all__ = [
     "Params",
     "PredictedCapture",
     "SweepConfig",
+    "SweepResult",
     "TrainConfig",
     "TrainResult",
     "Trajectory",

@@ -146,11 +146,11 @@ def main(argv=None) -> int:
         compile_s = time.perf_counter() - t0
         config = parse_sweep_config(grid_toml(args.configs, method))
         summary = run_sweep(config, tmp / method, chunk_size=args.chunk_size)
-        rates[method] = summary["configs_per_s"]
+        rates[method] = summary.configs_per_s
         print(
-            f"{method:>6}: {summary['computed']:>9} configs in {summary['seconds']:7.2f} s "
+            f"{method:>6}: {summary.computed:>9} configs in {summary.seconds:7.2f} s "
             f"= {rates[method]:>12,.0f} configs/s (warm-up/compile {compile_s:.1f} s; "
-            f"failed {summary['failed']}; peak RSS {peak_rss_mib():.0f} MiB)"
+            f"failed {summary.failed}; peak RSS {peak_rss_mib():.0f} MiB)"
         )
         if args.scipy_sample and method in ("exact", "ode"):
             results[method] = load_sweep(tmp / method)

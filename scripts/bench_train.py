@@ -43,14 +43,16 @@ def workload(d, batch, sampler="auto"):
     rng = np.random.default_rng(0)
     var = rng.uniform(0.5, 2.0, d)
     lam = var * rng.uniform(0.2, 0.9, d)
-    return jf.gaussian(var, lam, batch=batch, sampler=sampler)
+    return jf.gaussian(Sxx=var, Syx=lam, batch=batch, sampler=sampler)
 
 
 def time_engine(data, depth, eta, n_models, steps):
-    kw = dict(depth=depth, eta=eta, eps=0.1, seed=list(range(n_models)), steps=steps, n_records=60)
-    jf.train("jepa", data, **kw)  # compile
+    cfg = jf.TrainConfig(
+        objective="jepa", depth=depth, eta=eta, eps=0.1, seed=range(n_models), steps=steps, n_t=60
+    )
+    jf.train(data, cfg)  # compile
     t0 = time.perf_counter()
-    jf.train("jepa", data, **kw)
+    jf.train(data, cfg)
     return time.perf_counter() - t0
 
 

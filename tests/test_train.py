@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import jepa_flow as jf
+from jepa_flow._training._train import record_steps
 
 
 def _train(objective, data, start=None, teacher=None, **fields):
@@ -21,8 +22,6 @@ def _train(objective, data, start=None, teacher=None, **fields):
         data, jf.TrainConfig(objective=objective, **fields), start=start, teacher=teacher
     )
 
-
-from jepa_flow._training._train import record_steps
 
 # Features learned in order of decreasing rho: no capture is predicted.
 LAM = np.array([1.0, 0.6, 0.3])

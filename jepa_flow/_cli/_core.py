@@ -108,6 +108,7 @@ def _run_simulate(args) -> int:
 def _run_critical_time(args) -> int:
     from .._reproduce._study import format_table, learning_order
     from .._theory._critical_time import critical_time, fixed_point
+    from .._theory._order import flip_depth
 
     feats = _features(args)
     depths = np.asarray(args.depth, float)[:, None]
@@ -140,9 +141,7 @@ def _run_critical_time(args) -> int:
             "t_star": {n: ts[:, j] for j, n in enumerate(feats.names)},
             "wbar_star": {n: ws[:, j] for j, n in enumerate(feats.names)},
             "learning_order": {int(d): od for d, od in zip(args.depth, orders)},
-            "flip_depth": next(
-                (int(d) for d, od in zip(args.depth, orders) if od != orders[0]), None
-            ),
+            "flip_depth": flip_depth(args.depth, ts),
         }
     if args.json:
         print(json.dumps(_to_jsonable(result), indent=2))

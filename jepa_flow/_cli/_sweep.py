@@ -56,11 +56,11 @@ def run(args) -> int:
         from .._plotting._sweep import plot_sweep
 
         figures = plot_sweep(args.out)
-    failed = f", {summary['failed']} failed ODE solves (NaN, ok=False)" if summary["failed"] else ""
+    failed = f", {summary.failed} failed ODE solves (NaN, ok=False)" if summary.failed else ""
     print(
-        f"sweep: {summary['n_configs']} configurations in {summary['n_chunks']} chunks "
-        f"({summary['skipped']} already done); computed {summary['computed']} in "
-        f"{summary['seconds']:.2f} s ({summary['configs_per_s']:.0f} configurations/s) on "
+        f"sweep: {summary.n_configs} configurations in {summary.n_chunks} chunks "
+        f"({summary.skipped} already done); computed {summary.computed} in "
+        f"{summary.seconds:.2f} s ({summary.configs_per_s:.0f} configurations/s) on "
         f"{jax.local_device_count()} device(s){failed}; results in {args.out}"
         + (f" ({', '.join(figures)})" if figures else ""),
         file=sys.stdout,

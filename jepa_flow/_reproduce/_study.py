@@ -23,6 +23,7 @@ import numpy as np
 
 from .._core import _validate
 from .._core._io import prepare_out_dir, save_figure_atomic, write_json_atomic, write_npz_atomic
+from .._theory import _order
 from .._theory._critical_time import critical_time, fixed_point
 from .._theory._simulate import simulate
 
@@ -76,9 +77,8 @@ def make_features(lam, var=None, rho=None) -> Features:
 
 
 def learning_order(t_star_row, names) -> list[str]:
-    """Names of the learned features, earliest critical time first."""
-    idx = [j for j in np.argsort(t_star_row, kind="stable") if np.isfinite(t_star_row[j])]
-    return [names[j] for j in idx]
+    """Names of the learned features in learning order (docs/theory.md §10)."""
+    return [names[j] for j in _order.learning_order(t_star_row) if np.isfinite(t_star_row[j])]
 
 
 def time_grid(t_star: np.ndarray, t_max=None, n_t: int = 800) -> np.ndarray:
@@ -148,7 +148,7 @@ def run_study(
     }
     for k, o in enumerate(objectives):
         orders = [learning_order(t_star[k, i], features.names) for i in range(len(depths))]
-        flip = next((int(d) for d, od in zip(depths, orders) if od != orders[0]), None)
+        flip = _order.flip_depth(depths, t_star[k])
         summary["objectives"][o] = {
             "wbar_star": {n: wbar_star[k, :, j] for j, n in enumerate(features.names)},
             "t_star": {n: t_star[k, :, j] for j, n in enumerate(features.names)},

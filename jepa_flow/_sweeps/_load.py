@@ -8,6 +8,7 @@ the axes, ``objective`` slowest); outputs come from the chunk files written by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._config import STATIC, SweepConfig, parse_config
+from ._result import SweepResult
 from ._run import _chunk_path, _chunk_plan
 
 
@@ -29,21 +31,33 @@ def _load_manifest(path: Path) -> tuple[dict, SweepConfig]:
     return manifest, config
 
 
-def load_sweep(path) -> dict[str, np.ndarray]:
-    """Results of a finished sweep: a dict of numpy arrays, one row per configuration.
+def load_sweep(path) -> SweepResult:
+    """The ``SweepResult`` of a finished sweep directory (the type ``run_sweep`` returns).
 
-    Rows follow the configuration order (C-order product of the axes in
-    ``config.toml``, ``objective`` slowest). Keys: every axis (``objective``
-    and ``method`` as strings), the derived feature parameters (``lam, rho,
-    var``, or ``lam_a, rho_a, var_a, lam_b, rho_b, var_b`` for pairs) and the
-    outputs: ``t_star, wbar_star, ok`` or, for pairs, ``t_star_a, t_star_b,
-    wbar_star_a, wbar_star_b, t_ratio`` (``t_star_b / t_star_a``), ``first``
-    (int8: 0 when A is learned first, 1 when B is, 2 for equal times) and
-    ``ok`` (False where an ODE solve failed; its times are NaN).
+    Columns (``result[name]``), one row per configuration, in configuration
+    order (C-order product of the axes in ``config.toml``, ``objective``
+    slowest): every axis (``objective`` and ``method`` as strings), the
+    derived feature parameters (``lam, rho, var``, or ``lam_a, rho_a, var_a,
+    lam_b, rho_b, var_b`` for pairs) and the outputs: ``t_star, wbar_star,
+    ok`` or, for pairs, ``t_star_a, t_star_b, wbar_star_a, wbar_star_b,
+    t_ratio`` (``t_star_b / t_star_a``), ``first`` (int8: 0 when A is learned
+    first, 1 when B is, 2 for equal times) and ``ok`` (False where an ODE
+    solve failed; its times are NaN).
 
     Pure numpy (no JAX computation). Raises ``ValueError`` when chunks are
     missing (the run was interrupted: run the same command again).
     """
+    path = Path(path)
+    manifest, config = _load_manifest(path)
+    _check_complete(path, config, manifest)
+    n_chunks = len(_chunk_plan(config, manifest["chunk_size"]))
+    result = SweepResult(path, config, config.size, n_chunks, 0, n_chunks, 0, 0.0)
+    failed = int(np.size(result["ok"]) - np.count_nonzero(result["ok"]))
+    return dataclasses.replace(result, failed=failed, _cache=result._cache)
+
+
+def read_columns(path) -> dict[str, np.ndarray]:
+    """Every column of a finished sweep directory, one row per configuration."""
     path = Path(path)
     manifest, config = _load_manifest(path)
     _check_complete(path, config, manifest)

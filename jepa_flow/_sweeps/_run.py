@@ -43,6 +43,7 @@ from .._core._devices import batch_sharding, over_devices
 from .._theory._critical_time import critical_time_kernel
 from .._theory._fixed_point import wbar_star
 from ._config import SweepConfig, load_config
+from ._result import SweepResult
 
 # Configurations per chunk by method (measured on 2 CPU cores: the closed forms
 # gain from large chunks; the vmapped ODE solve is fastest around 4096, where
@@ -128,7 +129,6 @@ def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
     def gather(handle):
         return [np.asarray(x) for x in handle]
 
-    dispatch.jitted = fn  # for tests: the compilation cache
     return dispatch, gather
 
 
@@ -230,7 +230,7 @@ def _write_chunk(path: Path, outputs: dict[str, np.ndarray]) -> None:
     _io.write_bytes_atomic(path, buf.getvalue())
 
 
-def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> dict:
+def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> SweepResult:
     """Run (or resume) a sweep and write its results to the directory ``out``.
 
     Args:
@@ -242,9 +242,10 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
         devices: the devices to shard each chunk over (default: all local).
         progress: show a tqdm progress bar on stderr.
 
-    Returns a summary dict: ``n_configs, n_chunks, computed, skipped,
-    seconds, configs_per_s, failed`` (failed ODE solves among computed rows,
-    stored as NaN with ``ok`` False).
+    Returns a ``SweepResult`` (the type ``load_sweep`` returns): the counts of
+    this call (``computed`` rows, ``skipped`` chunks, ``failed`` ODE solves
+    among computed rows, stored as NaN with ``ok`` False, ``seconds``) and the
+    columns on demand.
 
     Raises ``ValueError`` for a bad configuration or a directory that holds
     another sweep, before anything is computed.
@@ -314,11 +315,9 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
             finish(*pending)
     finally:
         bar.close()
-    summary["seconds"] = time.perf_counter() - start
-    summary["configs_per_s"] = summary["computed"] / max(summary["seconds"], 1e-12)
     if jax.process_count() > 1:
         _barrier("jepa_flow sweep finished")
-    return summary
+    return SweepResult(path=out, config=config, seconds=time.perf_counter() - start, **summary)
 
 
 def _barrier(name: str) -> None:

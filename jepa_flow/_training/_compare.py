@@ -278,7 +278,9 @@ def compare(result: TrainResult, *, full=None) -> Comparison:
             records (train with ``TrainConfig(t_extra=record_times(...))``
             for dense curves); seen captures need ``keep_latent``.
         full: integrate the full-matrix flow for every member (True), for
-            none (False), or where it is the reference (None, default).
+            none (False: the per-feature theory is then the reference
+            everywhere, captures are still predicted), or where it is the
+            reference (None, default).
 
     Returns:
         A ``Comparison``.
@@ -324,7 +326,7 @@ def compare(result: TrainResult, *, full=None) -> Comparison:
             pred = predicted_captures(gain, delta0)
             captured = np.zeros(d, bool)
             captured[[c.feature for c in pred]] = True
-            need_full = captured | (not exact)
+            need_full = (captured | (not exact)) & (full is not False)
             for s in range(S):
                 member = (s, b, e)
                 predicted[s][b][e] = pred
