@@ -79,7 +79,19 @@ def _decode(obj, arrays):
 
 
 def save_result(result, path) -> tuple[Path, Path]:
-    """Write ``result`` to ``path.json`` and ``path.npz`` (atomically); returns both paths."""
+    """Write ``result`` to ``path.json`` and ``path.npz`` (atomically); returns both paths.
+
+    Example:
+        >>> import tempfile, pathlib, jepa_flow as jf
+        >>> cfg = jf.TrainConfig(objective="mae", eta=0.1, steps=20, n_t=5)
+        >>> r = jf.train(jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8]), cfg)
+        >>> stem = pathlib.Path(tempfile.mkdtemp()) / "run"
+        >>> [p.name for p in jf.save_result(r, stem)]
+        ['run.json', 'run.npz']
+        >>> back = jf.load_result(stem)
+        >>> back.config == cfg, bool((back.norm == r.norm).all())
+        (True, True)
+    """
     path = Path(path)
     arrays: dict = {}
     tree = _encode(result, "", arrays)
@@ -93,7 +105,14 @@ def save_result(result, path) -> tuple[Path, Path]:
 
 
 def load_result(path):
-    """Read a result written by ``save_result`` (``path`` without the suffixes)."""
+    """Read a result written by ``save_result`` (``path`` without the suffixes).
+
+    Example:
+        >>> load_result("no/such/run")
+        Traceback (most recent call last):
+        ...
+        ValueError: no saved result at 'no/such/run': run.json is missing
+    """
     path = Path(path)
     js, nz = path.with_name(path.name + ".json"), path.with_name(path.name + ".npz")
     for f in (js, nz):

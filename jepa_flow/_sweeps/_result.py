@@ -17,7 +17,7 @@ from ._config import SweepConfig
 
 @dataclasses.dataclass(frozen=True)
 class SweepResult:
-    """A sweep's results on disk.
+    r"""A sweep's results on disk.
 
     Attributes:
         path: the sweep directory.
@@ -33,6 +33,19 @@ class SweepResult:
     Columns: ``result[name]`` (or ``result.columns()`` for all of them, and
     ``result.names``) reads one row per configuration, in configuration order;
     the names are listed in ``load_sweep``'s docstring.
+
+    Example:
+        >>> import tempfile, jepa_flow as jf
+        >>> cfg = jf.parse_sweep_config(
+        ...     '[sweep]\nobjective = "jepa"\ndepth = [1, 4]\nlam = [1.0, 0.8]\n'
+        ...     'var = 1.0\neps = 1e-3'
+        ... )
+        >>> out = tempfile.mkdtemp()
+        >>> res = jf.run_sweep(cfg, out)
+        >>> res.n_configs, res.computed, res.failed
+        (4, 4, 0)
+        >>> jf.load_sweep(out)["depth"].tolist()
+        [1.0, 1.0, 4.0, 4.0]
     """
 
     path: Path

@@ -67,6 +67,10 @@ def capture_gain(lam, var, depth, t_star) -> np.ndarray:
 
     How many e-folds the capturing entry grows between channel ``i``'s
     convergence and feature ``j``'s own critical time (docs/theory.md §10).
+
+    Example (canonical pair, depth 1: gamma = 0.15 over 1257.32 - 1008.43):
+        >>> capture_gain([1.0, 0.8], [2.0, 1.0], 1, [1008.43, 1257.32]).round(2).tolist()
+        [[0.0, 37.33], [0.0, 0.0]]
     """
     lam, var, t_star = (np.asarray(x, float) for x in (lam, var, t_star))
     rho = lam / var
@@ -81,6 +85,12 @@ def perturbation_size(scale: float, eta: float, batch: int | None, rotated: bool
     The largest of the initial noise ``scale``, the minibatch noise
     ``sqrt(eta / batch)`` and float64 rounding when the basis is rotated; 0
     (nothing can be captured: the diagonal set is invariant) otherwise.
+
+    Example:
+        >>> perturbation_size(0.0, 0.01, 100, rotated=True)
+        0.01
+        >>> perturbation_size(0.0, 0.01, None, rotated=False)
+        0.0
     """
     seeds = [float(scale), 0.0]
     if batch is not None:
@@ -98,6 +108,11 @@ class PredictedCapture:
         channel, feature: feature indices ``i`` (learned first) and ``j``.
         gain: ``gamma_ij (t*_j - t*_i)``, the e-folds available.
         needed: ``max(1, log(CAPTURE_LEVEL / delta0))``, the e-folds needed.
+
+    Example:
+        >>> c = PredictedCapture(channel=0, feature=1, gain=30.0, needed=16.1)
+        >>> c.gain > c.needed
+        True
     """
 
     channel: int
@@ -112,6 +127,8 @@ def predicted_captures(gain, seed: float) -> tuple[PredictedCapture, ...]:
     Example:
         >>> [c.feature for c in predicted_captures([[0.0, 30.0], [0.0, 0.0]], 1e-8)]
         [1]
+        >>> predicted_captures([[0.0, 30.0], [0.0, 0.0]], 0.0)  # no seed: nothing to capture
+        ()
     """
     if seed <= 0:
         return ()

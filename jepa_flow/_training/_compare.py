@@ -71,6 +71,11 @@ class Capture:
         t: flow time at which ``|e_i^T Wbar e_j|`` first reached
             ``CAPTURE_LEVEL * wbar*_j`` (interpolated in log t).
         size: the entry's largest value over the run, relative to ``wbar*_j``.
+
+    Example (a capture of the canonical pair, docs/theory.md §7.1):
+        >>> c = Capture(member=(0, 0, 0), channel=0, feature=1, t=1080.0, size=0.9)
+        >>> (c.channel, c.feature)
+        (0, 1)
     """
 
     member: tuple[int, int, int]
@@ -120,6 +125,13 @@ def record_times(config: TrainConfig, data: Data, n=100) -> np.ndarray:
     From half the earliest to 1.5 times the latest per-feature critical time
     of every depth (docs/theory.md §4), ``n`` points each. Pass them as
     ``TrainConfig(t_extra=...)`` so that curves are dense where features rise.
+
+    Example:
+        >>> import jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+        >>> t = record_times(jf.TrainConfig(objective="mae", steps=1), data, n=3)
+        >>> t.round(2).tolist()  # 0.5 x 6.0119 ... 1.5 x 7.8086
+        [3.01, 7.36, 11.71]
     """
     t = np.asarray(
         critical_time(
@@ -166,6 +178,15 @@ class Comparison:
             full-matrix flow (empty when ``result.latent`` was not kept).
         curve_theory, curve_full: ``|Wbar e_j|`` of the per-feature and
             full-matrix flows at ``result.t``, ``[S, D, E, R, d]``.
+
+    Example (MAE, canonical pair, depth 1; ``summary()`` is what the CLI writes):
+        >>> import jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+        >>> c = jf.compare(jf.train(data, jf.TrainConfig(objective="mae", eta=1e-3, t_max=12.0)))
+        >>> c.t_star_theory[0, 0, 0].round(4).tolist(), c.order_theory[0, 0, 0].tolist()
+        ([6.0119, 7.8086], [0, 1])
+        >>> sorted(c.summary())[:4]
+        ['axes', 'batch', 'captures', 'captures_full']
     """
 
     result: TrainResult

@@ -64,6 +64,11 @@ class Data(eqx.Module):
         sampler: ``"wishart"`` or ``"samples"`` (see the module docstring).
         diagonal: whether the feature-basis covariances are diagonal (the
             per-feature theory is exact only then).
+
+    Example:
+        >>> data = gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8], U="random", batch=64)
+        >>> data.d, data.batch, data.sampler, data.diagonal
+        (2, 64, 'wishart', True)
     """
 
     Sxx: jax.Array
@@ -89,7 +94,14 @@ class Data(eqx.Module):
 
 
 def random_rotation(d: int, seed: int = 0) -> np.ndarray:
-    """A Haar-random orthogonal ``d x d`` matrix (QR of a Gaussian, signs fixed)."""
+    """A Haar-random orthogonal ``d x d`` matrix (QR of a Gaussian, signs fixed).
+
+    Example:
+        >>> import numpy as np
+        >>> U = random_rotation(3, seed=1)
+        >>> bool(np.allclose(U.T @ U, np.eye(3))), bool(np.array_equal(U, random_rotation(3, 1)))
+        (True, True)
+    """
     g = np.random.default_rng(seed).standard_normal((d, d))
     q, r = np.linalg.qr(g)
     return q * np.sign(np.diag(r))
@@ -232,6 +244,11 @@ def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> 
     Args:
         s: latent signal variances ``[d]``, >= 0.  nu: noise variances ``[d]``, >= 0
             with ``s + nu > 0``.  c: noise correlation across views, in [-1, 1].
+
+    Example (noise lowers the influence, not the covariance):
+        >>> data = noisy_views([1.0, 1.0], [0.0, 3.0])
+        >>> data.lam.tolist(), data.rho.tolist()
+        ([1.0, 1.0], [1.0, 0.25])
     """
     s = _validate.as_real("s", s)
     nu = _validate.as_real("nu", nu)
@@ -263,6 +280,11 @@ def linear_dynamics(a, var, *, batch=None, U=None, seed=0, sampler="auto") -> Da
     Args:
         a: per-feature autoregression ``[d]`` with ``|a| < 1`` (``rho = a``).
         var: stationary variances ``[d]``, > 0 (``lam = a var``).
+
+    Example:
+        >>> data = linear_dynamics([0.9, 0.5], [1.0, 2.0])
+        >>> data.lam.tolist(), data.rho.tolist()
+        ([0.9, 1.0], [0.9, 0.5])
     """
     _, p = _validate.broadcast(
         a=np.atleast_1d(_validate.as_real("a", a)),

@@ -76,6 +76,15 @@ class TrainResult:
         W0, V0: initial parameters ``[S, D, E, n_layers, d, d]`` and ``[S, D, E, d, d]``
             (layers beyond a member's depth are the identity).
         W, V: final parameters, same shapes.
+
+    Example (a JEPA of depths 1 and 2 on the canonical pair):
+        >>> import jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+        >>> r = jf.train(data, jf.TrainConfig(depth=[1, 2], eta=0.1, steps=100, n_t=10))
+        >>> r.t_star.shape, r.norm.shape, r.W.shape  # [seed, depth, eta, ...]
+        ((1, 2, 1, 2), (1, 2, 1, 10, 2), (1, 2, 1, 2, 2, 2))
+        >>> r.level.round(3).tolist()  # half of wbar* = rho^L
+        [[0.25, 0.4], [0.125, 0.32]]
     """
 
     config: TrainConfig
