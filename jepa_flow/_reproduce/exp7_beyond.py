@@ -240,7 +240,8 @@ def run(out, p) -> dict:
         claim(
             "7d.ema",
             f"JEPA with an EMA target (depth {L}): the half time grows with tau, the "
-            "full-matrix EMA flow gives it to 1 %, and at the smallest tau the delay is theory §6's "
+            "full-matrix EMA flow gives it to 1 %, and at the smallest tau the delay is "
+            "theory §6's "
             "first-order L tau log((rho - u0)/(u0 (2^(1/L) - 1))) to 15 %",
             bool(np.all(np.diff(np.array(ema["training"]), axis=0) > 0))
             and e_ema < 1e-2
