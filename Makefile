@@ -27,7 +27,7 @@ $(BIN)/.docs-installed: $(BIN)/.installed pyproject.toml
 	touch $@
 
 docs: $(BIN)/.docs-installed
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache site
