@@ -1,7 +1,7 @@
-"""Doctest and test configuration shared by tests/ and the docstring examples in jepa_flow/.
+"""pytest configuration for the whole repository (tests and the doctests under jepa_flow/).
 
-float64 everywhere (the documented accuracies are float64 figures) and one CPU
-device, whatever the machine, so that every example sees the same set-up.
+float64 everywhere (the documented accuracies, and the docstring examples'
+printed numbers, are float64), on one CPU device, as in tests/conftest.py.
 """
 
 import jax

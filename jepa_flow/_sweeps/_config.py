@@ -70,6 +70,36 @@ class SweepConfig:
             static axes and a 1-D float64 array otherwise.
         pair: True for a pair sweep (``[pair]`` table present).
         text: the configuration file as given (for the output directory).
+
+    Examples:
+        A pair sweep: the shared settings in ``[sweep]``, the two features in
+        ``[pair]``; axes that are absent from the file are not in ``names``.
+
+        >>> import jepa_flow as jf
+        >>> config = jf.parse_sweep_config('''
+        ... [sweep]
+        ... objective = "jepa"
+        ... depth = [1, 2, 4, 8]
+        ... eps = 1e-3
+        ... [pair]
+        ... lam_a = 1.0
+        ... var_a = 2.0
+        ... lam_ratio = {linspace = [0.5, 1.5, 3]}
+        ... rho_b = [0.6, 0.8]
+        ... ''')
+        >>> config.pair, config.names[-4:]
+        (True, ('lam_a', 'var_a', 'lam_ratio', 'rho_b'))
+        >>> config.shape, config.size, config.groups
+        ((1, 1, 4, 1, 1, 1, 1, 3, 2), 24, [('jepa', 'exact')])
+
+        The last axis varies fastest; ``rows`` derives feature B's parameters:
+
+        >>> rows = config.rows(0, 3)  # the first three configurations
+        >>> for key in ("lam_b", "rho_b", "var_b"):
+        ...     print(key, rows[key].round(4))
+        lam_b [0.5 0.5 1. ]
+        rho_b [0.6 0.8 0.6]
+        var_b [0.8333 0.625  1.6667]
     """
 
     axes: tuple
@@ -221,6 +251,34 @@ def parse_config(text: str) -> SweepConfig:
     Raises ``ValueError`` naming the offending key for unknown tables or keys,
     missing or conflicting keys, empty grids and invalid values; nothing is
     computed or written before this succeeds.
+
+    Examples:
+        >>> import jepa_flow as jf
+        >>> config = jf.parse_sweep_config('''
+        ... [sweep]
+        ... objective = ["jepa", "mae"]
+        ... depth = [1, 2, 4, 8]
+        ... lam = {logspace = [-2, 1, 64]}
+        ... rho = {linspace = [0.05, 0.95, 64]}
+        ... eps = 1e-3
+        ... ''')
+        >>> config.names
+        ('objective', 'method', 'depth', 'eps', 'fraction', 'lam', 'rho')
+        >>> config.shape, config.size
+        ((2, 1, 4, 1, 1, 64, 64), 32768)
+        >>> dict(config.axes)["method"], float(dict(config.axes)["fraction"][0])  # defaults
+        (('exact',), 0.5)
+        >>> jf.parse_sweep_config('''
+        ... [sweep]
+        ... objective = "jepa"
+        ... depth = [1, 0]
+        ... lam = 1.0
+        ... var = 2.0
+        ... eps = 1e-3
+        ... ''')
+        Traceback (most recent call last):
+        ...
+        ValueError: sweep.depth: depth must be an integer in [1, 1024]; got 0.0 at index (1,)
     """
     try:
         doc = tomllib.loads(text)
