@@ -81,7 +81,7 @@ def _decode(obj, arrays):
 def save_result(result, path) -> tuple[Path, Path]:
     """Write ``result`` to ``path.json`` and ``path.npz`` (atomically); returns both paths.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib, jepa_flow as jf
         >>> cfg = jf.TrainConfig(objective="mae", eta=0.1, steps=20, n_t=5)
         >>> r = jf.train(jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8]), cfg)
@@ -107,7 +107,7 @@ def save_result(result, path) -> tuple[Path, Path]:
 def load_result(path):
     """Read a result written by ``save_result`` (``path`` without the suffixes).
 
-    Example:
+    Examples:
         >>> load_result("no/such/run")
         Traceback (most recent call last):
         ...

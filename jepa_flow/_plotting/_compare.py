@@ -22,7 +22,7 @@ def plot_compare(comparison, path=None):
     Shows member ``(seed 0, eta 0)`` of every depth of a ``Comparison``;
     saved to ``path`` (atomically) when given. Returns the figure (closed).
 
-    Example:
+    Examples:
         >>> import jepa_flow as jf
         >>> cfg = jf.TrainConfig(objective="mae", depth=[1, 2], eta=0.01, t_max=30.0)
         >>> c = jf.compare(jf.train(jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8]), cfg))
@@ -71,7 +71,7 @@ def plot_compare(comparison, path=None):
 def plot_train(result, path=None):
     """``|Wbar e_j|`` against flow time, one panel per depth (seed 0, first eta).
 
-    Example:
+    Examples:
         >>> import jepa_flow as jf
         >>> cfg = jf.TrainConfig(objective="mae", eta=0.1, steps=200)
         >>> r = jf.train(jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8]), cfg)

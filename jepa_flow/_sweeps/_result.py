@@ -34,7 +34,7 @@ class SweepResult:
     ``result.names``) reads one row per configuration, in configuration order;
     the names are listed in ``load_sweep``'s docstring.
 
-    Example:
+    Examples:
         >>> import tempfile, jepa_flow as jf
         >>> cfg = jf.parse_sweep_config(
         ...     '[sweep]\nobjective = "jepa"\ndepth = [1, 4]\nlam = [1.0, 0.8]\n'

@@ -270,9 +270,9 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
         ... ''')
         >>> tmp = tempfile.TemporaryDirectory()
         >>> summary = jf.run_sweep(config, tmp.name + "/pair", chunk_size=1)
-        >>> summary["n_configs"], summary["n_chunks"], summary["computed"], summary["failed"]
+        >>> summary.n_configs, summary.n_chunks, summary.computed, summary.failed
         (2, 2, 2, 0)
-        >>> jf.run_sweep(config, tmp.name + "/pair")["skipped"]  # resumed: nothing left to do
+        >>> jf.run_sweep(config, tmp.name + "/pair").skipped  # resumed: nothing left to do
         2
         >>> result = jf.load_sweep(tmp.name + "/pair")
         >>> print(result["first"], result["t_star_b"].round(2))  # 0: A first, 1: B first

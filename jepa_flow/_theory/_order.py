@@ -29,7 +29,7 @@ def learning_order(t_star) -> np.ndarray:
     Returns:
         Integer indices ``[..., F]``, earliest first.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> learning_order(np.array([3.0, np.inf, 1.0, 2.0])).tolist()
         [2, 3, 0, 1]
@@ -41,7 +41,7 @@ def learning_order(t_star) -> np.ndarray:
 def learned_first(t_star) -> np.ndarray:
     """Index of the first-learned feature along the last axis (-1 where none is learned).
 
-    Example:
+    Examples:
         >>> learned_first([[5.0, 4.0], [np.inf, np.inf]]).tolist()
         [1, -1]
     """
@@ -61,7 +61,9 @@ def flip_depth(depth, t_star):
     Returns:
         That depth as an int, or None if the order never changes.
 
-    Example (the canonical pair of docs/theory.md §4, JEPA at eps = 1e-3):
+    Examples:
+
+        The canonical pair of docs/theory.md §4, JEPA at eps = 1e-3:
         >>> import jepa_flow as jf
         >>> t = jf.critical_time("jepa", [1.0, 0.8], [2.0, 1.0], [[1], [2], [3], [4]], 1e-3)
         >>> flip_depth([1, 2, 3, 4], t)
@@ -79,7 +81,7 @@ def rel_error(a, b) -> np.ndarray:
     0 where ``a == b`` (the same infinity included), inf where exactly one is
     infinite, NaN where either is NaN.
 
-    Example:
+    Examples:
         >>> rel_error([1.01, np.inf, np.inf], [1.0, np.inf, 2.0]).round(6).tolist()
         [0.01, 0.0, inf]
     """
@@ -94,7 +96,7 @@ def rel_error(a, b) -> np.ndarray:
 def rank_correlation(x, y) -> float:
     """Spearman's rank correlation of two 1-D samples (ties broken by position).
 
-    Example:
+    Examples:
         >>> round(rank_correlation([1, 2, 3, 4], [10, 20, 40, 30]), 6)
         0.8
     """

@@ -35,7 +35,7 @@ def convergence_rate(objective: str, lam, var, depth) -> np.ndarray:
     ``L var rho^(2L)`` for JEPA, ``(L + 1) var rho^(2L/(L+1))`` for MAE
     (``rho = lam / var``, clipped at 0: an unlearned feature has rate 0).
 
-    Example:
+    Examples:
         >>> float(convergence_rate("jepa", 1.0, 2.0, 1))
         0.5
     """
@@ -53,7 +53,9 @@ def capture_rate(lam, var, depth) -> np.ndarray:
     entry mapping input feature ``j`` into the converged channel ``i``;
     positive when ``j`` has the higher influence. Under MAE the entry decays.
 
-    Example (the canonical pair at depth 1: theory §7.1 measured 0.15002):
+    Examples:
+
+        The canonical pair at depth 1: theory §7.1 measured 0.15002:
         >>> capture_rate([1.0, 0.8], [2.0, 1.0], 1).round(4).tolist()
         [[0.0, 0.15], [-0.48, 0.0]]
     """
@@ -68,7 +70,9 @@ def capture_gain(lam, var, depth, t_star) -> np.ndarray:
     How many e-folds the capturing entry grows between channel ``i``'s
     convergence and feature ``j``'s own critical time (docs/theory.md §10).
 
-    Example (canonical pair, depth 1: gamma = 0.15 over 1257.32 - 1008.43):
+    Examples:
+
+        Canonical pair, depth 1: gamma = 0.15 over 1257.32 - 1008.43:
         >>> capture_gain([1.0, 0.8], [2.0, 1.0], 1, [1008.43, 1257.32]).round(2).tolist()
         [[0.0, 37.33], [0.0, 0.0]]
     """
@@ -86,7 +90,7 @@ def perturbation_size(scale: float, eta: float, batch: int | None, rotated: bool
     ``sqrt(eta / batch)`` and float64 rounding when the basis is rotated; 0
     (nothing can be captured: the diagonal set is invariant) otherwise.
 
-    Example:
+    Examples:
         >>> perturbation_size(0.0, 0.01, 100, rotated=True)
         0.01
         >>> perturbation_size(0.0, 0.01, None, rotated=False)
@@ -109,7 +113,7 @@ class PredictedCapture:
         gain: ``gamma_ij (t*_j - t*_i)``, the e-folds available.
         needed: ``max(1, log(CAPTURE_LEVEL / delta0))``, the e-folds needed.
 
-    Example:
+    Examples:
         >>> c = PredictedCapture(channel=0, feature=1, gain=30.0, needed=16.1)
         >>> c.gain > c.needed
         True
@@ -124,7 +128,7 @@ class PredictedCapture:
 def predicted_captures(gain, seed: float) -> tuple[PredictedCapture, ...]:
     """Pairs whose ``gain`` reaches ``max(1, log(CAPTURE_LEVEL / seed))`` (docs/theory.md §10).
 
-    Example:
+    Examples:
         >>> [c.feature for c in predicted_captures([[0.0, 30.0], [0.0, 0.0]], 1e-8)]
         [1]
         >>> predicted_captures([[0.0, 30.0], [0.0, 0.0]], 0.0)  # no seed: nothing to capture
@@ -143,7 +147,7 @@ def predicted_captures(gain, seed: float) -> tuple[PredictedCapture, ...]:
 def collapses(v0, w0, rho) -> np.ndarray:
     """Whether a depth-1 JEPA feature collapses, ``v0^2 - w0^2 > rho^2`` (docs/theory.md §7.2).
 
-    Example:
+    Examples:
         >>> collapses([1.0, 0.5], [0.3, 0.5], 0.5).tolist()
         [True, False]
     """
@@ -154,7 +158,7 @@ def collapses(v0, w0, rho) -> np.ndarray:
 def collapsed_predictor(v0, w0) -> np.ndarray:
     """The predictor's limit after a collapse, ``v -> sqrt(v0^2 - w0^2)`` (docs/theory.md §7.2).
 
-    Example:
+    Examples:
         >>> round(float(collapsed_predictor(1.0, 0.3)), 6)
         0.953939
     """

@@ -24,7 +24,7 @@ def frozen_teacher_lam(lam, teacher_diagonal) -> np.ndarray:
         lam: the features' covariances ``[d]``.
         teacher_diagonal: ``c_j = e_j^T Wbar_T e_j`` in the feature basis ``[d]``.
 
-    Example:
+    Examples:
         >>> frozen_teacher_lam([1.0, 0.8], [0.5, 2.0]).tolist()
         [0.5, 1.6]
     """
@@ -37,7 +37,7 @@ def ema_flow_tau(tau, eta) -> np.ndarray:
     ``beta = 1 - eta / tau`` per step lags by ``tau - eta`` in flow time
     (docs/theory.md §6.2, §8.4); ``tau = 0`` (no EMA) stays 0.
 
-    Example:
+    Examples:
         >>> float(ema_flow_tau(1.0, 0.1))
         0.9
     """
@@ -51,7 +51,9 @@ def ema_half_time_delay(lam, var, depth, eps, tau) -> np.ndarray:
     ``L tau log((rho - u0) / (u0 (2^(1/L) - 1)))`` with ``u0 = eps^(1/L)``:
     0.1 % accurate at ``tau = 0.01``, 3-9 % at ``tau = 1``.
 
-    Example (feature A of the canonical pair, depth 2):
+    Examples:
+
+        Feature A of the canonical pair, depth 2:
         >>> round(float(ema_half_time_delay(1.0, 2.0, 2, 1e-3, 0.01)), 5)
         0.07154
     """

@@ -72,7 +72,9 @@ class Capture:
             ``CAPTURE_LEVEL * wbar*_j`` (interpolated in log t).
         size: the entry's largest value over the run, relative to ``wbar*_j``.
 
-    Example (a capture of the canonical pair, docs/theory.md §7.1):
+    Examples:
+
+        A capture of the canonical pair, docs/theory.md §7.1:
         >>> c = Capture(member=(0, 0, 0), channel=0, feature=1, t=1080.0, size=0.9)
         >>> (c.channel, c.feature)
         (0, 1)
@@ -126,7 +128,7 @@ def record_times(config: TrainConfig, data: Data, n=100) -> np.ndarray:
     of every depth (docs/theory.md §4), ``n`` points each. Pass them as
     ``TrainConfig(t_extra=...)`` so that curves are dense where features rise.
 
-    Example:
+    Examples:
         >>> import jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> t = record_times(jf.TrainConfig(objective="mae", steps=1), data, n=3)
@@ -179,7 +181,9 @@ class Comparison:
         curve_theory, curve_full: ``|Wbar e_j|`` of the per-feature and
             full-matrix flows at ``result.t``, ``[S, D, E, R, d]``.
 
-    Example (MAE, canonical pair, depth 1; ``summary()`` is what the CLI writes):
+    Examples:
+
+        MAE, canonical pair, depth 1; ``summary()`` is what the CLI writes:
         >>> import jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> c = jf.compare(jf.train(data, jf.TrainConfig(objective="mae", eta=1e-3, t_max=12.0)))
@@ -306,7 +310,9 @@ def compare(result: TrainResult, *, full=None) -> Comparison:
     Returns:
         A ``Comparison``.
 
-    Example (the canonical pair at depth 1: t* = 1008.43 and 1257.32, docs/theory.md §4):
+    Examples:
+
+        The canonical pair at depth 1: t* = 1008.43 and 1257.32, docs/theory.md §4:
         >>> import jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> cfg = jf.TrainConfig(objective="jepa", depth=1, eta=0.05, t_max=2000.0)

@@ -91,7 +91,7 @@ class TrainConfig:
         keep_latent: record ``U^T Wbar U`` at every record (None: when it is
             under 1e7 numbers).
 
-    Example:
+    Examples:
         >>> cfg = TrainConfig(objective="mae", depth=[1, 2], eta=0.01, t_max=50.0)
         >>> cfg.depth, cfg.eta, cfg.n_steps
         ((1, 2), (0.01,), 5000)

@@ -65,7 +65,7 @@ class Data(eqx.Module):
         diagonal: whether the feature-basis covariances are diagonal (the
             per-feature theory is exact only then).
 
-    Example:
+    Examples:
         >>> data = gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8], U="random", batch=64)
         >>> data.d, data.batch, data.sampler, data.diagonal
         (2, 64, 'wishart', True)
@@ -96,7 +96,7 @@ class Data(eqx.Module):
 def random_rotation(d: int, seed: int = 0) -> np.ndarray:
     """A Haar-random orthogonal ``d x d`` matrix (QR of a Gaussian, signs fixed).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> U = random_rotation(3, seed=1)
         >>> bool(np.allclose(U.T @ U, np.eye(3))), bool(np.array_equal(U, random_rotation(3, 1)))
@@ -202,7 +202,9 @@ def gaussian(*, Sxx, Syx, Syy=None, batch=None, U=None, seed=0, sampler="auto") 
         U: ``None``/``"identity"``, ``"random"`` (seeded by ``seed``) or an orthogonal matrix.
         sampler: ``"auto"``, ``"wishart"`` or ``"samples"`` (module docstring).
 
-    Example (the canonical pair A, B of docs/theory.md §4):
+    Examples:
+
+        The canonical pair A, B of docs/theory.md §4:
         >>> data = gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> data.lam.tolist(), data.var.tolist(), data.rho.tolist()
         ([1.0, 0.8], [2.0, 1.0], [0.5, 0.8])
@@ -245,7 +247,9 @@ def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> 
         s: latent signal variances ``[d]``, >= 0.  nu: noise variances ``[d]``, >= 0
             with ``s + nu > 0``.  c: noise correlation across views, in [-1, 1].
 
-    Example (noise lowers the influence, not the covariance):
+    Examples:
+
+        Noise lowers the influence, not the covariance:
         >>> data = noisy_views([1.0, 1.0], [0.0, 3.0])
         >>> data.lam.tolist(), data.rho.tolist()
         ([1.0, 1.0], [1.0, 0.25])
@@ -281,7 +285,7 @@ def linear_dynamics(a, var, *, batch=None, U=None, seed=0, sampler="auto") -> Da
         a: per-feature autoregression ``[d]`` with ``|a| < 1`` (``rho = a``).
         var: stationary variances ``[d]``, > 0 (``lam = a var``).
 
-    Example:
+    Examples:
         >>> data = linear_dynamics([0.9, 0.5], [1.0, 2.0])
         >>> data.lam.tolist(), data.rho.tolist()
         ([0.9, 1.0], [0.9, 0.5])

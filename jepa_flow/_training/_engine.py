@@ -44,11 +44,12 @@ DIVERGED = 1e150  # |loss| above this (or NaN/inf) counts as divergence
 class DivergenceError(ValueError):
     """Training diverged (NaN or overflow in the loss); lower the learning rate.
 
-    Example:
+    Examples:
         >>> import jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[1.0, 2.0], Syx=[0.5, 1.0])
+        >>> cfg = jf.TrainConfig(objective="mae", depth=2, eta=5.0, eps=0.5, steps=300)
         >>> try:
-        ...     jf.train(data, jf.TrainConfig(objective="mae", depth=2, eta=5.0, eps=0.5, steps=300))
+        ...     jf.train(data, cfg)
         ... except jf.DivergenceError as err:
         ...     print(str(err)[:38])
         training diverged (loss NaN or above 1

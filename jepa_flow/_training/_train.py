@@ -77,7 +77,9 @@ class TrainResult:
             (layers beyond a member's depth are the identity).
         W, V: final parameters, same shapes.
 
-    Example (a JEPA of depths 1 and 2 on the canonical pair):
+    Examples:
+
+        A JEPA of depths 1 and 2 on the canonical pair:
         >>> import jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> r = jf.train(data, jf.TrainConfig(depth=[1, 2], eta=0.1, steps=100, n_t=10))
@@ -218,7 +220,9 @@ def train(
         ValueError: bad arguments (before compiling); ``DivergenceError`` (a
             ``ValueError``) when a member's loss turns NaN or overflows.
 
-    Example (the canonical pair of docs/theory.md §4, MAE at depth 1: t* = 6.0119, 7.8086):
+    Examples:
+
+        The canonical pair of docs/theory.md §4, MAE at depth 1: t* = 6.0119, 7.8086:
         >>> import jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> cfg = jf.TrainConfig(objective="mae", depth=1, eta=1e-3, t_max=12.0)
