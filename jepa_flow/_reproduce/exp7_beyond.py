@@ -94,14 +94,9 @@ def _train(obj, data, lam, var, L, eps, steps, t_factor=1.0, **kw):
     return train_run(obj, data, L, eps, eta, t_max, n_t=200, **kw)
 
 
-def run(out, p) -> dict:
-    lam, var, eps, L = np.asarray(p["lam"]), np.asarray(p["var"]), p["eps"], p["depth"]
-    data = features_data(lam, var)
-    d = lam.size
-    num, claims, panels = {"lam": lam, "var": var, "eps": eps, "depth": L}, [], {}
-    t_bal = {o: np.asarray(critical_time(o, lam, var, L, eps)) for o in ("jepa", "mae")}
-
-    # a. unbalanced start
+def _unbalanced(p, ctx, num, claims, panels) -> None:
+    """a. unbalanced start: trained and full-flow critical times against the imbalance k."""
+    lam, var, eps, L, data, d, t_bal = ctx
     u0 = eps ** (1.0 / L)
     res = {}
     for obj in ("jepa", "mae"):
@@ -147,7 +142,10 @@ def run(out, p) -> dict:
     )
     panels["a"] = (p["imbalance"], shift)
 
-    # b. random rotation
+
+def _rotation(p, ctx, num, claims, panels) -> None:
+    """b. a random rotation U: how far B's critical time moves (the capture seeded by rounding)."""
+    lam, var, eps, L, data, d, t_bal = ctx
     rot = {"depth": p["rotation_depths"], "t_diag": [], "t_rot": [], "first_theory": []}
     for Lr in p["rotation_depths"]:
         r0 = _train("jepa", data, lam, var, Lr, eps, p["steps"])
@@ -188,7 +186,10 @@ def run(out, p) -> dict:
     )
     panels["b"] = (p["rotation_depths"], shift_rot)
 
-    # c. non-commuting covariances
+
+def _non_commuting(p, ctx, num, claims, panels) -> None:
+    """c. non-commuting covariances: full-matrix flow vs the diagonal theory's drift."""
+    lam, var, eps, L, data, d, t_bal = ctx
     lam_c, var_c = np.asarray(p["nc_lam"]), np.asarray(p["nc_var"])
     K = np.ones((d, d)) - np.eye(d)
     nc = {"delta": p["delta"]}
@@ -219,7 +220,10 @@ def run(out, p) -> dict:
     )
     panels["c"] = nc
 
-    # d. EMA targets
+
+def _ema(p, ctx, num, claims, panels) -> None:
+    """d. EMA targets: the half time against tau, the full EMA flow and the first-order delay."""
+    lam, var, eps, L, data, d, t_bal = ctx
     ema = {"tau": p["tau"], "training": [], "full_flow": []}
     eta_e = p["ema_eta"]
     for tau in p["tau"]:
@@ -251,7 +255,10 @@ def run(out, p) -> dict:
     )
     panels["d"] = ema
 
-    # e. frozen teachers
+
+def _frozen_teacher(p, ctx, num, claims, panels) -> None:
+    """e. frozen teachers: the student follows MAE's flow with lam -> c lam."""
+    lam, var, eps, L, data, d, t_bal = ctx
     Ls, Lt = p["student_depth"], p["teacher_depth"]
     teacher_run = _train("jepa", data, lam, var, Lt, eps, p["steps"])
     t_jepa = teacher_run.wbar[0, 0, 0]
@@ -295,6 +302,18 @@ def run(out, p) -> dict:
         )
     )
     panels["e"] = teach
+
+
+def run(out, p) -> dict:
+    lam, var, eps, L = np.asarray(p["lam"]), np.asarray(p["var"]), p["eps"], p["depth"]
+    data = features_data(lam, var)
+    d = lam.size
+    num, claims, panels = {"lam": lam, "var": var, "eps": eps, "depth": L}, [], {}
+    t_bal = {o: np.asarray(critical_time(o, lam, var, L, eps)) for o in ("jepa", "mae")}
+
+    ctx = (lam, var, eps, L, data, d, t_bal)
+    for panel in (_unbalanced, _rotation, _non_commuting, _ema, _frozen_teacher):
+        panel(p, ctx, num, claims, panels)
     _figure(out, p, panels, L)
     return {"figures": ["beyond.png"], **num, "claims": claims}
 
