@@ -1,8 +1,13 @@
-"""Output directories and atomic file writes.
+"""Output directories and atomic, deterministic file writes.
 
 Every file a job writes goes to a temporary name in the same directory and is
 moved into place with ``os.replace``, so an interrupted run never leaves a
-half-written file under its final name.
+half-written file under its final name. ``.npz`` archives carry a fixed
+timestamp, so the same arrays always give the same bytes (a rerun, or a run
+resumed after ``kill -9``, is identical to an uninterrupted one).
+
+``check_writable`` probes an output directory (or the parent that would hold
+it) before any computation, so an unwritable ``out`` fails at once.
 """
 
 from __future__ import annotations
@@ -11,23 +16,68 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ._lock import LOCK_NAME
 
-def prepare_out_dir(path, force: bool) -> Path:
+# zip's epoch: the timestamp of every member of the .npz archives written here
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_writable(path, name: str = "out") -> Path:
+    """Refuse, before anything is computed or written, an output directory that
+    cannot be written.
+
+    ``path`` may exist (it must then be a directory in which a file can be
+    created) or not (the nearest existing parent must be a writable
+    directory). Probes by creating and removing a temporary file; creates no
+    directory. Raises ``ValueError`` naming ``name``.
+    """
+    out = Path(path)
+    if str(path) == "":
+        raise ValueError(f"{name} must be a directory path; got ''")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{name} {str(out)!r} exists and is not a directory")
+    base = _nearest_existing(out)
+    if not base.is_dir():
+        raise ValueError(f"{name} {str(out)!r}: {str(base)!r} is a file, not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".jepa-flow-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(
+            f"{name} {str(out)!r} is not writable ({err.strerror or err} in {str(base)!r})"
+        ) from None
+    return out
+
+
+def is_empty_dir(path) -> bool:
+    """True when ``path`` is a directory holding nothing but a lock file."""
+    return all(p.name == LOCK_NAME for p in Path(path).iterdir())
+
+
+def prepare_out_dir(path, force: bool, name: str = "out") -> Path:
     """Create ``path``, refusing to reuse a non-empty directory unless ``force``.
 
     Raises ``ValueError`` (before anything is written) when ``path`` is a file,
-    or a non-empty directory and ``force`` is False.
+    not writable, or a non-empty directory and ``force`` is False.
     """
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    out = check_writable(path, name)
+    if out.is_dir() and not is_empty_dir(out) and not force:
         raise ValueError(
-            f"--out {str(out)!r} already exists and is not empty; pass --force to overwrite"
+            f"{name} {str(out)!r} already exists and is not empty; use a new directory "
+            "or overwrite it (force)"
         )
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -74,10 +124,25 @@ def write_json_atomic(path, obj) -> None:
     write_bytes_atomic(path, text.encode())
 
 
-def write_npz_atomic(path, **arrays) -> None:
+def npz_bytes(arrays: dict, compress: bool = True) -> bytes:
+    """The ``.npz`` archive of ``arrays`` (as ``np.savez``/``np.savez_compressed``
+    would write, readable by ``np.load``), with fixed member timestamps so that
+    equal arrays give equal bytes."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-    write_bytes_atomic(path, buf.getvalue())
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", compression=method, allowZip64=True) as zf:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = method
+            info.external_attr = 0o600 << 16
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asarray(value), allow_pickle=False)
+    return buf.getvalue()
+
+
+def write_npz_atomic(path, compress: bool = True, **arrays) -> None:
+    """Write ``arrays`` to the ``.npz`` file ``path`` atomically and deterministically."""
+    write_bytes_atomic(path, npz_bytes(arrays, compress))
 
 
 def save_figure_atomic(fig, path, **kwargs) -> None:

@@ -68,8 +68,7 @@ def as_real(name: str, value) -> np.ndarray:
         arr = np.asarray(raw, dtype=np.float64)
     except OverflowError:
         raise ValueError(
-            f"{name} must be finite and within float64 range (|x| < 1.8e308); "
-            f"got {_short(value)}"
+            f"{name} must be finite and within float64 range (|x| < 1.8e308); got {_short(value)}"
         ) from None
     except (TypeError, ValueError) as err:
         raise _not_a_number(name, value) from err
