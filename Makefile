@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/jepa-flow demo --out results/demo --force
+	$(BIN)/jepa-flow demo --out runs/demo --force
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q

@@ -7,7 +7,8 @@ import json
 
 import numpy as np
 
-from .._core._io import _to_jsonable
+from .._core._budget import DEFAULT_MAX_DISK, DEFAULT_MAX_MEMORY, format_size
+from .._core._io import _to_jsonable, prepare_out_dir
 from .._core._validate import METHODS, OBJECTIVES
 
 # The paper's claim on two features (theory §4, canonical example):
@@ -68,6 +69,29 @@ def _add_feature_args(p: argparse.ArgumentParser, objective_help: str) -> None:
     )
 
 
+def add_budget_args(p: argparse.ArgumentParser, what: str) -> None:
+    """``--max-memory`` and ``--max-disk`` (see ``jepa_flow._core._budget``)."""
+    p.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        default=None,
+        help=f"memory budget for {what}, e.g. 16G (default {format_size(DEFAULT_MAX_MEMORY)}); "
+        "a job estimated to need more is refused before it starts",
+    )
+    p.add_argument(
+        "--max-disk",
+        metavar="SIZE",
+        default=None,
+        help=f"disk budget for what {what} writes, e.g. 100G "
+        f"(default {format_size(DEFAULT_MAX_DISK)})",
+    )
+
+
+def _check_out(args) -> None:
+    """The output directory's checks, with the flags' names (before any work)."""
+    prepare_out_dir(args.out, args.force, name="--out", create=False, force_name="--force")
+
+
 def _features(args):
     from .._reproduce._study import make_features
 
@@ -77,6 +101,7 @@ def _features(args):
 def _run_demo(args) -> int:
     from .._reproduce._study import make_features, run_study
 
+    _check_out(args)
     run_study(
         args.out,
         OBJECTIVES,
@@ -85,6 +110,8 @@ def _run_demo(args) -> int:
         DEMO_EPS,
         n_t=args.n_t,
         force=args.force,
+        max_memory=args.max_memory,
+        max_disk=args.max_disk,
     )
     return 0
 
@@ -92,15 +119,19 @@ def _run_demo(args) -> int:
 def _run_simulate(args) -> int:
     from .._reproduce._study import run_study
 
+    features = _features(args)
+    _check_out(args)
     run_study(
         args.out,
         args.objective,
-        _features(args),
+        features,
         args.depth,
         args.eps,
         t_max=args.t_max,
         n_t=args.n_t,
         force=args.force,
+        max_memory=args.max_memory,
+        max_disk=args.max_disk,
     )
     return 0
 
@@ -164,11 +195,13 @@ def register(subparsers) -> None:
         help="the paper's claim on two features, JEPA and MAE at depths 1-8",
         description="Feature A (lam 1, var 2, rho 0.5) against feature B (lam 0.8, var 1, "
         "rho 0.8), eps = 1e-3, JEPA and MAE at depths 1 to 8: trajectories, critical "
-        "times, learning order and figures under --out.",
+        "times, learning order and figures under --out (default runs/demo, which git "
+        "ignores; the committed results/demo was made with --out results/demo).",
     )
-    p.add_argument("--out", default="results/demo", help="output directory")
+    p.add_argument("--out", default="runs/demo", help="output directory")
     p.add_argument("--n-t", type=int, default=800, help="number of save times")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    add_budget_args(p, "the trajectories")
     p.set_defaults(func=_run_demo)
 
     p = subparsers.add_parser(
@@ -195,6 +228,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", required=True, help="output directory (must be new or empty)")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    add_budget_args(p, "the trajectories (--n-t x objectives x depths x features)")
     p.set_defaults(func=_run_simulate)
 
     p = subparsers.add_parser(

@@ -67,19 +67,23 @@ def is_empty_dir(path) -> bool:
     return all(p.name == LOCK_NAME for p in Path(path).iterdir())
 
 
-def prepare_out_dir(path, force: bool, name: str = "out") -> Path:
+def prepare_out_dir(
+    path, force: bool, name: str = "out", create: bool = True, force_name: str = "force=True"
+) -> Path:
     """Create ``path``, refusing to reuse a non-empty directory unless ``force``.
 
     Raises ``ValueError`` (before anything is written) when ``path`` is a file,
-    not writable, or a non-empty directory and ``force`` is False.
+    not writable, or a non-empty directory and ``force`` is False. With
+    ``create=False`` only checks.
     """
     out = check_writable(path, name)
     if out.is_dir() and not is_empty_dir(out) and not force:
         raise ValueError(
             f"{name} {str(out)!r} already exists and is not empty; use a new directory "
-            "or overwrite it (force)"
+            f"or pass {force_name} to overwrite it"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
     return out
 
 
