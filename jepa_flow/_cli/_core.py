@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from .._core._budget import DEFAULT_MAX_DISK, DEFAULT_MAX_MEMORY, format_size
-from .._core._io import _to_jsonable, prepare_out_dir
+from .._core._io import _to_jsonable
 from .._core._validate import METHODS, OBJECTIVES
 
 # The paper's claim on two features (theory §4, canonical example):
@@ -87,9 +87,16 @@ def add_budget_args(p: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def _check_out(args) -> None:
+def _check_out(args, objectives, features, depths, eps, t_max, n_t) -> None:
     """The output directory's checks, with the flags' names (before any work)."""
-    prepare_out_dir(args.out, args.force, name="--out", create=False, force_name="--force")
+    from .._reproduce._study import _inputs_text, check_study_out
+
+    try:
+        depths = [int(d) for d in depths]
+        text = _inputs_text(objectives, features, depths, float(eps), t_max, n_t)
+    except (TypeError, ValueError):
+        return  # run_study names the bad value
+    check_study_out(args.out, args.force, text, name="--out", force_name="--force")
 
 
 def _features(args):
@@ -101,11 +108,12 @@ def _features(args):
 def _run_demo(args) -> int:
     from .._reproduce._study import make_features, run_study
 
-    _check_out(args)
+    features = make_features(DEMO_LAM, var=DEMO_VAR)
+    _check_out(args, OBJECTIVES, features, DEMO_DEPTHS, DEMO_EPS, None, args.n_t)
     run_study(
         args.out,
         OBJECTIVES,
-        make_features(DEMO_LAM, var=DEMO_VAR),
+        features,
         DEMO_DEPTHS,
         DEMO_EPS,
         n_t=args.n_t,
@@ -120,7 +128,7 @@ def _run_simulate(args) -> int:
     from .._reproduce._study import run_study
 
     features = _features(args)
-    _check_out(args)
+    _check_out(args, args.objective, features, args.depth, args.eps, args.t_max, args.n_t)
     run_study(
         args.out,
         args.objective,

@@ -26,6 +26,23 @@ from ._lock import LOCK_NAME
 # zip's epoch: the timestamp of every member of the .npz archives written here
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
+# Fault injection for tests/test_interrupt.py: JEPA_FLOW_FAULT="POINT:WHICH" sends
+# this process SIGKILL (as kill -9 would) at an atomic write: WHICH is the write's
+# number in this process (1, 2, ...) or the file's name; POINT is "before" (nothing
+# of that file written yet), "tmp" (temporary file complete, not yet renamed into
+# place) or "after" (renamed).
+_FAULT = os.environ.get("JEPA_FLOW_FAULT", "")
+_writes = [0]
+
+
+def _fault(point: str, path: Path) -> None:
+    if _FAULT:
+        where, _, which = _FAULT.partition(":")
+        if where == point and which in (str(_writes[0]), path.name):
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
 
 def _nearest_existing(path: Path) -> Path:
     p = path.absolute()
@@ -87,6 +104,19 @@ def prepare_out_dir(
     return out
 
 
+def remove_stale_tmp(path) -> list[str]:
+    """Remove the temporary files (``.NAME.*.tmp``) that a killed writer left in ``path``.
+
+    Call only while holding the directory's lock (no other writer is running).
+    """
+    removed = []
+    for p in Path(path).glob(".*.tmp"):
+        if p.is_file():
+            p.unlink()
+            removed.append(p.name)
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -96,6 +126,8 @@ def _umask() -> int:
 def write_bytes_atomic(path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
+    _writes[0] += 1
+    _fault("before", path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -103,11 +135,13 @@ def write_bytes_atomic(path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
+        _fault("tmp", path)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fault("after", path)
 
 
 def _to_jsonable(obj):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._core._io import check_writable, write_json_atomic
+from .._core._io import check_writable, remove_stale_tmp, write_json_atomic
 from .._core._lock import locked_dir
 from ._common import LEVELS
 
@@ -81,6 +81,10 @@ def reproduce(out="results", *, level="full", only=None, force=False, log=print)
 
 
 def _reproduce(out: Path, level: str, numbers_wanted, force: bool, log) -> dict:
+    remove_stale_tmp(out)  # a killed run's half-written files (we hold the lock)
+    for name in (d for _, d in EXPERIMENTS.values()):
+        if (out / name).is_dir():
+            remove_stale_tmp(out / name)
     start = time.perf_counter()
     seconds = {}
     skipped = []

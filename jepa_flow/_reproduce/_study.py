@@ -9,7 +9,11 @@ computes exact critical times and fixed points, and writes to ``out``:
 - ``summary.json``: the inputs, fixed points, critical times, learning order
   per objective and depth, and the depth at which the order first differs
   from depth 1's (the flip depth);
-- ``dynamics.png`` (``wbar / wbar*`` against ``t``) and ``critical_times.png``.
+- ``dynamics.png`` (``wbar / wbar*`` against ``t``) and ``critical_times.png``;
+- ``inputs.json``: the study's inputs, written first. A directory that holds
+  only a study's files with the same ``inputs.json`` is the same job (an
+  interrupted or finished run): it is recomputed in place without ``force``,
+  so rerunning a killed command finishes it.
 
 Every file is written atomically. Before anything is computed, the save points
 are checked against the memory and disk budgets (``_core._budget``) and
@@ -19,6 +23,7 @@ are checked against the memory and disk budgets (``_core._budget``) and
 
 from __future__ import annotations
 
+import json
 import shutil
 import string
 from dataclasses import dataclass
@@ -30,13 +35,16 @@ from .._core import _validate
 from .._core._batch import bucket
 from .._core._budget import check_budget
 from .._core._io import (
+    _to_jsonable,
     is_empty_dir,
     prepare_out_dir,
+    remove_stale_tmp,
     save_figure_atomic,
+    write_bytes_atomic,
     write_json_atomic,
     write_npz_atomic,
 )
-from .._core._lock import locked_dir
+from .._core._lock import LOCK_NAME, locked_dir
 from .._theory._critical_time import critical_time, fixed_point
 from .._theory._simulate import simulate
 
@@ -126,6 +134,42 @@ def study_size(n_objectives: int, n_depths: int, n_features: int, n_t: int) -> t
     return memory, disk
 
 
+STUDY_FILES = (
+    "inputs.json",
+    "trajectory.npz",
+    "summary.json",
+    "dynamics.png",
+    "critical_times.png",
+)
+
+
+def _inputs_text(objectives, features, depths, eps, t_max, n_t) -> str:
+    inputs = {
+        "objective": list(objectives),
+        "lam": features.lam,
+        "var": features.var,
+        "depth": depths,
+        "eps": eps,
+        "t_max": t_max,
+        "n_t": n_t,
+    }
+    return json.dumps(_to_jsonable(inputs), indent=2, allow_nan=False) + "\n"
+
+
+def check_study_out(out, force, inputs_text, name="out", force_name="force=True") -> None:
+    """Refuse an ``out`` that is a file, unwritable, or holds anything but the same study."""
+    out = Path(out)
+    if out.is_dir() and not force:
+        names = {p.name for p in out.iterdir()} - {LOCK_NAME}
+        names = {n for n in names if not (n.startswith(".") and n.endswith(".tmp"))}
+        marker = out / "inputs.json"
+        if names and names <= set(STUDY_FILES) and marker.is_file():
+            if marker.read_text() == inputs_text:
+                prepare_out_dir(out, True, name=name, create=False)
+                return  # the same job, interrupted or finished: recomputed in place
+    prepare_out_dir(out, force, name=name, create=False, force_name=force_name)
+
+
 def run_study(
     out,
     objectives,
@@ -168,10 +212,13 @@ def run_study(
     )
     out = Path(out)
     existed = out.exists()
-    prepare_out_dir(out, force, create=False)  # refuse a file, an unwritable or a used out
+    inputs = _inputs_text(objectives, features, depths, eps, t_max, int(n_t))
+    check_study_out(out, force, inputs)  # refuse a file, an unwritable or a used out
     try:
         with locked_dir(out):
-            prepare_out_dir(out, force)  # again, now that no other process can write here
+            check_study_out(out, force, inputs)  # again, now that no other process writes here
+            remove_stale_tmp(out)  # left by a killed run
+            write_bytes_atomic(out / "inputs.json", inputs.encode())
             return _run_study(out, objectives, features, depths, eps, t_max, int(n_t), log)
     except BaseException:
         if not existed and out.is_dir() and is_empty_dir(out):
@@ -253,7 +300,7 @@ def _run_study(out, objectives, features, depths, eps, t_max, n_t, log) -> dict:
     save_figure_atomic(fig, out / "critical_times.png", dpi=110)
     close(fig)
     log(format_table(summary, features.names))
-    log(f"wrote {out}/trajectory.npz, summary.json, dynamics.png, critical_times.png")
+    log(f"wrote {out}/trajectory.npz, summary.json, dynamics.png, critical_times.png, inputs.json")
     return summary
 
 

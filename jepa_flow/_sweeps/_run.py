@@ -198,6 +198,8 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
     if jax.process_count() == 1 and chunks.is_dir():
         for stale in chunks.glob(".chunk_*.tmp"):  # left by a kill -9 during a write
             stale.unlink()
+    if jax.process_count() == 1 and out.is_dir():
+        _io.remove_stale_tmp(out)  # config.toml or manifest.json, half-written
     if not manifest_path.exists() and out.is_dir():
         # interrupted before its manifest was written: nothing was computed yet
         leftovers = {p.name for p in out.iterdir()} - {LOCK_NAME}
