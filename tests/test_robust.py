@@ -207,7 +207,10 @@ def test_warnings_are_one_line(monkeypatch, capsys):
 
     monkeypatch.setattr(_core, "_run_critical_time", warn)
     monkeypatch.delenv("JEPA_FLOW_DEBUG", raising=False)
-    assert main(["critical-time", "--lam", "1", "--var", "2"]) == 0
+    with warnings.catch_warnings():  # undo pytest's recording: print as a user sees it
+        warnings.simplefilter("always")
+        warnings.showwarning = warnings._showwarning_orig
+        assert main(["critical-time", "--lam", "1", "--var", "2"]) == 0
     assert capsys.readouterr().err == (
         "jepa-flow: warning: the ODE solve failed for 1 of 2 members\n"
     )
