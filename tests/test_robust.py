@@ -207,9 +207,14 @@ def test_warnings_are_one_line(monkeypatch, capsys):
 
     monkeypatch.setattr(_core, "_run_critical_time", warn)
     monkeypatch.delenv("JEPA_FLOW_DEBUG", raising=False)
-    with warnings.catch_warnings():  # undo pytest's recording: print as a user sees it
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        # what Python does outside pytest (which records warnings instead)
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.showwarning = warnings._showwarning_orig
+        warnings.showwarning = show
         assert main(["critical-time", "--lam", "1", "--var", "2"]) == 0
     assert capsys.readouterr().err == (
         "jepa-flow: warning: the ODE solve failed for 1 of 2 members\n"
