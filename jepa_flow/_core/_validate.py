@@ -126,6 +126,19 @@ def broadcast(**arrays: np.ndarray) -> tuple[tuple[int, ...], dict[str, np.ndarr
 
 
 _ABSENT = object()  # "not a parameter of this function", unlike an explicit None
+_TINY = np.finfo(np.float64).tiny  # 2.2e-308, the smallest normal float64
+
+
+def _no_subnormal(name: str, arr: np.ndarray) -> np.ndarray:
+    """Refuse subnormal values: XLA on CPU flushes them to zero, so they would be
+    computed as 0 (``lam = var = 5e-324`` would give ``wbar* = 0`` instead of 1)."""
+    bad = (arr != 0) & (np.abs(arr) < _TINY)
+    if bad.any():
+        raise ValueError(
+            f"{name} must be 0 or at least {_TINY:.3g} in magnitude (subnormal float64 "
+            f"values are flushed to zero); {_first_bad(arr, bad)}"
+        )
+    return arr
 
 
 def feature_params(lam, var, depth, eps=_ABSENT, fraction=_ABSENT):
@@ -140,4 +153,7 @@ def feature_params(lam, var, depth, eps=_ABSENT, fraction=_ABSENT):
         arrays["eps"] = as_positive("eps", eps)
     if fraction is not _ABSENT:
         arrays["fraction"] = as_fraction(fraction)
+    for name in ("lam", "var", "eps", "fraction"):
+        if name in arrays:
+            _no_subnormal(name, arrays[name])
     return broadcast(**arrays)
