@@ -422,9 +422,8 @@ def _argv(data, tmp) -> list[str]:
         argv += [str(tmp / "c.toml"), "--out", out]
         argv += data.draw(st.sampled_from([[], ["--chunk-size", "0"], ["--max-disk", "lots"]]))
     elif command == "demo":
-        argv += ["--out", out] + data.draw(
-            st.sampled_from([["--n-t", "1"], ["--n-t", "1e9"], ["--max-memory", "-1"], ["--n-t", "100000000"]])
-        )  # fmt: skip
+        bad = [["--n-t", "1"], ["--n-t", "1e9"], ["--max-memory", "-1"], ["--n-t", "100000000"]]
+        argv += ["--out", out] + data.draw(st.sampled_from(bad))
     else:
         argv += ["--out", data.draw(st.sampled_from([str(tmp / "file"), "/sys/jf", out]))]
         argv += data.draw(st.sampled_from([["--only", "9"], ["--only", "x"], ["--level", "huge"]]))
