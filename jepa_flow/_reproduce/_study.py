@@ -36,7 +36,6 @@ from .._core._batch import bucket
 from .._core._budget import check_budget
 from .._core._io import (
     _to_jsonable,
-    is_empty_dir,
     prepare_out_dir,
     remove_stale_tmp,
     save_figure_atomic,
@@ -201,6 +200,7 @@ def run_study(
         raise ValueError(f"n_t must be an integer >= 2; got {n_t!r}")
     if t_max is not None:
         t_max = float(_validate.as_positive("t_max", t_max))
+    _validate.feature_params(features.lam, features.var, depths[:, None], eps)  # before any write
     memory, disk = study_size(len(objectives), depths.size, len(features.names), int(n_t))
     check_budget(
         f"{n_t:,} save times x {len(objectives)} objective(s) x {depths.size} depth(s) x "
@@ -221,8 +221,11 @@ def run_study(
             write_bytes_atomic(out / "inputs.json", inputs.encode())
             return _run_study(out, objectives, features, depths, eps, t_max, int(n_t), log)
     except BaseException:
-        if not existed and out.is_dir() and is_empty_dir(out):
-            shutil.rmtree(out, ignore_errors=True)  # created for nothing: leave no trace
+        # created for a run that failed before its results: leave no trace
+        if not existed and out.is_dir():
+            left = {p.name for p in out.iterdir()} - {LOCK_NAME, "inputs.json"}
+            if not left:
+                shutil.rmtree(out, ignore_errors=True)
         raise
 
 
