@@ -12,7 +12,9 @@ and repeated flags, unwritable or file ``--out``) for every subcommand, runs
 - ``unexpected``: exit 2, but the one line is the CLI's catch-all for an
   exception nobody anticipated (a bug behind a clean message);
 - ``bad``: anything else (a traceback escaping ``main``, several lines, another
-  exit code, files written by a failed run).
+  exit code, files written by a failed run);
+- ``timeout``: still running after ``--timeout`` seconds (e.g. a valid but
+  enormous job that no budget refused), stopped by an alarm.
 
 Prints the counts per subcommand and outcome, and the first examples of
 ``unexpected`` and ``bad``. The expensive valid runs (simulate, train) are kept
@@ -28,6 +30,7 @@ import contextlib
 import io
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -112,6 +115,14 @@ def command_line(rng: random.Random, tmp: Path) -> tuple[list[str], Path | None]
     return argv, out
 
 
+class FuzzTimeout(BaseException):
+    """Raised by the alarm; a BaseException, so that the CLI's handlers let it through."""
+
+
+def _alarm(signum, frame):
+    raise FuzzTimeout
+
+
 def classify(argv, code, err, escaped, out: Path, file: Path) -> str:
     lines = err.strip().splitlines()
     if escaped is not None or file.read_text() != "x":
@@ -132,6 +143,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=3000, help="command lines to try")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=5, help="examples shown per bad outcome")
+    parser.add_argument("--timeout", type=int, default=30, help="seconds per command line")
     args = parser.parse_args()
 
     import jax
@@ -152,20 +164,29 @@ def main() -> int:
         with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                signal.signal(signal.SIGALRM, _alarm)
+                signal.alarm(args.timeout)
                 try:
                     code = cli(argv)
+                except FuzzTimeout as err:
+                    code, escaped = None, err
                 except BaseException as err:  # noqa: BLE001 - the point is to see it
                     code, escaped = None, err
                     stderr.write(traceback.format_exc())
-        outcome = classify(argv, code, stderr.getvalue(), escaped, out, file)
+                finally:
+                    signal.alarm(0)
+        if isinstance(escaped, FuzzTimeout):
+            outcome = "timeout"
+        else:
+            outcome = classify(argv, code, stderr.getvalue(), escaped, out, file)
         counts[argv[0]][outcome] += 1
-        if outcome in ("bad", "unexpected") and len(examples[outcome]) < args.show:
+        if outcome in ("bad", "unexpected", "timeout") and len(examples[outcome]) < args.show:
             examples[outcome].append((argv, code, stderr.getvalue().strip()[-600:]))
         shutil.rmtree(tmp, ignore_errors=True)
         if (i + 1) % 250 == 0:
             print(f"{i + 1} command lines, {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
-    outcomes = ("ok", "error", "usage", "unexpected", "bad")
+    outcomes = ("ok", "error", "usage", "unexpected", "timeout", "bad")
     print(f"{args.n} generated command lines (seed {args.seed}), "
           f"{time.perf_counter() - start:.0f} s")  # fmt: skip
     print(f"{'command':<15}" + "".join(f"{o:>12}" for o in outcomes))
@@ -173,7 +194,7 @@ def main() -> int:
         print(f"{command:<15}" + "".join(f"{counts[command][o]:>12}" for o in outcomes))
     total = sum(counts.values(), Counter())
     print(f"{'total':<15}" + "".join(f"{total[o]:>12}" for o in outcomes))
-    for outcome in ("unexpected", "bad"):
+    for outcome in ("unexpected", "timeout", "bad"):
         for argv, code, err in examples[outcome]:
             print(f"\n[{outcome}] exit {code}: jepa-flow {' '.join(argv)}\n  {err}")
     return 1 if total["bad"] else 0
