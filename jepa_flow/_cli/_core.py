@@ -234,7 +234,12 @@ def register(subparsers) -> None:
         default=800,
         help="number of save times: 0 then log-spaced up to --t-max (default: 800)",
     )
-    p.add_argument("--out", required=True, help="output directory (must be new or empty)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output directory: new, empty, or one this same command was writing "
+        "(an interrupted run is finished, a complete one left as it is)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     add_budget_args(p, "the trajectories (--n-t x objectives x depths x features)")
     p.set_defaults(func=_run_simulate)

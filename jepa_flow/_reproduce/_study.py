@@ -11,9 +11,10 @@ computes exact critical times and fixed points, and writes to ``out``:
   from depth 1's (the flip depth);
 - ``dynamics.png`` (``wbar / wbar*`` against ``t``) and ``critical_times.png``;
 - ``inputs.json``: the study's inputs, written first. A directory that holds
-  only a study's files with the same ``inputs.json`` is the same job (an
-  interrupted or finished run): it is recomputed in place without ``force``,
-  so rerunning a killed command finishes it.
+  only a study's files with the same ``inputs.json`` is the same job: when
+  every file is there it is complete and left as it is; otherwise (a killed
+  run) it is recomputed in place, without ``force``, so rerunning a killed
+  command finishes it.
 
 Every file is written atomically. Before anything is computed, the save points
 are checked against the memory and disk budgets (``_core._budget``) and
@@ -217,6 +218,9 @@ def run_study(
     try:
         with locked_dir(out):
             check_study_out(out, force, inputs)  # again, now that no other process writes here
+            if not force and all((out / f).is_file() for f in STUDY_FILES):
+                log(f"{out} already holds this study, complete (force recomputes it)")
+                return json.loads((out / "summary.json").read_text())
             remove_stale_tmp(out)  # left by a killed run
             write_bytes_atomic(out / "inputs.json", inputs.encode())
             return _run_study(out, objectives, features, depths, eps, t_max, int(n_t), log)
