@@ -136,8 +136,8 @@ def table(report: dict) -> str:
     dev = report["device"]
     lines = [
         f"Measured with `make bench` on {dev['name']} ({dev['kind']}, {dev['count']} device(s)), "
-        f"{report['precision']}, jax {report['versions'].get('jax')}, {report['date']}: median "
-        f"of {report['repeats']} runs (min - max).",
+        f"{report['precision']}, jax {report['versions'].get('jax')}, {report['date']}, "
+        f"{report['sizes']} sizes: median of {report['repeats']} run(s) (min - max).",
         "",
         "| what | median | min - max | target |",
         "| --- | --- | --- | --- |",
@@ -188,7 +188,7 @@ def main() -> int:
         "versions": versions(),
         "date": datetime.date.today().isoformat(),
         "repeats": args.repeats,
-        "sizes": "small (format check only)" if args.small else "full",
+        "sizes": "small (format check only)" if args.small else "default",
         "scripts": run_all(args.repeats, args.small, args.only),
     }
     out = Path(args.out or ROOT / ("runs" if args.small else "results") / "bench")

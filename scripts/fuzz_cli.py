@@ -83,8 +83,8 @@ def _value(rng: random.Random, flag: str) -> list[str]:
         return [rng.choice(["1K", "16G", "0", "-1G", "lots", "1e400", ""])]
     if flag == "--only":
         return [rng.choice(["1", "5", "9", "0", "x", "-1"])]
-    n = rng.choice([0, 1, 1, 1, 2])
-    return [rng.choice(NUMBERS if rng.random() < 0.6 else ODD) for _ in range(n)]
+    n = rng.choice([0, 1, 1, 1, 1, 2, 2])
+    return [rng.choice(NUMBERS if rng.random() < 0.8 else ODD) for _ in range(n)]
 
 
 def command_line(rng: random.Random, tmp: Path) -> tuple[list[str], Path | None]:
@@ -143,7 +143,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=3000, help="command lines to try")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=5, help="examples shown per bad outcome")
-    parser.add_argument("--timeout", type=int, default=30, help="seconds per command line")
+    parser.add_argument("--timeout", type=int, default=60, help="seconds per command line")
     args = parser.parse_args()
 
     import jax
