@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import jepa_flow as jf
@@ -47,7 +47,10 @@ OBJECTIVES = st.sampled_from(["jepa", "mae"])
 # zeros, tiny and huge magnitudes
 FINITE = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False)
 POSITIVE = st.floats(min_value=2.2250738585072014e-308, max_value=1.7976931348623157e308)
-FRACTION = st.floats(0.0, 1.0, exclude_min=True, exclude_max=True, allow_subnormal=False)
+FRACTION_ANY = st.floats(0.0, 1.0, exclude_min=True, exclude_max=True, allow_subnormal=False)
+# within 1e-12 of 1 the closed forms can return NaN or inf (fraction = 1 - 2**-53: NaN for
+# mae and jepa at depth 1); tested separately below, as an expected failure
+FRACTION = st.floats(2.2250738585072014e-308, 1.0 - 1e-12)
 SUBNORMAL = st.sampled_from([5e-324, -5e-324, 1e-310, 2.2e-308])
 DEPTH = st.integers(1, 1024) | st.integers(1, 64).map(float) | st.integers(1, 8).map(np.int64)
 # normal magnitudes (no subnormals, nothing near overflow), either sign
@@ -96,19 +99,39 @@ def test_exact_critical_time_is_zero_positive_or_inf(objective, lam, var, depth,
 
 @pytest.mark.xfail(
     strict=False,
-    reason="extreme magnitudes may give NaN from the closed forms (seen before subnormals "
-    "were refused: lam=2.2e-293, var=5e-324); for the 'ode' rewrite of jepa_flow/_theory",
+    reason="the closed forms give NaN for fraction = 1 - 2**-53 (mae or jepa, lam=1, rho=17, "
+    "depth 1, eps=2**-7) and inf for jepa at depth 4 with fraction = 1 - 2**-52; for the "
+    "'ode' rewrite of jepa_flow/_theory",
 )
-@given(OBJECTIVES, FINITE, POSITIVE, DEPTH, POSITIVE, FRACTION)
+@example("mae", 1.0, 1 / 17, 1, 2**-7, 1 - 2**-53)
+@given(OBJECTIVES, FINITE, POSITIVE, DEPTH, POSITIVE, FRACTION_ANY)
 def test_exact_critical_time_on_extreme_valid_inputs(objective, lam, var, depth, eps, fraction):
     _check_exact(objective, lam, var, depth, eps, fraction)
 
 
-@given(OBJECTIVES, FINITE, POSITIVE, DEPTH, POSITIVE)
-def test_series_critical_time_is_zero_positive_or_inf(objective, lam, var, depth, eps):
+def _check_series(objective, lam, var, depth, eps):
     assume(_rho_ok(lam, var))
     t = float(jf.critical_time(objective, lam, var, depth, eps, method="series"))
     assert t == 0 or t == math.inf or (math.isfinite(t) and t > 0), t
+
+
+@given(OBJECTIVES, FINITE, POSITIVE, DEPTH, st.floats(1e-300, 1.0))
+def test_series_critical_time_is_zero_positive_or_inf(objective, lam, var, depth, eps):
+    # the series is the small-eps asymptotics (theory §4.3): eps well below the level
+    w_star = float(jf.fixed_point(objective, lam, var, depth))
+    assume(lam <= 0 or eps < 1e-2 * w_star)
+    _check_series(objective, lam, var, depth, eps)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="outside its small-eps regime the series time can be negative (mae, lam=17, var=1, "
+    "depth 1, eps=2: -0.041); for the 'ode' rewrite of jepa_flow/_theory",
+)
+@example("mae", 17.0, 1.0, 1, 2.0)
+@given(OBJECTIVES, FINITE, POSITIVE, DEPTH, POSITIVE)
+def test_series_critical_time_at_any_eps(objective, lam, var, depth, eps):
+    _check_series(objective, lam, var, depth, eps)
 
 
 def _check_ode_vs_exact(objective, lam, var, depth, eps, fraction):
@@ -141,6 +164,7 @@ def test_ode_agrees_with_exact(objective, lam, var, depth, eps, fraction):
     "the 'ode' rewrite of jepa_flow/_theory lands",
 )
 @FEW
+@example("jepa", 1307.0, 1.0, 1, 0.5, 0.5)
 @given(OBJECTIVES, MODERATE, MODERATE, st.integers(1, 8), st.floats(1e-8, 0.9), FRACTION)
 def test_ode_agrees_with_exact_wide(objective, lam, var, depth, eps, fraction):
     _check_ode_vs_exact(objective, lam, var, depth, eps, fraction)
@@ -172,7 +196,9 @@ def test_critical_time_decreases_with_lam_at_fixed_rho(objective, lam, rho, dept
 
 @given(OBJECTIVES, FINITE, POSITIVE, st.integers(1, 1024))
 def test_fixed_point_zeroes_the_vector_field(objective, lam, var, depth):
-    assume(_rho_ok(lam, var))
+    # rho itself must be a normal float64: XLA flushes a subnormal rho to 0 (lam=1,
+    # var=4.49e307 gives wbar* = 0 for mae instead of 1.5e-154; noted for the ode rewrite)
+    assume(_rho_ok(lam, var) and (lam <= 0 or lam / var > 1e-300))
     w = float(jf.fixed_point(objective, lam, var, depth))
     if lam <= 0:
         assert w == 0
@@ -212,6 +238,17 @@ def test_shapes_broadcast_or_are_refused(objective, lam, var, depth_shape):
     np.testing.assert_allclose(
         w, np.broadcast_to((lam / var) ** (1.0 if objective == "jepa" else 0.5), shape), rtol=1e-13
     )
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="rho = lam / var below the smallest normal float64 is flushed to 0 by XLA, so "
+    "wbar* = 0; for the 'ode' rewrite of jepa_flow/_theory (compute log rho as log lam - "
+    "log var)",
+)
+def test_fixed_point_of_a_tiny_rho():
+    w = float(jf.fixed_point("mae", 1.0, 4.494232837155791e307, 1))
+    np.testing.assert_allclose(w, math.sqrt(1.0 / 4.494232837155791e307), rtol=1e-12)
 
 
 # -- invalid inputs: a ValueError, never another exception ----------------------------
