@@ -175,7 +175,10 @@ def test_ode_agrees_with_exact_wide(objective, lam, var, depth, eps, fraction):
     reason="the ODE critical time on extreme valid inputs (subnormal or huge magnitudes) may "
     "still fail or return NaN until the 'ode' rewrite of jepa_flow/_theory lands",
 )
-@FEW
+@pytest.mark.skipif(
+    settings.default.max_examples < 100,
+    reason="extreme ODE solves take up to a minute for 5 examples; JEPA_FLOW_HYPOTHESIS=fuzz",
+)
 @given(OBJECTIVES, FINITE, POSITIVE, DEPTH, POSITIVE, FRACTION)
 def test_ode_on_extreme_valid_inputs(objective, lam, var, depth, eps, fraction):
     assume(_rho_ok(lam, var))
