@@ -20,7 +20,7 @@ thread and one thread per core (more threads than a tiny model can use only
 spin), which is the baseline the targets refer to, and the per-step jitted JAX
 loop, printed alongside.
 
-    python scripts/bench_train.py [--steps N] [--quick]
+    python scripts/bench_train.py [--steps N] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=2000, help="steps per model (default: 2000)")
     ap.add_argument("--quick", action="store_true", help="200 steps (smoke test)")
+    ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = ap.parse_args()
+    figures, ratios = {}, {}  # for --json
     steps = 200 if args.quick else args.steps
     try:
         import torch  # noqa: F401
@@ -152,6 +154,10 @@ def main():
                 t = time_torch_loop(samples, 4, eta, n_models, base_steps, threads)
                 rates[f"PyTorch loop, {threads} thread(s)"] = n_models * base_steps / t
         eng, smp = n_models * steps / t_eng, n_models * steps / t_smp
+        figures[f"{label}: engine model-steps/s"] = eng
+        figures[f"{label}: engine, explicit samples, model-steps/s"] = smp
+        figures.update({f"{label}: {k} model-steps/s": r for k, r in rates.items()})
+        ratios.update({f"{label}: engine / {k}": eng / r for k, r in rates.items()})
         print(
             f"{label}: engine {eng:,.0f} model-steps/s (Wishart minibatches; {smp:,.0f} with "
             f"explicit samples)"
@@ -168,6 +174,13 @@ def main():
             f"    target ratio >= {target:g}x against the {name} (its best set-up): "
             f"{eng / base:.2f}x, {'met' if eng / base >= target else 'NOT met'}"
         )
+        ratios[f"{label}: engine / baseline (best)"] = eng / base
+    if args.json:
+        import json
+
+        report = {"script": "bench_train", "params": {"steps": steps, "baseline": name}}
+        with open(args.json, "w") as fh:
+            json.dump({**report, "figures": figures, "ratios": ratios}, fh, indent=2)
 
 
 if __name__ == "__main__":

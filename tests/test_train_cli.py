@@ -92,10 +92,14 @@ def test_cli_errors_name_the_flag(tmp_path, capsys):
         (["--momentum", "1"], "--momentum must lie in [0, 1)"),
         (["--lam", "1", "--var", "1", "2"], "--lam and --var need one value per feature"),
         (["--fraction", "1.5"], "--fraction must lie in the open interval (0, 1)"),
+        (["--rotation", "random", "--rotation-seed", "-1"], "--rotation-seed must be"),
+        (["--steps", "1000000000000"], "more than --max-model-steps"),
+        (["--t-max", "1e15"], "more than --max-model-steps"),
     ]
     for extra, msg in bad:
         out = tmp_path / "x"
-        assert _cli.main(["train", *TINY, *extra, "--steps", "5", "--out", str(out)]) == 2
+        steps = [] if any(x in extra for x in ("--steps", "--t-max")) else ["--steps", "5"]
+        assert _cli.main(["train", *TINY, *extra, *steps, "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, err
         assert not out.exists()

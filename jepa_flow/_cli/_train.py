@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from .._core import _validate
+from .._core._budget import check_budget
 from .._core._io import prepare_out_dir, write_json_atomic
+from .._core._lock import locked_dir
 from .._core._results import load_result, save_result
 from .._plotting._compare import plot_compare, plot_train
 from .._theory._critical_time import critical_time
@@ -17,6 +19,11 @@ from .._training import _data
 from .._training._compare import compare, record_times
 from .._training._config import TrainConfig
 from .._training._train import train
+from ._core import add_budget_args
+
+# A model-step is about a microsecond on a CPU core for small d: 1e9 is a
+# quarter of an hour at best. Raise it with --max-model-steps.
+MAX_MODEL_STEPS = 1e9
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -196,6 +203,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
+    a(
+        "--max-model-steps",
+        type=float,
+        default=MAX_MODEL_STEPS,
+        help="refuse a run of more than this many model-steps (members x steps) "
+        f"(default {MAX_MODEL_STEPS:.0e})",
+    )
+    add_budget_args(p, "training")
     a("--no-progress", action="store_true", help="hide the progress bar (default: shown)")
     a(
         "--out",
@@ -234,6 +249,8 @@ def register(subparsers) -> None:
 
 
 def _data_from(args):
+    if args.rotation_seed < 0:
+        raise ValueError(f"--rotation-seed must be an integer >= 0; got {args.rotation_seed}")
     kw = {
         "batch": args.batch,
         "U": args.rotation,
@@ -308,14 +325,46 @@ def _config(args, data) -> TrainConfig:
     return config
 
 
-def run_train(args) -> int:
+def _check_run(args, config: TrainConfig, data) -> None:
+    """Refuse, before anything runs, a job past its step or memory budget."""
+    members = len(config.seed) * len(config.depth) * len(config.eta)
+    model_steps = float(members) * config.n_steps
+    if not (args.max_model_steps > 0):
+        raise ValueError(f"--max-model-steps must be > 0; got {args.max_model_steps}")
+    if model_steps > args.max_model_steps:
+        raise ValueError(
+            f"the run would take {model_steps:.3g} model-steps ({members} members x "
+            f"{config.n_steps} steps), more than --max-model-steps {args.max_model_steps:.3g}; "
+            "shorten --t-max/--steps, raise --eta or raise --max-model-steps"
+        )
+    d, layers = data.d, max(config.depth)
+    n_rec = config.n_t + len(config.t_extra) + 2
+    per_record = 2 + 4 * d + d * d  # loss, t, sv/norm/diag/offdiag, latent
+    params = 2 * (layers + 1) * d * d  # initial and final W, V
+    check_budget(
+        "the training run",
+        memory=8.0 * members * (n_rec * per_record + params),
+        max_memory=args.max_memory,
+    )
+
+
+def _prepare(args):
+    """Data, config and teacher, checked; the output directory checked, not created."""
     data = _data_from(args)
     config = _config(args, data)
     teacher = _teacher(args)
-    out = prepare_out_dir(args.out, args.force)
+    _check_run(args, config, data)
+    prepare_out_dir(args.out, args.force, name="--out", create=False, force_name="--force")
+    return data, config, teacher
+
+
+def run_train(args) -> int:
+    data, config, teacher = _prepare(args)
     r = train(data, config, teacher=teacher, progress=not args.no_progress)
-    save_result(r, out / "train")
-    plot_train(r, out / "train.png")
+    with locked_dir(args.out, name="--out") as out:
+        prepare_out_dir(out, args.force, name="--out", force_name="--force")
+        save_result(r, out / "train")
+        plot_train(r, out / "train.png")
     print(f"wrote {out}/train.json, train.npz, train.png")
     for b, L in enumerate(r.depth):
         t = np.array2string(r.t_star[0, b, 0], precision=5)
@@ -324,15 +373,14 @@ def run_train(args) -> int:
 
 
 def run_compare(args) -> int:
-    data = _data_from(args)
-    config = _config(args, data)
+    data, config, teacher = _prepare(args)
     config = dataclasses.replace(config, t_extra=record_times(config, data), keep_latent=True)
-    teacher = _teacher(args)
-    out = prepare_out_dir(args.out, args.force)
     c = compare(train(data, config, teacher=teacher, progress=not args.no_progress))
-    save_result(c, out / "compare")
-    write_json_atomic(out / "summary.json", c.summary())
-    plot_compare(c, out / "compare.png")
+    with locked_dir(args.out, name="--out") as out:
+        prepare_out_dir(out, args.force, name="--out", force_name="--force")
+        save_result(c, out / "compare")
+        write_json_atomic(out / "summary.json", c.summary())
+        plot_compare(c, out / "compare.png")
     print(f"wrote {out}/compare.json, compare.npz, summary.json, compare.png")
     for k in ("t_star_theory", "t_star_training", "rel_error"):
         print(f"{k:16s}{np.array2string(np.asarray(getattr(c, k), float), precision=5)}")
