@@ -31,7 +31,21 @@ from ._training._data import gaussian as gaussian
 from ._training._data import linear_dynamics as linear_dynamics
 from ._training._data import noisy_views as noisy_views
 from ._training._data import random_rotation as random_rotation
+from ._training._datasets import digit_pairs as digit_pairs
+from ._training._datasets import from_npz as from_npz
+from ._training._datasets import load_dataset as load_dataset
+from ._training._datasets import patch_pairs as patch_pairs
+from ._training._datasets import series_pairs as series_pairs
 from ._training._model import Params as Params
+
+# real two-view data and its feature analysis (theory §9)
+from ._training._real import FeatureAnalysis as FeatureAnalysis
+from ._training._real import analyze as analyze
+from ._training._real import from_samples as from_samples
+from ._training._real import learning_order as learning_order
+from ._training._real import principal_components as principal_components
+from ._training._real import rank_correlation as rank_correlation
+from ._training._real import top_k_overlap as top_k_overlap
 from ._training._train import DivergenceError as DivergenceError
 from ._training._train import TrainResult as TrainResult
 from ._training._train import train as train
@@ -41,24 +55,36 @@ __version__ = "0.1.0"
 __all__ = [
     "Data",
     "DivergenceError",
+    "FeatureAnalysis",
     "FullFlow",
     "Params",
     "SweepConfig",
     "TrainResult",
     "Trajectory",
     "__version__",
+    "analyze",
     "compare",
     "critical_time",
+    "digit_pairs",
     "fixed_point",
+    "from_npz",
+    "from_samples",
     "full_flow",
     "gaussian",
+    "learning_order",
     "linear_dynamics",
+    "load_dataset",
     "load_sweep",
     "noisy_views",
     "parse_sweep_config",
+    "patch_pairs",
     "plot_compare",
+    "principal_components",
     "random_rotation",
+    "rank_correlation",
     "run_sweep",
+    "series_pairs",
     "simulate",
+    "top_k_overlap",
     "train",
 ]

@@ -1,0 +1,197 @@
+"""Real two-view data: the samples constructor, the feature analysis, the shipped
+data sets and training on rows (theory §9).
+
+Small shapes (d <= 6, n <= 20000): the file runs in well under a minute.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+import jepa_flow as jf
+from jepa_flow._training._data import sample
+from jepa_flow._training._model import Params, minibatch_loss, population_loss
+
+# A simultaneously diagonal structure: x' ~ N(0, diag VAR), y' = A x' + noise, rotated by R.
+VAR = np.array([2.0, 1.2, 0.7, 0.4])
+A = np.array([0.9, -0.3, 0.6, 0.5])  # rho = A, lam = A * VAR
+N = 20000
+
+
+def _diag_pairs(n=N, seed=0):
+    rng = np.random.default_rng(seed)
+    R = jf.random_rotation(VAR.size, seed=11)
+    xf = rng.standard_normal((n, VAR.size)) * np.sqrt(VAR)
+    yf = A * xf + rng.standard_normal(xf.shape) * np.sqrt(VAR * (1 - A**2))
+    return xf @ R.T + 3.0, yf @ R.T - 1.0, R  # offsets: the constructor centres
+
+
+def _gaussian_pairs(Sxx, Syx, n, seed):
+    d = Sxx.shape[0]
+    joint = np.block([[Sxx, Syx.T], [Syx, Sxx]])
+    z = np.random.default_rng(seed).standard_normal((n, 2 * d)) @ np.linalg.cholesky(joint).T
+    return z[:, :d], z[:, d:]
+
+
+def test_recovers_diagonal_structure_to_sampling_error():
+    x, y, R = _diag_pairs()
+    a = jf.analyze(jf.from_samples(x, y))
+    lam = A * VAR
+    # each estimate within 4 standard errors (the stderr itself checked against theory below)
+    assert np.all(np.abs(a.lam - lam) < 4 * a.lam_stderr), (a.lam, lam, a.lam_stderr)
+    # Var(x'y') for a Gaussian pair is var^2 (1 + a^2); the pooled, symmetrized product
+    # has the same variance; relative size of the estimated stderr to within 5 %
+    np.testing.assert_allclose(a.lam_stderr, VAR * np.sqrt((1 + A**2) / N), rtol=0.05)
+    # pooled var: the sample variance of 2N draws, relative error ~ sqrt(1/N)
+    np.testing.assert_allclose(a.var, VAR, rtol=5 * np.sqrt(1 / N))
+    np.testing.assert_allclose(a.rho, A, atol=5 * np.sqrt(2 / N))
+    # the basis: the rotated axes, up to sign
+    np.testing.assert_allclose(np.abs(a.basis.T @ R), np.eye(VAR.size), atol=0.05)
+    assert a.offdiag < 0.02 and a.commutator < 0.01
+    assert a.asymmetry == 0.0 and a.view_mismatch == 0.0 and a.n == N
+
+
+def test_offdiag_measure_exact_and_large_when_not_commuting():
+    Sxx = np.diag(VAR)
+    Q = jf.random_rotation(4, seed=3)
+    Syx = Q @ np.diag([0.8, 0.5, 0.3, 0.1]) @ Q.T
+    a = jf.analyze(jf.gaussian(Sxx, Syx))
+    # Sxx is diagonal with descending entries: the analysis basis is the identity
+    np.testing.assert_allclose(np.abs(a.basis), np.eye(4), atol=1e-12)
+    off = Syx - np.diag(np.diag(Syx))
+    assert a.offdiag == pytest.approx(np.linalg.norm(off) / np.linalg.norm(Syx), rel=1e-12)
+    assert a.offdiag > 0.3
+    np.testing.assert_allclose(a.lam, np.diag(Syx), rtol=1e-12)
+    # and estimated from samples of the same model, to sampling error
+    x, y = _gaussian_pairs(Sxx, Syx, 20000, seed=1)
+    b = jf.analyze(jf.from_samples(x, y))
+    assert abs(b.offdiag - a.offdiag) < 0.03
+    # the per-feature theory, fed the analysis: never-learned features are inf and last
+    t = a.critical_time("jepa", 1, 1e-3)
+    np.testing.assert_array_equal(t, jf.critical_time("jepa", a.lam, a.var, 1, 1e-3))
+    c = jf.FeatureAnalysis(**{**a.__dict__, "lam": np.array([0.5, -0.1, 0.3, 0.0])})
+    order = c.order("mae", 2, 1e-3)
+    assert np.isinf(c.critical_time("mae", 2, 1e-3)[[1, 3]]).all()
+    assert set(order[2:].tolist()) == {1, 3}
+
+
+def test_symmetrized_rows_give_exactly_the_source_loss():
+    # the mean loss over all rows, both orders, is the population loss of the moments
+    x, y, _ = _diag_pairs(n=300)
+    data = jf.from_samples(x, y, normalize="trace")
+    rng = np.random.default_rng(0)
+    p = Params(W=rng.standard_normal((2, 4, 4)), V=rng.standard_normal((4, 4)))
+    ET = rng.standard_normal((4, 4))
+    X, Y = data.X, data.Y
+    for obj in ("jepa", "mae"):
+        rows = 0.5 * (minibatch_loss(obj, p, ET, X, Y) + minibatch_loss(obj, p, ET, Y, X))
+        pop = population_loss(obj, p, ET, data.Sxx, data.Syx, data.Syy)
+        assert float(rows) == pytest.approx(float(pop), rel=1e-12)
+    assert np.trace(np.asarray(data.Sxx)) == pytest.approx(4.0, rel=1e-12)
+    # unpooled: the rows as given
+    raw = jf.from_samples(x, y, symmetric=False)
+    a = jf.analyze(raw)
+    assert a.view_mismatch > 0 and a.asymmetry > 0
+    pop = population_loss("mae", p, ET, raw.Sxx, raw.Syx, raw.Syy)
+    assert float(minibatch_loss("mae", p, ET, raw.X, raw.Y)) == pytest.approx(float(pop), 1e-12)
+
+
+def test_minibatches_are_rows_of_the_data_set():
+    x, y, _ = _diag_pairs(n=40)
+    data = jf.from_samples(x, y, batch=8)
+    X, Y = (np.asarray(v) for v in sample(data, jax.random.PRNGKey(0), 20000))
+    rows = {tuple(r) for r in np.round(np.concatenate([data.X, data.Y], 1), 12)}
+    swapped = {tuple(r) for r in np.round(np.concatenate([data.Y, data.X], 1), 12)}
+    drawn = [tuple(r) for r in np.round(np.concatenate([X, Y], 1), 12)]
+    assert all(r in rows or r in swapped for r in drawn)
+    frac = np.mean([r in swapped for r in drawn])
+    assert abs(frac - 0.5) < 4 * 0.5 / np.sqrt(20000)
+
+
+def test_principal_components_and_bad_input():
+    x, y, R = _diag_pairs(n=2000)
+    Q = jf.principal_components(x, y, 2)
+    data = jf.from_samples(x, y, n_features=2)
+    assert data.d == 2
+    np.testing.assert_allclose(np.abs(Q.T @ R[:, :2]), np.eye(2), atol=0.05)
+    np.testing.assert_allclose(np.asarray(data.var), jf.analyze(jf.from_samples(x, y)).var[:2])
+    with pytest.raises(ValueError, match="y must have the shape"):
+        jf.from_samples(x, y[:, :3])
+    with pytest.raises(ValueError, match="x must be finite"):
+        jf.from_samples(np.where(x > 5, np.nan, x), y)
+    with pytest.raises(ValueError, match="need n >= 5"):
+        jf.from_samples(x[:4], y[:4])
+    dup = np.concatenate([x, x[:, :1]], axis=1)
+    with pytest.raises(ValueError, match="rank 4 < 5: d = 5 is too large"):
+        jf.from_samples(dup, np.concatenate([y, y[:, :1]], axis=1))
+    with pytest.raises(ValueError, match="n_features must be"):
+        jf.from_samples(x, y, n_features=5)
+    with pytest.raises(ValueError, match="normalize must be"):
+        jf.from_samples(x, y, normalize="whiten")
+
+
+def test_patch_pairs_deterministic_and_shifted():
+    x, y = jf.patch_pairs(p=4, shift=1, n=300, seed=5)
+    x2, y2 = jf.patch_pairs(p=4, shift=1, n=300, seed=5)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    assert not np.array_equal(x, jf.patch_pairs(p=4, shift=1, n=300, seed=6)[0])
+    assert x.shape == (300, 16) and 0 <= x.min() and x.max() <= 1
+    # y is x moved by one pixel along an axis: the overlapping 3 x 4 block matches
+    X, Y = x.reshape(-1, 4, 4), y.reshape(-1, 4, 4)
+    hits = [
+        np.all(X[:, 1:] == Y[:, :-1], axis=(1, 2)),
+        np.all(X[:, :-1] == Y[:, 1:], axis=(1, 2)),
+        np.all(X[:, :, 1:] == Y[:, :, :-1], axis=(1, 2)),
+        np.all(X[:, :, :-1] == Y[:, :, 1:], axis=(1, 2)),
+    ]
+    assert np.any(hits, axis=0).all()
+    xn, yn = jf.patch_pairs(p=4, shift=0, n=300, noise=0.1, seed=5)
+    assert 0.08 < np.std(xn - yn) / np.sqrt(2) < 0.12
+
+
+def test_digit_pairs_deterministic_and_augmented():
+    from sklearn.datasets import load_digits
+
+    x, y = jf.digit_pairs(n=200, seed=2)
+    np.testing.assert_array_equal(x, jf.digit_pairs(n=200, seed=2)[0])
+    assert not np.array_equal(x, jf.digit_pairs(n=200, seed=3)[0])
+    x0, y0 = jf.digit_pairs(n=200, shift=0, noise=0.0, seed=2)
+    np.testing.assert_array_equal(x0, y0)
+    digits = {tuple(r) for r in load_digits().data / 16.0}
+    assert all(tuple(r) in digits for r in x0)
+    # each view is the digit moved by some offset in {-1, 0, 1}^2, zero-filled
+    xs, _ = jf.digit_pairs(n=200, shift=1, noise=0.0, seed=2)
+
+    def moved(img, dr, dc):
+        out = np.zeros((8, 8))
+        for r in range(8):
+            for c in range(8):
+                if 0 <= r - dr < 8 and 0 <= c - dc < 8:
+                    out[r, c] = img[r - dr, c - dc]
+        return out.ravel()
+
+    offsets = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+    for k in range(200):
+        img = x0[k].reshape(8, 8)
+        assert any(np.array_equal(xs[k], moved(img, *o)) for o in offsets), k
+    assert not np.array_equal(xs, x0)
+
+
+def test_series_pairs_and_load_dataset(tmp_path):
+    x, y = jf.series_pairs(window=8)
+    assert x.shape == (12000 - 15, 8)
+    np.testing.assert_array_equal(y[:-8], x[8:])  # y is the next window
+    np.testing.assert_array_equal(x, jf.series_pairs(window=8)[0])
+    data = jf.load_dataset("membrane", window=8, normalize="max", batch=64)
+    assert data.d == 8 and data.batch == 64 and float(data.var[0]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['p'\]"):
+        jf.load_dataset("membrane", p=8)
+    with pytest.raises(ValueError, match="name must be one of"):
+        jf.load_dataset("cifar")
+    np.savez(tmp_path / "pairs.npz", x=x, y=y)
+    back = jf.from_npz(tmp_path / "pairs.npz", normalize="max")
+    np.testing.assert_allclose(np.asarray(back.Sxx), np.asarray(data.Sxx), rtol=1e-12)
+    np.savez(tmp_path / "bad.npz", x=x)
+    with pytest.raises(ValueError, match="missing \\['y'\\]"):
+        jf.from_npz(tmp_path / "bad.npz")
