@@ -40,8 +40,11 @@ from ._training._model import Params as Params
 
 # real two-view data and its feature analysis (theory §9)
 from ._training._real import FeatureAnalysis as FeatureAnalysis
+from ._training._real import LearnedDirections as LearnedDirections
+from ._training._real import alignment as alignment
 from ._training._real import analyze as analyze
 from ._training._real import from_samples as from_samples
+from ._training._real import learned_directions as learned_directions
 from ._training._real import learning_order as learning_order
 from ._training._real import principal_components as principal_components
 from ._training._real import rank_correlation as rank_correlation
@@ -57,11 +60,13 @@ __all__ = [
     "DivergenceError",
     "FeatureAnalysis",
     "FullFlow",
+    "LearnedDirections",
     "Params",
     "SweepConfig",
     "TrainResult",
     "Trajectory",
     "__version__",
+    "alignment",
     "analyze",
     "compare",
     "critical_time",
@@ -71,6 +76,7 @@ __all__ = [
     "from_samples",
     "full_flow",
     "gaussian",
+    "learned_directions",
     "learning_order",
     "linear_dynamics",
     "load_dataset",

@@ -195,3 +195,85 @@ def test_series_pairs_and_load_dataset(tmp_path):
     np.savez(tmp_path / "bad.npz", x=x)
     with pytest.raises(ValueError, match="missing \\['y'\\]"):
         jf.from_npz(tmp_path / "bad.npz")
+
+
+# -- training on rows against the full-matrix flow (theory §6.4, §8.4, §9) ---------------------
+
+SXX3 = np.diag([1.0, 0.6, 0.3])
+ROT3 = jf.random_rotation(3, seed=3)
+SYX3 = np.sqrt(SXX3) @ ROT3 @ np.diag([0.9, 0.5, 0.2]) @ ROT3.T @ np.sqrt(SXX3)  # not commuting
+ETA = 0.02
+SEEDS = list(range(8))
+
+
+def _train(objective, data, **kw):
+    """The one call into the training API (ported in one place when it changes)."""
+    return jf.train(objective, data, eta=ETA, n_records=40, **kw)
+
+
+@pytest.fixture(scope="module")
+def rows3():
+    x, y = _gaussian_pairs(SXX3, SYX3, 4000, seed=0)
+    return x, y
+
+
+@pytest.mark.parametrize("objective,t_max", [("mae", 40.0), ("jepa", 120.0)])
+def test_training_on_rows_follows_the_full_matrix_flow(rows3, objective, t_max):
+    x, y = rows3
+    full = jf.from_samples(x, y)
+    assert jf.analyze(full).offdiag > 0.2  # the per-feature theory does not apply
+    gd = _train(objective, full, depth=1, seed=0, eps=0.05, t_max=t_max)
+    W0, V0 = gd.W0[0, 0, 0], gd.V0[0, 0, 0]
+    t = gd.t[0, 0, 0][1:]
+    flow = np.asarray(jf.full_flow(objective, full, W0, V0, 1, t, gd.threshold[0]).latent)
+    scale = np.linalg.norm(flow[-1])
+    # full-batch gradient descent on the rows is the flow to O(eta)
+    gd_dev = np.linalg.norm(gd.latent[0, 0, 0, 1:] - flow, axis=(-2, -1)).max() / scale
+    assert gd_dev < 0.5 * ETA, gd_dev
+    # minibatches of 64 rows: the seeds' mean is the full-batch run to its standard error
+    sgd = _train(
+        objective, jf.from_samples(x, y, batch=64), depth=1, seed=SEEDS, eps=0.05, t_max=t_max
+    )
+    lat = sgd.latent[:, 0, 0, 1:]
+    err = np.linalg.norm(lat.mean(0) - gd.latent[0, 0, 0, 1:], axis=(-2, -1))
+    se = np.linalg.norm(lat.std(0, ddof=1), axis=(-2, -1)) / np.sqrt(len(SEEDS))
+    late = t > 0.3 * t_max
+    assert np.all(err[late] < 4 * se[late] + 1e-3 * scale), (err / se)[late]
+    assert 1e-3 < (se[late] / scale).max() < 0.05  # the noise is there, and small
+
+
+# -- the basis-invariant learned measure (theory §9) --------------------------------------------
+
+
+def test_learned_directions_recover_per_feature_times_when_diagonal():
+    lam, var, eps = np.array([0.8, 0.45, 0.2]), np.array([1.0, 0.7, 0.4]), 1e-2
+    data = jf.gaussian(var, lam, U="random", seed=4)
+    U = np.asarray(data.U)
+    for objective, L, t_end in (("mae", 1, 120.0), ("mae", 2, 400.0), ("jepa", 1, 3000.0)):
+        t = np.geomspace(0.01, t_end, 6000)
+        W0L = np.repeat(eps ** (1 / L) * np.eye(3)[None], L, 0)
+        ff = jf.full_flow(objective, data, W0L, eps ** (1 / L) * np.eye(3), L, t, np.ones(3))
+        wbar = U @ np.asarray(ff.latent) @ U.T  # back to the input coordinates
+        ld = jf.learned_directions(t, wbar, level=0.5)
+        th = np.asarray(jf.critical_time(objective, lam, var, L, eps))
+        np.testing.assert_allclose(ld.s, jf.fixed_point(objective, lam, var, L), rtol=1e-3)
+        al = jf.alignment(U, ld.directions)
+        np.testing.assert_allclose(al, np.eye(3), atol=1e-3)  # s sorted like rho^L here
+        np.testing.assert_allclose(ld.time, th, rtol=2e-3)
+        # invariant to an orthogonal change of the representation
+        R = jf.random_rotation(3, seed=9)
+        np.testing.assert_allclose(jf.learned_directions(t, R @ wbar).time, ld.time, rtol=1e-12)
+
+
+def test_learned_directions_edge_cases():
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    wbar = np.array(
+        [np.diag([0.1, 0.1]), np.diag([0.3, 0.1]), np.diag([0.9, 0.1]), np.diag([1.0, 0.1])]
+    )
+    ld = jf.learned_directions(t, wbar)
+    assert ld.time[0] == pytest.approx(1.0 + (0.5 - 0.3) / (0.9 - 0.3))
+    assert np.isinf(ld.time[1])  # did not grow
+    with pytest.raises(ValueError, match="level must lie"):
+        jf.learned_directions(t, wbar, level=1.0)
+    with pytest.raises(ValueError, match="wbar must have shape"):
+        jf.learned_directions(t[:3], wbar)

@@ -40,8 +40,13 @@ RANK_TOL = 1e-10  # smallest kept eigenvalue of Sxx, relative to the largest
 
 __all__ = [
     "FeatureAnalysis",
+    "LearnedDirections",
+    "alignment",
     "analyze",
     "from_samples",
+    "learned_directions",
+    "learning_order",
+    "matched_times",
     "principal_components",
     "rank_correlation",
     "top_k_overlap",
@@ -280,3 +285,89 @@ def rank_correlation(a, b) -> float:
 def top_k_overlap(order_a, order_b, k: int) -> float:
     """Fraction of ``order_a``'s first ``k`` features that are among ``order_b``'s first ``k``."""
     return len(set(np.asarray(order_a)[:k].tolist()) & set(np.asarray(order_b)[:k].tolist())) / k
+
+
+# -- when is a feature learned, without assuming the diagonal (theory §9) -------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedDirections:
+    """When each direction of a run's end state is learned (theory §9).
+
+    The end state's encoder ``Wbar_end = A diag(s) B^T`` defines the learned
+    directions: the right singular vectors ``b_k`` (input space, descending
+    ``s_k``). The progress of direction ``k`` at time ``t`` is
+    ``m_k(t) = |Wbar(t) b_k| / s_k``: the encoded norm of ``b_k`` as a fraction
+    of its end value. It depends only on the end state, not on a chosen basis
+    (any orthogonal change of the input coordinates or of the representation
+    leaves it unchanged), and in the theory's diagonal case it is the
+    per-feature ``|Wbar e_j| / wbar*_j``.
+
+    Attributes:
+        s: ``[d]`` end singular values.  directions: ``[d, d]`` columns ``b_k``.
+        progress: ``[T, d]`` ``m_k(t)``.
+        time: ``[d]`` first time ``m_k`` reaches ``level`` (linear interpolation
+            between samples; 0 if it starts there; inf if never, or if the
+            direction did not grow: ``s_k <= 2 |Wbar(0) b_k|``).
+        level: the level, in (0, 1).
+    """
+
+    s: np.ndarray
+    directions: np.ndarray
+    progress: np.ndarray
+    time: np.ndarray
+    level: float
+
+    @property
+    def learned(self) -> np.ndarray:
+        return np.isfinite(self.time)
+
+
+def learned_directions(t, wbar, wbar_end=None, level=0.5) -> LearnedDirections:
+    """``LearnedDirections`` of one run: ``t`` ``[T]`` increasing, ``wbar`` ``[T, d, d]``.
+
+    ``wbar_end`` is the end state (default ``wbar[-1]``); the measure is
+    meaningful when the run has converged on the directions it reports.
+    """
+    t = _validate.as_real("t", t)
+    wbar = _validate.as_real("wbar", wbar)
+    if wbar.ndim != 3 or wbar.shape[1] != wbar.shape[2] or wbar.shape[0] != t.size:
+        raise ValueError(f"wbar must have shape [T={t.size}, d, d]; got {wbar.shape}")
+    level = float(_validate.as_real("level", level))
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in the open interval (0, 1); got {level}")
+    end = wbar[-1] if wbar_end is None else _validate.as_real("wbar_end", wbar_end)
+    _, s, Bt = np.linalg.svd(end)
+    B = Bt.T
+    enc = np.linalg.norm(wbar @ B, axis=-2)  # [T, d]: |Wbar(t) b_k|
+    m = enc / np.where(s > 0, s, 1.0)
+    grew = s > 2 * enc[0]
+    above = m >= level
+    first = np.argmax(above, axis=0)
+    found = above.any(axis=0) & grew
+    i0 = np.maximum(first - 1, 0)
+    cols = np.arange(s.size)
+    m0, m1 = m[i0, cols], m[first, cols]
+    frac = np.clip((level - m0) / np.where(m1 > m0, m1 - m0, 1.0), 0.0, 1.0)
+    tc = np.where(first == 0, t[0], t[i0] + frac * (t[first] - t[i0]))
+    return LearnedDirections(
+        s=s, directions=B, progress=m, time=np.where(found, tc, np.inf), level=level
+    )
+
+
+def alignment(basis, directions) -> np.ndarray:
+    """``|u_i^T b_k|`` ``[d, d]``: cosines between theory features (columns of ``basis``)
+    and learned directions (columns of ``directions``); a permutation matrix up to
+    signs exactly when the two bases agree."""
+    return np.abs(np.asarray(basis).T @ np.asarray(directions))
+
+
+def matched_times(analysis_times, align, learned_times):
+    """Pair each learned direction ``k`` with its best-aligned theory feature ``i(k)``.
+
+    Returns ``(feature [d], cosine [d], predicted [d], observed [d])`` with
+    ``predicted[k] = analysis_times[i(k)]`` and ``observed = learned_times``.
+    """
+    feature = np.argmax(align, axis=0)
+    cosine = align[feature, np.arange(align.shape[1])]
+    return feature, cosine, np.asarray(analysis_times)[feature], np.asarray(learned_times)
