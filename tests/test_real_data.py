@@ -115,6 +115,14 @@ def test_principal_components_and_bad_input():
     assert data.d == 2
     np.testing.assert_allclose(np.abs(Q.T @ R[:, :2]), np.eye(2), atol=0.05)
     np.testing.assert_allclose(np.asarray(data.var), jf.analyze(jf.from_samples(x, y)).var[:2])
+    # a compressed spectrum: var -> var^power, rho unchanged
+    full, half = jf.analyze(jf.from_samples(x, y)), jf.analyze(jf.from_samples(x, y, power=0.5))
+    np.testing.assert_allclose(half.var, np.sqrt(full.var), rtol=1e-10)
+    np.testing.assert_allclose(half.rho, full.rho, rtol=1e-8)
+    white = jf.analyze(jf.from_samples(x, y, power=0.0))
+    np.testing.assert_allclose(white.var, 1.0, rtol=1e-10)
+    with pytest.raises(ValueError, match="power must lie in"):
+        jf.from_samples(x, y, power=1.5)
     with pytest.raises(ValueError, match="y must have the shape"):
         jf.from_samples(x, y[:, :3])
     with pytest.raises(ValueError, match="x must be finite"):

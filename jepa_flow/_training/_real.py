@@ -84,7 +84,8 @@ def principal_components(x, y, n_features=None):
 
     ``from_samples(x, y, n_features=k)`` works in the coordinates ``x Q``; a
     feature ``u`` found there is the direction ``Q u`` of the original space
-    (e.g. a pixel image).
+    (e.g. a pixel image). With ``power < 1`` the coordinates are rescaled
+    components, ``Sxx`` is diagonal there, and feature ``i`` is column ``i`` of ``Q``.
     """
     x, y = _views(x, y)
     k = _n_features(n_features, x.shape[1])
@@ -93,7 +94,9 @@ def principal_components(x, y, n_features=None):
     return Q[:, :k]
 
 
-def from_samples(x, y, *, n_features=None, normalize=None, symmetric=True, batch=None) -> Data:
+def from_samples(
+    x, y, *, n_features=None, power=1.0, normalize=None, symmetric=True, batch=None
+) -> Data:
     """A ``Data`` source from ``n`` paired views (theory §9).
 
     Args:
@@ -101,6 +104,11 @@ def from_samples(x, y, *, n_features=None, normalize=None, symmetric=True, batch
         n_features: keep the top ``k`` principal components of the pooled views
             (``x Q``, ``y Q`` with ``Q = principal_components(x, y, k)``);
             ``None`` keeps all ``d`` input coordinates.
+        power: in [0, 1]; below 1 the views are expressed in the principal
+            components of the pooled views, each rescaled so that its variance
+            ``v`` becomes ``v^power`` (0: whitened). Every component's ``lam``
+            scales like its ``var``, so ``rho`` is unchanged; real spectra that
+            span decades are compressed to fit a training budget.
         normalize: ``None`` (keep units), ``"max"`` (largest variance of ``Sxx``
             becomes 1) or ``"trace"`` (mean variance 1); scales both views.
         symmetric: pool the views (module docstring); ``False`` uses them as given.
@@ -124,14 +132,25 @@ def from_samples(x, y, *, n_features=None, normalize=None, symmetric=True, batch
     if not isinstance(symmetric, bool):
         raise ValueError(f"symmetric must be True or False; got {symmetric!r}")
     batch = _batch(batch)
+    power = float(_validate.as_real("power", power))
+    if not 0 <= power <= 1:
+        raise ValueError(f"power must lie in [0, 1] (1: unchanged, 0: whitened); got {power}")
     if n < k + 1:
         raise ValueError(
             f"x has n = {n} rows for {k} features: the covariance cannot have full rank; "
             f"need n >= {k + 1} (and n >> {k} for accurate moments), or lower n_features"
         )
-    if k < d:
-        _, Q = _eigh_desc((x.T @ x + y.T @ y) / (2 * n))
-        x, y = x @ Q[:, :k], y @ Q[:, :k]
+    if k < d or power != 1:
+        ev, Q = _eigh_desc((x.T @ x + y.T @ y) / (2 * n))
+        if not ev[k - 1] > RANK_TOL * ev[0]:
+            raise ValueError(
+                f"the pooled covariance of n = {n} pairs has rank "
+                f"{int((ev > RANK_TOL * ev[0]).sum())} < {k}: d = {k} is too large for "
+                f"n = {n}, or the views are constant along some direction; "
+                "give more samples or lower n_features"
+            )
+        Q = Q[:, :k] * ev[:k] ** (0.5 * (power - 1.0))
+        x, y = x @ Q, y @ Q
     Cxx, Cyy, Cyx = x.T @ x / n, y.T @ y / n, y.T @ x / n
     if symmetric:
         Sxx = Syy = 0.5 * (Cxx + Cyy)
