@@ -31,7 +31,7 @@ from ._data import Data
 from ._real import from_samples
 
 DATASETS = ("patches", "digits", "membrane")
-SOURCE_OPTIONS = ("n_features", "normalize", "symmetric", "batch")
+SOURCE_OPTIONS = ("n_features", "power", "normalize", "symmetric", "batch")
 
 
 def _int(name, value, lo, hi=None):
@@ -186,7 +186,7 @@ def load_dataset(name, **options) -> Data:
     """A shipped data set as a ``Data`` source (module docstring).
 
     ``options``: the data set's own (see ``patch_pairs``, ``digit_pairs``,
-    ``series_pairs``) and those of ``from_samples`` (``n_features``,
+    ``series_pairs``) and those of ``from_samples`` (``n_features``, ``power``,
     ``normalize``, ``symmetric``, ``batch``). Unknown names raise ``ValueError``.
     """
     if name not in DATASETS:
