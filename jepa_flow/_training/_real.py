@@ -282,22 +282,25 @@ def analyze(data: Data) -> FeatureAnalysis:
     )
 
 
-def rank_correlation(a, b) -> float:
-    """Spearman correlation of two per-feature time vectors over the features finite in both.
+def _ranks(v):
+    """Ranks 0 .. n-1, ties sharing their mean rank."""
+    order = np.argsort(v, kind="stable")
+    r = np.empty(v.size)
+    r[order] = np.arange(v.size)
+    _, inv = np.unique(v, return_inverse=True)
+    return np.bincount(inv, r)[inv] / np.bincount(inv)[inv]
 
-    NaN when fewer than 3 features are finite in both.
-    """
+
+def rank_correlation(a, b) -> float:
+    """Spearman correlation (ties at their mean rank) of two per-feature time vectors,
+    over the features finite in both; NaN when fewer than 3 are, or one side is constant."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < 3:
         return float("nan")
-
-    def ranks(v):
-        r = np.empty(v.size)
-        r[np.argsort(v, kind="stable")] = np.arange(v.size)
-        return r
-
-    ra, rb = ranks(a[ok]), ranks(b[ok])
+    ra, rb = _ranks(a[ok]), _ranks(b[ok])
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
