@@ -48,7 +48,7 @@ import numpy as np
 
 from .._core import _validate
 
-MODELS = ("gaussian", "noisy_views", "linear_dynamics", "samples")
+MODELS = ("gaussian", "noisy_views", "linear_dynamics")  # generative models; also "samples" (_real)
 
 
 class Data(eqx.Module):
