@@ -37,6 +37,8 @@ from ._training._datasets import load_dataset as load_dataset
 from ._training._datasets import patch_pairs as patch_pairs
 from ._training._datasets import series_pairs as series_pairs
 from ._training._model import Params as Params
+from ._training._nonlinear import NonlinearResult as NonlinearResult
+from ._training._nonlinear import train_nonlinear as train_nonlinear
 
 # real two-view data and its feature analysis (theory §9)
 from ._training._real import FeatureAnalysis as FeatureAnalysis
@@ -61,6 +63,7 @@ __all__ = [
     "FeatureAnalysis",
     "FullFlow",
     "LearnedDirections",
+    "NonlinearResult",
     "Params",
     "SweepConfig",
     "TrainResult",
@@ -93,4 +96,5 @@ __all__ = [
     "simulate",
     "top_k_overlap",
     "train",
+    "train_nonlinear",
 ]
