@@ -48,6 +48,7 @@ from ._training._real import analyze as analyze
 from ._training._real import from_samples as from_samples
 from ._training._real import learned_directions as learned_directions
 from ._training._real import learning_order as learning_order
+from ._training._real import mae_end_directions as mae_end_directions
 from ._training._real import principal_components as principal_components
 from ._training._real import rank_correlation as rank_correlation
 from ._training._real import top_k_overlap as top_k_overlap
@@ -84,6 +85,7 @@ __all__ = [
     "linear_dynamics",
     "load_dataset",
     "load_sweep",
+    "mae_end_directions",
     "noisy_views",
     "parse_sweep_config",
     "patch_pairs",

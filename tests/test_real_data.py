@@ -320,3 +320,18 @@ def test_rank_correlation_and_overlap_against_scipy():
     assert jf.rank_correlation(a, b) == pytest.approx(spearmanr(a[1:], b[1:]).statistic, 1e-12)
     assert np.isnan(jf.rank_correlation([1.0, 2.0], [2.0, 1.0]))
     assert jf.top_k_overlap([3, 1, 0, 2], [1, 2, 3, 0], 2) == 0.5
+
+
+def test_mae_end_directions_predict_the_full_flow_end_state():
+    # non-commuting covariances: MAE's learned directions are the right singular
+    # vectors of Syx Sxx^-1, not the eigenvectors of Sxx
+    data = jf.gaussian(SXX3, SYX3)
+    s, B = jf.mae_end_directions(data)
+    t = np.geomspace(0.01, 400.0, 400)
+    eps = 1e-2
+    ff = jf.full_flow("mae", data, eps * np.eye(3)[None], eps * np.eye(3), 1, t, np.ones(3))
+    ld = jf.learned_directions(t, np.asarray(ff.latent))  # U = I: latent is Wbar
+    np.testing.assert_allclose(jf.alignment(B, ld.directions), np.eye(3), atol=1e-6)
+    np.testing.assert_allclose(ld.s, np.sqrt(s), rtol=1e-6)  # depth 1: s^(L/(L+1))
+    a = jf.analyze(data)
+    assert jf.alignment(a.basis, B).max(axis=0).min() < 0.95  # not the theory's basis

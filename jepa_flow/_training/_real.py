@@ -46,6 +46,7 @@ __all__ = [
     "from_samples",
     "learned_directions",
     "learning_order",
+    "mae_end_directions",
     "matched_times",
     "principal_components",
     "rank_correlation",
@@ -393,3 +394,21 @@ def matched_times(analysis_times, align, learned_times):
     feature = np.argmax(align, axis=0)
     cosine = align[feature, np.arange(align.shape[1])]
     return feature, cosine, np.asarray(analysis_times)[feature], np.asarray(learned_times)
+
+
+def mae_end_directions(data: Data):
+    """MAE's end state without the diagonal assumption (theory §9): ``(s, B)``.
+
+    MAE's population loss is minimized by the prediction map
+    ``P = V Wbar = Syx Sxx^-1``; from a balanced start the layers stay balanced,
+    so at the minimum ``Wbar = R diag(s)^(L/(L+1)) B^T`` with ``P = A diag(s) B^T``
+    its SVD: the learned input directions are the right singular vectors ``B``
+    of ``Syx Sxx^-1`` (columns, descending ``s``), whatever the basis of ``Sxx``.
+    They are the theory's ``u_i`` when ``Sxx`` and ``Syx`` commute.
+    """
+    if not isinstance(data, Data):
+        raise ValueError(f"data must be a jepa_flow Data source; got {type(data).__name__}")
+    Sxx, Syx = np.asarray(data.Sxx, float), np.asarray(data.Syx, float)
+    P = np.linalg.solve(Sxx.T, Syx.T).T  # Syx Sxx^-1
+    _, s, Bt = np.linalg.svd(P)
+    return s, Bt.T
