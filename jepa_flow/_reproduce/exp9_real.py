@@ -16,8 +16,8 @@ stand beside it:
 
 "Learned" is measured without assuming the diagonal: for the linear runs, each
 theory feature ``u_i`` is paired with its best-aligned end-state direction
-``b_k`` (right singular vectors of ``Wbar`` at the end) and its time is when
-``|Wbar(t) b_k|`` first reaches half of its end value
+``b_k`` (right singular vectors of ``Wbar_end = sum_k s_k a_k b_k^T``) and its
+time is when the projection ``a_k^T Wbar(t) b_k`` first reaches ``s_k / 2``
 (``jepa_flow.learned_directions``); the cosine ``|u_i^T b_k|`` is reported. For
 the MLPs it is when the response ``|E[f(x) u_i^T x]| / var_i`` reaches half
 its end value. Only the first ``k_scored`` features of the theory's order with

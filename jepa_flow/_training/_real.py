@@ -319,19 +319,22 @@ class LearnedDirections:
 
     The end state's encoder ``Wbar_end = A diag(s) B^T`` defines the learned
     directions: the right singular vectors ``b_k`` (input space, descending
-    ``s_k``). The progress of direction ``k`` at time ``t`` is
-    ``m_k(t) = |Wbar(t) b_k| / s_k``: the encoded norm of ``b_k`` as a fraction
-    of its end value. It depends only on the end state, not on a chosen basis
-    (any orthogonal change of the input coordinates or of the representation
-    leaves it unchanged), and in the theory's diagonal case it is the
-    per-feature ``|Wbar e_j| / wbar*_j``.
+    ``s_k``) with their representation directions ``a_k``. The progress of
+    direction ``k`` at time ``t`` is the projection of ``Wbar(t)`` onto the end
+    state's singular pair, ``m_k(t) = a_k^T Wbar(t) b_k / s_k``. It depends only
+    on the end state, not on a chosen basis (a fixed orthogonal change of the
+    input coordinates or of the representation leaves it unchanged), and in
+    the theory's diagonal case it is the per-feature ``wbar_j(t) / wbar*_j``.
+    (The encoded norm ``|Wbar(t) b_k| / s_k`` is not used: where end singular
+    values are close, ``b_k`` mixes features, and its norm rises with the
+    earliest of them; the projection weighs the mixing twice, on both sides.)
 
     Attributes:
         s: ``[d]`` end singular values.  directions: ``[d, d]`` columns ``b_k``.
         progress: ``[T, d]`` ``m_k(t)``.
         time: ``[d]`` first time ``m_k`` reaches ``level`` (linear interpolation
-            between samples; 0 if it starts there; inf if never, or if the
-            direction did not grow: ``s_k <= 2 |Wbar(0) b_k|``).
+            between samples; the first time if it starts there; inf if never,
+            or if the direction did not grow: ``s_k <= 2 |Wbar(0) b_k|``).
         level: the level, in (0, 1).
     """
 
@@ -360,11 +363,11 @@ def learned_directions(t, wbar, wbar_end=None, level=0.5) -> LearnedDirections:
     if not 0 < level < 1:
         raise ValueError(f"level must lie in the open interval (0, 1); got {level}")
     end = wbar[-1] if wbar_end is None else _validate.as_real("wbar_end", wbar_end)
-    _, s, Bt = np.linalg.svd(end)
+    A, s, Bt = np.linalg.svd(end)
     B = Bt.T
-    enc = np.linalg.norm(wbar @ B, axis=-2)  # [T, d]: |Wbar(t) b_k|
-    m = enc / np.where(s > 0, s, 1.0)
-    grew = s > 2 * enc[0]
+    proj = np.einsum("ik,tij,jk->tk", A, wbar, B)  # [T, d]: a_k^T Wbar(t) b_k
+    m = proj / np.where(s > 0, s, 1.0)
+    grew = s > 2 * np.linalg.norm(wbar[0] @ B, axis=0)  # the direction grew at all
     above = m >= level
     first = np.argmax(above, axis=0)
     found = above.any(axis=0) & grew
