@@ -34,6 +34,7 @@ EXPERIMENTS = {
     6: ("exp6_training", "6_theory_vs_training"),
     7: ("exp7_beyond", "7_beyond_assumptions"),
     8: ("exp8_capture", "8_capture_collapse"),
+    9: ("exp9_real", "9_real_data"),
 }
 NUMBERS = "numbers.json"
 
