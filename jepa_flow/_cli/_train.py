@@ -18,6 +18,7 @@ from .._theory._critical_time import critical_time
 from .._training import _data
 from .._training._compare import compare, record_times
 from .._training._config import TrainConfig
+from .._training._datasets import DATASETS, from_npz, load_dataset
 from .._training._train import train
 from ._core import add_budget_args
 
@@ -32,10 +33,31 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     a("--objective", choices=("jepa", "mae"), default="jepa", help="loss (default: jepa)")
     a(
         "--data",
-        choices=_data.MODELS,
         default="gaussian",
-        help="data source: gaussian (--lam, --var), noisy_views (--s, --nu, --c) or "
-        "linear_dynamics (--a, --var) (default: gaussian)",
+        metavar="SOURCE",
+        help="data source: a generative model, gaussian (--lam, --var), noisy_views (--s, --nu, "
+        "--c) or linear_dynamics (--a, --var); a shipped real data set, patches "
+        "(--patch-size, --shift), digits (--shift) or membrane (--window), each with --noise, "
+        "--n-samples, --data-seed, --n-features, --power; or FILE.npz with paired views x, y "
+        "[n, d] (--n-features, --power) (default: gaussian)",
+    )
+    a("--patch-size", type=int, default=None, help="patches: patch side p (default 8)")
+    a("--shift", type=int, default=None, help="patches/digits: shift of the second view")
+    a("--window", type=int, default=None, help="membrane: window length (default 16)")
+    a("--noise", type=float, default=None, help="real data: pixel/sample noise std")
+    a("--n-samples", type=int, default=None, help="patches/digits: number of pairs")
+    a("--data-seed", type=int, default=None, help="real data: seed of the pairs drawn")
+    a(
+        "--n-features",
+        type=int,
+        default=None,
+        help="real data: keep the top principal components (default all)",
+    )
+    a(
+        "--power",
+        type=float,
+        default=None,
+        help="real data: compress the spectrum, var -> var^power with rho kept (default 1)",
     )
     a(
         "--lam",
@@ -248,7 +270,53 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_compare)
 
 
+_REAL_FLAGS = {  # flag attribute -> load_dataset option, per data set
+    "patches": {"patch_size": "p", "shift": "shift", "n_samples": "n", "noise": "noise"},
+    "digits": {"shift": "shift", "n_samples": "n", "noise": "noise"},
+    "membrane": {"window": "window", "noise": "noise"},
+}
+_SOURCE_FLAGS = {"n_features": "n_features", "power": "power"}
+
+
+def _real_data(args):
+    """A shipped data set or a .npz of paired views, with the flags that apply to it."""
+    source = {opt: getattr(args, f) for f, opt in _SOURCE_FLAGS.items()}
+    source = {k: v for k, v in source.items() if v is not None}
+    source["batch"] = args.batch
+    if args.data.endswith(".npz"):
+        given = [f for f in _REAL_FLAGS["patches"] if getattr(args, f) is not None]
+        if given:
+            raise ValueError(f"--{given[0].replace('_', '-')} does not apply to a .npz file")
+        return from_npz(args.data, **source)
+    own = {opt: getattr(args, f) for f, opt in _REAL_FLAGS[args.data].items()}
+    own = {k: v for k, v in own.items() if v is not None}
+    other = [
+        f
+        for table in _REAL_FLAGS.values()
+        for f in table
+        if f not in _REAL_FLAGS[args.data] and getattr(args, f) is not None
+    ]
+    if other:
+        raise ValueError(f"--{other[0].replace('_', '-')} does not apply to --data {args.data}")
+    if args.data_seed is not None:
+        own["seed"] = args.data_seed
+    try:
+        return load_dataset(args.data, **own, **source)
+    except ValueError as err:  # name the flag where the message names the option
+        msg = str(err)
+        for f, opt in {**_REAL_FLAGS[args.data], **_SOURCE_FLAGS}.items():
+            if msg.startswith(f"{opt} "):
+                msg = f"--{f.replace('_', '-')} " + msg[len(opt) + 1 :]
+        raise ValueError(msg) from None
+
+
 def _data_from(args):
+    if args.data not in _data.MODELS + DATASETS and not args.data.endswith(".npz"):
+        raise ValueError(
+            f"--data must be one of {_data.MODELS + DATASETS} or a FILE.npz; got {args.data!r}"
+        )
+    if args.data in DATASETS or args.data.endswith(".npz"):
+        return _real_data(args)
     if args.rotation_seed < 0:
         raise ValueError(f"--rotation-seed must be an integer >= 0; got {args.rotation_seed}")
     kw = {
