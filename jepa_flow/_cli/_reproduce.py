@@ -32,7 +32,7 @@ def register(subparsers) -> None:
         help="explicit level (overrides --quick); 'tiny' is the tests' setting",
     )
     p.add_argument(
-        "--only", type=int, nargs="+", metavar="N", help="run only these experiments (numbers 1-8)"
+        "--only", type=int, nargs="+", metavar="N", help="run only these experiments (numbers 1-9)"
     )
     p.add_argument(
         "--force", action="store_true", help="recompute experiments whose outputs already exist"
