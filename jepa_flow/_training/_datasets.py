@@ -65,6 +65,23 @@ def patch_pairs(*, p=8, shift=1, n=20000, noise=0.0, seed=0):
         seed: integer >= 0 (patch positions, directions and noise).
 
     Returns ``(x, y)``, ``[n, p^2]`` (row-major pixels).
+
+    Examples:
+        Each ``y`` is its ``x`` moved by ``shift`` pixels along one axis: the
+        ``(rows, cols)`` move that maps the patch interiors onto each other:
+
+        >>> import numpy as np, jepa_flow as jf
+        >>> x, y = jf.patch_pairs(p=6, shift=1, n=5, seed=0)
+        >>> x.shape, bool(0.0 <= x.min() <= x.max() <= 1.0)  # grey levels
+        ((5, 36), True)
+        >>> def moves(a, b):
+        ...     steps = [(1, 0), (-1, 0), (0, 1), (0, -1)]
+        ...     inner = lambda m: m[1:-1, 1:-1]
+        ...     return [s for s in steps if np.array_equal(inner(np.roll(b, s, (0, 1))), inner(a))]
+        >>> [moves(a, b) for a, b in zip(x.reshape(-1, 6, 6), y.reshape(-1, 6, 6))]
+        [[(1, 0)], [(1, 0)], [(1, 0)], [(1, 0)], [(0, -1)]]
+        >>> bool(np.array_equal(jf.patch_pairs(p=6, shift=1, n=5, seed=0)[1], y))  # seeded
+        True
     """
     p = _int("p", p, 2, 32)
     shift = _int("shift", shift, 0, 16)
@@ -112,6 +129,18 @@ def digit_pairs(*, shift=1, noise=0.1, n=10000, seed=0):
         shift: largest shift per axis, 0 .. 3 pixels (each view independently).
         noise: pixel noise std, >= 0 (pixels in [0, 1]).
         n: number of pairs, >= 2 (digits drawn with replacement).  seed: integer >= 0.
+
+    Examples:
+        Without shifts the views differ only by their independent noise, of
+        std ``noise * sqrt(2) = 0.141``; without noise either they are equal:
+
+        >>> import numpy as np, jepa_flow as jf
+        >>> x, y = jf.digit_pairs(shift=0, noise=0.1, n=2000, seed=0)
+        >>> x.shape, round(float((y - x).std()), 3)
+        ((2000, 64), 0.141)
+        >>> x, y = jf.digit_pairs(shift=0, noise=0.0, n=100, seed=0)
+        >>> bool(np.array_equal(x, y)), float(x.min()), float(x.max())  # pixels in [0, 1]
+        (True, 0.0, 1.0)
     """
     shift = _int("shift", shift, 0, 3)
     noise = _noise(noise)
@@ -146,6 +175,18 @@ def series_pairs(*, window=16, lag=None, stride=1, noise=0.0, seed=0):
         lag: offset of ``y`` after ``x``, 1 .. 1024; default ``window`` (the next window).
         stride: samples between successive pairs, >= 1 (1: every start).
         noise: std of independent noise added to each view, >= 0.  seed: integer >= 0.
+
+    Examples:
+        Every window start of the 12000 samples: ``12000 - lag - window + 1``
+        pairs, and ``y[k]`` is ``x[k + lag]``:
+
+        >>> import numpy as np, jepa_flow as jf
+        >>> x, y = jf.series_pairs(window=16)  # lag = window
+        >>> x.shape, bool(np.array_equal(y[:-16], x[16:]))
+        ((11969, 16), True)
+        >>> x, y = jf.series_pairs(window=4, lag=1, stride=10)
+        >>> x.shape, bool(np.array_equal(y[:, :-1], x[:, 1:]))  # overlapping windows
+        ((1200, 4), True)
     """
     window = _int("window", window, 2, 256)
     lag = window if lag is None else _int("lag", lag, 1, 1024)
@@ -188,6 +229,18 @@ def load_dataset(name, **options) -> Data:
     ``options``: the data set's own (see ``patch_pairs``, ``digit_pairs``,
     ``series_pairs``) and those of ``from_samples`` (``n_features``, ``power``,
     ``normalize``, ``symmetric``, ``batch``). Unknown names raise ``ValueError``.
+
+    Examples:
+        The membrane trace in windows of 4 every 10 samples, largest variance 1:
+
+        >>> import jepa_flow as jf
+        >>> data = jf.load_dataset("membrane", window=4, stride=10, normalize="max")
+        >>> data.model, data.d, data.X.shape, float(data.var[0])
+        ('samples', 4, (1200, 4), 1.0)
+        >>> jf.load_dataset("digits", window=4)
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown option(s) ['window'] for data set 'digits'; allowed: ['n', ...]
     """
     if name not in DATASETS:
         raise ValueError(f"name must be one of {DATASETS}; got {name!r}")
@@ -201,6 +254,26 @@ def from_npz(path, **options) -> Data:
 
     ``options`` are those of ``from_samples``. Raises ``ValueError`` when the
     file cannot be read or lacks ``x`` or ``y``.
+
+    Examples:
+        A round trip gives the source of ``from_samples`` on the same arrays:
+
+        >>> import os, tempfile
+        >>> import numpy as np, jepa_flow as jf
+        >>> x = np.random.default_rng(0).standard_normal((100, 3))
+        >>> y = x + 0.5 * np.random.default_rng(1).standard_normal((100, 3))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "views.npz")
+        ...     np.savez(path, x=x, y=y)
+        ...     data = jf.from_npz(path, normalize="trace")
+        ...     np.savez(path, x=x)
+        ...     jf.from_npz(path)
+        Traceback (most recent call last):
+        ...
+        ValueError: path '...views.npz' must hold arrays 'x' and 'y'; missing ['y'] (has ['x'])
+        >>> ref = jf.from_samples(x, y, normalize="trace")
+        >>> bool(np.array_equal(data.Syx, ref.Syx)), float(data.var.mean())  # trace: mean 1
+        (True, 1.0)
     """
     _, src = _split("npz", options, ())
     try:
