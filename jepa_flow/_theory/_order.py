@@ -62,8 +62,8 @@ def flip_depth(depth, t_star):
         That depth as an int, or None if the order never changes.
 
     Examples:
-
         The canonical pair of docs/theory.md §4, JEPA at eps = 1e-3:
+
         >>> import jepa_flow as jf
         >>> t = jf.critical_time("jepa", [1.0, 0.8], [2.0, 1.0], [[1], [2], [3], [4]], 1e-3)
         >>> flip_depth([1, 2, 3, 4], t)

@@ -214,8 +214,8 @@ def gaussian(*, Sxx, Syx, Syy=None, batch=None, U=None, seed=0, sampler="auto") 
         sampler: ``"auto"``, ``"wishart"`` or ``"samples"`` (module docstring).
 
     Examples:
-
         The canonical pair A, B of docs/theory.md §4:
+
         >>> data = gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> data.lam.tolist(), data.var.tolist(), data.rho.tolist()
         ([1.0, 0.8], [2.0, 1.0], [0.5, 0.8])
@@ -259,8 +259,8 @@ def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> 
             with ``s + nu > 0``.  c: noise correlation across views, in [-1, 1].
 
     Examples:
-
         Noise lowers the influence, not the covariance:
+
         >>> data = noisy_views([1.0, 1.0], [0.0, 3.0])
         >>> data.lam.tolist(), data.rho.tolist()
         ([1.0, 1.0], [1.0, 0.25])

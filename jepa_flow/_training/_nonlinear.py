@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core._results import register_result
 from ._config import TrainConfig
 from ._data import Data
 
@@ -41,6 +42,7 @@ ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
 TARGETS = ("stopgrad", "ema")
 
 
+@register_result
 @dataclasses.dataclass(frozen=True)
 class NonlinearResult:
     """``t`` ``[R]``; ``response`` ``[S, R, d]`` (``g_i``, features = columns of
