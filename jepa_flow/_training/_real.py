@@ -249,7 +249,7 @@ class FeatureAnalysis:
         >>> import numpy as np, jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, -0.5], U="random", seed=3)
         >>> fa = jf.analyze(data)
-        >>> fa.d, fa.var.tolist(), fa.rho.round(6).tolist(), fa.learned.tolist()
+        >>> fa.d, fa.var.round(12).tolist(), fa.rho.round(6).tolist(), fa.learned.tolist()
         (2, [2.0, 1.0], [0.5, -0.5], [True, False])
         >>> bool(np.allclose(np.abs(fa.basis.T @ np.asarray(data.U)), np.eye(2)))  # up to signs
         True
