@@ -1,4 +1,7 @@
-"""Closed forms against independent references: the table of docs/theory.md §4, scipy quadrature and scipy's 2F1."""
+"""Closed forms against independent references.
+
+The table of docs/theory.md §4, scipy quadrature and scipy's 2F1.
+"""
 
 import numpy as np
 import pytest
