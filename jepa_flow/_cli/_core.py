@@ -68,6 +68,21 @@ def _add_feature_args(p: argparse.ArgumentParser, objective_help: str) -> None:
     )
 
 
+def _add_precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--precision",
+        choices=("float64", "float32"),
+        default="float64",
+        help="floating-point precision of the computation (default: float64)",
+    )
+
+
+def _set_precision(args) -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", args.precision == "float64")
+
+
 def _features(args):
     from .._reproduce._study import make_features
 
@@ -92,6 +107,7 @@ def _run_demo(args) -> int:
 def _run_simulate(args) -> int:
     from .._reproduce._study import run_study
 
+    _set_precision(args)
     run_study(
         args.out,
         args.objective,
@@ -109,6 +125,7 @@ def _run_critical_time(args) -> int:
     from .._reproduce._study import format_table, learning_order
     from .._theory._critical_time import critical_time, fixed_point
 
+    _set_precision(args)
     feats = _features(args)
     depths = np.asarray(args.depth, float)[:, None]
     result = {
@@ -132,6 +149,7 @@ def _run_critical_time(args) -> int:
                 args.eps,
                 fraction=args.fraction,
                 method=args.method,
+                rtol=args.rtol,
             )
         )
         ws = np.asarray(fixed_point(o, feats.lam, feats.var, depths))
@@ -195,6 +213,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", required=True, help="output directory (must be new or empty)")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    _add_precision_arg(p)
     p.set_defaults(func=_run_simulate)
 
     p = subparsers.add_parser(
@@ -215,8 +234,15 @@ def register(subparsers) -> None:
         "--method",
         choices=METHODS,
         default="exact",
-        help="exact: closed forms; ode: diffrax integration with a root-found event; "
+        help="exact: closed forms; ode: diffrax integration of the hitting-time integral; "
         "series: small-eps asymptotics (default: exact)",
     )
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=None,
+        help="relative tolerance of --method ode (default: 1e-12 in float64, 1.2e-5 in float32)",
+    )
+    _add_precision_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_run_critical_time)
