@@ -1,9 +1,15 @@
 """The diffrax integration against the exact references, over the documented range."""
 
+import warnings
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jepa_flow as jf
+from jepa_flow._theory import _critical_time as ct
+from jepa_flow._theory import _ode
 from jepa_flow._theory._critical_time import _critical_time_flat
 from jepa_flow._theory._simulate import _trajectory_flat
 
@@ -156,6 +162,10 @@ BAD = [
     (dict(objective="byol"), "objective must be one of"),
     (dict(method="euler"), "method must be one of"),
     (dict(lam="abc"), "lam must be a real number"),
+    (dict(rtol=0.0), "rtol must lie in [3.55e-15, 0.1] in float64"),
+    (dict(rtol=1e-20), "rtol must lie in [3.55e-15, 0.1] in float64"),
+    (dict(rtol=0.5), "rtol must lie in [3.55e-15, 0.1] in float64"),
+    (dict(rtol="tight"), "rtol must be a real number"),
 ]
 
 
@@ -184,3 +194,102 @@ def test_bad_save_times():
     ]:
         with pytest.raises(ValueError, match=msg):
             jf.simulate("jepa", 1.0, 1.0, 1, 1e-3, t)
+
+
+@pytest.mark.parametrize("rtol", [1e-6, 1e-10])
+def test_ode_error_follows_rtol(rtol):
+    """The measured error stays below the requested tolerance (table in _ode.py)."""
+    for objective in ("jepa", "mae"):
+        lam, var, depth, eps = _random_configs(objective, 200, seed=5)
+        exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, 0.9))
+        ode = np.asarray(
+            jf.critical_time(objective, lam, var, depth, eps, 0.9, method="ode", rtol=rtol)
+        )
+        pos = exact > 0
+        rel = np.abs(ode[pos] / exact[pos] - 1)
+        assert rel.max() < rtol, (objective, rel.max())
+    # a looser tolerance is measurably less accurate: the argument reaches the solver
+    assert rel.max() > 1e-3 * rtol
+
+
+# Normal members, then members that used to abort the batch or come back as a silent NaN.
+NORMAL = [(1.0, 2.0, 3, 1e-3), (0.8, 1.0, 3, 1e-3), (5.0, 50.0, 8, 1e-5), (1e-2, 1e-3, 1, 1e-2)]
+HARD = [  # computable: rho = 1e4, lam = 1e300, eps = 1e-300 at depth 1
+    (1e4, 1.0, 2, 1e-3),
+    (1e300, 1.0, 1, 1e-3),
+    (1.0, 1.0, 1, 1e-300),
+]
+OUT = [  # outside the float64 range: rho overflows, or the time does
+    (1.0, 1e-320, 1, 1e-3),
+    (1e300, 1e-300, 2, 1e-3),
+    (1.0, 1.0, 8, 1e-300),
+]
+
+
+@pytest.mark.parametrize("method", ["exact", "ode"])
+def test_bad_members_are_flagged_and_the_rest_is_unchanged(method):
+    for objective in ("jepa", "mae"):
+        rows = np.array(NORMAL + HARD + OUT + [(-1.0, 1.0, 2, 1e-3)])
+        lam, var, depth, eps = rows.T
+        with pytest.warns(RuntimeWarning, match=r"returned as NaN") as rec:
+            mixed = np.asarray(jf.critical_time(objective, lam, var, depth, eps, method=method))
+        alone = np.asarray(jf.critical_time(objective, *np.array(NORMAL).T, method=method))
+        n, h = len(NORMAL), len(HARD)
+        np.testing.assert_allclose(mixed[:n], alone, rtol=1e-13)
+        assert mixed[-1] == np.inf  # never learned: not an error
+        # the computable hard members agree with the closed forms
+        exact = np.asarray(jf.critical_time(objective, *np.array(NORMAL + HARD).T))
+        np.testing.assert_allclose(mixed[: n + h], exact, rtol=1e-9)
+        # MAE at depth 8 from eps = 1e-300 is 4.5e261: finite, so only two are out of range
+        n_out = 3 if objective == "jepa" else 2
+        assert np.isnan(mixed[n + h : -1]).sum() == n_out
+        assert f"{n_out} of 11 members returned as NaN: {n_out} outside the float64" in str(
+            rec[0].message
+        )
+        # the kernel reports the same as ok=False, never NaN with ok=True
+        flat = [jnp.asarray(x) for x in (lam, var, depth, eps, np.full(lam.size, 0.5))]
+        t, ok = jax.jit(lambda *a: ct.critical_time_kernel(objective, method, *a))(*flat)
+        np.testing.assert_array_equal(np.asarray(ok), ~np.isnan(np.asarray(t)))
+        np.testing.assert_array_equal(np.isnan(np.asarray(t)), np.isnan(mixed))
+
+
+def test_step_budget_is_reported_not_returned(monkeypatch):
+    """A member that runs out of steps is 'not reached in the budget', distinct from range."""
+    monkeypatch.setattr(_ode, "MAX_STEPS", 4)
+    args = [jnp.asarray(x) for x in ([1.0, 1.0, -1.0], [2.0, 1e-320, 1.0], [4, 4, 4])]
+    args += [jnp.full(3, 1e-6), jnp.full(3, 0.5)]
+    t, status = jax.jit(lambda *a: ct.critical_time_status("jepa", "ode", *a))(*args)
+    assert list(np.asarray(status)) == [ct.BUDGET_EXHAUSTED, ct.OUT_OF_RANGE, ct.NEVER]
+    assert np.isnan(np.asarray(t[:2])).all() and np.asarray(t[2]) == np.inf
+
+
+def test_sweep_rtol_is_validated_and_fingerprinted(tmp_path):
+    base = """
+[sweep]
+objective = "jepa"
+depth = [1, 4]
+lam = [0.5, 2.0]
+rho = [0.3, 0.9]
+eps = 1e-4
+method = "ode"
+"""
+    plain = jf.parse_sweep_config(base)
+    loose = jf.parse_sweep_config(base + "rtol = 1e-6\n")
+    tight = jf.parse_sweep_config(base + "rtol = 1e-10\n")
+    assert plain.rtol is None and loose.rtol == 1e-6
+    assert len({plain.fingerprint(), loose.fingerprint(), tight.fingerprint()}) == 3
+    for bad, msg in [("0.5", r"sweep.rtol must lie in"), ("[1e-6]", r"sweep.rtol must be one")]:
+        with pytest.raises(ValueError, match=msg):
+            jf.parse_sweep_config(base + f"rtol = {bad}\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no member fails
+        jf.run_sweep(loose, tmp_path / "s", chunk_size=8)
+    t = jf.load_sweep(tmp_path / "s")["t_star"]
+    rows = loose.rows(0, loose.group_size)
+    exact = np.asarray(
+        jf.critical_time("jepa", rows["lam"], rows["var"], rows["depth"], rows["eps"])
+    )
+    rel = np.abs(t / exact - 1)
+    assert 1e-12 < rel.max() < 1e-6  # the loose tolerance was used
+    with pytest.raises(ValueError, match="different sweep configuration"):
+        jf.run_sweep(tight, tmp_path / "s")  # resuming with another rtol is refused
