@@ -1,5 +1,6 @@
 """The diffrax integration against the exact references, over the documented range."""
 
+import functools
 import warnings
 
 import jax
@@ -196,20 +197,29 @@ def test_bad_save_times():
             jf.simulate("jepa", 1.0, 1.0, 1, 1e-3, t)
 
 
-@pytest.mark.parametrize("rtol", [1e-6, 1e-10])
+@pytest.mark.parametrize("rtol", [1e-3, 1e-6, 1e-10])
 def test_ode_error_follows_rtol(rtol):
-    """The measured error stays below the requested tolerance (table in _ode.py)."""
+    """The error stays below the requested tolerance, deep networks included."""
     for objective in ("jepa", "mae"):
         lam, var, depth, eps = _random_configs(objective, 200, seed=5)
+        depth = np.where(np.arange(200) % 4 == 0, depth * 8, depth)  # depths up to 128
         exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, 0.9))
         ode = np.asarray(
             jf.critical_time(objective, lam, var, depth, eps, 0.9, method="ode", rtol=rtol)
         )
-        pos = exact > 0
+        pos = (exact > 0) & np.isfinite(exact)
+        assert pos.sum() > 100
         rel = np.abs(ode[pos] / exact[pos] - 1)
         assert rel.max() < rtol, (objective, rel.max())
-    # a looser tolerance is measurably less accurate: the argument reaches the solver
-    assert rel.max() > 1e-3 * rtol
+    # the tolerance reaches the integrator: a loose one is measurably less accurate
+    loose = jf.critical_time(
+        "jepa", [0.5, 2.0], [0.5 / 3, 2.0 / 3], 32, 1e-4, method="ode", rtol=rtol
+    )
+    exact = jf.critical_time("jepa", [0.5, 2.0], [0.5 / 3, 2.0 / 3], 32, 1e-4)
+    err = np.abs(np.asarray(loose) / np.asarray(exact) - 1).max()
+    assert err < rtol
+    if rtol >= 1e-3:  # 16 nodes instead of 64: visible at depth 32
+        assert err > 1e-9
 
 
 # Normal members, then members that used to abort the batch or come back as a silent NaN.
@@ -254,29 +264,37 @@ def test_bad_members_are_flagged_and_the_rest_is_unchanged(method):
 
 
 def test_step_budget_is_reported_not_returned(monkeypatch):
-    """A member that runs out of steps is 'not reached in the budget', distinct from range."""
+    """A solve that runs out of steps is 'not reached in the budget', distinct from range."""
     monkeypatch.setattr(_ode, "MAX_STEPS", 4)
+    diffrax_ct = functools.partial(_ode.ode_critical_time, integrator="diffrax")
+    monkeypatch.setattr(ct, "ode_critical_time", diffrax_ct)
     args = [jnp.asarray(x) for x in ([1.0, 1.0, -1.0], [2.0, 1e-320, 1.0], [4, 4, 4])]
     args += [jnp.full(3, 1e-6), jnp.full(3, 0.5)]
     t, status = jax.jit(lambda *a: ct.critical_time_status("jepa", "ode", *a))(*args)
     assert list(np.asarray(status)) == [ct.BUDGET_EXHAUSTED, ct.OUT_OF_RANGE, ct.NEVER]
     assert np.isnan(np.asarray(t[:2])).all() and np.asarray(t[2]) == np.inf
+    # the same in simulate's dense solve: the member is NaN with ok False, not a flat curve
+    monkeypatch.setattr(_ode, "MAX_STEPS_DENSE", 4)
+    log_u, code, _ = jax.jit(
+        lambda *a: _ode.ode_trajectory("mae", *a, jnp.asarray([0.0, 1e12]), 1e-12)
+    )(*(jnp.asarray([x]) for x in (1.0, 2.0, 3.0, 1e-6)))
+    assert int(code[0]) == _ode.BUDGET
 
 
 def test_sweep_rtol_is_validated_and_fingerprinted(tmp_path):
     base = """
 [sweep]
 objective = "jepa"
-depth = [1, 4]
+depth = [8, 32]
 lam = [0.5, 2.0]
-rho = [0.3, 0.9]
+rho = [0.9, 3.0]
 eps = 1e-4
 method = "ode"
 """
     plain = jf.parse_sweep_config(base)
-    loose = jf.parse_sweep_config(base + "rtol = 1e-6\n")
+    loose = jf.parse_sweep_config(base + "rtol = 1e-3\n")
     tight = jf.parse_sweep_config(base + "rtol = 1e-10\n")
-    assert plain.rtol is None and loose.rtol == 1e-6
+    assert plain.rtol is None and loose.rtol == 1e-3
     assert len({plain.fingerprint(), loose.fingerprint(), tight.fingerprint()}) == 3
     for bad, msg in [("0.5", r"sweep.rtol must lie in"), ("[1e-6]", r"sweep.rtol must be one")]:
         with pytest.raises(ValueError, match=msg):
@@ -290,6 +308,6 @@ method = "ode"
         jf.critical_time("jepa", rows["lam"], rows["var"], rows["depth"], rows["eps"])
     )
     rel = np.abs(t / exact - 1)
-    assert 1e-12 < rel.max() < 1e-6  # the loose tolerance was used
+    assert 1e-8 < rel.max() < 1e-3  # the loose tolerance was used
     with pytest.raises(ValueError, match="different sweep configuration"):
         jf.run_sweep(tight, tmp_path / "s")  # resuming with another rtol is refused
