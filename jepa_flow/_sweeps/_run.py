@@ -104,10 +104,15 @@ def _one_device(objective: str, method: str, pair: bool, rtol: float | None = No
     return one_device
 
 
-@functools.cache
 def chunk_function(
     objective: str, method: str, pair: bool, devices: tuple, rtol: float | None = None
 ):
+    """``(dispatch, gather)`` for one chunk (cached per arguments; see ``_chunk_function``)."""
+    return _chunk_function(objective, method, pair, devices, rtol)
+
+
+@functools.cache
+def _chunk_function(objective: str, method: str, pair: bool, devices: tuple, rtol):
     """``(dispatch, gather)`` for one chunk on ``devices``.
 
     ``dispatch(inputs)`` takes the kernel inputs as numpy arrays whose length
