@@ -311,3 +311,19 @@ method = "ode"
     assert 1e-8 < rel.max() < 1e-3  # the loose tolerance was used
     with pytest.raises(ValueError, match="different sweep configuration"):
         jf.run_sweep(tight, tmp_path / "s")  # resuming with another rtol is refused
+
+
+def test_cli_rtol_reaches_the_library_and_is_checked(capsys):
+    import json
+
+    from jepa_flow._cli import main
+
+    argv = ["critical-time", "--lam", "0.5", "--rho", "3", "--depth", "32", "--eps", "1e-4"]
+    argv += ["--objective", "jepa", "--method", "ode", "--json"]
+    assert main(argv + ["--rtol", "1e-3"]) == 0
+    loose = json.loads(capsys.readouterr().out)["objectives"]["jepa"]["t_star"]["A"][0]
+    exact = float(jf.critical_time("jepa", 0.5, 0.5 / 3, 32, 1e-4))
+    assert 1e-9 < abs(loose / exact - 1) < 1e-3  # 16 nodes, not the default 64
+    assert main(argv + ["--rtol", "1e-20"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().startswith("jepa-flow: error: rtol must lie in [3.55e-15, 0.1]")
