@@ -83,8 +83,11 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact",
             to float64 rounding, no ODE), ``"ode"`` (the hitting time as an
             integral of the flow, by a Gauss-Legendre rule whose node count
             follows ``rtol``; no event and no root finder; relative error below
-            ``rtol``, and below 1e-12 over depth 1-16 at the default; see
-            ``jepa_flow._theory._ode`` for the method and its accuracy tables), or
+            ``rtol``, and about 1e-13 over depth 1-16 at the default, except
+            where ``eps`` lies within a hair of the level: the time then
+            hinges on ``log(u_p / u0) ~ 0`` and the inputs' float64 rounding
+            limits every method alike, to about ``1e-16 |log u0| / log(u_p /
+            u0)``; see ``jepa_flow._theory._ode`` for the accuracy tables), or
             ``"series"`` (the leading small-eps asymptotics, independent of
             ``fraction``; rough at moderate eps).
         rtol: relative tolerance of ``method="ode"`` (ignored by the others);
