@@ -25,6 +25,7 @@ configurations/s; ode >= 300x the scipy loop per configuration with a
 relative error below 1e-6 against exact.
 
     python scripts/bench_critical_time.py [--n-exact 1048576] [--n-ode 1048576] [--n-scipy 100]
+        [--json PATH]   # also write the figures and ratios as JSON
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ def main():
     )
     ap.add_argument("--n-scipy", type=int, default=100, help="configurations for the scipy loop")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs of each JAX call")
+    ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     ap.add_argument(
         "--rtol", type=float, default=RTOL, help="tolerance of the ODE method and the scipy loops"
     )
@@ -271,6 +273,25 @@ def main():
     print(f"ratio ode (Gauss) / ode (diffrax integral) = {ode_rate / dfx_rate:.1f}x")
     print(f"ratio exact / ode = {exact_rate / ode_rate:.2f}x")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    if args.json:
+        import json
+
+        figures = {
+            "exact configs/s": exact_rate,
+            "ode configs/s": ode_rate,
+            "ode max rel. error vs exact": float(ode_err),
+            "ode diffrax integral configs/s": dfx_rate,
+        }
+        figures.update({f"scipy {f} {m} configs/s": r for (f, m), r in scipy_rates.items()})
+        ratios = {"exact / ode": exact_rate / ode_rate, "ode / ode diffrax": ode_rate / dfx_rate}
+        for form in ("paper ODE", "clock ODE"):
+            best = max(r for (f, _), r in scipy_rates.items() if f == form)
+            ratios[f"ode / scipy {form} (fastest)"] = ode_rate / best
+        params = {"n_exact": args.n_exact, "n_ode": args.n_ode, "n_scipy": args.n_scipy}
+        params.update(n_diffrax=args.n_diffrax, repeats=args.repeats, rtol=args.rtol)
+        report = {"script": "bench_critical_time", "params": params, "figures": figures}
+        with open(args.json, "w") as fh:
+            json.dump({**report, "ratios": ratios}, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ def parse_args(argv=None):
     p.add_argument("--scipy-sample", type=int, default=200, help="configs for the scipy loop")
     p.add_argument("--scipy-method", default="DOP853", help="solve_ivp method of the baseline")
     p.add_argument("--grids", default="paper,near", help="comma-separated: paper, near")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per method and grid")
     p.add_argument(
         "--rtol", type=float, default=None, help="sweep.rtol (default: the library's, 1e-12)"
@@ -77,6 +78,11 @@ eps = {eps}
 fraction = 0.5
 method = "{method}"
 {extra}"""
+
+
+def _get(summary, key):
+    """A run_sweep summary field (a dict or an object with attributes)."""
+    return getattr(summary, key) if hasattr(summary, key) else summary[key]
 
 
 def peak_rss_mib() -> float:
@@ -147,7 +153,7 @@ def main(argv=None) -> int:
         f"devices: {jax.local_device_count()} x {jax.devices()[0].device_kind}; "
         f"chunk size {args.chunk_size or 'per method'}; jax {jax.__version__}; rtol {rtol:g}"
     )
-    rates = {}
+    rates, figures, ratios = {}, {}, {}  # figures and ratios: for --json
     tmp = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     results = {}
     for method in args.methods.split(","):
@@ -166,24 +172,28 @@ def main(argv=None) -> int:
                 out = tmp / f"{method}_{grid}_{rep}"
                 load_before = os.getloadavg()[0]
                 summary = run_sweep(config, out, chunk_size=args.chunk_size)
-                seconds.append(summary["seconds"])
+                seconds.append(_get(summary, "seconds"))
                 loads.append((load_before + os.getloadavg()[0]) / 2)
                 if rep + 1 < args.repeats or not args.scipy_sample:
                     shutil.rmtree(out)
             med = float(np.median(seconds))
-            rates[method, grid] = summary["computed"] / med
+            rates[method, grid] = _get(summary, "computed") / med
+            key = f"{method} configs/s" if grid == "paper" else f"{method} {grid} configs/s"
+            figures[key] = rates[method, grid]
+            computed = _get(summary, "computed")
             print(
-                f"{method:>6} {grid:>5}: {summary['computed']:>9} configs in {med:6.2f} s median "
+                f"{method:>6} {grid:>5}: {computed:>9} configs in {med:6.2f} s median "
                 f"(min {min(seconds):.2f}, max {max(seconds):.2f}; {len(seconds)} runs) = "
                 f"{rates[method, grid]:>12,.0f} configs/s; load average during the runs "
                 f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores "
-                f"(warm-up/compile {compile_s:.1f} s; failed {summary['failed']}; "
+                f"(warm-up/compile {compile_s:.1f} s; failed {_get(summary, 'failed')}; "
                 f"peak RSS {peak_rss_mib():.0f} MiB)"
             )
             if args.scipy_sample and method in ("exact", "ode"):
                 results[method, grid] = load_sweep(out)
         if len(args.grids.split(",")) == 2:
             a, b = args.grids.split(",")
+            ratios[f"{method} {b} / {a} time"] = rates[method, a] / rates[method, b]
             print(
                 f"{method:>6}: {b} grid / {a} grid time = {rates[method, a] / rates[method, b]:.2f}"
             )
@@ -194,6 +204,8 @@ def main(argv=None) -> int:
                 rows, args.scipy_sample, args.scipy_method, rtol=rtol
             )
             rate = len(idx) / seconds
+            if grid == "paper":
+                figures[f"scipy {args.scipy_method} configs/s"] = rate
             print(
                 f" scipy {grid:>5}: {len(idx):>9} configs in {seconds:7.2f} s = {rate:>12,.0f} "
                 f"configs/s (solve_ivp {args.scipy_method}, rtol = atol = {rtol:g}, "
@@ -204,11 +216,22 @@ def main(argv=None) -> int:
                     continue
                 t = r["t_star"][idx]
                 err = np.max(np.abs(t_scipy - t) / np.maximum(t, 1e-300))
+                if grid == "paper":
+                    ratios[f"{method} / scipy"] = rates[method, grid] / rate
                 print(
                     f"{method:>6} {grid:>5}: {rates[method, grid] / rate:,.0f} x the scipy loop "
                     f"per configuration; max relative difference from scipy {err:.1e}"
                 )
     print(f"peak resident memory: {peak_rss_mib():.0f} MiB")
+    figures["peak RSS MiB"] = peak_rss_mib()
+    if args.json:
+        import json
+
+        params = {"configs": args.configs, "methods": args.methods, "devices": args.devices}
+        params.update(scipy_sample=args.scipy_sample, grids=args.grids, repeats=args.repeats)
+        report = {"script": "bench_sweep", "params": params, "figures": figures}
+        with open(args.json, "w") as fh:
+            json.dump({**report, "ratios": ratios}, fh, indent=2)
     if args.keep:
         print(f"outputs kept in {tmp}")
     else:
