@@ -9,56 +9,108 @@ For the documented float64 accuracy, enable x64 before any jax computation::
 The ``jepa-flow`` command line does this itself.
 """
 
-# core: the balanced per-feature flow (theory §3-§4)
-from ._plotting._compare import plot_compare as plot_compare
-from ._sweeps._config import SweepConfig as SweepConfig
-from ._sweeps._config import parse_config as parse_sweep_config
-from ._sweeps._load import load_sweep as load_sweep
-
-# sweeps over parameter grids
-from ._sweeps._run import run_sweep as run_sweep
+# theory: the balanced per-feature flow and its derived quantities (docs/theory.md §3-§4, §10)
 from ._theory._critical_time import critical_time as critical_time
 from ._theory._critical_time import fixed_point as fixed_point
 from ._theory._fullflow import FullFlow as FullFlow
 from ._theory._fullflow import full_flow as full_flow
+from ._theory._layers import Params as Params
+from ._theory._order import flip_depth as flip_depth
+from ._theory._order import learning_order as learning_order
+from ._theory._order import rank_correlation as rank_correlation
+from ._theory._order import rel_error as rel_error
 from ._theory._simulate import Trajectory as Trajectory
 from ._theory._simulate import simulate as simulate
 
-# training of full-matrix models, and theory versus training (theory §5-§7)
+# beyond the balanced flow: targets, capture and collapse (docs/theory.md §6-§7)
+from ._theory._stability import PredictedCapture as PredictedCapture
+from ._theory._stability import capture_gain as capture_gain
+from ._theory._stability import capture_rate as capture_rate
+from ._theory._stability import collapsed_predictor as collapsed_predictor
+from ._theory._stability import collapses as collapses
+from ._theory._stability import convergence_rate as convergence_rate
+from ._theory._stability import perturbation_size as perturbation_size
+from ._theory._stability import predicted_captures as predicted_captures
+from ._theory._targets import ema_flow_tau as ema_flow_tau
+from ._theory._targets import ema_half_time_delay as ema_half_time_delay
+from ._theory._targets import frozen_teacher_lam as frozen_teacher_lam
+
+# training full-matrix models, and theory versus training (docs/theory.md §5-§7)
+from ._training._compare import Capture as Capture
+from ._training._compare import Comparison as Comparison
 from ._training._compare import compare as compare
+from ._training._compare import record_times as record_times
+from ._training._config import TrainConfig as TrainConfig
 from ._training._data import Data as Data
 from ._training._data import gaussian as gaussian
 from ._training._data import linear_dynamics as linear_dynamics
 from ._training._data import noisy_views as noisy_views
 from ._training._data import random_rotation as random_rotation
-from ._training._model import Params as Params
 from ._training._train import DivergenceError as DivergenceError
 from ._training._train import TrainResult as TrainResult
 from ._training._train import train as train
 
+# sweeps over parameter grids
+from ._sweeps._config import SweepConfig as SweepConfig
+from ._sweeps._result import SweepResult as SweepResult
+from ._sweeps._config import parse_config as parse_sweep_config
+from ._sweeps._load import load_sweep as load_sweep
+from ._sweeps._run import run_sweep as run_sweep
+
+# saving and loading any result (one .json and one .npz)
+from ._core._results import load_result as load_result
+from ._core._results import save_result as save_result
+
+# figures
+from ._plotting._compare import plot_compare as plot_compare
+from ._plotting._compare import plot_train as plot_train
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "Capture",
+    "Comparison",
     "Data",
     "DivergenceError",
     "FullFlow",
     "Params",
+    "PredictedCapture",
     "SweepConfig",
+    "SweepResult",
+    "TrainConfig",
     "TrainResult",
     "Trajectory",
     "__version__",
+    "capture_gain",
+    "capture_rate",
+    "collapsed_predictor",
+    "collapses",
     "compare",
+    "convergence_rate",
     "critical_time",
+    "ema_flow_tau",
+    "ema_half_time_delay",
     "fixed_point",
+    "flip_depth",
+    "frozen_teacher_lam",
     "full_flow",
     "gaussian",
+    "learning_order",
     "linear_dynamics",
+    "load_result",
     "load_sweep",
     "noisy_views",
     "parse_sweep_config",
+    "perturbation_size",
     "plot_compare",
+    "plot_train",
+    "predicted_captures",
     "random_rotation",
+    "rank_correlation",
+    "record_times",
+    "rel_error",
     "run_sweep",
+    "save_result",
     "simulate",
     "train",
 ]

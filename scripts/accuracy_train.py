@@ -18,6 +18,7 @@ features (so capture is predicted at low depth and not at high depth):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -47,18 +48,37 @@ def t_max(objective, depth):
     return 2.5 * float(t.max())
 
 
-def summarize(rep, mask=None):
-    rel = np.asarray(rep["rel_error"], float)
-    rel_th = np.asarray(rep["rel_error_theory"], float)
+def run(objective, data, depth, eta, eps=EPS, scale=0.0, t_end=None, n_t=150) -> jf.Comparison:
+    """Train one member with dense records over the rises, and compare it with the theory."""
+    cfg = jf.TrainConfig(
+        objective=objective,
+        depth=depth,
+        eta=eta,
+        eps=eps,
+        scale=scale,
+        t_max=t_end if t_end is not None else t_max(objective, depth),
+        n_t=n_t,
+        keep_latent=True,
+    )
+    cfg = dataclasses.replace(cfg, t_extra=jf.record_times(cfg, data))
+    return jf.compare(jf.train(data, cfg))
+
+
+def summarize(c: jf.Comparison, mask=None):
+    rel, rel_th = c.rel_error[0, 0, 0], c.rel_error_theory[0, 0, 0]
     m = np.ones_like(rel, bool) if mask is None else mask
     return {
         "max_rel_error": float(rel.max()),
         "max_rel_error_theory_where_no_capture": float(rel_th[m].max()) if m.any() else None,
-        "order_agrees": bool(rep["order_agrees"]),
-        "n_capture_predicted": len(rep["capture_predicted"]),
-        "captured_features_seen": sorted({c["feature"] for c in rep["capture"]}),
-        "reference": rep["reference"],
+        "order_agrees": bool(c.order_agrees[0, 0, 0]),
+        "n_capture_predicted": len(c.captures_predicted[0][0][0]),
+        "captured_features_seen": sorted({x.feature for x in c.captures}),
+        "reference": ["full_flow" if u else "per_feature" for u in c.use_full[0, 0, 0]],
     }
+
+
+def events(captures):
+    return [dataclasses.asdict(x) for x in captures]
 
 
 def main():
@@ -73,32 +93,16 @@ def main():
     for L in [] if args.capture_only else depths:
         res = {}
         for obj in ("jepa", "mae"):
-            eig = jf.compare(
-                obj,
-                jf.gaussian(VAR, LAM),
-                depth=L,
-                eta=ETA[obj][L],
-                eps=EPS,
-                t_max=t_max(obj, L),
-                n_records=150,
-            )
-            rot = jf.compare(
-                obj,
-                jf.gaussian(VAR, LAM, U="random", seed=1),
-                depth=L,
-                eta=ETA[obj][L],
-                eps=EPS,
-                t_max=t_max(obj, L),
-                n_records=150,
-            )
-            cap = np.array([r == "full_flow" for r in rot["reference"]])
-            t_e = np.asarray(eig["t_star_training"])
-            t_r = np.asarray(rot["t_star_training"])
+            eig = run(obj, jf.gaussian(Sxx=VAR, Syx=LAM), L, ETA[obj][L])
+            rot = run(obj, jf.gaussian(Sxx=VAR, Syx=LAM, U="random", seed=1), L, ETA[obj][L])
+            cap = rot.use_full[0, 0, 0]
+            t_e = eig.t_star_training[0, 0, 0]
+            t_r = rot.t_star_training[0, 0, 0]
             rel_rot = np.abs(t_r / t_e - 1)
             res[obj] = {
                 "eigenbasis": {
                     **summarize(eig),
-                    "max_rel_error_theory": float(np.max(eig["rel_error_theory"])),
+                    "max_rel_error_theory": float(np.max(eig.rel_error_theory)),
                 },
                 "rotated": {
                     **summarize(rot, ~cap),
@@ -106,55 +110,41 @@ def main():
                     if (~cap).any()
                     else None,
                     "max_rel_error_full_flow_where_capture": float(
-                        np.asarray(rot["rel_error_full"])[cap].max()
+                        rot.rel_error_full[0, 0, 0][cap].max()
                     )
                     if cap.any()
                     else None,
-                    "capture": rot["capture"],
+                    "capture": events(rot.captures),
                 },
-                "t_star_theory": eig["t_star_theory"],
+                "t_star_theory": eig.t_star_theory[0, 0, 0],
                 "t_star_training_eig": t_e,
                 "t_star_training_rot": t_r,
-                "t_star_full_rot": rot["t_star_full"],
+                "t_star_full_rot": rot.t_star_full[0, 0, 0],
             }
             if obj == "jepa":  # capture seeded by 1e-8 noise on the rotated balanced start
-                sd = jf.compare(
-                    obj,
-                    jf.gaussian(VAR, LAM, U="random", seed=1),
-                    depth=L,
-                    eta=ETA[obj][L],
-                    eps=EPS,
-                    scale=1e-8,
-                    t_max=t_max(obj, L),
-                    n_records=150,
-                )
-                cap = np.array([r == "full_flow" for r in sd["reference"]])
+                data = jf.gaussian(Sxx=VAR, Syx=LAM, U="random", seed=1)
+                sd = run(obj, data, L, ETA[obj][L], scale=1e-8)
+                cap = sd.use_full[0, 0, 0]
                 res[obj]["rotated_seeded"] = {
                     **summarize(sd, ~cap),
-                    "max_rel_error_full_flow": float(np.max(sd["rel_error_full"])),
-                    "t_star_training": sd["t_star_training"],
-                    "t_star_full": sd["t_star_full"],
-                    "capture": sd["capture"],
-                    "capture_full": sd["capture_full"],
+                    "max_rel_error_full_flow": float(np.max(sd.rel_error_full[0, 0, 0][cap]))
+                    if cap.any()
+                    else None,
+                    "t_star_training": sd.t_star_training[0, 0, 0],
+                    "t_star_full": sd.t_star_full[0, 0, 0],
+                    "capture": events(sd.captures),
+                    "capture_full": events(sd.captures_full),
                 }
             for name, data in (  # Wishart moments for one, explicit samples for the other
                 ("noisy_views", jf.noisy_views(LAM, VAR - LAM, batch=1024)),
                 ("linear_dynamics", jf.linear_dynamics(RHO, VAR, batch=1024, sampler="samples")),
             ):
-                mb = jf.compare(
-                    obj,
-                    data,
-                    depth=L,
-                    eta=ETA_MB[obj][L],
-                    eps=EPS,
-                    t_max=t_max(obj, L),
-                    n_records=150,
-                )
-                no_cap = np.array([r == "per_feature" for r in mb["reference"]])
+                mb = run(obj, data, L, ETA_MB[obj][L])
+                no_cap = ~mb.use_full[0, 0, 0]
                 res[obj][name] = {
                     **summarize(mb, no_cap),
-                    "t_star_training": mb["t_star_training"],
-                    "capture": mb["capture"],
+                    "t_star_training": mb.t_star_training[0, 0, 0],
+                    "capture": events(mb.captures),
                 }
             print(
                 f"[{time.time() - t0:7.1f}s] depth {L} {obj}: "
@@ -179,38 +169,35 @@ def main():
     # 4. capture made visible: eps = 1e-3 (longer plateaus, larger gains), rotated,
     # balanced start with 1e-8 noise, against the full-matrix flow from the same state
     for L in [x for x in depths if x <= 2]:
-        data = jf.gaussian(VAR, LAM, U="random", seed=1)
+        data = jf.gaussian(Sxx=VAR, Syx=LAM, U="random", seed=1)
         t_end = 1.5 * float(np.max(jf.critical_time("jepa", LAM, VAR, L, 1e-3)))
-        rep = jf.compare(
-            "jepa", data, depth=L, eta=0.05, eps=1e-3, scale=1e-8, t_max=t_end, n_records=300
-        )
-        cap = np.array([r == "full_flow" for r in rep["reference"]])
+        c = run("jepa", data, L, 0.05, eps=1e-3, scale=1e-8, t_end=t_end, n_t=300)
+        cap = c.use_full[0, 0, 0]
         out[f"capture_eps1e-3_depth_{L}"] = {
-            **summarize(rep, ~cap),
-            "max_rel_error_full_flow": float(np.max(rep["rel_error_full"])),
-            "max_rel_error_theory_where_capture": float(
-                np.asarray(rep["rel_error_theory"])[cap].max()
-            )
+            **summarize(c, ~cap),
+            "max_rel_error_full_flow": float(np.max(c.rel_error_full[0, 0, 0][cap]))
             if cap.any()
             else None,
-            "t_star_theory": rep["t_star_theory"],
-            "t_star_full": rep["t_star_full"],
-            "t_star_training": rep["t_star_training"],
-            "capture": rep["capture"],
-            "capture_full": rep["capture_full"],
-            "capture_predicted": rep["capture_predicted"],
+            "max_rel_error_theory_where_capture": float(c.rel_error_theory[0, 0, 0][cap].max())
+            if cap.any()
+            else None,
+            "t_star_theory": c.t_star_theory[0, 0, 0],
+            "t_star_full": c.t_star_full[0, 0, 0],
+            "t_star_training": c.t_star_training[0, 0, 0],
+            "capture": events(c.captures),
+            "capture_full": events(c.captures_full),
+            "capture_predicted": events(c.captures_predicted[0][0][0]),
         }
         print(
             f"[{time.time() - t0:7.1f}s] capture demo depth {L}: max rel error vs full flow "
-            f"{out[f'capture_eps1e-3_depth_{L}']['max_rel_error_full_flow']:.2e}, seen "
-            f"{[(c['channel'], c['feature']) for c in rep['capture']]}",
+            f"{out[f'capture_eps1e-3_depth_{L}']['max_rel_error_full_flow']}, seen "
+            f"{[(x.channel, x.feature) for x in c.captures]}",
             flush=True,
         )
     from pathlib import Path
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    jf_json = _to_jsonable(out)
-    Path(args.out).write_text(json.dumps(jf_json, indent=1))
+    Path(args.out).write_text(json.dumps(_to_jsonable(out), indent=1))
     print(f"wrote {args.out} in {time.time() - t0:.0f}s")
 
 

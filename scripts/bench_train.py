@@ -20,7 +20,7 @@ thread and one thread per core (more threads than a tiny model can use only
 spin), which is the baseline the targets refer to, and the per-step jitted JAX
 loop, printed alongside.
 
-    python scripts/bench_train.py [--steps N] [--quick]
+    python scripts/bench_train.py [--steps N] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -43,14 +43,16 @@ def workload(d, batch, sampler="auto"):
     rng = np.random.default_rng(0)
     var = rng.uniform(0.5, 2.0, d)
     lam = var * rng.uniform(0.2, 0.9, d)
-    return jf.gaussian(var, lam, batch=batch, sampler=sampler)
+    return jf.gaussian(Sxx=var, Syx=lam, batch=batch, sampler=sampler)
 
 
 def time_engine(data, depth, eta, n_models, steps):
-    kw = dict(depth=depth, eta=eta, eps=0.1, seed=list(range(n_models)), steps=steps, n_records=60)
-    jf.train("jepa", data, **kw)  # compile
+    cfg = jf.TrainConfig(
+        objective="jepa", depth=depth, eta=eta, eps=0.1, seed=range(n_models), steps=steps, n_t=60
+    )
+    jf.train(data, cfg)  # compile
     t0 = time.perf_counter()
-    jf.train("jepa", data, **kw)
+    jf.train(data, cfg)
     return time.perf_counter() - t0
 
 
@@ -118,7 +120,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=2000, help="steps per model (default: 2000)")
     ap.add_argument("--quick", action="store_true", help="200 steps (smoke test)")
+    ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = ap.parse_args()
+    figures, ratios = {}, {}  # for --json
     steps = 200 if args.quick else args.steps
     try:
         import torch  # noqa: F401
@@ -150,6 +154,10 @@ def main():
                 t = time_torch_loop(samples, 4, eta, n_models, base_steps, threads)
                 rates[f"PyTorch loop, {threads} thread(s)"] = n_models * base_steps / t
         eng, smp = n_models * steps / t_eng, n_models * steps / t_smp
+        figures[f"{label}: engine model-steps/s"] = eng
+        figures[f"{label}: engine, explicit samples, model-steps/s"] = smp
+        figures.update({f"{label}: {k} model-steps/s": r for k, r in rates.items()})
+        ratios.update({f"{label}: engine / {k}": eng / r for k, r in rates.items()})
         print(
             f"{label}: engine {eng:,.0f} model-steps/s (Wishart minibatches; {smp:,.0f} with "
             f"explicit samples)"
@@ -166,6 +174,13 @@ def main():
             f"    target ratio >= {target:g}x against the {name} (its best set-up): "
             f"{eng / base:.2f}x, {'met' if eng / base >= target else 'NOT met'}"
         )
+        ratios[f"{label}: engine / baseline (best)"] = eng / base
+    if args.json:
+        import json
+
+        report = {"script": "bench_train", "params": {"steps": steps, "baseline": name}}
+        with open(args.json, "w") as fh:
+            json.dump({**report, "figures": figures, "ratios": ratios}, fh, indent=2)
 
 
 if __name__ == "__main__":

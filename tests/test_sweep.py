@@ -60,8 +60,8 @@ def _quad_time(objective, lam, var, depth, eps, fraction=0.5):
 
 def test_plain_results_match_quadrature_and_fixed_points(plain):
     _, summary, r = plain
-    assert summary["n_configs"] == 96 and summary["n_chunks"] == 14
-    assert summary["computed"] == 96 and summary["skipped"] == 0 and summary["failed"] == 0
+    assert summary.n_configs == 96 and summary.n_chunks == 14
+    assert summary.computed == 96 and summary.skipped == 0 and summary.failed == 0
     assert len(r["t_star"]) == 96 and r["ok"].all()
     assert list(r["objective"][:48]) == ["jepa"] * 48 and list(r["objective"][48:]) == ["mae"] * 48
     never = r["lam"] <= 0
@@ -136,7 +136,7 @@ def test_two_processes_split_the_chunks(plain, tmp_path):
         assert jax.process_count() == 2
         summary = run_sweep({str(tmp_path / "c.toml")!r}, {str(tmp_path / "two")!r},
                             chunk_size={CHUNK})
-        assert summary["computed"] == 48, summary  # 7 of the 14 chunks each
+        assert summary.computed == 48, summary  # 7 of the 14 chunks each
     """)
     procs = [
         subprocess.Popen(
@@ -181,12 +181,12 @@ def test_resume_after_interruption(plain, tmp_path, monkeypatch):
     stale.write_bytes(b"half a file")
     summary = run_sweep(parse_sweep_config(PLAIN), out)  # chunk size read from the run
     assert not stale.exists()
-    assert summary["skipped"] == 5 and summary["computed"] == 96 - 5 * CHUNK
+    assert summary.skipped == 5 and summary.computed == 96 - 5 * CHUNK
     r = load_sweep(out)
     for key in ref:
         np.testing.assert_array_equal(r[key], ref[key], err_msg=key)
     again = run_sweep(parse_sweep_config(PLAIN), out)
-    assert again["skipped"] == 14 and again["computed"] == 0
+    assert again.skipped == 14 and again.computed == 0
 
 
 def test_slice_reads_the_same_rows_and_plots(plain):
@@ -229,7 +229,7 @@ def test_resume_after_kill_9(plain, tmp_path):
     assert len(list((out / "chunks").glob("chunk_*.npz"))) == 3
     assert len(list((out / "chunks").glob(".chunk_*.tmp"))) == 1
     summary = run_sweep(parse_sweep_config(PLAIN), out)
-    assert summary["skipped"] == 3
+    assert summary.skipped == 3
     r = load_sweep(out)
     for key in ref:
         np.testing.assert_array_equal(r[key], ref[key], err_msg=key)
@@ -239,7 +239,7 @@ def test_refuses_a_different_configuration(plain):
     out, _, ref = plain
     with pytest.raises(ValueError, match="different sweep configuration"):
         run_sweep(parse_sweep_config(PLAIN.replace("0.2]", "0.3]")), out)
-    with pytest.raises(ValueError, match="--chunk-size 8 differs"):
+    with pytest.raises(ValueError, match="chunk_size 8 differs"):
         run_sweep(parse_sweep_config(PLAIN), out, chunk_size=8)
     np.testing.assert_array_equal(load_sweep(out)["t_star"], ref["t_star"])  # untouched
 
@@ -253,13 +253,22 @@ def test_refuses_a_directory_that_is_not_a_sweep(tmp_path):
 
 
 def test_new_values_reuse_the_compiled_chunk(plain, tmp_path):
-    devices = tuple(__import__("jax").local_devices())
-    jitted = [_sweep.chunk_function(o, "exact", False, devices)[0].jitted for o in ("jepa", "mae")]
-    before = [f._cache_size() for f in jitted]
-    assert min(before) >= 1  # compiled by the fixture's run
-    config = parse_sweep_config(PLAIN.replace("4.0]", "5.0]").replace("0.2]", "0.1]"))
-    run_sweep(config, tmp_path / "new", chunk_size=CHUNK)
-    assert [f._cache_size() for f in jitted] == before  # same chunk shape: no new compilation
+    import jax
+
+    compiles = []
+    active = [True]
+
+    def listen(event, duration, **kwargs):
+        if active[0] and event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:  # the fixture's run compiled both objectives' chunk functions
+        config = parse_sweep_config(PLAIN.replace("4.0]", "5.0]").replace("0.2]", "0.1]"))
+        run_sweep(config, tmp_path / "new", chunk_size=CHUNK)
+    finally:
+        active[0] = False
+    assert compiles == []  # same chunk shape: no new compilation
 
 
 # theory §4, canonical pair: A = (lam 1, var 2), B = (lam 0.8, var 1), eps = 1e-3.

@@ -21,7 +21,7 @@ TINY = [
     "0.1",
     "--eta",
     "0.05",
-    "--records",
+    "--n-t",
     "40",
     "--no-progress",
 ]
@@ -30,16 +30,10 @@ TINY = [
 def test_compare_end_to_end(tmp_path):
     out = tmp_path / "cmp"
     assert _cli.main(["compare", *TINY, "--rotation", "random", "--out", str(out)]) == 0
-    rep = json.loads((out / "compare.json").read_text())
-    for key in (
-        "t_star_theory",
-        "t_star_training",
-        "rel_error",
-        "order_theory",
-        "order_training",
-        "capture",
-    ):
+    rep = json.loads((out / "summary.json").read_text())
+    for key in ("t_star_theory", "t_star_training", "rel_error", "order_theory", "captures"):
         assert key in rep
+    assert rep["config"]["eps"] == 0.1 and rep["config"]["depth"] == [1, 2]
     t_th = jf.critical_time(
         "jepa", np.array([1.0, 0.6]), np.array([1.25, 1.0]), np.array([[1], [2]]), 0.1
     )
@@ -47,7 +41,9 @@ def test_compare_end_to_end(tmp_path):
     np.testing.assert_allclose(np.asarray(rep["t_star_training"])[0, :, 0], t_th, rtol=1e-2)
     assert np.asarray(rep["rel_error"]).max() < 1e-2
     assert rep["order_theory"] == rep["order_training"]
-    assert rep["capture"] == []
+    assert rep["captures"] == []
+    c = jf.load_result(out / "compare")  # the typed result, saved beside the summary
+    np.testing.assert_array_equal(c.t_star_training, np.asarray(rep["t_star_training"]))
     assert (out / "compare.png").stat().st_size > 1000
     # refuses to overwrite without --force
     assert _cli.main(["compare", *TINY, "--out", str(out)]) == 2
@@ -56,12 +52,10 @@ def test_compare_end_to_end(tmp_path):
 def test_train_then_frozen_teacher(tmp_path, capsys):
     a = tmp_path / "a"
     assert _cli.main(["train", *TINY, "--t-max", "200", "--out", str(a)]) == 0
-    with np.load(a / "train.npz") as z:
-        wbar = z["wbar"]
-        assert z["norm"].shape[:3] == (1, 2, 1)
-    np.testing.assert_allclose(np.diag(wbar[0, 0, 0]), [0.8, 0.6], rtol=1e-8)
-    meta = json.loads((a / "train.json").read_text())
-    assert meta["depth"] == [1, 2] and np.isfinite(meta["t_star_training"]).all()
+    r = jf.load_result(a / "train")
+    assert r.norm.shape[:3] == (1, 2, 1) and r.config.depth == (1, 2)
+    np.testing.assert_allclose(np.diag(r.wbar[0, 0, 0]), [0.8, 0.6], rtol=1e-8)
+    assert np.isfinite(r.t_star).all()
     b = tmp_path / "b"
     assert (
         _cli.main(
@@ -71,7 +65,7 @@ def test_train_then_frozen_teacher(tmp_path, capsys):
                 "--target",
                 "frozen",
                 "--teacher",
-                str(a / "train.npz"),
+                str(a / "train.json"),
                 "--t-max",
                 "200",
                 "--out",
@@ -80,15 +74,32 @@ def test_train_then_frozen_teacher(tmp_path, capsys):
         )
         == 0
     )
-    with np.load(b / "train.npz") as z:  # depth-1 student of a depth-1 teacher c = rho
-        np.testing.assert_allclose(
-            np.diag(z["wbar"][0, 0, 0]), np.array([0.8, 0.6]) ** 1.0, rtol=1e-6
-        )
+    student = jf.load_result(b / "train")  # depth-1 student of a depth-1 teacher c = rho
+    np.testing.assert_allclose(np.diag(student.wbar[0, 0, 0]), [0.8, 0.6], rtol=1e-6)
     capsys.readouterr()
     assert _cli.main(["train", *TINY, "--depth", "0", "--out", str(tmp_path / "c")]) == 2
-    assert "--depth must be integers in [1, 64]" in capsys.readouterr().err
+    assert "--depth must be an integer [1, 64]" in capsys.readouterr().err
     assert (
         _cli.main(["train", *TINY, "--eta", "50", "--steps", "100", "--out", str(tmp_path / "d")])
         == 2
     )
     assert "smaller learning rate" in capsys.readouterr().err
+
+
+def test_cli_errors_name_the_flag(tmp_path, capsys):
+    bad = [
+        (["--var", "0", "1"], "--var must be > 0"),
+        (["--momentum", "1"], "--momentum must lie in [0, 1)"),
+        (["--lam", "1", "--var", "1", "2"], "--lam and --var need one value per feature"),
+        (["--fraction", "1.5"], "--fraction must lie in the open interval (0, 1)"),
+        (["--rotation", "random", "--rotation-seed", "-1"], "--rotation-seed must be"),
+        (["--steps", "1000000000000"], "more than --max-model-steps"),
+        (["--t-max", "1e15"], "more than --max-model-steps"),
+    ]
+    for extra, msg in bad:
+        out = tmp_path / "x"
+        steps = [] if any(x in extra for x in ("--steps", "--t-max")) else ["--steps", "5"]
+        assert _cli.main(["train", *TINY, *extra, *steps, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1, err
+        assert not out.exists()

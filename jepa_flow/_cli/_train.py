@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
-from .._core._io import prepare_out_dir, save_figure_atomic, write_json_atomic, write_npz_atomic
+from .._core import _validate
+from .._core._budget import check_budget
+from .._core._io import prepare_out_dir, write_json_atomic
+from .._core._lock import locked_dir
+from .._core._results import load_result, save_result
+from .._plotting._compare import plot_compare, plot_train
+from .._theory._critical_time import critical_time
 from .._training import _data
+from .._training._compare import compare, record_times
+from .._training._config import TrainConfig
+from .._training._train import train
+from ._core import add_budget_args
+
+# A model-step is about a microsecond on a CPU core for small d: 1e9 is a
+# quarter of an hour at best. Raise it with --max-model-steps.
+MAX_MODEL_STEPS = 1e9
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    """The data source: its kind, per-feature parameters, batch, sampler and rotation."""
     a = p.add_argument
     a("--objective", choices=("jepa", "mae"), default="jepa", help="loss (default: jepa)")
     a(
@@ -88,6 +104,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="feature basis U applied to both views (default: identity)",
     )
     a("--rotation-seed", type=int, default=0, help="seed of the random rotation (default: 0)")
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    """The fields of TrainConfig (and the teacher file)."""
+    a = p.add_argument
     a(
         "--depth",
         type=int,
@@ -151,7 +172,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--teacher",
         type=Path,
         default=None,
-        help="frozen target: a .npy d x d encoder Wbar_T, or a train.npz from 'jepa-flow train' "
+        help="frozen target: a .npy d x d encoder Wbar_T, or the train.json of 'jepa-flow train' "
         "(its first member's final encoder) (default: none; required by --target frozen)",
     )
     a(
@@ -173,11 +194,23 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="critical time level as a fraction of wbar*, in (0, 1) (default: 0.5)",
     )
     a(
-        "--records",
+        "--n-t",
         type=int,
         default=120,
         help="number of log-spaced records of the trajectories, >= 2 (default: 120)",
     )
+
+
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a(
+        "--max-model-steps",
+        type=float,
+        default=MAX_MODEL_STEPS,
+        help="refuse a run of more than this many model-steps (members x steps) "
+        f"(default {MAX_MODEL_STEPS:.0e})",
+    )
+    add_budget_args(p, "training")
     a("--no-progress", action="store_true", help="hide the progress bar (default: shown)")
     a(
         "--out",
@@ -199,7 +232,9 @@ def register(subparsers) -> None:
         description="Train a grid of seeds x depths x learning rates in "
         "one compiled call; writes train.npz, train.json, train.png.",
     )
-    _add_common(p)
+    _add_data_args(p)
+    _add_run_args(p)
+    _add_output_args(p)
     p.set_defaults(func=run_train)
     p = subparsers.add_parser(
         "compare",
@@ -207,23 +242,31 @@ def register(subparsers) -> None:
         description="Train, integrate the per-feature and full-matrix "
         "flows; writes compare.json and compare.png.",
     )
-    _add_common(p)
+    _add_data_args(p)
+    _add_run_args(p)
+    _add_output_args(p)
     p.set_defaults(func=run_compare)
 
 
 def _data_from(args):
+    if args.rotation_seed < 0:
+        raise ValueError(f"--rotation-seed must be an integer >= 0; got {args.rotation_seed}")
     kw = {
         "batch": args.batch,
         "U": args.rotation,
         "seed": args.rotation_seed,
         "sampler": args.sampler,
     }
+    if args.data in ("gaussian", "linear_dynamics"):
+        _validate.as_positive("--var", args.var)
     if args.data == "gaussian":
+        _validate.as_real("--lam", args.lam)
         if len(args.lam) != len(args.var):
             raise ValueError(
-                f"--lam and --var need the same length; got {len(args.lam)} and {len(args.var)}"
+                f"--lam and --var need one value per feature; got {len(args.lam)} and "
+                f"{len(args.var)} values"
             )
-        return _data.gaussian(np.array(args.var), np.array(args.lam), **kw)
+        return _data.gaussian(Sxx=np.array(args.var), Syx=np.array(args.lam), **kw)
     if args.data == "noisy_views":
         return _data.noisy_views(args.s, args.nu, args.c, **kw)
     return _data.linear_dynamics(args.a, args.var, **kw)
@@ -234,143 +277,118 @@ def _teacher(args):
         return None
     if not args.teacher.is_file():
         raise ValueError(f"--teacher {str(args.teacher)!r} is not a file")
-    if args.teacher.suffix == ".npz":
-        with np.load(args.teacher) as z:
-            return z["wbar"].reshape(-1, *z["wbar"].shape[-2:])[0]
+    if args.teacher.name.endswith(".json"):  # a saved TrainResult (train.json + train.npz)
+        r = load_result(args.teacher.with_suffix(""))
+        return r.wbar.reshape(-1, *r.wbar.shape[-2:])[0]
     return np.load(args.teacher)
 
 
-def _kwargs(args, data):
-    from .._theory._critical_time import critical_time
-    from .._training._train import MAX_TRAIN_DEPTH
+def _default_t_max(config: TrainConfig, data) -> float:
+    """3 times the latest per-feature critical time at the largest depth (100 if none)."""
+    lam, var = np.asarray(data.lam), np.asarray(data.var)
+    t = np.asarray(critical_time(config.objective, lam, var, max(config.depth), config.eps))
+    t = t[np.isfinite(t)]
+    return 3.0 * float(t.max()) if t.size and t.max() > 0 else 100.0
 
-    if min(args.depth) < 1 or max(args.depth) > MAX_TRAIN_DEPTH:
-        raise ValueError(f"--depth must be integers in [1, {MAX_TRAIN_DEPTH}]; got {args.depth}")
-    t_max, steps = args.t_max, args.steps
-    if t_max is None and steps is None:
-        t = np.asarray(
-            critical_time(
-                args.objective,
-                np.asarray(data.lam),
-                np.asarray(data.var),
-                max(args.depth),
-                args.eps,
-            )
-        )
-        t = t[np.isfinite(t)]
-        t_max = 3.0 * float(t.max()) if t.size and t.max() > 0 else 100.0
-    return dict(
+
+def _config(args, data) -> TrainConfig:
+    """The run's TrainConfig from the command line; errors name the flag."""
+    default_t_max = args.t_max is None and args.steps is None
+    fields = dict(
+        objective=args.objective,
         depth=args.depth,
         eta=args.eta,
         seed=args.seed,
-        t_max=t_max,
-        steps=steps,
+        t_max=args.t_max,
+        steps=1 if default_t_max else args.steps,  # validated first, t_max filled in below
         eps=args.eps,
         init=args.init,
         scale=args.scale,
         target=args.target,
         tau=args.tau,
-        teacher=_teacher(args),
         optimizer=args.optimizer,
+        momentum=args.momentum,
         fraction=args.fraction,
-        n_records=args.records,
-        progress=not args.no_progress,
+        n_t=args.n_t,
     )
+    try:
+        config = TrainConfig(**fields)
+    except ValueError as err:  # name the flag, not the field
+        msg = str(err)
+        for name in sorted(fields, key=len, reverse=True):
+            if msg.startswith(f"{name} "):
+                msg = f"--{name.replace('_', '-')} " + msg[len(name) + 1 :]
+                break
+        raise ValueError(msg) from None
+    if default_t_max:
+        config = dataclasses.replace(config, steps=None, t_max=_default_t_max(config, data))
+    return config
+
+
+def _check_run(args, config: TrainConfig, data) -> None:
+    """Refuse, before anything runs, a job past its step or memory budget."""
+    members = len(config.seed) * len(config.depth) * len(config.eta)
+    model_steps = float(members) * config.n_steps
+    if not (args.max_model_steps > 0):
+        raise ValueError(f"--max-model-steps must be > 0; got {args.max_model_steps}")
+    if model_steps > args.max_model_steps:
+        raise ValueError(
+            f"the run would take {model_steps:.3g} model-steps ({members} members x "
+            f"{config.n_steps} steps), more than --max-model-steps {args.max_model_steps:.3g}; "
+            "shorten --t-max/--steps, raise --eta or raise --max-model-steps"
+        )
+    d, layers = data.d, max(config.depth)
+    n_rec = config.n_t + len(config.t_extra) + 2
+    per_record = 2 + 4 * d + d * d  # loss, t, sv/norm/diag/offdiag, latent
+    params = 2 * (layers + 1) * d * d  # initial and final W, V
+    check_budget(
+        "the training run",
+        memory=8.0 * members * (n_rec * per_record + params),
+        max_memory=args.max_memory,
+    )
+
+
+def _prepare(args):
+    """Data, config and teacher, checked; the output directory checked, not created."""
+    data = _data_from(args)
+    config = _config(args, data)
+    teacher = _teacher(args)
+    _check_run(args, config, data)
+    prepare_out_dir(args.out, args.force, name="--out", create=False, force_name="--force")
+    return data, config, teacher
 
 
 def run_train(args) -> int:
-    from .._training._train import train
-
-    data = _data_from(args)
-    out = prepare_out_dir(args.out, args.force)
-    kw = _kwargs(args, data)
-    r = train(args.objective, data, momentum=args.momentum, **kw)
-    arrays = {
-        k: getattr(r, k)
-        for k in (
-            "t",
-            "step",
-            "loss",
-            "sv",
-            "norm",
-            "diag",
-            "offdiag",
-            "t_cross",
-            "threshold",
-            "W0",
-            "V0",
-            "W",
-            "V",
-        )
-    }
-    write_npz_atomic(
-        out / "train.npz", wbar=r.wbar, lam=r.data.lam, var=r.data.var, U=r.data.U, **arrays
-    )
-    write_json_atomic(
-        out / "train.json",
-        {
-            "objective": r.objective,
-            "target": r.target,
-            "optimizer": r.optimizer,
-            "data": r.data.model,
-            "batch": r.data.batch,
-            "lam": r.data.lam,
-            "var": r.data.var,
-            "seed": r.seed,
-            "depth": r.depth,
-            "eta": r.eta,
-            "tau": r.tau,
-            "eps": args.eps,
-            "n_steps": r.n_steps,
-            "fraction": r.fraction,
-            "t_star_training": r.t_cross,
-            "final_loss": r.loss[..., -1],
-            "final_sv": r.sv[..., -1, :],
-            "final_norm": r.norm[..., -1, :],
-            "axes": "[seed, depth, eta, ...]",
-        },
-    )
-    _plot_train(r, out / "train.png")
-    print(f"wrote {out}/train.npz, train.json, train.png")
+    data, config, teacher = _prepare(args)
+    r = train(data, config, teacher=teacher, progress=not args.no_progress)
+    with locked_dir(args.out, name="--out") as out:
+        prepare_out_dir(out, args.force, name="--out", force_name="--force")
+        save_result(r, out / "train")
+        plot_train(r, out / "train.png")
+    print(f"wrote {out}/train.json, train.npz, train.png")
+    for b, L in enumerate(r.depth):
+        t = np.array2string(r.t_star[0, b, 0], precision=5)
+        print(f"depth {L}: t*_training (seed {r.seed[0]}, eta {r.eta[0]:g}) {t}")
     return 0
 
 
-def _plot_train(r, path) -> None:
-    import matplotlib.pyplot as plt
-
-    D = r.depth.size
-    fig, axes = plt.subplots(1, D, figsize=(5 * D, 4), squeeze=False)
-    for b, ax in enumerate(axes[0]):
-        t = r.t[0, b, 0]
-        m = t > 0
-        for j in range(r.norm.shape[-1]):
-            ax.plot(t[m], r.norm[0, b, 0][m, j], "o-", ms=2, lw=0.8, label=f"e{j}")
-        ax.set_xscale("log")
-        if np.all(r.norm[0, b, 0][m] > 0):
-            ax.set_yscale("log")
-        ax.set_xlabel("flow time t = eta * step")
-        ax.set_ylabel("|Wbar e_j|")
-        ax.set_title(f"{r.objective.upper()} depth {r.depth[b]}, eta {r.eta[0]:g}", fontsize=9)
-    axes[0][0].legend(fontsize=6)
-    fig.tight_layout()
-    save_figure_atomic(fig, path, dpi=120)
-    plt.close(fig)
-
-
 def run_compare(args) -> int:
-    from .._plotting._compare import plot_compare
-    from .._training._compare import compare
-
-    data = _data_from(args)
-    out = prepare_out_dir(args.out, args.force)
-    rep = compare(args.objective, data, momentum=args.momentum, **_kwargs(args, data))
-    plot_compare(rep, out / "compare.png")
-    write_json_atomic(
-        out / "compare.json", {k: v for k, v in rep.items() if k not in ("curves", "result")}
-    )
-    print(f"wrote {out}/compare.json, compare.png")
+    data, config, teacher = _prepare(args)
+    config = dataclasses.replace(config, t_extra=record_times(config, data), keep_latent=True)
+    c = compare(train(data, config, teacher=teacher, progress=not args.no_progress))
+    with locked_dir(args.out, name="--out") as out:
+        prepare_out_dir(out, args.force, name="--out", force_name="--force")
+        save_result(c, out / "compare")
+        write_json_atomic(out / "summary.json", c.summary())
+        plot_compare(c, out / "compare.png")
+    print(f"wrote {out}/compare.json, compare.npz, summary.json, compare.png")
     for k in ("t_star_theory", "t_star_training", "rel_error"):
-        print(f"{k:16s}{np.array2string(np.asarray(rep[k], float), precision=5)}")
-    if rep["capture"]:
-        print(f"capture         {rep['capture']}")
+        print(f"{k:16s}{np.array2string(np.asarray(getattr(c, k), float), precision=5)}")
+    if not c.followed.all():
+        print(
+            f"not followed    {int((~c.followed).sum())} of {c.followed.size} (member, feature) "
+            "pairs did not end near their reference: no agreement is reported for them"
+        )
+    if c.captures:
+        print(f"captures        {[(x.channel, x.feature, round(x.t, 4)) for x in c.captures]}")
     return 0

@@ -6,6 +6,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .._theory._order import flip_depth
+
 OBJECTIVE_LABEL = {"jepa": "JEPA", "mae": "MAE"}
 
 
@@ -96,8 +98,7 @@ def critical_time_figure(t_star, depths, names, lam, var, eps):
             ax.plot(
                 depths, ts[:, j], "o-", color=colors[j], label=feature_label(name, lam[j], var[j])
             )
-        first = [int(np.argmin(row)) if np.isfinite(row).any() else -1 for row in ts]
-        flip = next((d for d, f in zip(depths, first) if f != first[0]), None)
+        flip = flip_depth(depths, ts)
         if flip is not None:
             ax.axvline(flip - 0.5, color="0.5", ls="--", lw=1)
             ax.text(

@@ -21,6 +21,8 @@ import numpy as np
 from .._core._io import save_figure_atomic
 from .._plotting._dynamics import OBJECTIVE_LABEL, feature_colors, feature_label, plt
 from .._theory._critical_time import critical_time
+from .._theory._order import learning_order, rel_error
+from .._theory._stability import convergence_rate
 
 LEVELS = ("full", "quick", "tiny")
 T_LABEL = "gradient-flow time t (log scale)"
@@ -39,7 +41,7 @@ __all__ = [
     "rel_error",
     "save",
     "subplots",
-    "train_member",
+    "train_run",
 ]
 
 
@@ -48,18 +50,10 @@ def claim(cid: str, statement: str, held, **values) -> dict:
     return {"id": cid, "statement": statement, "held": bool(held), "values": values}
 
 
-def rel_error(a, b) -> np.ndarray:
-    """``|a - b| / |b|`` elementwise (inf where exactly one is infinite, 0 where equal)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.abs(a - b) / np.abs(b)
-    return np.where(np.isfinite(a) & np.isfinite(b), r, np.where(a == b, 0.0, np.inf))
-
-
 def first_order(t_star, names) -> list[str]:
-    """Names sorted by critical time (learned ones only)."""
+    """Names in learning order (docs/theory.md §10), learned features only."""
     t_star = np.asarray(t_star, float)
-    return [names[j] for j in np.argsort(t_star, kind="stable") if np.isfinite(t_star[j])]
+    return [names[j] for j in learning_order(t_star) if np.isfinite(t_star[j])]
 
 
 def subplots(n_rows, n_cols, w=3.6, h=3.0, **kw):
@@ -75,27 +69,28 @@ def save(fig, path, dpi=100) -> None:
     plt.close(fig)
 
 
-def train_member(objective, data, depth, eps, eta, t_max, n_records=160, **kw):
-    """One balanced, population-loss (unless ``data`` has a batch) run of one depth.
+def train_run(objective, data, depth, eps, eta, t_max, n_t=160, start=None, teacher=None, **kw):
+    """One member (one depth, one rate) trained from the balanced start, or from ``start``.
 
-    Returns ``(t [R], norm [R, d] = |Wbar e_j|, t_cross [d], result)``, the
-    training critical time being the first crossing of half the per-feature
-    fixed point (``jepa_flow.train``).
+    Population loss unless ``data`` has a batch; ``kw`` are further
+    ``TrainConfig`` fields. Returns the ``TrainResult``; ``compare`` it for
+    the theory.
     """
+    from .._training._config import TrainConfig
     from .._training._train import train
 
-    r = train(
-        objective,
-        data,
+    config = TrainConfig(
+        objective=objective,
         depth=int(depth),
         eta=float(eta),
         eps=float(eps),
         t_max=float(t_max),
-        n_records=n_records,
-        keep_latent=False,
+        n_t=n_t,
+        init="given" if start is not None else kw.pop("init", "balanced"),
+        keep_latent=kw.pop("keep_latent", False),
         **kw,
     )
-    return r.t[0, 0, 0], r.norm[0, 0, 0], r.t_cross[0, 0, 0], r
+    return train(data, config, start=start, teacher=teacher)
 
 
 def choose_eta(objective, lam, var, depth, eps, steps=20000, t_max=None):
@@ -104,19 +99,14 @@ def choose_eta(objective, lam, var, depth, eps, steps=20000, t_max=None):
     About ``steps`` steps to ``t_max`` (default 1.5 times the latest critical
     time), capped at half the stability limit of the learned state (the
     linearized rate there: ``L var rho^(2L)`` for JEPA, ``(L + 1) var
-    rho^(2L/(L+1))`` for MAE). Measured on the canonical pair: 2e4 steps give
+    rho^(2L/(L+1))`` for MAE, docs/theory.md §7). Measured on the canonical pair: 2e4 steps give
     critical times within 0.06 % of the theory (GD lags the flow by O(eta)).
     """
     lam, var = np.asarray(lam, float), np.asarray(var, float)
     if t_max is None:
         t = np.asarray(critical_time(objective, lam, var, depth, eps), float)
         t_max = 1.5 * float(t[np.isfinite(t)].max())
-    rho = np.clip(lam / var, 0.0, None)
-    L = float(depth)
-    if objective == "jepa":
-        stiff = L * var * rho ** (2 * L)
-    else:
-        stiff = (L + 1) * var * rho ** (2 * L / (L + 1))
+    stiff = convergence_rate(objective, lam, var, float(depth))
     eta = min(t_max / steps, 0.5 / max(float(stiff.max()), 1e-12))
     return eta, t_max
 
@@ -127,7 +117,7 @@ def features_data(lam, var, **kw):
     from .._training._data import gaussian
 
     lam, var = np.asarray(lam, float), np.asarray(var, float)
-    return gaussian(var, lam, Syy=np.maximum(var, lam**2 / var), **kw)
+    return gaussian(Sxx=var, Syx=lam, Syy=np.maximum(var, lam**2 / var), **kw)
 
 
 def time_grid(t_star, n=300, lo=1e-2, hi=3.0):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._theory._critical_time import critical_time
+from .._theory._order import flip_depth
 from ._common import claim, plt, save
 from ._study import make_features, run_study
 
@@ -47,13 +48,6 @@ PARAMS = {
     "quick": {**_BASE, "depths": list(range(1, 9)), "n_t": 400},
     "tiny": {**_BASE, "depths": [1, 2, 4], "n_t": 120},
 }
-
-
-def flip_depth(t_star) -> int | None:
-    """First depth (1-based row) whose first-learned feature differs from depth 1's."""
-    first = np.argmin(np.asarray(t_star), axis=-1)
-    later = np.nonzero(first != first[0])[0]
-    return int(later[0]) + 1 if later.size else None
 
 
 def run(out, p) -> dict:
@@ -117,8 +111,9 @@ def run(out, p) -> dict:
     dd = np.arange(1, p["flip_depths_searched"] + 1, dtype=float)[:, None, None]
     lam, var = np.asarray(p["lam"]), np.asarray(p["var"])
     ts = {o: np.asarray(critical_time(o, lam, var, dd, eps_list[None, :, None])) for o in t}
-    flip_eps = [flip_depth(ts["jepa"][:, k]) for k in range(len(eps_list))]
-    flip_eps_mae = [flip_depth(ts["mae"][:, k]) for k in range(len(eps_list))]
+    dl = dd[:, 0, 0].astype(int)
+    flip_eps = [flip_depth(dl, ts["jepa"][:, k]) for k in range(len(eps_list))]
+    flip_eps_mae = [flip_depth(dl, ts["mae"][:, k]) for k in range(len(eps_list))]
     claims.append(
         claim(
             "1.flip_depth_vs_eps",

@@ -24,7 +24,7 @@ from ._common import (
     rel_error,
     save,
     subplots,
-    train_member,
+    train_run,
 )
 
 NAME = "2_critical_time"
@@ -74,8 +74,7 @@ PARAMS = {
 
 def _train(objective, lam, var, depth, eps, steps):
     eta, t_max = choose_eta(objective, lam, var, depth, eps, steps)
-    _, _, t_cross, _ = train_member(objective, features_data(lam, var), depth, eps, eta, t_max)
-    return np.asarray(t_cross)
+    return train_run(objective, features_data(lam, var), depth, eps, eta, t_max).t_star[0, 0, 0]
 
 
 def run(out, p) -> dict:

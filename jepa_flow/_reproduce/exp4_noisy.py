@@ -28,7 +28,7 @@ from ._common import (
     save,
     subplots,
     time_grid,
-    train_member,
+    train_run,
 )
 
 NAME = "4_noisy_features"
@@ -114,8 +114,7 @@ def run(out, p) -> dict:
                 obj, lam, var, L, eps, p["train_steps"], t_max=p["train_t_factor"] * t_last
             )
             data = noisy_views(p["s"], p["nu"], p["c"])
-            _, norm, _, _ = train_member(obj, data, L, eps, eta, t_max)
-            rows.append(norm[-1])
+            rows.append(train_run(obj, data, L, eps, eta, t_max).norm[0, 0, 0, -1])
         trained[obj] = np.array(rows)
     ws_tr = {
         o: np.asarray(fixed_point(o, lam, var, np.asarray(p["train_depths"], float)[:, None]))
@@ -188,8 +187,11 @@ def run(out, p) -> dict:
     ax = axes[0, 2]
     rr = np.linspace(rho.min(), 1, 50)
     for L, ls in zip(p["train_depths"], ("-", "--", ":", "-.")):
-        ax.plot(rr, rr**L, ls, color="tab:blue", label=f"JEPA rho^L, L={L}")
-        ax.plot(rr, rr ** (L / (L + 1)), ls, color="tab:red", label=f"MAE rho^(L/(L+1)), L={L}")
+        for o, color, lab in (
+            ("jepa", "tab:blue", "JEPA rho^L"),
+            ("mae", "tab:red", "MAE rho^(L/(L+1))"),
+        ):
+            ax.plot(rr, fixed_point(o, rr, 1.0, L), ls, color=color, label=f"{lab}, L={L}")
     for o, mk in (("jepa", "o"), ("mae", "s")):
         for i in range(len(p["train_depths"])):
             ax.scatter(

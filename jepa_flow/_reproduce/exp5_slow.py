@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._theory._critical_time import critical_time
+from .._theory._order import rank_correlation as spearman
 from ._common import (
     OBJECTIVE_LABEL,
     OBJECTIVES,
@@ -39,11 +40,6 @@ PARAMS = {
     "quick": {**_BASE, "depths": [1, 2, 3, 4, 5, 6, 7, 8], "show": [1, 4, 8], "n_t": 200},
     "tiny": {**_BASE, "depths": [1, 8], "show": [1, 8], "n_t": 60},
 }
-
-
-def spearman(x, y) -> float:
-    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def run(out, p) -> dict:

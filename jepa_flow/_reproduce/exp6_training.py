@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._theory._critical_time import critical_time
-from .._training._compare import capture_gain, predicted_captures
+from .._training._compare import compare
 from .._training._data import linear_dynamics, noisy_views
 from . import exp1_order, exp3_phase, exp4_noisy, exp5_slow
 from ._common import (
@@ -27,10 +26,9 @@ from ._common import (
     learned_fraction,
     plot_dynamics,
     plt,
-    rel_error,
     save,
     subplots,
-    train_member,
+    train_run,
 )
 
 NAME = "6_theory_vs_training"
@@ -39,7 +37,7 @@ TITLE = "Theory (ODE) against SGD-trained models for experiments 1-5"
 _BASE = {
     "eps": 1e-3,
     "steps": 20000,
-    "n_records": 1500,
+    "n_t": 1500,
     # minibatch SGD (Wishart moment sampler): batch size and depths; 5 % tolerance
     "batch": 4096,
     "mb_depths": [2],
@@ -56,7 +54,7 @@ PARAMS = {
         "depths": [1],
         "show_depth": 1,
         "steps": 8000,
-        "n_records": 200,
+        "n_t": 200,
         "mb_depths": [1],
         "mb_setups": [1],
     },
@@ -103,31 +101,25 @@ def run(out, p) -> dict:
         for obj in OBJECTIVES:
             for L in p["depths"]:
                 eta, t_max = choose_eta(obj, lam, var, L, eps, p["steps"])
-                t, norm, t_cross, r = train_member(
-                    obj, data, L, eps, eta, t_max, n_records=p["n_records"]
-                )
-                t_th = np.asarray(critical_time(obj, lam, var, L, eps))
-                err = rel_error(t_cross, t_th)
+                r = train_run(obj, data, L, eps, eta, t_max, n_t=p["n_t"])
+                c = compare(r)
+                t_th, t_tr = c.t_star_theory[0, 0, 0], c.t_star_training[0, 0, 0]
                 rows.append(
                     {
                         "setup": k,
                         "objective": obj,
                         "depth": L,
                         "eta": eta,
-                        "n_steps": r.n_steps,
+                        "n_steps": r.config.n_steps,
                         "t_star_theory": t_th,
-                        "t_star_training": t_cross,
-                        "rel_error": err,
-                        "order_agrees": bool(
-                            np.array_equal(
-                                np.argsort(t_th, kind="stable"), np.argsort(t_cross, kind="stable")
-                            )
-                        ),
+                        "t_star_training": t_tr,
+                        "rel_error": c.rel_error_theory[0, 0, 0],
+                        "order_agrees": bool(c.order_agrees[0, 0, 0]),
                     }
                 )
                 if L == p["show_depth"]:
-                    ws = r.threshold[0] / r.fraction
-                    shown[(k, obj)] = (t, norm / ws, t_th, lam, var, title)
+                    ws = r.level[0] / r.config.fraction
+                    shown[(k, obj)] = (r.t[0, 0, 0], r.norm[0, 0, 0] / ws, t_th, lam, var, title)
     # minibatch SGD: its noise seeds the capture of theory §7 where a lower-influence
     # feature is learned first; those features are expected early and scored apart
     mb = []
@@ -137,13 +129,8 @@ def run(out, p) -> dict:
         for obj in OBJECTIVES:
             for L in p["mb_depths"]:
                 eta, t_max = choose_eta(obj, lam, var, L, eps, p["steps"])
-                _, _, t_cross, r = train_member(obj, data, L, eps, eta, t_max)
-                t_th = np.asarray(critical_time(obj, lam, var, L, eps))
-                gain = (
-                    capture_gain(lam, var, L, t_th) if obj == "jepa" else np.zeros((lam.size,) * 2)
-                )
-                seed = np.sqrt(eta / p["batch"])
-                cap = sorted({c["feature"] for c in predicted_captures(gain, seed)})
+                c = compare(train_run(obj, data, L, eps, eta, t_max), full=False)
+                cap = sorted({x.feature for x in c.captures_predicted[0][0][0]})
                 mb.append(
                     {
                         "setup": k,
@@ -151,9 +138,9 @@ def run(out, p) -> dict:
                         "depth": L,
                         "eta": eta,
                         "batch": p["batch"],
-                        "t_star_theory": t_th,
-                        "t_star_training": t_cross,
-                        "rel_error": rel_error(t_cross, t_th),
+                        "t_star_theory": c.t_star_theory[0, 0, 0],
+                        "t_star_training": c.t_star_training[0, 0, 0],
+                        "rel_error": c.rel_error_theory[0, 0, 0],
                         "capture_predicted": cap,
                     }
                 )

@@ -24,10 +24,11 @@ import numpy as np
 from matplotlib.ticker import NullFormatter
 
 from .._theory._critical_time import critical_time
-from .._theory._fullflow import full_flow
+from .._theory._layers import Params
+from .._theory._order import learned_first
+from .._theory._targets import ema_half_time_delay, frozen_teacher_lam
+from .._training._compare import compare
 from .._training._data import gaussian
-from .._training._model import Params
-from .._training._train import train
 from ._common import (
     OBJECTIVE_LABEL,
     choose_eta,
@@ -37,6 +38,7 @@ from ._common import (
     rel_error,
     save,
     subplots,
+    train_run,
 )
 
 NAME = "7_beyond_assumptions"
@@ -85,50 +87,40 @@ PARAMS = {
 }
 
 
-def _ff_times(obj, r, **kw):
-    """Full-matrix flow from member 0's initial state: critical times ``[d]``."""
-    f = full_flow(
-        obj,
-        r.data,
-        r.W0[0, 0, 0],
-        r.V0[0, 0, 0],
-        int(r.depth[0]),
-        r.t[0, 0, 0][1:],
-        r.threshold[0],
-        **kw,
-    )
-    return np.asarray(f.t_cross), f
-
-
 def _train(obj, data, lam, var, L, eps, steps, t_factor=1.0, **kw):
     eta, t_max = choose_eta(obj, lam, var, L, eps, steps)
     eta, t_max = eta * t_factor, t_max * t_factor
-    kw.setdefault("eta", eta)
-    return train(obj, data, depth=L, eps=eps, t_max=t_max, n_records=200, keep_latent=False, **kw)
+    eta = kw.pop("eta", eta)
+    return train_run(obj, data, L, eps, eta, t_max, n_t=200, **kw)
 
 
-def run(out, p) -> dict:
-    lam, var, eps, L = np.asarray(p["lam"]), np.asarray(p["var"]), p["eps"], p["depth"]
-    data = features_data(lam, var)
-    d = lam.size
-    num, claims, panels = {"lam": lam, "var": var, "eps": eps, "depth": L}, [], {}
-    t_bal = {o: np.asarray(critical_time(o, lam, var, L, eps)) for o in ("jepa", "mae")}
-
-    # a. unbalanced start
+def _unbalanced(p, ctx, num, claims, panels) -> None:
+    """a. unbalanced start: trained and full-flow critical times against the imbalance k."""
+    lam, var, eps, L, data, d, t_bal = ctx
     u0 = eps ** (1.0 / L)
     res = {}
     for obj in ("jepa", "mae"):
         tr, ff = [], []
         for k in p["imbalance"]:
-            init = Params(
+            start = Params(
                 W=np.broadcast_to(k ** (-1.0 / L) * u0 * np.eye(d), (L, d, d)).copy(),
                 V=k * u0 * np.eye(d),
             )
-            r = _train(
-                obj, data, lam, var, L, eps, p["steps"], init=init, t_factor=p["imbalance_t_factor"]
+            c = compare(
+                _train(
+                    obj,
+                    data,
+                    lam,
+                    var,
+                    L,
+                    eps,
+                    p["steps"],
+                    start=start,
+                    t_factor=p["imbalance_t_factor"],
+                )
             )
-            tr.append(r.t_cross[0, 0, 0])
-            ff.append(_ff_times(obj, r)[0])
+            tr.append(c.t_star_training[0, 0, 0])
+            ff.append(c.t_star_full[0, 0, 0])
         res[obj] = {
             "training": np.array(tr),
             "full_flow": np.array(ff),
@@ -150,7 +142,10 @@ def run(out, p) -> dict:
     )
     panels["a"] = (p["imbalance"], shift)
 
-    # b. random rotation
+
+def _rotation(p, ctx, num, claims, panels) -> None:
+    """b. a random rotation U: how far B's critical time moves (the capture seeded by rounding)."""
+    lam, var, eps, L, data, d, t_bal = ctx
     rot = {"depth": p["rotation_depths"], "t_diag": [], "t_rot": [], "first_theory": []}
     for Lr in p["rotation_depths"]:
         r0 = _train("jepa", data, lam, var, Lr, eps, p["steps"])
@@ -164,9 +159,11 @@ def run(out, p) -> dict:
             p["steps"],
             eta=float(r0.eta[0]),
         )
-        rot["t_diag"].append(r0.t_cross[0, 0, 0])
-        rot["t_rot"].append(r1.t_cross[0, 0, 0])
-        rot["first_theory"].append("AB"[int(np.argmin(critical_time("jepa", lam, var, Lr, eps)))])
+        rot["t_diag"].append(r0.t_star[0, 0, 0])
+        rot["t_rot"].append(r1.t_star[0, 0, 0])
+        rot["first_theory"].append(
+            "AB"[int(learned_first(critical_time("jepa", lam, var, Lr, eps)))]
+        )
     shift_rot = np.array(rot["t_rot"]) / np.array(rot["t_diag"]) - 1
     rot["shift_B"] = shift_rot[:, 1]
     rot["shift_A"] = shift_rot[:, 0]
@@ -189,20 +186,21 @@ def run(out, p) -> dict:
     )
     panels["b"] = (p["rotation_depths"], shift_rot)
 
-    # c. non-commuting covariances
+
+def _non_commuting(p, ctx, num, claims, panels) -> None:
+    """c. non-commuting covariances: full-matrix flow vs the diagonal theory's drift."""
+    lam, var, eps, L, data, d, t_bal = ctx
     lam_c, var_c = np.asarray(p["nc_lam"]), np.asarray(p["nc_var"])
     K = np.ones((d, d)) - np.eye(d)
     nc = {"delta": p["delta"]}
     for obj in ("jepa", "mae"):
-        t_th = np.asarray(critical_time(obj, lam_c, var_c, L, eps))
         e_full, e_diag = [], []
         for dl in p["delta"]:
             Syx = np.diag(lam_c) + dl * K
-            dat = gaussian(np.diag(var_c), Syx, Syy=4.0 * np.diag(var_c))
-            r = _train(obj, dat, lam_c, var_c, L, eps, p["steps"])
-            tf, _ = _ff_times(obj, r)
-            e_full.append(float(rel_error(r.t_cross[0, 0, 0], tf).max()))
-            e_diag.append(float(rel_error(r.t_cross[0, 0, 0], t_th).max()))
+            dat = gaussian(Sxx=np.diag(var_c), Syx=Syx, Syy=4.0 * np.diag(var_c))
+            c = compare(_train(obj, dat, lam_c, var_c, L, eps, p["steps"]), full=True)
+            e_full.append(float(c.rel_error_full.max()))
+            e_diag.append(float(c.rel_error_theory.max()))
         nc[obj] = {"rel_error_full_flow": e_full, "drift_diagonal_theory": e_diag}
     num["non_commuting"] = nc
     ok_full = max(max(nc[o]["rel_error_full_flow"]) for o in ("jepa", "mae"))
@@ -222,17 +220,21 @@ def run(out, p) -> dict:
     )
     panels["c"] = nc
 
-    # d. EMA targets
+
+def _ema(p, ctx, num, claims, panels) -> None:
+    """d. EMA targets: the half time against tau, the full EMA flow and the first-order delay."""
+    lam, var, eps, L, data, d, t_bal = ctx
     ema = {"tau": p["tau"], "training": [], "full_flow": []}
     eta_e = p["ema_eta"]
     for tau in p["tau"]:
         r = _train("jepa", data, lam, var, L, eps, p["steps"], target="ema", tau=tau, eta=eta_e)
-        ema["training"].append(r.t_cross[0, 0, 0])
-        ema["full_flow"].append(_ff_times("jepa", r, target="ema", tau=tau - eta_e)[0])
-    rho = lam / var
-    first = L * np.log((rho - u0) / (u0 * (2 ** (1.0 / L) - 1)))
+        c = compare(r)  # the continuous EMA of time constant tau - eta (theory §6.2)
+        ema["training"].append(c.t_star_training[0, 0, 0])
+        ema["full_flow"].append(c.t_star_full[0, 0, 0])
     ema["delay_training"] = np.array(ema["training"]) - t_bal["jepa"]
-    ema["delay_first_order"] = np.array(p["tau"])[:, None] * first[None, :]
+    ema["delay_first_order"] = ema_half_time_delay(
+        lam[None, :], var[None, :], L, eps, np.array(p["tau"])[:, None]
+    )
     num["ema"] = ema
     e_ema = float(rel_error(np.array(ema["training"]), np.array(ema["full_flow"])).max())
     dl_ratio = ema["delay_training"][0] / ema["delay_first_order"][0]
@@ -240,8 +242,8 @@ def run(out, p) -> dict:
         claim(
             "7d.ema",
             f"JEPA with an EMA target (depth {L}): the half time grows with tau, the "
-            "full-matrix EMA flow gives it to 1 %, and at the smallest tau the delay is theory §6's "
-            "first-order L tau log((rho - u0)/(u0 (2^(1/L) - 1))) to 15 %",
+            "full-matrix EMA flow gives it to 1 %, and at the smallest tau the delay is "
+            "theory §6.2's first-order L tau log((rho - u0)/(u0 (2^(1/L) - 1))) to 15 %",
             bool(np.all(np.diff(np.array(ema["training"]), axis=0) > 0))
             and e_ema < 1e-2
             and bool(np.all(np.abs(dl_ratio - 1) < 0.15)),
@@ -253,7 +255,10 @@ def run(out, p) -> dict:
     )
     panels["d"] = ema
 
-    # e. frozen teachers
+
+def _frozen_teacher(p, ctx, num, claims, panels) -> None:
+    """e. frozen teachers: the student follows MAE's flow with lam -> c lam."""
+    lam, var, eps, L, data, d, t_bal = ctx
     Ls, Lt = p["student_depth"], p["teacher_depth"]
     teacher_run = _train("jepa", data, lam, var, Lt, eps, p["steps"])
     t_jepa = teacher_run.wbar[0, 0, 0]
@@ -261,33 +266,24 @@ def run(out, p) -> dict:
     t_rand = np.diag(rng.uniform(0.2, 1.5, d))
     teach = {}
     for name, T in (("random", t_rand), ("jepa_trained", t_jepa)):
-        c = np.diag(T)
-        t_th = np.asarray(critical_time("mae", c * lam, var, Ls, eps))
-        eta, t_max = choose_eta("mae", c * lam, var, Ls, eps, p["steps"])
-        r = train(
-            "jepa",
-            data,
-            depth=Ls,
-            eps=eps,
-            eta=eta,
-            t_max=t_max,
-            target="frozen",
-            teacher=T,
-            n_records=200,
-            keep_latent=False,
+        c_lam = frozen_teacher_lam(lam, np.diag(T))  # the MAE flow the student follows
+        eta, t_max = choose_eta("mae", c_lam, var, Ls, eps, p["steps"])
+        c = compare(
+            train_run("jepa", data, Ls, eps, eta, t_max, n_t=200, target="frozen", teacher=T)
         )
+        t_th, t_tr = c.t_star_theory[0, 0, 0], c.t_star_training[0, 0, 0]
         teach[name] = {
-            "c": c,
+            "c": np.diag(T),
             "t_star_theory": t_th,
-            "t_star_training": r.t_cross[0, 0, 0],
-            "first": "AB"[int(np.argmin(r.t_cross[0, 0, 0]))],
-            "first_theory": "AB"[int(np.argmin(t_th))],
+            "t_star_training": t_tr,
+            "first": "AB"[int(learned_first(t_tr))],
+            "first_theory": "AB"[int(learned_first(t_th))],
         }
     num["frozen"] = {"student_depth": Ls, "teacher_depth": Lt, **teach}
     e_fr = max(
         float(rel_error(v["t_star_training"], v["t_star_theory"]).max()) for v in teach.values()
     )
-    own = "AB"[int(np.argmin(critical_time("jepa", lam, var, Ls, eps)))]
+    own = "AB"[int(learned_first(critical_time("jepa", lam, var, Ls, eps)))]
     claims.append(
         claim(
             "7e.frozen_teacher",
@@ -306,6 +302,18 @@ def run(out, p) -> dict:
         )
     )
     panels["e"] = teach
+
+
+def run(out, p) -> dict:
+    lam, var, eps, L = np.asarray(p["lam"]), np.asarray(p["var"]), p["eps"], p["depth"]
+    data = features_data(lam, var)
+    d = lam.size
+    num, claims, panels = {"lam": lam, "var": var, "eps": eps, "depth": L}, [], {}
+    t_bal = {o: np.asarray(critical_time(o, lam, var, L, eps)) for o in ("jepa", "mae")}
+
+    ctx = (lam, var, eps, L, data, d, t_bal)
+    for panel in (_unbalanced, _rotation, _non_commuting, _ema, _frozen_teacher):
+        panel(p, ctx, num, claims, panels)
     _figure(out, p, panels, L)
     return {"figures": ["beyond.png"], **num, "claims": claims}
 

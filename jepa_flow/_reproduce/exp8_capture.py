@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._theory._critical_time import critical_time
-from .._theory._fullflow import full_flow
-from .._training._model import Params
-from .._training._train import train
+from .._theory._critical_time import critical_time, fixed_point
+from .._theory._layers import Params
+from .._theory._stability import capture_rate, collapsed_predictor, collapses
+from .._training._compare import compare
 from ._common import (
     OBJECTIVE_LABEL,
     OBJECTIVES,
@@ -37,6 +37,7 @@ from ._common import (
     rel_error,
     save,
     subplots,
+    train_run,
 )
 
 NAME = "8_capture_collapse"
@@ -56,7 +57,7 @@ _BASE = {
     "collapse_margin": 0.05,  # |v0^2 - w0^2 - rho^2| below this: too slow to decide, not scored
     "steps": 30000,
     "converge_factor": 4.0,  # singular values: train to 4 x 1.5 t*_B
-    "n_records": 1500,
+    "n_t": 1500,
 }
 PARAMS = {
     "full": {**_BASE, "scales": [1e-12, 1e-10, 1e-8, 1e-6, 1e-4], "n_grid": 16},
@@ -86,38 +87,16 @@ def run(out, p) -> dict:
         eta, t_max = choose_eta(obj, lam, var, L, eps, p["steps"])
         tr, ff, sv, dg = [], [], None, None
         for s in p["scales"]:
-            r = train(
-                obj,
-                data,
-                depth=L,
-                eta=eta,
-                eps=eps,
-                t_max=t_max,
-                scale=s,
-                seed=0,
-                n_records=200,
-                keep_latent=False,
-            )
-            tr.append(float(r.t_cross[0, 0, 0, 1]))
-            if obj == "jepa":
-                f = full_flow(
-                    obj, data, r.W0[0, 0, 0], r.V0[0, 0, 0], L, r.t[0, 0, 0][1:], r.threshold[0]
-                )
-                ff.append(float(np.asarray(f.t_cross)[1]))
+            r = train_run(obj, data, L, eps, eta, t_max, n_t=200, scale=s)
+            if obj == "jepa":  # the full-matrix flow from the same perturbed start
+                c = compare(r, full=True)
+                ff.append(float(c.t_star_full[0, 0, 0, 1]))
+            tr.append(float(r.t_star[0, 0, 0, 1]))
         tB[obj] = {"theory": float(t_th[1]), "training": tr, "full_flow": ff}
     # the largest perturbation, trained to convergence: singular values and diagonal entries
     eta, t_max = choose_eta("jepa", lam, var, L, eps, p["steps"])
-    r = train(
-        "jepa",
-        data,
-        depth=L,
-        eta=eta,
-        eps=eps,
-        t_max=p["converge_factor"] * t_max,
-        scale=p["scales"][-1],
-        seed=0,
-        n_records=50,
-        keep_latent=False,
+    r = train_run(
+        "jepa", data, L, eps, eta, p["converge_factor"] * t_max, n_t=50, scale=p["scales"][-1]
     )
     sv = np.sort(np.linalg.svd(r.wbar[0, 0, 0], compute_uv=False))[::-1]
     dg = np.diag(r.wbar[0, 0, 0])
@@ -155,13 +134,14 @@ def run(out, p) -> dict:
             t_star_B_theory=tB["mae"]["theory"],
         )
     )
-    rho_L = np.sort(rho**L)[::-1]
+    wbar_star = np.asarray(fixed_point("jepa", lam, var, L))
+    rho_L = np.sort(wbar_star)[::-1]
     claims.append(
         claim(
             "8.singular_values",
             "after capture (largest perturbation) the learned singular values "
             "of Wbar are rho^L to 1 %, while the diagonal entries in the feature basis are not",
-            bool(np.all(rel_error(sv, rho_L) < 1e-2) and np.any(rel_error(dg, rho**L) > 0.1)),
+            bool(np.all(rel_error(sv, rho_L) < 1e-2) and np.any(rel_error(dg, wbar_star) > 0.1)),
             singular_values=sv,
             rho_L=rho_L,
             diagonal=dg,
@@ -175,21 +155,21 @@ def run(out, p) -> dict:
             t_th = np.asarray(critical_time(obj, lam, var, Lr, eps))
             # until B's own (per-feature) critical time
             eta, t_max = choose_eta(obj, lam, var, Lr, eps, p["steps"], t_max=float(t_th[1]))
-            r = train(
+            r = train_run(
                 obj,
                 data,
-                depth=Lr,
-                eta=eta,
-                eps=eps,
-                t_max=t_max,
+                Lr,
+                eps,
+                eta,
+                t_max,
+                n_t=p["n_t"],
                 scale=p["rate_scale"],
-                n_records=p["n_records"],
                 keep_latent=True,
             )
             t, delta = r.t[0, 0, 0], r.latent[0, 0, 0, :, 0, 1]
-            learned = r.norm[0, 0, 0, :, 0] >= 0.99 * r.threshold[0, 0] / r.fraction
+            learned = r.norm[0, 0, 0, :, 0] >= 0.99 * r.level[0, 0] / r.config.fraction
             start = t[np.argmax(learned)] if learned.any() else np.inf
-            gamma = var[1] * rho[0] ** (2 * Lr - 1) * (rho[1] - rho[0])
+            gamma = capture_rate(lam, var, Lr)[0, 1]
             mix = np.abs(delta) / np.maximum(r.norm[0, 0, 0, :, 1], 1e-300)
             rates[f"{obj}_L{Lr}"] = {
                 "measured": growth_rate(t, delta, start),
@@ -222,24 +202,16 @@ def run(out, p) -> dict:
     v0, w0 = V0g.ravel(), W0g.ravel()
     n = v0.size
     data_c = features_data(np.full(n, p["collapse_lam"]), np.full(n, p["collapse_var"]))
-    r = train(
-        "jepa",
-        data_c,
-        depth=1,
-        eta=p["collapse_eta"],
-        t_max=p["collapse_t_max"],
-        init=Params(W=np.diag(w0)[None], V=np.diag(v0)),
-        n_records=20,
-        keep_latent=False,
-    )
+    start = Params(W=np.diag(w0)[None], V=np.diag(v0))
+    r = train_run("jepa", data_c, 1, 1e-3, p["collapse_eta"], p["collapse_t_max"], 20, start)
     w_end = np.abs(np.diag(r.W[0, 0, 0, 0]))
     v_end = np.diag(r.V[0, 0, 0])
     delta = v0**2 - w0**2
-    predicted = delta > rho_c**2
+    predicted = collapses(v0, w0, rho_c)
     collapsed = w_end < 1e-3
     decided = np.abs(delta - rho_c**2) > p["collapse_margin"]
     agree = float(np.mean((predicted == collapsed)[decided]))
-    v_pred = np.sqrt(np.clip(delta, 0, None))
+    v_pred = collapsed_predictor(v0, w0)
     scored = predicted & decided
     v_err = float(np.max(np.abs(v_end - v_pred)[scored])) if scored.any() else 0.0
     num["collapse"] = {
@@ -336,7 +308,8 @@ def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
         label="singular values of Wbar",
     )
     ax.bar(x + 0.2, num["final_diagonal"], 0.4, color=cols, label="diagonal entries e_j^T Wbar e_j")
-    ax.hlines(np.sort(rho**L)[::-1], x - 0.4, x, colors="k", lw=2, label="rho^L (sorted)")
+    wbar_star = np.asarray(fixed_point("jepa", np.asarray(p["lam"]), np.asarray(p["var"]), L))
+    ax.hlines(np.sort(wbar_star)[::-1], x - 0.4, x, colors="k", lw=2, label="rho^L (sorted)")
     ax.set_xticks(x, ["1st / A", "2nd / B"])
     ax.set_ylabel("learned encoder value")
     ax.set_title(

@@ -8,6 +8,7 @@ the axes, ``objective`` slowest); outputs come from the chunk files written by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -15,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ._config import STATIC, SweepConfig, parse_config
+from ._result import SweepResult
 from ._run import _chunk_path, _chunk_plan
 
 
 def _load_manifest(path: Path) -> tuple[dict, SweepConfig]:
     try:
         manifest = json.loads((path / "manifest.json").read_text())
-        config = parse_config((path / "config.toml").read_text())
+        config = parse_config((path / "config.toml").read_text(), budget=False)
     except FileNotFoundError:
         raise ValueError(f"{str(path)!r} is not a sweep directory (no manifest.json)") from None
     if manifest["fingerprint"] != config.fingerprint():
@@ -29,21 +31,62 @@ def _load_manifest(path: Path) -> tuple[dict, SweepConfig]:
     return manifest, config
 
 
-def load_sweep(path) -> dict[str, np.ndarray]:
-    """Results of a finished sweep: a dict of numpy arrays, one row per configuration.
+def load_sweep(path) -> SweepResult:
+    """The ``SweepResult`` of a finished sweep directory (the type ``run_sweep`` returns).
 
-    Rows follow the configuration order (C-order product of the axes in
-    ``config.toml``, ``objective`` slowest). Keys: every axis (``objective``
-    and ``method`` as strings), the derived feature parameters (``lam, rho,
-    var``, or ``lam_a, rho_a, var_a, lam_b, rho_b, var_b`` for pairs) and the
-    outputs: ``t_star, wbar_star, ok`` or, for pairs, ``t_star_a, t_star_b,
-    wbar_star_a, wbar_star_b, t_ratio`` (``t_star_b / t_star_a``), ``first``
-    (int8: 0 when A is learned first, 1 when B is, 2 for equal times) and
-    ``ok`` (False where an ODE solve failed; its times are NaN).
+    Columns (``result[name]``), one row per configuration, in configuration
+    order (C-order product of the axes in ``config.toml``, ``objective``
+    slowest): every axis (``objective`` and ``method`` as strings), the
+    derived feature parameters (``lam, rho, var``, or ``lam_a, rho_a, var_a,
+    lam_b, rho_b, var_b`` for pairs) and the outputs: ``t_star, wbar_star,
+    ok`` or, for pairs, ``t_star_a, t_star_b, wbar_star_a, wbar_star_b,
+    t_ratio`` (``t_star_b / t_star_a``), ``first`` (int8: 0 when A is learned
+    first, 1 when B is, 2 for equal times) and ``ok`` (False where an ODE
+    solve failed; its times are NaN).
 
     Pure numpy (no JAX computation). Raises ``ValueError`` when chunks are
     missing (the run was interrupted: run the same command again).
+
+    Examples:
+        Critical times of features A and B of theory §4 for both objectives
+        at depth 4, one row per configuration (``objective`` slowest):
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> import jepa_flow as jf
+        >>> config = jf.parse_sweep_config('''
+        ... [sweep]
+        ... objective = ["jepa", "mae"]
+        ... depth = 4
+        ... lam = [1.0, 0.8]
+        ... rho = [0.5, 0.8]
+        ... eps = 1e-3
+        ... ''')
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> _ = jf.run_sweep(config, tmp.name + "/grid")
+        >>> result = jf.load_sweep(tmp.name + "/grid")
+        >>> print(result["objective"])
+        ['jepa' 'jepa' 'jepa' 'jepa' 'mae' 'mae' 'mae' 'mae']
+        >>> print(result["lam"], result["rho"])
+        [1.  1.  0.8 0.8 1.  1.  0.8 0.8] [0.5 0.8 0.5 0.8 0.5 0.8 0.5 0.8]
+        >>> t = result["t_star"].reshape(2, 2, 2)  # [objective, lam, rho]
+        >>> print("A:", t[:, 0, 0].round(2), "B:", t[:, 1, 1].round(2))  # [jepa, mae]
+        A: [43985.88    59.02] B: [43056.37    73.86]
+        >>> bool(result["ok"].all())
+        True
+        >>> tmp.cleanup()
     """
+    path = Path(path)
+    manifest, config = _load_manifest(path)
+    _check_complete(path, config, manifest)
+    n_chunks = len(_chunk_plan(config, manifest["chunk_size"]))
+    result = SweepResult(path, config, config.size, n_chunks, 0, n_chunks, 0, 0.0)
+    failed = int(np.size(result["ok"]) - np.count_nonzero(result["ok"]))
+    return dataclasses.replace(result, failed=failed, _cache=result._cache)
+
+
+def read_columns(path) -> dict[str, np.ndarray]:
+    """Every column of a finished sweep directory, one row per configuration."""
     path = Path(path)
     manifest, config = _load_manifest(path)
     _check_complete(path, config, manifest)

@@ -25,12 +25,13 @@ OK = 0  # a finite time (0 where eps already reaches the level)
 NEVER = 1  # lam <= 0: never learned, the time is +inf (not an error)
 OUT_OF_RANGE = 2  # the time, or rho = lam / var, lam, var or eps, is outside the float range
 BUDGET_EXHAUSTED = 3  # method="ode": the solver ran out of steps (max_steps)
-FAILED = 4  # method="ode": any other solver failure
+FAILED = 4  # the method broke down (NaN or a negative time), or a solver failure
 STATUS_NAMES = {
     OUT_OF_RANGE: "outside the {dtype} range (the time overflows, or lam, var, eps or "
     "rho = lam / var is not a normal {dtype} number)",
     BUDGET_EXHAUSTED: "not reached within the solver's step budget",
-    FAILED: "failed in the solver",
+    FAILED: "not computable by the method (a NaN or negative result, e.g. the series far "
+    "outside its small-eps regime, or a level within rounding of the fixed point)",
 }
 
 
@@ -50,6 +51,20 @@ def fixed_point(objective, lam, var, depth):
     the broadcast shape, in float64 when ``jax_enable_x64`` is on and in
     float32 otherwise (relative error a few float32 ulp times ``L |log rho|``);
     ``inf`` where ``wbar*`` overflows the dtype.
+
+    Examples:
+        Features A = (lam 1, var 2) and B = (lam 0.8, var 1) of theory §4:
+        JEPA's ``rho^L`` at depth 2, MAE's ``rho^(L/(L+1))`` at depth 1.
+
+        >>> import numpy as np
+        >>> import jepa_flow as jf
+        >>> lam, var = np.array([1.0, 0.8]), np.array([2.0, 1.0])
+        >>> print(np.round(jf.fixed_point("jepa", lam, var, depth=2), 4))
+        [0.25 0.64]
+        >>> print(np.round(jf.fixed_point("mae", lam, var, depth=1), 4))
+        [0.7071 0.8944]
+        >>> print(jf.fixed_point("jepa", -1.0, 1.0, depth=3))  # lam <= 0: never learned
+        0.0
     """
     _validate.check_objective(objective)
     shape, p = _validate.feature_params(lam, var, depth)
@@ -118,6 +133,34 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact",
             ``eps <= 0``, ``fraction`` outside (0, 1), ``rtol`` outside its
             range, or shapes that do not broadcast; raised before anything is
             compiled.
+
+    Examples:
+        The canonical pair of theory §4 at ``eps = 1e-3``: JEPA learns A
+        first at depth 1 and B first at depth 4; MAE learns A first at both.
+
+        >>> import numpy as np
+        >>> import jepa_flow as jf
+        >>> lam, var = np.array([1.0, 0.8]), np.array([2.0, 1.0])  # features A, B
+        >>> depth = np.array([[1], [4]])  # broadcasts to shape (2, 2)
+        >>> print(np.round(jf.critical_time("jepa", lam, var, depth, eps=1e-3), 2))
+        [[ 1008.43  1257.32]
+         [43985.88 43056.37]]
+        >>> print(np.round(jf.critical_time("mae", lam, var, depth, eps=1e-3), 4))
+        [[ 6.0119  7.8086]
+         [59.0177 73.8566]]
+
+        The ODE method (the hitting-time integral) agrees with the closed
+        form; the small-eps series only roughly:
+
+        >>> print(np.round(jf.critical_time("jepa", lam, var, 4, 1e-3, method="ode"), 2))
+        [43985.88 43056.37]
+        >>> print(np.round(jf.critical_time("jepa", lam, var, 4, 1e-3, method="series"), 1))
+        [44257.9 43065.1]
+
+        ``lam <= 0`` is never learned; a start at or above the level takes no time:
+
+        >>> print(jf.critical_time("jepa", [-1.0, 1.0], 1.0, 2, eps=[1e-3, 0.9]))
+        [inf  0.]
     """
     _validate.check_objective(objective)
     _validate.check_method(method)
@@ -201,14 +244,20 @@ def critical_time_status(objective, method, lam, var, depth, eps, fraction, rtol
     else:
         t_star, code, _ = ode_critical_time(objective, lam, log_rho, depth, log_eps, fraction, rtol)
     t_star = jnp.where(reached, 0.0, t_star)
-    overflow = (code == SOLVED) & ~reached & ~((t_star > 0) & (t_star < jnp.inf))
+    computed = (code == SOLVED) & ~reached
+    overflow = computed & ((t_star == jnp.inf) | (t_star == 0))  # beyond the dtype's range
+    invalid = computed & ~overflow & ~(t_star > 0)  # NaN or negative: the method broke down
     status = jnp.where(
         ~learned,
         NEVER,
         jnp.where(
             ~in_range | overflow,
             OUT_OF_RANGE,
-            jnp.where(code == SOLVED, OK, jnp.where(code == BUDGET, BUDGET_EXHAUSTED, FAILED)),
+            jnp.where(
+                (code == SOLVED) & ~invalid,
+                OK,
+                jnp.where(code == BUDGET, BUDGET_EXHAUSTED, FAILED),
+            ),
         ),
     )
     t_star = jnp.where(status == OK, t_star, jnp.nan)

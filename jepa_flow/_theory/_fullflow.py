@@ -65,7 +65,7 @@ def full_flow_field(objective, target, t, y, args):
 
 
 @functools.partial(jax.jit, static_argnames=("objective", "target"))
-def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, thr):
+def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, level):
     mask = layer_mask(depth, W0.shape[0])
     y0 = (W0, V0, W0 if target == "ema" else None)
     args = (Sxx, Syx, teacher, mask, tau)
@@ -91,7 +91,7 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, thr)
     latent = jax.vmap(lambda W: U.T @ wbar(W) @ U)(sol.ys[0])
     # first crossing of |E e_j| over thr_j: scan a grid, then bisect the dense output
     grid = jnp.concatenate([jnp.zeros(1), jnp.geomspace(t1 * 1e-6, t1, _GRID - 1)])
-    above = jax.vmap(norms)(grid) >= thr  # [G, d]
+    above = jax.vmap(norms)(grid) >= level  # [G, d]
     first = jnp.argmax(above, axis=0)
     found = above.any(axis=0)
 
@@ -99,31 +99,50 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, thr)
         def body(_, br):
             lo, hi = br
             mid = 0.5 * (lo + hi)
-            up = norms(mid)[j] >= thr[j]
+            up = norms(mid)[j] >= level[j]
             return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
 
         lo, hi = jax.lax.fori_loop(0, _BISECTIONS, body, (grid[jnp.maximum(i - 1, 0)], grid[i]))
         return jnp.where(i == 0, 0.0, 0.5 * (lo + hi))
 
-    t_cross = jax.vmap(bisect)(jnp.arange(U.shape[0]), first)
-    return latent, jnp.where(found, t_cross, jnp.inf), ok, sol.stats["num_steps"]
+    t_star = jax.vmap(bisect)(jnp.arange(U.shape[0]), first)
+    return latent, jnp.where(found, t_star, jnp.inf), ok, sol.stats["num_steps"]
 
 
 class FullFlow(eqx.Module):
     """The full-matrix flow sampled at ``t``: ``latent = U^T Wbar U`` ``[T, d, d]``,
-    ``norm = |Wbar e_j|`` ``[T, d]``, and each feature's first crossing ``t_cross`` ``[d]``
-    of ``thr`` (inf if none before ``t[-1]``); ``ok`` False if the solve failed."""
+    ``norm = |Wbar e_j|`` ``[T, d]``, and each feature's first crossing ``t_star`` ``[d]``
+    of ``level`` (inf if none before ``t[-1]``); ``ok`` False if the solve failed.
+
+    Examples:
+        A depth-1 MAE on two features (``rho = 0.5, 0.8``), balanced start:
+        ``Wbar`` stays diagonal and converges to ``rho^(1/2)``.
+
+        >>> import numpy as np
+        >>> import jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+        >>> I = np.eye(2)
+        >>> ff = jf.full_flow("mae", data, 1e-3 * I[None], 1e-3 * I, 1, t=[10.0, 200.0],
+        ...                   level=[0.5, 0.5])
+        >>> ff.latent.shape, ff.norm.shape, ff.t_star.shape
+        ((2, 2, 2), (2, 2), (2,))
+        >>> print(np.round(ff.latent[-1], 4))
+        [[0.7071 0.    ]
+         [0.     0.8944]]
+        >>> bool(ff.ok)
+        True
+    """
 
     t: jax.Array
     latent: jax.Array
     norm: jax.Array
-    t_cross: jax.Array
+    t_star: jax.Array
     ok: jax.Array
     num_steps: jax.Array
 
 
 def full_flow(
-    objective, data, W0, V0, depth, t, thr, *, target="stopgrad", tau=0.0, teacher=None
+    objective, data, W0, V0, depth, t, level, *, target="stopgrad", tau=0.0, teacher=None
 ) -> FullFlow:
     """Integrate the full-matrix flow of theory §6 from ``(W0, V0)`` (one member).
 
@@ -132,18 +151,35 @@ def full_flow(
         W0: ``[n_layers, d, d]`` layers (``W0[0] = W_1``; layers ``>= depth`` must be I).
         V0: ``[d, d]``.  depth: number of real layers.
         t: increasing save times (the last is the end time), > 0.
-        thr: ``[d]`` levels of ``|Wbar e_j|`` whose first crossing is reported.
+        level: ``[d]`` levels of ``|Wbar e_j|`` whose first crossing is reported.
         target, tau, teacher: as in ``train`` (``tau > 0`` for ``"ema"``).
 
     Tsit5 with PID control (rtol 1e-10, atol 1e-13); crossings located by
     bisection on the dense output to 1e-12 relative.
+
+    Examples:
+        From the balanced, diagonal start the full-matrix flow is the
+        per-feature flow: the canonical pair of theory §4 (JEPA, depth 1,
+        ``eps = 1e-3``) crosses half of ``wbar*`` at the exact critical times.
+
+        >>> import numpy as np
+        >>> import jepa_flow as jf
+        >>> lam, var = np.array([1.0, 0.8]), np.array([2.0, 1.0])
+        >>> data = jf.gaussian(Sxx=var, Syx=lam)  # diagonal: the eigenbasis U = I
+        >>> W0, V0 = 1e-3 * np.eye(2)[None], 1e-3 * np.eye(2)  # W0[0] = W_1
+        >>> half = 0.5 * jf.fixed_point("jepa", lam, var, 1)
+        >>> ff = jf.full_flow("jepa", data, W0, V0, depth=1, t=[1e3, 5e3], level=half)
+        >>> print(np.round(ff.t_star, 2))
+        [1008.43 1257.32]
+        >>> print(np.round(jf.critical_time("jepa", lam, var, 1, 1e-3), 2))
+        [1008.43 1257.32]
     """
     if target == "ema" and tau <= 0:
         target = "stopgrad"  # tau -> 0 is the stop-gradient flow
     d = data.d
     teacher = jnp.zeros((d, d)) if teacher is None else jnp.asarray(teacher)
     ts = jnp.asarray(np.asarray(t, float))
-    latent, t_cross, ok, steps = _solve(
+    latent, t_star, ok, steps = _solve(
         objective,
         target,
         data.Sxx,
@@ -155,13 +191,13 @@ def full_flow(
         jnp.asarray(W0),
         jnp.asarray(V0),
         ts,
-        jnp.asarray(thr),
+        jnp.asarray(level),
     )
     return FullFlow(
         t=ts,
         latent=latent,
         norm=jnp.linalg.norm(latent, axis=-2),
-        t_cross=t_cross,
+        t_star=t_star,
         ok=ok,
         num_steps=steps,
     )

@@ -31,6 +31,18 @@ class Trajectory(eqx.Module):
             ``u`` because ``v^2 - w_a^2`` is conserved from the balanced start.
         wbar_star: the fixed point ``wbar*``, ``[*batch]``.
         ok: False for members whose solve failed, ``[*batch]``.
+
+    Examples:
+        >>> import jepa_flow as jf
+        >>> traj = jf.simulate("mae", lam=1.0, var=2.0, depth=[1, 2], eps=1e-3, t=[0, 10, 100])
+        >>> traj.objective, traj.t.shape, traj.wbar.shape, traj.wbar_star.shape
+        ('mae', (3,), (3, 2), (2,))
+        >>> print(traj.wbar_star.round(4))  # rho^(L/(L+1)) with rho = 0.5
+        [0.7071 0.63  ]
+        >>> print(traj.wbar[-1].round(4))  # converged by t = 100
+        [0.7071 0.63  ]
+        >>> bool((traj.u == traj.v).all()), bool(traj.ok.all())
+        (True, True)
     """
 
     objective: str = eqx.field(static=True)
@@ -82,6 +94,22 @@ def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
     Raises:
         ValueError: for bad parameters, save times or ``rtol``, before anything
             is compiled.
+
+    Examples:
+        Feature A of theory §4 at depth 1 (``wbar* = rho = 0.5``) is at half
+        its fixed point at its critical time, and B (``rho = 0.8``) later:
+
+        >>> import numpy as np
+        >>> import jepa_flow as jf
+        >>> lam, var = np.array([1.0, 0.8]), np.array([2.0, 1.0])
+        >>> t_a = float(jf.critical_time("jepa", 1.0, 2.0, depth=1, eps=1e-3))
+        >>> traj = jf.simulate("jepa", lam, var, depth=1, eps=1e-3, t=[0.0, t_a, 1e5])
+        >>> traj.wbar.shape  # [T, *batch]
+        (3, 2)
+        >>> print(np.round(traj.wbar, 4))
+        [[0.001  0.001 ]
+         [0.25   0.0051]
+         [0.5    0.8   ]]
     """
     from ._critical_time import resolve_rtol
 

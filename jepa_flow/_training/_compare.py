@@ -1,85 +1,99 @@
-"""Theory versus training (theory §3, §4, §6, §7).
+"""Theory versus training: ``compare(result)`` (docs/theory.md §3-§4, §6-§7, §10).
 
-``compare`` trains a grid of members and, for each, integrates
+``compare`` takes a ``TrainResult`` and, for each member of its grid, reads
+the run's own configuration (``result.config``: ``eps``, ``init``, ``scale``,
+``fraction``, target, ...) and computes
 
-- the balanced per-feature flow (``simulate`` / ``critical_time`` of the core,
-  theory §3-§4), exact where the start is balanced and diagonal in ``U``;
-- the full-matrix flow (theory §6) with diffrax, started from the member's own
-  initial state, which stays exact when a converged channel recruits a
-  higher-influence feature (capture, theory §7), for any target and start.
+- the balanced per-feature flow (``simulate`` / ``critical_time``, §3-§4),
+  exact where the start is balanced and diagonal in the feature basis ``U``;
+  for a frozen teacher, MAE's flow with ``lam -> c lam`` (§6.3);
+- the full-matrix flow (§6.4) with diffrax, from the member's own initial
+  state, which stays exact when a converged channel recruits a
+  higher-influence feature (capture, §7.1), for any target and start. It is
+  integrated where the per-feature theory is not exact (or everywhere with
+  ``full=True``); a discrete EMA with step ``eta`` is compared with the
+  continuous EMA of time constant ``tau - eta`` (§6.2).
 
-Capture is *predicted* for feature ``j`` when some feature ``i`` with lower
-influence (``rho_i < rho_j``) is learned first in the per-feature theory and
-the off-diagonal entry mapping ``j`` into channel ``i``, seeded at a relative
-size ``delta0``, can grow to ``CAPTURE_LEVEL`` before ``j`` is learned:
-``gamma_ij (t*_j - t*_i) >= max(1, log(CAPTURE_LEVEL / delta0))`` with
-``gamma_ij = var_j rho_i^(2L-1) (rho_j - rho_i)`` (JEPA only). The seed
-``delta0`` is the largest of: the initial noise ``scale``, the minibatch noise
-``sqrt(eta / batch)``, and float64 rounding (1e-16) when ``U`` is not the
-identity; in the exact eigenbasis with no noise it is 0 (the diagonal set is
-invariant) and nothing is predicted. A capture is
-*seen* when ``|e_i^T Wbar e_j|`` (``i != j``) rises above
-``CAPTURE_LEVEL * wbar*_j`` after channel ``i``'s own feature was learned and
-before feature ``j``'s per-feature critical time (reported with the first time
-it does).
+Capture is *predicted* for feature ``j`` when a feature ``i`` of lower
+influence is learned first and the entry mapping ``j`` into channel ``i``,
+seeded at ``delta0`` (``perturbation_size``), can grow to ``CAPTURE_LEVEL``
+before ``j`` is learned (§10). It is *seen* when ``|e_i^T Wbar e_j|``
+(``i != j``) rises above ``CAPTURE_LEVEL * wbar*_j`` after channel ``i``'s own
+feature was learned and before feature ``j``'s per-feature critical time.
 
 The reference for a feature's critical time is the per-feature theory, except
-where capture is predicted, the target is EMA or frozen, the start is not
-balanced, or the covariances are not diagonal in ``U``: there it is the
-full-matrix flow.
+where capture is predicted, the target is an EMA, the teacher is not
+diagonal in ``U``, the start is not balanced, or the covariances are not
+diagonal in ``U``: there it is the full-matrix flow.
+
+A member is trusted only where training followed its reference to the end:
+``|norm(t_end) - reference(t_end)| <= FOLLOW_TOL * wbar*_j``. Elsewhere (a
+run that oscillates at a large ``eta``, stalls or has not converged) its
+relative errors are NaN and its order never counts as agreeing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
+from .._core._results import register_result
 from .._theory._critical_time import critical_time
 from .._theory._fullflow import full_flow
+from .._theory._order import learning_order, rel_error
 from .._theory._simulate import simulate
-from ._train import TrainResult, train
+from .._theory._stability import (
+    CAPTURE_LEVEL,
+    PredictedCapture,
+    capture_gain,
+    perturbation_size,
+    predicted_captures,
+)
+from .._theory._targets import ema_flow_tau, frozen_teacher_lam
+from ._config import TrainConfig
+from ._data import Data
+from ._train import TrainResult, teacher_diagonal
 
-CAPTURE_GAIN_MIN = 1.0
-CAPTURE_LEVEL = 0.1
-ROUNDING = 1e-16
+FOLLOW_TOL = 0.1  # |training - reference| at the end, as a fraction of wbar*
 
-
-def perturbation_seed(data, scale: float, eta: float) -> float:
-    """Relative size ``delta0`` of the off-diagonal seed of a run (0: none)."""
-    seeds = [float(scale), 0.0]
-    if data.batch is not None:
-        seeds.append(float(np.sqrt(eta / data.batch)))
-    if not np.array_equal(np.asarray(data.U), np.eye(data.d)):
-        seeds.append(ROUNDING)
-    return max(seeds)
-
-
-def predicted_captures(gain, seed: float) -> list[dict]:
-    """Pairs ``(channel i, feature j)`` whose gain reaches ``log(CAPTURE_LEVEL / seed)``."""
-    if seed <= 0:
-        return []
-    needed = max(CAPTURE_GAIN_MIN, float(np.log(CAPTURE_LEVEL / seed)))
-    return [
-        {"channel": int(i), "feature": int(j), "gain": float(gain[i, j]), "needed": needed}
-        for i, j in zip(*np.nonzero(gain >= needed))
-    ]
+register_result(PredictedCapture)
 
 
-def capture_gain(lam, var, depth, t_star) -> np.ndarray:
-    """``G[i, j] = gamma_ij (t*_j - t*_i)`` where ``rho_i < rho_j`` and ``t*_i < t*_j``, else 0."""
-    rho = lam / var
-    gamma = var[None, :] * rho[:, None] ** (2 * depth - 1) * (rho[None, :] - rho[:, None])
-    dt = t_star[None, :] - t_star[:, None]
-    ok = (rho[:, None] < rho[None, :]) & (dt > 0) & np.isfinite(dt) & (rho[:, None] > 0)
-    return np.where(ok, gamma * np.where(ok, dt, 0.0), 0.0)
+@register_result
+@dataclasses.dataclass(frozen=True)
+class Capture:
+    """A capture seen in a trajectory: channel ``channel`` recruited feature ``feature``.
+
+    Attributes:
+        member: ``(seed, depth, eta)`` indices of the member in the grid.
+        channel, feature: the latent channel ``i`` and the input feature ``j``.
+        t: flow time at which ``|e_i^T Wbar e_j|`` first reached
+            ``CAPTURE_LEVEL * wbar*_j`` (interpolated in log t).
+        size: the entry's largest value over the run, relative to ``wbar*_j``.
+
+    Examples:
+
+        A capture of the canonical pair, docs/theory.md §7.1:
+        >>> c = Capture(member=(0, 0, 0), channel=0, feature=1, t=1080.0, size=0.9)
+        >>> (c.channel, c.feature)
+        (0, 1)
+    """
+
+    member: tuple[int, int, int]
+    channel: int
+    feature: int
+    t: float
+    size: float
 
 
-def seen_captures(t, latent, wbar_star, t_learned=None, t_own=None) -> list[dict]:
+def seen_captures(t, latent, wbar_star, t_learned, t_own, member=(0, 0, 0)) -> list[Capture]:
     """Off-diagonal entries ``|M_ij|`` rising above ``CAPTURE_LEVEL * wbar*_j`` from below.
 
     ``t``: ``[T]``, ``latent``: ``U^T Wbar U`` ``[T, d, d]``, ``wbar_star``: ``[d]``.
     The time is interpolated linearly in log t between the two samples. With
     ``t_learned`` (when each channel's own feature was learned) and ``t_own``
-    (each feature's per-feature critical time), only captures proper are kept:
+    (each feature's per-feature critical time) only captures proper are kept:
     channel ``i`` already learned (``t >= t_learned[i]``) recruits feature ``j``
     before its own time (``t < t_own[j]``); later mixing of learned channels is
     not a capture.
@@ -100,34 +114,37 @@ def seen_captures(t, latent, wbar_star, t_learned=None, t_own=None) -> list[dict
             t0, t1 = max(t[k - 1], 1e-300), t[k]
             f = (lvl - a0) / (a1 - a0)
             tc = float(np.exp(np.log(t0) + f * (np.log(t1) - np.log(t0)))) if t0 > 0 else t1
-            if t_learned is not None and not (t_learned[i] <= tc < t_own[j]):
+            if not (t_learned[i] <= tc < t_own[j]):
                 continue
-            out.append(
-                {
-                    "channel": i,
-                    "feature": j,
-                    "t": tc,
-                    "size": float(A[:, i, j].max() / wbar_star[j]),
-                }
-            )
+            size = float(A[:, i, j].max() / wbar_star[j])
+            out.append(Capture(tuple(int(x) for x in member), i, j, tc, size))
     return out
 
 
-def _dense_times(objective, data, depth, eps, fraction, n=100) -> np.ndarray:
-    """Linear grids over each depth's expected rises (0.5 x first to 1.5 x last theory time)."""
-    try:
-        t = np.asarray(
-            critical_time(
-                objective,
-                np.asarray(data.lam),
-                np.asarray(data.var),
-                np.atleast_1d(depth)[:, None],
-                eps,
-                fraction,
-            )
+def record_times(config: TrainConfig, data: Data, n=100) -> np.ndarray:
+    """Flow times to record for a comparison: linear grids over each depth's rises.
+
+    From half the earliest to 1.5 times the latest per-feature critical time
+    of every depth (docs/theory.md §4), ``n`` points each. Pass them as
+    ``TrainConfig(t_extra=...)`` so that curves are dense where features rise.
+
+    Examples:
+        >>> import jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+        >>> t = record_times(jf.TrainConfig(objective="mae", steps=1), data, n=3)
+        >>> t.round(2).tolist()  # 0.5 x 6.0119 ... 1.5 x 7.8086
+        [3.01, 7.36, 11.71]
+    """
+    t = np.asarray(
+        critical_time(
+            config.objective,
+            np.asarray(data.lam),
+            np.asarray(data.var),
+            np.asarray(config.depth)[:, None],
+            config.eps,
+            config.fraction,
         )
-    except (AttributeError, ValueError):  # bad input: train() reports it
-        return np.zeros(0)
+    )
     grids = []
     for row in t:
         row = row[np.isfinite(row) & (row > 0)]
@@ -136,189 +153,272 @@ def _dense_times(objective, data, depth, eps, fraction, n=100) -> np.ndarray:
     return np.concatenate(grids) if grids else np.zeros(0)
 
 
-def _order(t_star) -> list[int]:
-    t = np.where(np.isfinite(t_star), t_star, np.inf)
-    return [int(j) for j in np.argsort(t, kind="stable")]
+@register_result
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """A training run against the theory, member by member (axes ``[S, D, E, ...]``).
 
+    Per member (seed, depth, eta) and feature ``j`` (``[S, D, E, d]``):
 
-def _rel(a, b):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.abs(a - b) / np.abs(b)
-    return np.where(np.isfinite(a) & np.isfinite(b), r, np.where(a == b, 0.0, np.inf))
+    Attributes:
+        result: the compared ``TrainResult`` (its ``config`` says how it was made).
+        lam, var, rho: the per-feature theory's parameters ``[d]`` (for a frozen
+            teacher, ``lam`` is already ``c lam``).
+        t_star_theory: per-feature critical time (docs/theory.md §4).
+        t_star_full: the full-matrix flow's (§6.4), NaN where not integrated.
+        t_star_training: the trained model's (``result.t_star``).
+        use_full: whether the full-matrix flow is the reference (see module docs).
+        t_star_reference: the reference critical time.
+        rel_error: training against the reference (NaN where not ``followed``).
+        rel_error_theory, rel_error_full: training against each (NaN where not
+            ``followed``).
+        followed: training ended within ``FOLLOW_TOL * wbar*_j`` of the reference.
+        order_theory, order_training: learning orders (§10) ``[S, D, E, d]``.
+        order_agrees: ``[S, D, E]``, False wherever a feature was not ``followed``.
+        captures_predicted: per member ``[S, D, E]`` tuple of ``PredictedCapture``.
+        captures, captures_full: ``Capture`` events seen in training and in the
+            full-matrix flow (empty when ``result.latent`` was not kept).
+        curve_theory, curve_full: ``|Wbar e_j|`` of the per-feature and
+            full-matrix flows at ``result.t``, ``[S, D, E, R, d]``.
 
+    Examples:
 
-def compare(
-    objective,
-    data,
-    *,
-    depth=1,
-    eta=1e-2,
-    seed=0,
-    t_max=None,
-    steps=None,
-    eps=1e-3,
-    init="balanced",
-    scale=0.0,
-    target="stopgrad",
-    tau=0.0,
-    teacher=None,
-    optimizer="sgd",
-    momentum=0.9,
-    fraction=0.5,
-    n_records=120,
-    progress=False,
-    result=None,
-) -> dict:
-    """Train (or take ``result``) and compare every member with the theory.
-
-    Arguments as in ``train``. Returns a dict with, per member (leading axes
-    ``[seed, depth, eta]``) and feature ``j``: ``t_star_theory`` (per-feature
-    theory), ``t_star_full`` (full-matrix flow), ``t_star_training``,
-    ``reference`` (which of the two applies), ``rel_error`` (training against
-    the reference), ``rel_error_theory``, ``rel_error_full``, ``max_dev_theory``
-    and ``max_dev_full`` (max over records of ``| |Wbar e_j| - reference |``),
-    ``order_theory``/``order_training``/``order_agrees``, ``capture_predicted``
-    and ``capture`` (lists of ``{channel, feature, t, ...}``), plus ``curves``
-    (arrays for plotting, not JSON).
+        MAE, canonical pair, depth 1; ``summary()`` is what the CLI writes:
+        >>> import jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+        >>> c = jf.compare(jf.train(data, jf.TrainConfig(objective="mae", eta=1e-3, t_max=12.0)))
+        >>> c.t_star_theory[0, 0, 0].round(4).tolist(), c.order_theory[0, 0, 0].tolist()
+        ([6.0119, 7.8086], [0, 1])
+        >>> sorted(c.summary())[:4]
+        ['axes', 'batch', 'captures', 'captures_full']
     """
-    r: TrainResult = (
-        result
-        if result is not None
-        else train(
-            objective,
-            data,
-            depth=depth,
-            eta=eta,
-            seed=seed,
-            t_max=t_max,
-            steps=steps,
-            eps=eps,
-            init=init,
-            scale=scale,
-            target=target,
-            tau=tau,
-            teacher=teacher,
-            optimizer=optimizer,
-            momentum=momentum,
-            fraction=fraction,
-            n_records=n_records,
-            t_records=_dense_times(objective, data, depth, eps, fraction),
-            keep_latent=True,
-            progress=progress,
-        )
-    )
+
+    result: TrainResult
+    lam: np.ndarray
+    var: np.ndarray
+    rho: np.ndarray
+    t_star_theory: np.ndarray
+    t_star_full: np.ndarray
+    t_star_training: np.ndarray
+    use_full: np.ndarray
+    t_star_reference: np.ndarray
+    rel_error: np.ndarray
+    rel_error_theory: np.ndarray
+    rel_error_full: np.ndarray
+    followed: np.ndarray
+    order_theory: np.ndarray
+    order_training: np.ndarray
+    order_agrees: np.ndarray
+    captures_predicted: tuple
+    captures: tuple
+    captures_full: tuple
+    curve_theory: np.ndarray
+    curve_full: np.ndarray
+
+    @property
+    def config(self) -> TrainConfig:
+        """The compared run's configuration."""
+        return self.result.config
+
+    def summary(self) -> dict:
+        """The comparison as JSON values (no curves): configuration, times, errors, events."""
+        r = self.result
+        return {
+            "config": self.config.to_dict(),
+            "data": r.data.model,
+            "batch": r.data.batch,
+            "lam": self.lam,
+            "var": self.var,
+            "rho": self.rho,
+            "axes": "[seed, depth, eta, feature]",
+            "n_steps": self.config.n_steps,
+            **{
+                k: getattr(self, k)
+                for k in (
+                    "t_star_theory",
+                    "t_star_full",
+                    "t_star_training",
+                    "use_full",
+                    "rel_error",
+                    "rel_error_theory",
+                    "rel_error_full",
+                    "followed",
+                    "order_theory",
+                    "order_training",
+                    "order_agrees",
+                )
+            },
+            "captures_predicted": [
+                {"member": m, **dataclasses.asdict(c)}
+                for m, cs in np.ndenumerate(_object_grid(self.captures_predicted))
+                for c in cs
+            ],
+            "captures": [dataclasses.asdict(c) for c in self.captures],
+            "captures_full": [dataclasses.asdict(c) for c in self.captures_full],
+        }
+
+
+def _object_grid(nested) -> np.ndarray:
+    """Nested tuples ``[S][D][E]`` of event tuples as an object array ``[S, D, E]``."""
+    S, D, E = len(nested), len(nested[0]), len(nested[0][0])
+    out = np.empty((S, D, E), dtype=object)
+    for s in range(S):
+        for b in range(D):
+            for e in range(E):
+                out[s, b, e] = nested[s][b][e]
+    return out
+
+
+def _per_feature_theory(r: TrainResult):
+    """``(objective, lam, var)`` of the per-feature flow the run should follow (§3, §6.3)."""
+    cfg, data = r.config, r.data
+    lam, var = np.asarray(data.lam), np.asarray(data.var)
+    if cfg.objective == "jepa" and cfg.target == "frozen":
+        return "mae", frozen_teacher_lam(lam, teacher_diagonal(data, r.teacher)), var
+    return cfg.objective, lam, var
+
+
+def _per_feature_exact(r: TrainResult) -> bool:
+    """Whether the per-feature theory is exact for this run (no capture considered)."""
+    cfg, data = r.config, r.data
+    teacher_diag = True
+    if cfg.target == "frozen":
+        M = np.asarray(data.U).T @ np.asarray(r.teacher) @ np.asarray(data.U)
+        teacher_diag = bool(np.array_equal(M, np.diag(np.diag(M))))
+    ema = cfg.target == "ema" and cfg.tau > 0
+    balanced = cfg.init == "balanced"
+    return balanced and data.diagonal and teacher_diag and not ema
+
+
+def compare(result: TrainResult, *, full=None) -> Comparison:
+    """Compare every member of a training run with the theory, at the run's own settings.
+
+    The only way from a ``TrainResult`` to the theory: the per-feature
+    critical times and curves use ``result.config`` (``eps``, ``fraction``,
+    target, teacher, ...); the full-matrix flow starts from each member's own
+    recorded initial state ``result.W0``, ``result.V0``.
+
+    Args:
+        result: a ``TrainResult`` from ``train``. Curves are sampled at its
+            records (train with ``TrainConfig(t_extra=record_times(...))``
+            for dense curves); seen captures need ``keep_latent``.
+        full: integrate the full-matrix flow for every member (True), for
+            none (False: the per-feature theory is then the reference
+            everywhere, captures are still predicted), or where it is the
+            reference (None, default).
+
+    Returns:
+        A ``Comparison``.
+
+    Examples:
+
+        The canonical pair at depth 1: t* = 1008.43 and 1257.32, docs/theory.md §4:
+        >>> import jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+        >>> cfg = jf.TrainConfig(objective="jepa", depth=1, eta=0.05, t_max=2000.0)
+        >>> c = jf.compare(jf.train(data, cfg))
+        >>> c.t_star_theory[0, 0, 0].round(2).tolist()
+        [1008.43, 1257.32]
+        >>> bool(c.rel_error.max() < 1e-3), bool(c.order_agrees.all())
+        (True, True)
+    """
+    if not isinstance(result, TrainResult):
+        raise ValueError(f"result must be a TrainResult from train(); got {type(result).__name__}")
+    r, cfg = result, result.config
     d = r.data.d
-    lam, var = np.asarray(r.data.lam), np.asarray(r.data.var)
-    balanced = init == "balanced"
-    ema = r.target == "ema" and r.tau > 0
-    S, D, E = r.t_cross.shape[:3]
-    wstar = r.threshold / r.fraction
-    keys = (
-        "t_star_theory",
-        "t_star_full",
-        "t_star_training",
-        "rel_error",
-        "rel_error_theory",
-        "rel_error_full",
-        "max_dev_theory",
-        "max_dev_full",
-        "reference",
-        "order_theory",
-        "order_training",
-        "order_agrees",
-        "capture_predicted",
-        "capture",
-        "capture_full",
-    )
-    out = {k: np.empty((S, D, E), dtype=object) for k in keys}
-    curves = {
-        "t": r.t,
-        "training": r.norm,
-        "theory": np.empty_like(r.norm),
-        "full": np.empty_like(r.norm),
-    }
+    obj_th, lam, var = _per_feature_theory(r)
+    exact = _per_feature_exact(r)
+    rotated = not np.array_equal(np.asarray(r.data.U), np.eye(d))
+    flow_tau = ema_flow_tau(cfg.tau, r.eta) if cfg.target == "ema" else np.zeros(r.eta.size)
+    S, D, E = r.t_star.shape[:3]
+    wstar = r.level / cfg.fraction  # [D, d]
+    grid = (S, D, E, d)
+    t_th_all = np.empty(grid)
+    t_full = np.full(grid, np.nan)
+    use_full = np.zeros(grid, bool)
+    curve_th = np.empty_like(r.norm)
+    curve_full = np.full_like(r.norm, np.nan)
+    predicted = [[[() for _ in range(E)] for _ in range(D)] for _ in range(S)]
+    seen, seen_full = [], []
     for b in range(D):
         L = int(r.depth[b])
-        t_th = np.asarray(critical_time(objective, lam, var, L, eps, fraction))
-        gain = capture_gain(lam, var, L, t_th) if objective == "jepa" else np.zeros((d, d))
-        for s in range(S):
-            for e in range(E):
-                seed = perturbation_seed(r.data, scale if init == "balanced" else 1.0, r.eta[e])
-                predicted = predicted_captures(gain, seed)
-                cap_j = np.zeros(d, bool)
-                cap_j[[p["feature"] for p in predicted]] = True
-                t = r.t[s, b, e]
-                th = np.asarray(simulate(objective, lam, var, L, eps, t).wbar)
+        t_th = np.asarray(critical_time(obj_th, lam, var, L, cfg.eps, cfg.fraction))
+        gain = capture_gain(lam, var, L, t_th) if obj_th == "jepa" else np.zeros((d, d))
+        for e in range(E):
+            t = r.t[0, b, e]
+            th = np.asarray(simulate(obj_th, lam, var, L, cfg.eps, t).wbar)
+            delta0 = perturbation_size(
+                cfg.scale if cfg.init == "balanced" else 1.0, r.eta[e], r.data.batch, rotated
+            )
+            pred = predicted_captures(gain, delta0)
+            captured = np.zeros(d, bool)
+            captured[[c.feature for c in pred]] = True
+            need_full = (captured | (not exact)) & (full is not False)
+            for s in range(S):
+                member = (s, b, e)
+                predicted[s][b][e] = pred
+                t_th_all[member] = t_th
+                curve_th[member] = th
+                use_full[member] = need_full
+                if full is False or (full is None and not need_full.any()):
+                    continue
                 ff = full_flow(
-                    objective,
+                    cfg.objective,
                     r.data,
-                    r.W0[s, b, e],
-                    r.V0[s, b, e],
+                    r.W0[member],
+                    r.V0[member],
                     L,
                     t,
-                    r.threshold[b],
-                    target=r.target,
-                    tau=r.tau,
+                    r.level[b],
+                    target=cfg.target,
+                    tau=float(flow_tau[e]),
                     teacher=r.teacher,
                 )
-                full_norm, t_full = np.asarray(ff.norm), np.asarray(ff.t_cross)
-                if not bool(ff.ok):
-                    t_full = np.full(d, np.nan)
-                curves["theory"][s, b, e], curves["full"][s, b, e] = th, full_norm
-                use_full = (
-                    cap_j | ema | (r.target == "frozen") | (not balanced) | (not r.data.diagonal)
-                )
-                t_tr = r.t_cross[s, b, e]
-                ref = np.where(use_full, t_full, t_th)
-                row = {
-                    "t_star_theory": t_th,
-                    "t_star_full": t_full,
-                    "t_star_training": t_tr,
-                    "rel_error": _rel(t_tr, ref),
-                    "rel_error_theory": _rel(t_tr, t_th),
-                    "rel_error_full": _rel(t_tr, t_full),
-                    "max_dev_theory": np.abs(r.norm[s, b, e] - th).max(axis=0),
-                    "max_dev_full": np.abs(r.norm[s, b, e] - full_norm).max(axis=0),
-                    "reference": [
-                        "full_flow" if u else "per_feature" for u in np.broadcast_to(use_full, (d,))
-                    ],
-                    "order_theory": _order(np.where(use_full, t_full, t_th)),
-                    "order_training": _order(t_tr),
-                    "capture_predicted": predicted,
-                    "capture": seen_captures(t, r.latent[s, b, e], wstar[b], t_tr, t_th),
-                    "capture_full": seen_captures(t, np.asarray(ff.latent), wstar[b], t_full, t_th),
-                }
-                row["order_agrees"] = row["order_theory"] == row["order_training"]
-                for k, v in row.items():
-                    out[k][s, b, e] = v
-    events = ("capture_predicted", "capture", "capture_full")
-    report = {
-        k: (v[0, 0, 0] if v.size == 1 else v.tolist()) for k, v in out.items() if k not in events
-    }
-    for k in events:  # flat lists of events, tagged with their member when there are several
-        report[k] = [
-            ev
-            if out[k].size == 1
-            else {**ev, "seed": int(r.seed[s]), "depth": int(r.depth[b]), "eta": float(r.eta[e])}
-            for (s, b, e), evs in np.ndenumerate(out[k])
-            for ev in evs
-        ]
-    report.update(
-        objective=objective,
-        target=r.target,
-        optimizer=r.optimizer,
-        depth=r.depth,
-        eta=r.eta,
-        seed=r.seed,
-        eps=eps,
-        fraction=fraction,
+                curve_full[member] = np.asarray(ff.norm)
+                if bool(ff.ok):
+                    t_full[member] = np.asarray(ff.t_star)
+                if r.latent is not None:
+                    seen_full += seen_captures(
+                        t, np.asarray(ff.latent), wstar[b], t_full[member], t_th, member
+                    )
+            if r.latent is not None:
+                for s in range(S):
+                    member = (s, b, e)
+                    seen += seen_captures(
+                        t, r.latent[member], wstar[b], r.t_star[member], t_th, member
+                    )
+    t_tr = r.t_star
+    ref = np.where(use_full, t_full, t_th_all)
+    ref_curve = np.where(use_full[..., None, :], curve_full, curve_th)
+    followed = (
+        np.abs(r.norm[..., -1, :] - ref_curve[..., -1, :]) <= FOLLOW_TOL * wstar[None, :, None, :]
+    )
+    followed |= ~np.isfinite(wstar[None, :, None, :])  # never learned: nothing to follow
+
+    def trusted(x):
+        return np.where(followed, x, np.nan)
+
+    order_th, order_tr = learning_order(ref), learning_order(t_tr)
+    return Comparison(
+        result=r,
         lam=lam,
         var=var,
         rho=lam / var,
-        n_steps=r.n_steps,
-        model=r.data.model,
-        batch=r.data.batch,
-        curves=curves,
-        result=r,
+        t_star_theory=t_th_all,
+        t_star_full=t_full,
+        t_star_training=t_tr,
+        use_full=use_full,
+        t_star_reference=ref,
+        rel_error=trusted(rel_error(t_tr, ref)),
+        rel_error_theory=trusted(rel_error(t_tr, t_th_all)),
+        rel_error_full=trusted(rel_error(t_tr, t_full)),
+        followed=followed,
+        order_theory=order_th,
+        order_training=order_tr,
+        order_agrees=np.all(order_th == order_tr, axis=-1) & followed.all(axis=-1),
+        captures_predicted=tuple(tuple(tuple(x) for x in row) for row in predicted),
+        captures=tuple(seen),
+        captures_full=tuple(seen_full),
+        curve_theory=curve_th,
+        curve_full=curve_full,
     )
-    return report

@@ -44,10 +44,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import _validate
+from .._core._results import register_result
 
 MODELS = ("gaussian", "noisy_views", "linear_dynamics")
 
 
+@register_result
 class Data(eqx.Module):
     """A data source. Arrays are float64 numpy/jax arrays; ``model``/``batch`` are static.
 
@@ -62,6 +64,11 @@ class Data(eqx.Module):
         sampler: ``"wishart"`` or ``"samples"`` (see the module docstring).
         diagonal: whether the feature-basis covariances are diagonal (the
             per-feature theory is exact only then).
+
+    Examples:
+        >>> data = gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8], U="random", batch=64)
+        >>> data.d, data.batch, data.sampler, data.diagonal
+        (2, 64, 'wishart', True)
     """
 
     Sxx: jax.Array
@@ -87,7 +94,14 @@ class Data(eqx.Module):
 
 
 def random_rotation(d: int, seed: int = 0) -> np.ndarray:
-    """A Haar-random orthogonal ``d x d`` matrix (QR of a Gaussian, signs fixed)."""
+    """A Haar-random orthogonal ``d x d`` matrix (QR of a Gaussian, signs fixed).
+
+    Examples:
+        >>> import numpy as np
+        >>> U = random_rotation(3, seed=1)
+        >>> bool(np.allclose(U.T @ U, np.eye(3))), bool(np.array_equal(U, random_rotation(3, 1)))
+        (True, True)
+    """
     g = np.random.default_rng(seed).standard_normal((d, d))
     q, r = np.linalg.qr(g)
     return q * np.sign(np.diag(r))
@@ -170,17 +184,34 @@ def _make(model, Sxx, Syx, Syy, U, factor, batch, sampler="auto") -> Data:
     )
 
 
-def gaussian(Sxx, Syx, Syy=None, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
+def gaussian(*, Sxx, Syx, Syy=None, batch=None, U=None, seed=0, sampler="auto") -> Data:
     """Joint Gaussian views with feature-basis covariances ``Sxx``, ``Syx``, ``Syy`` (theory §1).
 
+    Keyword-only, so the two matrices cannot be swapped by position. In the
+    feature basis the theory's ``var_j`` and ``lam_j`` are the diagonals of
+    ``Sxx`` and ``Syx`` (docs/theory.md §2).
+
     Args:
-        Sxx: ``[d, d]`` symmetric positive definite (a 1-D array means its diagonal).
-        Syx: ``[d, d]`` cross-covariance ``E[y x^T]`` (or its diagonal).
-        Syy: ``[d, d]`` target covariance, default ``Sxx``; the joint
+        Sxx: ``[d, d]`` symmetric positive definite input covariance (a 1-D
+            array means its diagonal, the features' ``var``).
+        Syx: ``[d, d]`` cross-covariance ``E[y x^T]`` (or its diagonal, the
+            features' ``lam``).
+        Syy: ``[d, d]`` symmetric target covariance, default ``Sxx``; the joint
             covariance ``[[Sxx, Syx^T], [Syx, Syy]]`` must be PSD.
         batch: ``None`` for the exact population loss, else samples per step.
         U: ``None``/``"identity"``, ``"random"`` (seeded by ``seed``) or an orthogonal matrix.
         sampler: ``"auto"``, ``"wishart"`` or ``"samples"`` (module docstring).
+
+    Examples:
+
+        The canonical pair A, B of docs/theory.md §4:
+        >>> data = gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+        >>> data.lam.tolist(), data.var.tolist(), data.rho.tolist()
+        ([1.0, 0.8], [2.0, 1.0], [0.5, 0.8])
+        >>> gaussian(Sxx=[1.0, -1.0], Syx=[1.0, 1.0])
+        Traceback (most recent call last):
+        ...
+        ValueError: Sxx must be positive definite; smallest eigenvalue -1
     """
     Sxx = _matrix("Sxx", Sxx, None)
     d = Sxx.shape[0]
@@ -193,6 +224,10 @@ def gaussian(Sxx, Syx, Syy=None, *, batch=None, U=None, seed=0, sampler="auto") 
         raise ValueError(f"Sxx must be positive definite; smallest eigenvalue {ev.min():.6g}")
     Syx = _matrix("Syx", Syx, d)
     Syy = Sxx if Syy is None else _matrix("Syy", Syy, d)
+    if not np.allclose(Syy, Syy.T, rtol=1e-12, atol=1e-14):
+        raise ValueError(
+            f"Syy must be symmetric; got |Syy - Syy^T| = {np.abs(Syy - Syy.T).max():.3g}"
+        )
     joint = np.block([[Sxx, Syx.T], [Syx, Syy]])
     joint = 0.5 * (joint + joint.T)
     lj, qj = np.linalg.eigh(joint)
@@ -211,6 +246,13 @@ def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> 
     Args:
         s: latent signal variances ``[d]``, >= 0.  nu: noise variances ``[d]``, >= 0
             with ``s + nu > 0``.  c: noise correlation across views, in [-1, 1].
+
+    Examples:
+
+        Noise lowers the influence, not the covariance:
+        >>> data = noisy_views([1.0, 1.0], [0.0, 3.0])
+        >>> data.lam.tolist(), data.rho.tolist()
+        ([1.0, 1.0], [1.0, 0.25])
     """
     s = _validate.as_real("s", s)
     nu = _validate.as_real("nu", nu)
@@ -242,6 +284,11 @@ def linear_dynamics(a, var, *, batch=None, U=None, seed=0, sampler="auto") -> Da
     Args:
         a: per-feature autoregression ``[d]`` with ``|a| < 1`` (``rho = a``).
         var: stationary variances ``[d]``, > 0 (``lam = a var``).
+
+    Examples:
+        >>> data = linear_dynamics([0.9, 0.5], [1.0, 2.0])
+        >>> data.lam.tolist(), data.rho.tolist()
+        ([0.9, 1.0], [0.9, 0.5])
     """
     _, p = _validate.broadcast(
         a=np.atleast_1d(_validate.as_real("a", a)),

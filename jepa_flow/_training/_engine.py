@@ -10,7 +10,7 @@ drives the progress bar and the divergence check. Everything static
 ``Static``; every swept value is a traced array, so new values reuse the
 compiled functions (cached per ``Static``).
 
-Per step, the first crossing of ``|Wbar e_j|`` over the member's threshold is
+Per step, the first crossing of ``|Wbar e_j|`` over the member's level is
 detected and interpolated linearly between the two steps (state ``k - 1`` and
 ``k``), giving the training critical time ``eta * (k - 1 + frac)``.
 """
@@ -42,7 +42,18 @@ DIVERGED = 1e150  # |loss| above this (or NaN/inf) counts as divergence
 
 
 class DivergenceError(ValueError):
-    """Training diverged (NaN or overflow in the loss); lower the learning rate."""
+    """Training diverged (NaN or overflow in the loss); lower the learning rate.
+
+    Examples:
+        >>> import jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[1.0, 2.0], Syx=[0.5, 1.0])
+        >>> cfg = jf.TrainConfig(objective="mae", depth=2, eta=5.0, eps=0.5, steps=300)
+        >>> try:
+        ...     jf.train(data, cfg)
+        ... except jf.DivergenceError as err:
+        ...     print(str(err)[:38])
+        training diverged (loss NaN or above 1
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +76,7 @@ class _Member(eqx.Module):
     opt_state: optax.OptState
     key: jax.Array
     prev: jax.Array  # |Wbar e_j| at the previous step
-    t_cross: jax.Array
+    t_star: jax.Array
     bad: jax.Array  # first diverged step, -1 if none
     loss: jax.Array
 
@@ -74,7 +85,7 @@ class Consts(eqx.Module):  # per member
     depth: jax.Array
     eta: jax.Array
     beta: jax.Array
-    thr: jax.Array
+    level: jax.Array
     seed: jax.Array
 
 
@@ -110,7 +121,7 @@ def _init_member(st, data, shared, c):
         opt_state=opt_state,
         key=key_run,
         prev=prev,
-        t_cross=jnp.full(data.d, jnp.inf),
+        t_star=jnp.full(data.d, jnp.inf),
         bad=jnp.array(-1),
         loss=jnp.array(0.0),
     )
@@ -138,10 +149,10 @@ def _step(st, data, shared, k, m: _Member, c: Consts) -> _Member:
     updates, opt_state = opt.update(mask_layers(grads, mask), m.opt_state, m.params)
     params = optax.apply_updates(m.params, mask_layers(updates, mask))
     WT = None if m.WT is None else c.beta * m.WT + (1.0 - c.beta) * params.W
-    # first crossing of |Wbar e_j| over the threshold, state k against state k - 1
+    # first crossing of |Wbar e_j| over the level, state k against state k - 1
     norm = jnp.linalg.norm(E @ data.U, axis=0)
-    hit = (norm >= c.thr) & jnp.isinf(m.t_cross)
-    frac = jnp.clip((c.thr - m.prev) / jnp.where(norm > m.prev, norm - m.prev, 1.0), 0.0, 1.0)
+    hit = (norm >= c.level) & jnp.isinf(m.t_star)
+    frac = jnp.clip((c.level - m.prev) / jnp.where(norm > m.prev, norm - m.prev, 1.0), 0.0, 1.0)
     t_hit = jnp.where(k == 0, 0.0, c.eta * (k - 1 + frac))
     bad = jnp.where((m.bad < 0) & ~(jnp.abs(loss) < DIVERGED), k, m.bad)
     return _Member(
@@ -150,7 +161,7 @@ def _step(st, data, shared, k, m: _Member, c: Consts) -> _Member:
         opt_state=opt_state,
         key=key,
         prev=norm,
-        t_cross=jnp.where(hit, t_hit, m.t_cross),
+        t_star=jnp.where(hit, t_hit, m.t_star),
         bad=bad,
         loss=loss,
     )
@@ -228,7 +239,9 @@ def run(st, data, shared, consts, n_steps, n_rec, eta_m, where, progress):
     carry = _init_fn(st)(data, shared, consts, n_rec)
     init_members = jax.tree.map(jnp.copy, carry[2])  # the carry is donated
     run = _chunk_fn(st)
-    with tqdm(total=n_steps, disable=not progress, unit="step", dynamic_ncols=True) as bar:
+    # disable=None: a bar only on a terminal, never flooding a log file
+    bar = tqdm(total=n_steps, disable=None if progress else True, unit="step", dynamic_ncols=True)
+    with bar:
         for _ in range(0, n_steps + 1, st.chunk):
             carry = run(carry, data, shared, consts)
             members = carry[2]

@@ -1,6 +1,6 @@
 """Training engine: deep linear JEPA/MAE trained by jitted optax SGD (theory §1, §6, §7).
 
-``train`` validates its arguments (before anything is compiled), builds the
+``train(data, config)`` takes a validated ``TrainConfig``, builds the
 grid of (seed, depth, learning rate) members and runs them in one compiled,
 vmapped call of the engine in ``jepa_flow._training._engine`` (one jitted optax step,
 scanned in chunks, with a tqdm bar between chunks). It compiles once per
@@ -39,41 +39,59 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import _validate
+from .._core._results import register_result
 from .._theory._critical_time import fixed_point
+from .._theory._layers import Params, wbar
+from .._theory._targets import frozen_teacher_lam
+from ._config import TrainConfig
 from ._data import Data
 from ._engine import DIVERGED, Consts, DivergenceError, Static, run
-from ._model import Params, wbar
 
-TARGETS = ("stopgrad", "ema", "frozen")
-OPTIMIZERS = ("sgd", "momentum", "adam")
-MAX_TRAIN_DEPTH = 64
-
-__all__ = ["DIVERGED", "DivergenceError", "TrainResult", "record_steps", "thresholds", "train"]
+__all__ = ["DIVERGED", "DivergenceError", "TrainResult", "levels", "record_steps", "train"]
 
 
+@register_result
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
-    """Trajectories of a grid of members, axes ``[seed, depth, eta, ...]``.
+    """A trained grid of members, axes ``[seed, depth, eta, ...]`` (``S, D, E``).
 
-    ``t``, ``loss``: ``[S, D, E, R]``; ``sv``, ``norm``, ``diag``, ``offdiag``:
-    ``[S, D, E, R, d]`` (features in the data's eigenbasis ``e_j``); ``latent``:
-    ``U^T Wbar U`` ``[S, D, E, R, d, d]`` (or None); ``t_cross``: training
-    critical times ``[S, D, E, d]`` (inf: not reached); ``threshold``:
-    ``fraction * wbar*_j`` ``[D, d]``; ``W0``/``V0`` initial and ``W``/``V``
-    final parameters (padded to ``n_layers``).
+    Attributes:
+        config: the ``TrainConfig`` the run was made with.
+        data: the ``Data`` it was trained on.
+        teacher: the frozen teacher ``Wbar_T`` ``[d, d]`` (target ``"frozen"``), else None.
+        step: recorded steps ``[R]`` (shared by every member).
+        t: recorded flow times ``eta * step``, ``[S, D, E, R]``.
+        loss: population loss at the records, ``[S, D, E, R]``.
+        sv: singular values of ``Wbar``, ``[S, D, E, R, d]``.
+        norm: ``|Wbar e_j|`` per input feature ``e_j`` (columns of ``data.U``),
+            ``[S, D, E, R, d]``; basis-independent (docs/theory.md §7.1).
+        diag: ``e_j^T Wbar e_j``, ``[S, D, E, R, d]``.
+        offdiag: ``sqrt(sum_(i != j) (e_i^T Wbar e_j)^2)``, ``[S, D, E, R, d]``.
+        latent: ``U^T Wbar U`` ``[S, D, E, R, d, d]``, or None when not kept.
+        t_star: training critical times, the first crossing of ``level`` by
+            ``|Wbar e_j|`` interpolated between steps, ``[S, D, E, d]``
+            (inf: not reached within the run).
+        level: ``fraction * wbar*_j`` per depth and feature, ``[D, d]``
+            (inf where the feature is never learned).
+        W0, V0: initial parameters ``[S, D, E, n_layers, d, d]`` and ``[S, D, E, d, d]``
+            (layers beyond a member's depth are the identity).
+        W, V: final parameters, same shapes.
+
+    Examples:
+
+        A JEPA of depths 1 and 2 on the canonical pair:
+        >>> import jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+        >>> r = jf.train(data, jf.TrainConfig(depth=[1, 2], eta=0.1, steps=100, n_t=10))
+        >>> r.t_star.shape, r.norm.shape, r.W.shape  # [seed, depth, eta, ...]
+        ((1, 2, 1, 2), (1, 2, 1, 10, 2), (1, 2, 1, 2, 2, 2))
+        >>> r.level.round(3).tolist()  # half of wbar* = rho^L
+        [[0.25, 0.4], [0.125, 0.32]]
     """
 
-    objective: str
-    target: str
-    optimizer: str
+    config: TrainConfig
     data: Data
-    seed: np.ndarray
-    depth: np.ndarray
-    eta: np.ndarray
-    tau: float
     teacher: np.ndarray | None
-    fraction: float
-    n_steps: int
     step: np.ndarray
     t: np.ndarray
     loss: np.ndarray
@@ -82,12 +100,27 @@ class TrainResult:
     diag: np.ndarray
     offdiag: np.ndarray
     latent: np.ndarray | None
-    t_cross: np.ndarray
-    threshold: np.ndarray
+    t_star: np.ndarray
+    level: np.ndarray
     W0: np.ndarray
     V0: np.ndarray
     W: np.ndarray
     V: np.ndarray
+
+    @property
+    def depth(self) -> np.ndarray:
+        """The grid's depths ``[D]``."""
+        return np.asarray(self.config.depth)
+
+    @property
+    def eta(self) -> np.ndarray:
+        """The grid's learning rates ``[E]``."""
+        return np.asarray(self.config.eta)
+
+    @property
+    def seed(self) -> np.ndarray:
+        """The grid's seeds ``[S]``."""
+        return np.asarray(self.config.seed)
 
     @property
     def wbar(self) -> np.ndarray:
@@ -96,13 +129,6 @@ class TrainResult:
         for a in range(1, self.W.shape[-3]):
             E = self.W[..., a, :, :] @ E
         return E
-
-
-def _ints(name, value, lo):
-    arr = np.atleast_1d(_validate.as_real(name, value))
-    if arr.ndim != 1 or (arr != np.round(arr)).any() or (arr < lo).any():
-        raise ValueError(f"{name} must be an integer >= {lo} or a 1-D list of them; got {value!r}")
-    return arr.astype(np.int64)
 
 
 def _teacher_matrix(teacher, d):
@@ -116,30 +142,30 @@ def _teacher_matrix(teacher, d):
     return arr
 
 
-def thresholds(objective, target, data: Data, depth, fraction, teacher=None) -> np.ndarray:
-    """``fraction * wbar*_j`` per depth and feature ``[D, d]`` (theory §3 and §6).
+def teacher_diagonal(data: Data, teacher) -> np.ndarray:
+    """``c_j = e_j^T Wbar_T e_j``: the teacher in the feature basis (docs/theory.md §6.3)."""
+    U = np.asarray(data.U)
+    return np.diag(U.T @ np.asarray(teacher) @ U)
 
-    Frozen teacher ``E_T``: MAE dynamics with ``lam -> c lam``, ``c = e_j^T E_T e_j``.
+
+def levels(config: TrainConfig, data: Data, teacher=None) -> np.ndarray:
+    """``fraction * wbar*_j`` per depth and feature ``[D, d]`` (docs/theory.md §3, §6.3).
+
+    A frozen teacher ``Wbar_T``: MAE's fixed point with ``lam -> c lam``.
+    Never-learned features (``wbar* = 0``) get ``inf``.
     """
     lam, var = np.asarray(data.lam), np.asarray(data.var)
-    obj = objective
-    if objective == "jepa" and target == "frozen":
-        lam = np.diag(np.asarray(data.U).T @ teacher @ np.asarray(data.U)) * lam
-        obj = "mae"
-    depth = np.asarray(depth, float)[:, None]
-    ws = np.asarray(fixed_point(obj, lam[None, :], var[None, :], depth))
-    return np.where(ws > 0, fraction * ws, np.inf)
+    objective = config.objective
+    if objective == "jepa" and config.target == "frozen":
+        lam, objective = frozen_teacher_lam(lam, teacher_diagonal(data, teacher)), "mae"
+    depth = np.asarray(config.depth, float)[:, None]
+    ws = np.asarray(fixed_point(objective, lam[None, :], var[None, :], depth))
+    return np.where(ws > 0, config.fraction * ws, np.inf)
 
 
-def _check_choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
-    return value
-
-
-def record_steps(n_steps: int, n_records: int, extra=()) -> np.ndarray:
-    """Step 0, about ``n_records - 1`` log-spaced steps up to ``n_steps``, and ``extra`` steps."""
-    log = np.geomspace(1, n_steps, max(n_records - 1, 1)) if n_steps >= 1 else np.zeros(0)
+def record_steps(n_steps: int, n_t: int, extra=()) -> np.ndarray:
+    """Step 0, about ``n_t - 1`` log-spaced steps up to ``n_steps``, and ``extra`` steps."""
+    log = np.geomspace(1, n_steps, max(n_t - 1, 1)) if n_steps >= 1 else np.zeros(0)
     log = np.concatenate([log, np.clip(np.asarray(extra, float), 0, n_steps)])
     return np.unique(np.concatenate([[0], np.round(log).astype(np.int64), [n_steps]]))
 
@@ -148,147 +174,112 @@ def _chunk_size(n_total: int) -> int:
     return int(min(16384, max(128, 2 ** round(math.log2(max(n_total, 1) / 100)))))
 
 
+def _start(config: TrainConfig, start, d: int):
+    """The given initial ``(W0, V0)`` (``init == "given"``), checked; empty arrays otherwise."""
+    if config.init != "given":
+        if start is not None:
+            raise ValueError(f"start is only used with init='given'; got init={config.init!r}")
+        return np.zeros(0), np.zeros(0)
+    if not isinstance(start, Params):
+        raise ValueError("init='given' needs start=Params(W=[L, d, d], V=[d, d])")
+    W0 = _validate.as_real("start.W", start.W)
+    V0 = _validate.as_real("start.V", start.V)
+    if W0.ndim != 3 or W0.shape[1:] != (d, d) or V0.shape != (d, d):
+        raise ValueError(f"start must have W [L, {d}, {d}] and V [{d}, {d}]")
+    if config.depth != (W0.shape[0],):
+        raise ValueError(
+            f"with a given start, depth must be its L = {W0.shape[0]}; got {config.depth}"
+        )
+    return W0, V0
+
+
 def train(
-    objective,
-    data: Data,
-    *,
-    depth=1,
-    eta=1e-2,
-    seed=0,
-    t_max=None,
-    steps=None,
-    eps=1e-3,
-    init="balanced",
-    scale=0.0,
-    target="stopgrad",
-    tau=0.0,
-    teacher=None,
-    optimizer="sgd",
-    momentum=0.9,
-    fraction=0.5,
-    n_records=120,
-    t_records=(),
-    keep_latent=None,
-    progress=False,
+    data: Data, config: TrainConfig, *, start=None, teacher=None, progress=False
 ) -> TrainResult:
     """Train a grid of deep linear JEPA/MAE members in one compiled, vmapped call.
 
-    Members are the product ``seed x depth x eta``; each starts from its seed's
-    initialization (the same seed gives the same noise at every depth and rate)
-    and runs ``steps`` steps, or ``ceil(t_max / min(eta))`` (then members with a
-    larger ``eta`` reach a later flow time ``t = eta * step``).
+    Members are the product ``seed x depth x eta`` of ``config``; each starts
+    from its seed's initialization (the same seed gives the same noise at
+    every depth and rate) and runs ``config.n_steps`` steps (with ``t_max``,
+    members with a larger ``eta`` reach a later flow time ``t = eta * step``).
 
     Args:
-        objective: ``"jepa"`` or ``"mae"``.
         data: a ``Data`` source (``gaussian``, ``noisy_views``, ``linear_dynamics``).
-        depth: encoder depth ``L`` (int or list), 1 .. 64.
-        eta: learning rate(s), > 0.  seed: int or list, >= 0.
-        t_max: flow time to reach (> 0), or ``steps``: number of steps (>= 1).
-        eps: balanced initialization ``W_a = V = eps^(1/L) I`` (``Wbar(0) = eps I``), > 0.
-        init: ``"balanced"``, ``"random"`` (entries ``scale * N(0,1)``) or a ``Params``
-            with ``W`` of shape ``[L, d, d]`` (then ``depth`` must be ``L``).
-        scale: >= 0; Gaussian noise added to the balanced start, or the random scale.
-        target: JEPA target, ``"stopgrad"`` (theory §1), ``"ema"`` (``W_T <- beta W_T +
-            (1 - beta) W`` per step, ``beta = 1 - eta / tau``; ``tau = 0`` gives the
-            stop-gradient run) or ``"frozen"`` (``teacher``: a ``[d, d]`` encoder
-            ``Wbar_T``, a ``Params`` or a ``TrainResult`` whose first member's final
-            encoder is used).
-        tau: EMA time constant in flow time, 0 or >= max(eta).
-        optimizer: ``"sgd"`` (default; the flow's discretization), ``"momentum"``
-            (with ``momentum``) or ``"adam"``.
-        fraction: level of the training critical time, ``fraction * wbar*_j``, in (0, 1).
-        n_records: number of log-spaced records (>= 2).
-        t_records: extra flow times to record at (converted to steps with the
-            smallest ``eta``), e.g. a dense grid around the expected rises.
-        keep_latent: record ``U^T Wbar U`` (default: when it is under 1e7 numbers).
-        progress: show a tqdm bar (steps, loss, time left).
+        config: a ``TrainConfig`` (validated when it was made).
+        start: ``Params(W=[L, d, d], V=[d, d])``, the initial state when
+            ``config.init == "given"``.
+        teacher: the frozen target when ``config.target == "frozen"``: a
+            ``[d, d]`` encoder ``Wbar_T``, a ``Params`` or a ``TrainResult``
+            (its first member's final encoder).
+        progress: show a tqdm bar (steps, loss).
+
+    Returns:
+        A ``TrainResult`` that records ``config``.
 
     Raises:
         ValueError: bad arguments (before compiling); ``DivergenceError`` (a
             ``ValueError``) when a member's loss turns NaN or overflows.
+
+    Examples:
+
+        The canonical pair of docs/theory.md §4, MAE at depth 1: t* = 6.0119, 7.8086:
+        >>> import jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+        >>> cfg = jf.TrainConfig(objective="mae", depth=1, eta=1e-3, t_max=12.0)
+        >>> r = jf.train(data, cfg)
+        >>> r.t_star[0, 0, 0].round(2).tolist()
+        [6.01, 7.81]
     """
-    _validate.check_objective(objective)
     if not isinstance(data, Data):
         raise ValueError(f"data must be a jepa_flow Data source; got {type(data).__name__}")
-    _check_choice("target", target, TARGETS)
-    _check_choice("optimizer", optimizer, OPTIMIZERS)
-    if objective == "mae" and target != "stopgrad":
-        raise ValueError(f"target applies to objective 'jepa' only; got target={target!r} for MAE")
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
     d = data.d
-    depths = _ints("depth", depth, 1)
-    if depths.max() > MAX_TRAIN_DEPTH:
-        raise ValueError(f"depth must be an integer in [1, {MAX_TRAIN_DEPTH}]; got {depths.max()}")
-    etas = np.atleast_1d(_validate.as_positive("eta", eta)).ravel()
-    seeds = _ints("seed", seed, 0)
-    eps = float(_validate.as_positive("eps", eps))
-    scale = float(_validate.as_real("scale", scale))
-    if scale < 0:
-        raise ValueError(f"scale must be >= 0; got {scale}")
-    fraction = float(_validate.as_fraction(fraction))
-    tau = float(_validate.as_real("tau", tau))
-    if target == "ema" and tau != 0 and tau < etas.max():
-        raise ValueError(
-            f"tau must be 0 or >= max(eta) = {etas.max()} (beta = 1 - eta/tau in [0, 1)); got {tau}"
-        )
-    if (steps is None) == (t_max is None):
-        raise ValueError("give exactly one of t_max (flow time, > 0) and steps (int >= 1)")
-    if steps is None:
-        n_steps = math.ceil(float(_validate.as_positive("t_max", t_max)) / etas.min() - 1e-9)
-    else:
-        n_steps = int(_ints("steps", steps, 1)[0])
-    if int(n_records) < 2:
-        raise ValueError(f"n_records must be >= 2; got {n_records}")
-    if isinstance(init, Params):
-        W0 = _validate.as_real("init.W", init.W)
-        if W0.ndim != 3 or W0.shape[1:] != (d, d) or init.V.shape != (d, d):
-            raise ValueError(f"init must have W [L, {d}, {d}] and V [{d}, {d}]")
-        if depths.size != 1 or depths[0] != W0.shape[0]:
-            raise ValueError(
-                f"with a given init, depth must be its L = {W0.shape[0]}; got {depths}"
-            )
-        init_kind, V0 = "given", _validate.as_real("init.V", init.V)
-    else:
-        init_kind = _check_choice("init", init, ("balanced", "random"))
-        W0 = V0 = np.zeros(0)
+    W0, V0 = _start(config, start, d)
     E_T = np.zeros((d, d))
-    if target == "frozen":
+    if config.target == "frozen":
         if teacher is None:
             raise ValueError("target 'frozen' needs a teacher encoder (teacher=...)")
         E_T = _teacher_matrix(teacher, d)
-    n_layers = int(depths.max())
-    extra = np.atleast_1d(_validate.as_real("t_records", t_records)) / etas.min()
-    rec = record_steps(n_steps, int(n_records), extra)
+    elif teacher is not None:
+        raise ValueError(f"teacher is only used with target='frozen'; got {config.target!r}")
+    depths, etas, seeds = (np.asarray(x) for x in (config.depth, config.eta, config.seed))
+    n_steps = config.n_steps
+    extra = np.asarray(config.t_extra, float) / etas.min()
+    rec = record_steps(n_steps, config.n_t, extra)
+    keep_latent = config.keep_latent
     if keep_latent is None:
         keep_latent = seeds.size * depths.size * etas.size * rec.size * d * d < 1e7
     st = Static(
-        objective,
-        target,
-        optimizer,
-        init_kind,
-        n_layers,
+        config.objective,
+        config.target,
+        config.optimizer,
+        config.init,
+        int(depths.max()),
         data.batch,
         _chunk_size(n_steps + 1),
         bool(keep_latent),
     )
 
-    thr = thresholds(objective, target, data, depths, fraction, E_T)
+    level = levels(config, data, E_T)
     g_seed, g_depth, g_eta = np.meshgrid(
         np.arange(seeds.size), np.arange(depths.size), np.arange(etas.size), indexing="ij"
     )
     g_seed, g_depth, g_eta = g_seed.ravel(), g_depth.ravel(), g_eta.ravel()
     eta_m = etas[g_eta]
-    beta = np.zeros_like(eta_m) if (target != "ema" or tau == 0) else 1.0 - eta_m / tau
+    tau = config.tau
+    beta = np.zeros_like(eta_m) if (config.target != "ema" or tau == 0) else 1.0 - eta_m / tau
     consts = Consts(
         depth=jnp.asarray(depths[g_depth]),
         eta=jnp.asarray(eta_m),
         beta=jnp.asarray(beta),
-        thr=jnp.asarray(thr[g_depth]),
+        level=jnp.asarray(level[g_depth]),
         seed=jnp.asarray(seeds[g_seed], jnp.uint32),
     )
     shared = {
-        "eps": jnp.asarray(eps),
-        "scale": jnp.asarray(scale),
-        "momentum": jnp.asarray(float(momentum)),
+        "eps": jnp.asarray(config.eps),
+        "scale": jnp.asarray(config.scale),
+        "momentum": jnp.asarray(config.momentum),
         "teacher": jnp.asarray(E_T),
         "W0": jnp.asarray(W0),
         "V0": jnp.asarray(V0),
@@ -302,7 +293,6 @@ def train(
     with jax.default_matmul_precision("highest"):  # no TF32 on GPUs (float32 runs)
         carry = run(st, data, shared, consts, n_steps, rec.size, eta_m, where, progress)
     init_members, (_, _, members, recs) = carry
-    W_init, V_init = init_members.params.W, init_members.params.V
     grid = (seeds.size, depths.size, etas.size)
 
     def shaped(x):
@@ -310,17 +300,9 @@ def train(
 
     recs = {k: shaped(v) for k, v in recs.items()}
     return TrainResult(
-        objective=objective,
-        target=target,
-        optimizer=optimizer,
+        config=config,
         data=data,
-        seed=seeds,
-        depth=depths,
-        eta=etas,
-        tau=tau,
-        teacher=E_T if target == "frozen" else None,
-        fraction=fraction,
-        n_steps=n_steps,
+        teacher=E_T if config.target == "frozen" else None,
         step=rec,
         t=shaped(eta_m[:, None] * rec[None, :]),
         loss=recs["loss"],
@@ -329,10 +311,10 @@ def train(
         diag=recs["diag"],
         offdiag=recs["offdiag"],
         latent=recs.get("latent"),
-        t_cross=shaped(members.t_cross),
-        threshold=thr,
-        W0=shaped(W_init),
-        V0=shaped(V_init),
+        t_star=shaped(members.t_star),
+        level=level,
+        W0=shaped(init_members.params.W),
+        V0=shaped(init_members.params.V),
         W=shaped(members.params.W),
         V=shaped(members.params.V),
     )
