@@ -1,9 +1,16 @@
 """The diffrax integration against the exact references, over the documented range."""
 
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jepa_flow as jf
+from jepa_flow._theory import _critical_time as ct
+from jepa_flow._theory import _ode
 from jepa_flow._theory._critical_time import _critical_time_flat
 from jepa_flow._theory._simulate import _trajectory_flat
 
@@ -156,6 +163,10 @@ BAD = [
     (dict(objective="byol"), "objective must be one of"),
     (dict(method="euler"), "method must be one of"),
     (dict(lam="abc"), "lam must be a real number"),
+    (dict(rtol=0.0), "rtol must lie in [3.55e-15, 0.1] in float64"),
+    (dict(rtol=1e-20), "rtol must lie in [3.55e-15, 0.1] in float64"),
+    (dict(rtol=0.5), "rtol must lie in [3.55e-15, 0.1] in float64"),
+    (dict(rtol="tight"), "rtol must be a real number"),
 ]
 
 
@@ -184,3 +195,140 @@ def test_bad_save_times():
     ]:
         with pytest.raises(ValueError, match=msg):
             jf.simulate("jepa", 1.0, 1.0, 1, 1e-3, t)
+
+
+@pytest.mark.parametrize("rtol", [1e-3, 1e-6, 1e-10])
+def test_ode_error_follows_rtol(rtol):
+    """The error stays below the requested tolerance, deep networks included."""
+    for objective in ("jepa", "mae"):
+        lam, var, depth, eps = _random_configs(objective, 200, seed=5)
+        depth = np.where(np.arange(200) % 4 == 0, depth * 8, depth)  # depths up to 128
+        exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, 0.9))
+        ode = np.asarray(
+            jf.critical_time(objective, lam, var, depth, eps, 0.9, method="ode", rtol=rtol)
+        )
+        pos = (exact > 0) & np.isfinite(exact)
+        assert pos.sum() > 100
+        rel = np.abs(ode[pos] / exact[pos] - 1)
+        assert rel.max() < rtol, (objective, rel.max())
+    # the tolerance reaches the integrator: a loose one is measurably less accurate
+    loose = jf.critical_time(
+        "jepa", [0.5, 2.0], [0.5 / 3, 2.0 / 3], 32, 1e-4, method="ode", rtol=rtol
+    )
+    exact = jf.critical_time("jepa", [0.5, 2.0], [0.5 / 3, 2.0 / 3], 32, 1e-4)
+    err = np.abs(np.asarray(loose) / np.asarray(exact) - 1).max()
+    assert err < rtol
+    if rtol >= 1e-3:  # 16 nodes instead of 64: visible at depth 32
+        assert err > 1e-9
+
+
+# Normal members, then members that used to abort the batch or come back as a silent NaN.
+NORMAL = [(1.0, 2.0, 3, 1e-3), (0.8, 1.0, 3, 1e-3), (5.0, 50.0, 8, 1e-5), (1e-2, 1e-3, 1, 1e-2)]
+HARD = [  # computable: rho = 1e4, lam = 1e300, eps = 1e-300 at depth 1
+    (1e4, 1.0, 2, 1e-3),
+    (1e300, 1.0, 1, 1e-3),
+    (1.0, 1.0, 1, 1e-300),
+]
+OUT = [  # outside the float64 range: rho underflows or overflows, or the time does
+    (1e-300, 1e300, 1, 1e-3),
+    (1e300, 1e-300, 2, 1e-3),
+    (1.0, 1.0, 8, 1e-300),
+]
+
+
+@pytest.mark.parametrize("method", ["exact", "ode"])
+def test_bad_members_are_flagged_and_the_rest_is_unchanged(method):
+    for objective in ("jepa", "mae"):
+        rows = np.array(NORMAL + HARD + OUT + [(-1.0, 1.0, 2, 1e-3)])
+        lam, var, depth, eps = rows.T
+        with pytest.warns(RuntimeWarning, match=r"returned as NaN") as rec:
+            mixed = np.asarray(jf.critical_time(objective, lam, var, depth, eps, method=method))
+        alone = np.asarray(jf.critical_time(objective, *np.array(NORMAL).T, method=method))
+        n, h = len(NORMAL), len(HARD)
+        np.testing.assert_allclose(mixed[:n], alone, rtol=1e-13)
+        assert mixed[-1] == np.inf  # never learned: not an error
+        # the computable hard members agree with the closed forms
+        exact = np.asarray(jf.critical_time(objective, *np.array(NORMAL + HARD).T))
+        np.testing.assert_allclose(mixed[: n + h], exact, rtol=1e-9)
+        # MAE at depth 8 from eps = 1e-300 is 4.5e261: finite, so only two are out of range
+        n_out = 3 if objective == "jepa" else 2
+        assert np.isnan(mixed[n + h : -1]).sum() == n_out
+        assert f"{n_out} of 11 members returned as NaN: {n_out} outside the float64" in str(
+            rec[0].message
+        )
+        # the kernel (what sweeps call) reports the same as ok=False, never NaN with
+        # ok=True; a subnormal var (flushed to 0 by XLA) is one more such member
+        rows = np.concatenate([rows, [(1.0, 1e-320, 1, 1e-3)]])
+        flat = [jnp.asarray(x) for x in (*rows.T, np.full(len(rows), 0.5))]
+        t, ok = jax.jit(lambda *a: ct.critical_time_kernel(objective, method, *a))(*flat)
+        t, ok = np.asarray(t), np.asarray(ok)
+        np.testing.assert_array_equal(ok, ~np.isnan(t))
+        np.testing.assert_array_equal(np.isnan(t[:-1]), np.isnan(mixed))
+        assert np.isnan(t[-1]) and not ok[-1]
+        np.testing.assert_allclose(t[:n], alone, rtol=1e-13)
+
+
+def test_step_budget_is_reported_not_returned(monkeypatch):
+    """A solve that runs out of steps is 'not reached in the budget', distinct from range."""
+    monkeypatch.setattr(_ode, "MAX_STEPS", 4)
+    diffrax_ct = functools.partial(_ode.ode_critical_time, integrator="diffrax")
+    monkeypatch.setattr(ct, "ode_critical_time", diffrax_ct)
+    args = [jnp.asarray(x) for x in ([1.0, 1.0, -1.0], [2.0, 1e-320, 1.0], [4, 4, 4])]
+    args += [jnp.full(3, 1e-6), jnp.full(3, 0.5)]
+    t, status = jax.jit(lambda *a: ct.critical_time_status("jepa", "ode", *a))(*args)
+    assert list(np.asarray(status)) == [ct.BUDGET_EXHAUSTED, ct.OUT_OF_RANGE, ct.NEVER]
+    assert np.isnan(np.asarray(t[:2])).all() and np.asarray(t[2]) == np.inf
+    # the same in simulate's dense solve: the member is NaN with ok False, not a flat curve
+    monkeypatch.setattr(_ode, "MAX_STEPS_DENSE", 4)
+    log_u, code, _ = jax.jit(
+        lambda *a: _ode.ode_trajectory("mae", *a, jnp.asarray([0.0, 1e12]), 1e-12)
+    )(*(jnp.asarray([x]) for x in (1.0, 2.0, 3.0, 1e-6)))
+    assert int(code[0]) == _ode.BUDGET
+
+
+def test_sweep_rtol_is_validated_and_fingerprinted(tmp_path):
+    base = """
+[sweep]
+objective = "jepa"
+depth = [8, 32]
+lam = [0.5, 2.0]
+rho = [0.9, 3.0]
+eps = 1e-4
+method = "ode"
+"""
+    plain = jf.parse_sweep_config(base)
+    loose = jf.parse_sweep_config(base + "rtol = 1e-3\n")
+    tight = jf.parse_sweep_config(base + "rtol = 1e-10\n")
+    assert plain.rtol is None and loose.rtol == 1e-3
+    assert len({plain.fingerprint(), loose.fingerprint(), tight.fingerprint()}) == 3
+    for bad, msg in [("0.5", r"sweep.rtol must lie in"), ("[1e-6]", r"sweep.rtol must be one")]:
+        with pytest.raises(ValueError, match=msg):
+            jf.parse_sweep_config(base + f"rtol = {bad}\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no member fails
+        jf.run_sweep(loose, tmp_path / "s", chunk_size=8)
+    t = jf.load_sweep(tmp_path / "s")["t_star"]
+    rows = loose.rows(0, loose.group_size)
+    exact = np.asarray(
+        jf.critical_time("jepa", rows["lam"], rows["var"], rows["depth"], rows["eps"])
+    )
+    rel = np.abs(t / exact - 1)
+    assert 1e-8 < rel.max() < 1e-3  # the loose tolerance was used
+    with pytest.raises(ValueError, match="different sweep configuration"):
+        jf.run_sweep(tight, tmp_path / "s")  # resuming with another rtol is refused
+
+
+def test_cli_rtol_reaches_the_library_and_is_checked(capsys):
+    import json
+
+    from jepa_flow._cli import main
+
+    argv = ["critical-time", "--lam", "0.5", "--rho", "3", "--depth", "32", "--eps", "1e-4"]
+    argv += ["--objective", "jepa", "--method", "ode", "--json"]
+    assert main(argv + ["--rtol", "1e-3"]) == 0
+    loose = json.loads(capsys.readouterr().out)["objectives"]["jepa"]["t_star"]["A"][0]
+    exact = float(jf.critical_time("jepa", 0.5, 0.5 / 3, 32, 1e-4))
+    assert 1e-9 < abs(loose / exact - 1) < 1e-3  # 16 nodes, not the default 64
+    assert main(argv + ["--rtol", "1e-20"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().startswith("jepa-flow: error: rtol must lie in [3.55e-15, 0.1]")

@@ -69,6 +69,21 @@ def _add_feature_args(p: argparse.ArgumentParser, objective_help: str) -> None:
     )
 
 
+def _add_precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--precision",
+        choices=("float64", "float32"),
+        default="float64",
+        help="floating-point precision of the computation (default: float64)",
+    )
+
+
+def _set_precision(args) -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", args.precision == "float64")
+
+
 def add_budget_args(p: argparse.ArgumentParser, what: str) -> None:
     """``--max-memory`` and ``--max-disk`` (see ``jepa_flow._core._budget``)."""
     p.add_argument(
@@ -127,6 +142,7 @@ def _run_demo(args) -> int:
 def _run_simulate(args) -> int:
     from .._reproduce._study import run_study
 
+    _set_precision(args)
     features = _features(args)
     _check_out(args, args.objective, features, args.depth, args.eps, args.t_max, args.n_t)
     run_study(
@@ -149,6 +165,7 @@ def _run_critical_time(args) -> int:
     from .._theory._critical_time import critical_time, fixed_point
     from .._theory._order import flip_depth
 
+    _set_precision(args)
     feats = _features(args)
     depths = np.asarray(args.depth, float)[:, None]
     result = {
@@ -172,6 +189,7 @@ def _run_critical_time(args) -> int:
                 args.eps,
                 fraction=args.fraction,
                 method=args.method,
+                rtol=args.rtol,
             )
         )
         ws = np.asarray(fixed_point(o, feats.lam, feats.var, depths))
@@ -240,6 +258,7 @@ def register(subparsers) -> None:
         "(an interrupted run is finished, a complete one left as it is)",
     )
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    _add_precision_arg(p)
     add_budget_args(p, "the trajectories (--n-t x objectives x depths x features)")
     p.set_defaults(func=_run_simulate)
 
@@ -261,8 +280,15 @@ def register(subparsers) -> None:
         "--method",
         choices=METHODS,
         default="exact",
-        help="exact: closed forms; ode: diffrax integration with a root-found event; "
+        help="exact: closed forms; ode: diffrax integration of the hitting-time integral; "
         "series: small-eps asymptotics (default: exact)",
     )
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=None,
+        help="relative tolerance of --method ode (default: 1e-12 in float64, 1.2e-5 in float32)",
+    )
+    _add_precision_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_run_critical_time)

@@ -102,6 +102,20 @@ def as_fraction(value) -> np.ndarray:
     return arr
 
 
+def check_rtol(value, lowest: float, dtype_name: str) -> float:
+    """A relative tolerance: a real number in ``[lowest, 0.1]`` (``lowest`` follows the dtype)."""
+    try:
+        rtol = float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"rtol must be a real number; got {value!r}") from err
+    if not (lowest <= rtol <= 0.1):
+        raise ValueError(
+            f"rtol must lie in [{lowest:.3g}, 0.1] in {dtype_name} (16 machine epsilons "
+            f"at least); got {value!r}"
+        )
+    return rtol
+
+
 def as_times(value) -> np.ndarray:
     """Save times: a 1-D, non-negative, non-decreasing array."""
     arr = as_real("t", value)

@@ -11,6 +11,7 @@ takes a single value, a list, or a generated grid::
     eps = 1e-3
     fraction = 0.5                        # optional, default 0.5
     method = "exact"                      # optional: "exact", "ode", "series"
+    rtol = 1e-10                          # optional: tolerance of method "ode" (one value)
 
 A pair sweep compares two features trained together (theory §4, learning
 order). ``[sweep]`` then holds the shared settings only (objective, depth, eps,
@@ -86,6 +87,8 @@ class SweepConfig:
             static axes and a 1-D float64 array otherwise.
         pair: True for a pair sweep (``[pair]`` table present).
         text: the configuration file as given (for the output directory).
+        rtol: relative tolerance of ``method = "ode"`` (None: the default,
+            1e-12); part of the fingerprint when given.
 
     Examples:
         A pair sweep: the shared settings in ``[sweep]``, the two features in
@@ -121,6 +124,7 @@ class SweepConfig:
     axes: tuple
     pair: bool
     text: str = ""
+    rtol: float | None = None
     budget: tuple = (_budget.DEFAULT_MAX_MEMORY, _budget.DEFAULT_MAX_DISK)
 
     @property
@@ -157,12 +161,15 @@ class SweepConfig:
 
     def canonical(self) -> dict:
         """The grid as plain JSON data (what identifies a sweep's results)."""
-        return {
+        out = {
             "pair": self.pair,
             "axes": [
                 [n, [v if isinstance(v, str) else float(v) for v in vals]] for n, vals in self.axes
             ],
         }
+        if self.rtol is not None:
+            out["rtol"] = self.rtol
+        return out
 
     def fingerprint(self) -> str:
         """sha256 of the canonical grid: equal iff the configurations are equal."""
@@ -354,6 +361,7 @@ def parse_config(text: str, *, max_memory=None, max_disk=None, budget: bool = Tr
     if not isinstance(doc.get("sweep"), dict):
         raise ValueError("a [sweep] table is required")
     sweep = dict(doc["sweep"])
+    rtol = _rtol(sweep.pop("rtol", None))
     pair = doc.get("pair")
     if pair is not None and not isinstance(pair, dict):
         raise ValueError("pair must be a table: [pair]")
@@ -412,10 +420,23 @@ def parse_config(text: str, *, max_memory=None, max_disk=None, budget: bool = Tr
         _checked(where(key), key, grid)
         axes.append((key, grid))
     config = SweepConfig(
-        axes=tuple(axes), pair=pair is not None, text=text, budget=(max_mem, max_dsk)
+        axes=tuple(axes), pair=pair is not None, text=text, rtol=rtol, budget=(max_mem, max_dsk)
     )
     _check_rho_needs_positive_lam(config)
     return config
+
+
+def _rtol(value) -> float | None:
+    """``sweep.rtol``: one number in [16 float64 epsilons, 0.1] (sweeps run in float64)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, str, list, dict)):
+        raise ValueError(f"sweep.rtol must be one number; got {value!r}")
+    lowest = 16 * float(np.finfo(np.float64).eps)
+    try:
+        return _validate.check_rtol(value, lowest, "float64")
+    except ValueError as err:
+        raise ValueError(f"sweep.{err}") from None
 
 
 def _checked(where: str, key: str, grid) -> None:

@@ -90,7 +90,7 @@ def maybe_initialize_distributed() -> None:
         jax.distributed.initialize()
 
 
-def _one_device(objective: str, method: str, pair: bool):
+def _one_device(objective: str, method: str, pair: bool, rtol: float | None = None):
     """The computation on one device's slice of a chunk (vmapped inside the kernel).
 
     Takes the kernel inputs (``lam, var, depth, eps, fraction``; for a pair
@@ -100,12 +100,12 @@ def _one_device(objective: str, method: str, pair: bool):
 
     def one_device(*args):
         if not pair:
-            t_star, ok = critical_time_kernel(objective, method, *args)
+            t_star, ok = critical_time_kernel(objective, method, *args, rtol=rtol)
             return t_star, wbar_star(objective, args[0], args[1], args[2]), ok
         # A and B in one batch: one adaptive loop, not two in sequence.
         n = args[0].shape[0]
         both = [jnp.concatenate([x, y]) for x, y in zip(args[:5], args[5:])]
-        t_star, ok = critical_time_kernel(objective, method, *both)
+        t_star, ok = critical_time_kernel(objective, method, *both, rtol=rtol)
         w = wbar_star(objective, both[0], both[1], both[2])
         t_a, t_b, w_a, w_b = t_star[:n], t_star[n:], w[:n], w[n:]
         first = jnp.where(t_b < t_a, 1, jnp.where(t_a < t_b, 0, 2)).astype(jnp.int8)
@@ -114,8 +114,15 @@ def _one_device(objective: str, method: str, pair: bool):
     return one_device
 
 
+def chunk_function(
+    objective: str, method: str, pair: bool, devices: tuple, rtol: float | None = None
+):
+    """``(dispatch, gather)`` for one chunk (cached per arguments; see ``_chunk_function``)."""
+    return _chunk_function(objective, method, pair, devices, rtol)
+
+
 @functools.cache
-def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
+def _chunk_function(objective: str, method: str, pair: bool, devices: tuple, rtol):
     """``(dispatch, gather)`` for one chunk on ``devices``.
 
     ``dispatch(inputs)`` takes the kernel inputs as numpy arrays whose length
@@ -125,11 +132,10 @@ def chunk_function(objective: str, method: str, pair: bool, devices: tuple):
     arrays in chunk order.
 
     The computation is a jitted ``jax.shard_map`` over a one-axis ``Mesh``:
-    each device runs its own vmapped solve, with no collectives. (The ODE
-    kernel's event uses a bisection root finder because optimistix.Newton's
-    linear solve does not trace under ``shard_map``, diffrax #735.)
+    each device runs its own vmapped solve, with no collectives. ``rtol`` is
+    the ODE tolerance (``sweep.rtol``; None: the default).
     """
-    fn = jax.jit(over_devices(_one_device(objective, method, pair), devices))
+    fn = jax.jit(over_devices(_one_device(objective, method, pair, rtol), devices))
     sharding = batch_sharding(devices)
 
     def dispatch(inputs):
@@ -382,7 +388,7 @@ def _run_chunks(config: SweepConfig, out: Path, chunk_size: int, devices, progre
     try:
         for chunk in todo:
             objective, method = config.groups[chunk[1]]
-            dispatch, gather = chunk_function(objective, method, config.pair, devices)
+            dispatch, gather = chunk_function(objective, method, config.pair, devices, config.rtol)
             # asynchronous: the device works while the previous chunk is written
             handle = dispatch(kernel_inputs(config, *chunk[2:], padded))
             if pending is not None:

@@ -10,15 +10,29 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import _validate
-from .._core._batch import flatten_padded
+from .._core._batch import flatten_padded, float_dtype
 from .._core._devices import local_devices, over_devices
 from ._exact import time_to_level
 from ._fixed_point import log_u_level, wbar_star
-from ._ode import ode_critical_time
+from ._ode import BUDGET, SOLVED, default_rtol, min_rtol, ode_critical_time
 from ._series import series_time
 
 # Values used to pad a batch; they describe an easy, learned feature.
 _FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5, "fraction": 0.5}
+
+# Status of each member of a critical-time batch (``critical_time_kernel``).
+OK = 0  # a finite time (0 where eps already reaches the level)
+NEVER = 1  # lam <= 0: never learned, the time is +inf (not an error)
+OUT_OF_RANGE = 2  # the time, or rho = lam / var, lam, var or eps, is outside the float range
+BUDGET_EXHAUSTED = 3  # method="ode": the solver ran out of steps (max_steps)
+FAILED = 4  # the method broke down (NaN or a negative time), or a solver failure
+STATUS_NAMES = {
+    OUT_OF_RANGE: "outside the {dtype} range (the time overflows, or lam, var, eps or "
+    "rho = lam / var is not a normal {dtype} number)",
+    BUDGET_EXHAUSTED: "not reached within the solver's step budget",
+    FAILED: "not computable by the method (a NaN or negative result, e.g. the series far "
+    "outside its small-eps regime, or a level within rounding of the fixed point)",
+}
 
 
 def fixed_point(objective, lam, var, depth):
@@ -34,7 +48,9 @@ def fixed_point(objective, lam, var, depth):
         depth: encoder depth ``L``, integer >= 1.
 
     All arguments broadcast together (numpy rules). Returns a float array of
-    the broadcast shape (float64 when ``jax_enable_x64`` is on).
+    the broadcast shape, in float64 when ``jax_enable_x64`` is on and in
+    float32 otherwise (relative error a few float32 ulp times ``L |log rho|``);
+    ``inf`` where ``wbar*`` overflows the dtype.
 
     Examples:
         Features A = (lam 1, var 2) and B = (lam 0.8, var 1) of theory §4:
@@ -62,7 +78,7 @@ def _fixed_point_flat(objective, lam, var, depth):
     return wbar_star(objective, lam, var, depth)
 
 
-def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact"):
+def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact", rtol=None):
     """Time at which ``wbar`` first reaches ``fraction * wbar*`` (theory §4).
 
     The flow starts from the balanced ``W_a(0) = V(0) = eps^(1/L) I``, so
@@ -79,23 +95,44 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact")
             reaches the level the time is 0.
         fraction: the level as a fraction of ``wbar*``, in (0, 1).
         method: ``"exact"`` (JEPA closed form; MAE hypergeometric form, accurate
-            to float64 rounding, no ODE), ``"ode"`` (diffrax integration with a
-            root-found event, relative error below 1e-8 in float64, about 1e-10 at
-            ``fraction = 0.5``; see ``jepa_flow._theory._ode`` for the method), or
+            to float64 rounding, no ODE), ``"ode"`` (the hitting time as an
+            integral of the flow, by a Gauss-Legendre rule whose node count
+            follows ``rtol``; no event and no root finder; relative error below
+            ``rtol``, and about 1e-13 over depth 1-16 at the default, except
+            where ``eps`` lies within a hair of the level: the time then
+            hinges on ``log(u_p / u0) ~ 0`` and the inputs' float64 rounding
+            limits every method alike, to about ``1e-16 |log u0| / log(u_p /
+            u0)``; see ``jepa_flow._theory._ode`` for the accuracy tables), or
             ``"series"`` (the leading small-eps asymptotics, independent of
             ``fraction``; rough at moderate eps).
+        rtol: relative tolerance of ``method="ode"`` (ignored by the others);
+            default 1e-12 in float64 and 1.2e-5 in float32; allowed range
+            [16 machine epsilons, 0.1].
 
     All parameters broadcast together (numpy rules); the result has the
     broadcast shape. A large batch is split over all local devices (on a CPU,
     ``jax.config.update("jax_num_cpu_devices", os.cpu_count())`` before any
-    computation gives one device per core). Run ``jax.config.update("jax_enable_x64", True)`` first
-    for float64: the documented accuracies are float64 figures.
+    computation gives one device per core).
+
+    Precision: the computation runs in float64 when ``jax_enable_x64`` is on
+    and in float32 otherwise; float32 is supported (see ``docs/precision.md``:
+    ``exact`` and ``ode`` agree with float64 to 1.3e-4 relative at worst over
+    depth 1-8, and inputs must be normal float32 numbers).
+
+    Members that cannot be computed never raise and never stop the batch:
+    ``lam <= 0`` gives ``inf`` (never learned, not an error); a member whose
+    time overflows the dtype, or whose ``lam``, ``var``, ``eps`` or
+    ``rho = lam / var`` is not a normal number of the dtype (``var = 1e-320``,
+    ``eps = 1e-50`` in float32), gives NaN. Each NaN is
+    counted in a ``RuntimeWarning`` that names the reason; the other members
+    are unaffected. ``critical_time_kernel`` returns the same as a status code.
 
     Raises:
         ValueError: for an unknown objective or method, a non-finite value,
             ``var <= 0``, a non-integer depth or one outside [1, 1024],
-            ``eps <= 0``, ``fraction`` outside (0, 1), or shapes that do not
-            broadcast; raised before anything is compiled.
+            ``eps <= 0``, ``fraction`` outside (0, 1), ``rtol`` outside its
+            range, or shapes that do not broadcast; raised before anything is
+            compiled.
 
     Examples:
         The canonical pair of theory §4 at ``eps = 1e-3``: JEPA learns A
@@ -112,8 +149,8 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact")
         [[ 6.0119  7.8086]
          [59.0177 73.8566]]
 
-        The diffrax solve agrees with the closed form; the small-eps series
-        only roughly:
+        The ODE method (the hitting-time integral) agrees with the closed
+        form; the small-eps series only roughly:
 
         >>> print(np.round(jf.critical_time("jepa", lam, var, 4, 1e-3, method="ode"), 2))
         [43985.88 43056.37]
@@ -127,56 +164,125 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact")
     """
     _validate.check_objective(objective)
     _validate.check_method(method)
+    dtype = float_dtype()
+    rtol = resolve_rtol(rtol, dtype)
     shape, p = _validate.feature_params(lam, var, depth, eps, fraction)
     devices = local_devices()
     flat, n = flatten_padded(p, _FILL, multiple=len(devices))
     if n < 64 * len(devices):  # small batches: one device is quicker
         devices = devices[:1]
-    t_star, ok = _critical_time_jit(objective, method, devices)(*(flat[k] for k in _FILL))
-    ok = np.asarray(ok[:n])
-    if not ok.all():
-        warnings.warn(
-            f"critical_time: the ODE solve failed for {int((~ok).sum())} of {n} members "
-            "(returned as NaN)",
-            stacklevel=2,
-        )
+    t_star, status = _critical_time_jit(objective, method, rtol, devices)(*(flat[k] for k in _FILL))
+    warn_status(np.asarray(status[:n]), "critical_time", jnp.dtype(dtype).name)
     return t_star[:n].reshape(shape)
 
 
-def critical_time_kernel(objective, method, lam, var, depth, eps, fraction):
-    """Critical times of flat, validated arrays: ``(t_star, ok)``.
+def resolve_rtol(rtol, dtype) -> float:
+    """``rtol`` checked against the dtype's range, or the dtype's default when None."""
+    if rtol is None:
+        return default_rtol(dtype)
+    return _validate.check_rtol(rtol, min_rtol(dtype), jnp.dtype(dtype).name)
 
-    Pure and unjitted: the building block that ``critical_time`` jits and that
-    sweeps ``vmap``/``shard_map`` over chunks. ``objective`` and ``method``
-    are static; every other argument is a 1-D array of one length.
+
+def warn_status(status: np.ndarray, where: str, dtype_name: str) -> None:
+    """One ``RuntimeWarning`` that counts the members returned as NaN, by reason."""
+    bad = status >= OUT_OF_RANGE
+    if not bad.any():
+        return
+    reasons = "; ".join(
+        f"{int((status == code).sum())} {text.format(dtype=dtype_name)}"
+        for code, text in STATUS_NAMES.items()
+        if (status == code).any()
+    )
+    warnings.warn(
+        f"{where}: {int(bad.sum())} of {status.size} members returned as NaN: {reasons}",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def critical_time_status(objective, method, lam, var, depth, eps, fraction, rtol=None):
+    """Critical times of flat, validated arrays and their status: ``(t_star, status)``.
+
+    ``status`` is ``OK``, ``NEVER`` (``lam <= 0``, ``t_star = inf``),
+    ``OUT_OF_RANGE``, ``BUDGET_EXHAUSTED`` or ``FAILED`` (the last three with
+    ``t_star = NaN``). Pure and unjitted; ``rtol`` is a Python float (None:
+    the dtype's default).
     """
+    dtype = lam.dtype
+    finfo = jnp.finfo(dtype)
+    if rtol is None:
+        rtol = default_rtol(dtype)
     learned = lam > 0
-    lam_safe = jnp.where(learned, lam, var)  # rho = 1 stands in for unlearned features
-    log_rho = jnp.log(lam_safe / var)
-    log_u0 = jnp.log(eps) / depth
+    log_lam = jnp.log(jnp.where(learned, lam, 1.0))
+    log_var, log_eps = jnp.log(var), jnp.log(eps)
+    log_rho = log_lam - log_var
+    # every input a normal number (a subnormal is flushed to 0 on most devices), rho too
+    lo, hi = float(np.log(finfo.tiny)), float(np.log(finfo.max))
+    in_range = (
+        (log_lam >= lo)
+        & (log_var >= lo)
+        & (log_eps >= lo)
+        & (log_var <= hi)
+        & (log_eps <= hi)
+        & (log_rho >= lo)
+        & (log_rho <= hi)
+    )
+    use = learned & in_range
+    # stand-ins (an easy learned feature) where the member is not computed
+    lam = jnp.where(use, lam, 1.0)
+    var = jnp.where(use, var, 1.0)
+    log_rho = jnp.where(use, log_rho, 0.0)
+    log_eps = jnp.where(use, log_eps, jnp.log(1e-3))
+    log_u0 = log_eps / depth
     log_up = log_u_level(objective, log_rho, depth, fraction)
     reached = log_u0 >= log_up
-    ok = jnp.ones(lam.shape, bool)
+    code = jnp.full(lam.shape, SOLVED)
     if method == "exact":
-        t_star = time_to_level(objective, lam_safe, var, depth, log_u0, jnp.maximum(log_up, log_u0))
+        t_star = time_to_level(objective, lam, var, depth, log_u0, jnp.maximum(log_up, log_u0))
     elif method == "series":
-        t_star = series_time(objective, lam_safe, var, depth, eps)
+        t_star = series_time(objective, lam, var, depth, jnp.exp(log_eps))
     else:
-        eps_safe = jnp.where(learned, eps, jnp.exp(depth * (log_up - 1.0)))
-        t_star, ok, _ = ode_critical_time(objective, lam_safe, var, depth, eps_safe, fraction)
-        ok = ok | ~learned
+        t_star, code, _ = ode_critical_time(objective, lam, log_rho, depth, log_eps, fraction, rtol)
     t_star = jnp.where(reached, 0.0, t_star)
-    return jnp.where(learned, t_star, jnp.inf), ok
+    computed = (code == SOLVED) & ~reached
+    overflow = computed & ((t_star == jnp.inf) | (t_star == 0))  # beyond the dtype's range
+    invalid = computed & ~overflow & ~(t_star > 0)  # NaN or negative: the method broke down
+    status = jnp.where(
+        ~learned,
+        NEVER,
+        jnp.where(
+            ~in_range | overflow,
+            OUT_OF_RANGE,
+            jnp.where(
+                (code == SOLVED) & ~invalid,
+                OK,
+                jnp.where(code == BUDGET, BUDGET_EXHAUSTED, FAILED),
+            ),
+        ),
+    )
+    t_star = jnp.where(status == OK, t_star, jnp.nan)
+    return jnp.where(learned, t_star, jnp.inf), status
 
 
-_critical_time_flat = jax.jit(critical_time_kernel, static_argnames=("objective", "method"))
+def critical_time_kernel(objective, method, lam, var, depth, eps, fraction, rtol=None):
+    """Critical times of flat, validated arrays: ``(t_star, ok)``.
+
+    Pure and unjitted: the building block that sweeps ``vmap``/``shard_map``
+    over chunks. ``objective``, ``method`` and ``rtol`` are static; every other
+    argument is a 1-D array of one length. ``ok`` is False exactly where
+    ``t_star`` is NaN (see ``critical_time_status`` for the reason).
+    """
+    t_star, status = critical_time_status(objective, method, lam, var, depth, eps, fraction, rtol)
+    return t_star, status <= NEVER
+
+
+_critical_time_flat = jax.jit(critical_time_status, static_argnames=("objective", "method", "rtol"))
 
 
 @functools.cache
-def _critical_time_jit(objective, method, devices):
-    """The kernel, jitted and split over ``devices`` (one compiled function per shape)."""
+def _critical_time_jit(objective, method, rtol, devices):
+    """The status kernel, jitted and split over ``devices`` (one compiled function per shape)."""
     if len(devices) == 1:
-        return functools.partial(_critical_time_flat, objective, method)
-    return jax.jit(
-        over_devices(functools.partial(critical_time_kernel, objective, method), devices)
-    )
+        return functools.partial(_critical_time_flat, objective, method, rtol=rtol)
+    fn = functools.partial(critical_time_status, objective, method, rtol=rtol)
+    return jax.jit(over_devices(fn, devices))

@@ -20,7 +20,11 @@ MAE, by the hypergeometric antiderivative::
 
 Both are pure ``jax.numpy``, broadcast over all arguments (``depth`` included:
 the JEPA sum runs to the largest ``2L - 1`` in the batch and masks the rest),
-and are accurate to a few ulp in float64.
+and are accurate to a few ulp in float64. In float32 they agree with float64
+to 3.3e-5 (JEPA) and 1.3e-4 (MAE) relative at worst, medians 3e-7 and 1e-7,
+over depth 1-8, lam 1e-2..1e2, rho 10^-1.5..10^0.5, eps 1e-6..1e-1 (see
+docs/precision.md): the JEPA terms are all positive, and most of the error is
+the rounding of the inputs, amplified by the exponents.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def _log1m_exp(x):
 def jepa_time(lam, var, depth, log_u0, log_u):
     """Exact JEPA time from ``u0`` to ``u`` (``0 < u0 <= u < rho``), theory §4."""
     lam, var, depth, log_u0, log_u = jnp.broadcast_arrays(lam, var, depth, log_u0, log_u)
-    log_rho = jnp.log(lam / var)
+    log_rho = jnp.log(lam) - jnp.log(var)  # no overflow of lam / var
     m = 2.0 * depth - 1.0
     d = log_u - log_u0  # >= 0
 
@@ -109,7 +113,7 @@ def hyp2f1_1b(b, z):
 def mae_time(lam, var, depth, log_u0, log_u):
     """Exact MAE time from ``u0`` to ``u`` (``0 < u0 <= u < rho^(1/(L+1))``), theory §4."""
     lam, var, depth, log_u0, log_u = jnp.broadcast_arrays(lam, var, depth, log_u0, log_u)
-    log_rho = jnp.log(lam / var)
+    log_rho = jnp.log(lam) - jnp.log(var)  # no overflow of lam / var
     d = log_u - log_u0
     is_one = depth == 1.0
     lm1 = jnp.where(is_one, 1.0, depth - 1.0)

@@ -32,7 +32,7 @@ def log_u_level(objective: str, log_rho, depth, fraction):
 def wbar_star(objective: str, lam, var, depth):
     """The learned end-to-end encoder ``wbar*`` (0 where ``lam <= 0``)."""
     learned = lam > 0
-    log_rho = jnp.log(jnp.where(learned, lam, 1.0) / var)
+    log_rho = jnp.log(jnp.where(learned, lam, 1.0)) - jnp.log(var)
     return jnp.where(learned, jnp.exp(depth * log_u_star(objective, log_rho, depth)), 0.0)
 
 
