@@ -23,6 +23,8 @@ from ._theory._simulate import Trajectory as Trajectory
 from ._theory._simulate import simulate as simulate
 
 # beyond the balanced flow: targets, capture and collapse (docs/theory.md §6-§7)
+from ._theory._general import GeneralCriticalTime as GeneralCriticalTime
+from ._theory._general import general_critical_time as general_critical_time
 from ._theory._stability import PredictedCapture as PredictedCapture
 from ._theory._stability import capture_gain as capture_gain
 from ._theory._stability import capture_rate as capture_rate
@@ -73,6 +75,7 @@ __all__ = [
     "Data",
     "DivergenceError",
     "FullFlow",
+    "GeneralCriticalTime",
     "Params",
     "PredictedCapture",
     "SweepConfig",
@@ -95,6 +98,7 @@ __all__ = [
     "frozen_teacher_lam",
     "full_flow",
     "gaussian",
+    "general_critical_time",
     "learning_order",
     "linear_dynamics",
     "load_result",
