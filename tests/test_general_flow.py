@@ -145,3 +145,96 @@ def test_bad_arguments_name_the_parameter():
         jf.general_critical_time("jepa", 1.0, 2.0, 1, 1e-3, target="ema", tau=-1.0)
     with pytest.raises(ValueError, match="depth must be an integer"):
         jf.general_critical_time("jepa", 1.0, 2.0, 0, 1e-3)
+
+
+GENERAL = """
+[sweep]
+objective = ["jepa", "mae"]
+flow = "general"
+target = ["stopgrad", "ema", "frozen"]
+tau = [0.1, 1.0, 10.0]
+c = [0.5, 2.0]
+init_ratio = {logspace = [-1, 3, 5]}
+depth = [1, 2]
+lam = 1.0
+rho = [0.5, 0.8]
+eps = 1e-3
+"""
+
+
+def test_general_sweep_runs_resumes_and_loads(tmp_path):
+    config = jf.parse_sweep_config(GENERAL)
+    # inapplicable combinations collapse: 20 rows per group, times 3 taus, times 2 teachers
+    assert config.describe() == "140 configurations (jepa/stopgrad 20, jepa/ema 60, " + (
+        "jepa/frozen 40, mae 20)"
+    )
+    first = jf.run_sweep(config, tmp_path / "g", chunk_size=16)
+    assert (first.n_configs, first.computed, first.failed) == (140, 140, 0)
+    assert jf.run_sweep(config, tmp_path / "g").skipped == first.n_chunks
+    res = jf.load_sweep(tmp_path / "g")
+    assert res.n_configs == 140 and res["ok"].all()
+    for target in ("stopgrad", "ema", "frozen", "none"):
+        rows = res["target"] == target
+        objective = "mae" if target == "none" else "jepa"
+        assert (res["objective"][rows] == objective).all()
+        kw = dict(target=target, tau=res["tau"][rows], c=res["c"][rows])
+        if target == "none":
+            kw = {}
+        elif target == "stopgrad":
+            kw = {}
+        elif target == "ema":
+            kw.pop("c")
+        else:
+            kw.pop("tau")
+        ref = jf.general_critical_time(
+            objective,
+            res["lam"][rows],
+            res["var"][rows],
+            res["depth"][rows],
+            res["eps"][rows],
+            init_ratio=res["init_ratio"][rows],
+            **kw,
+        )
+        np.testing.assert_allclose(res["t_star"][rows], ref.t_star, rtol=1e-12)
+        np.testing.assert_array_equal(res["collapsed"][rows], ref.collapsed)
+    balanced = (res["init_ratio"] == 1.0) & (res["target"] == "stopgrad")
+    exact = jf.critical_time("jepa", 1.0, res["var"][balanced], res["depth"][balanced], 1e-3)
+    np.testing.assert_allclose(res["t_star"][balanced], exact, rtol=1e-8)
+    assert np.isnan(res["tau"][res["target"] != "ema"]).all()
+    # a changed configuration is refused
+    with pytest.raises(ValueError, match="different sweep configuration"):
+        jf.run_sweep(jf.parse_sweep_config(GENERAL.replace("[0.5, 2.0]", "[0.5]")), tmp_path / "g")
+
+
+def test_general_pair_sweep_learning_order(tmp_path):
+    config = jf.parse_sweep_config(
+        '[sweep]\nobjective = "jepa"\nflow = "general"\ninit_ratio = [1.0, 30.0]\n'
+        "depth = [1, 4]\neps = 1e-3\n[pair]\nlam_a = 1.0\nvar_a = 2.0\nlam_b = 0.8\nvar_b = 1.0\n"
+    )
+    jf.run_sweep(config, tmp_path / "p", chunk_size=3)
+    res = jf.load_sweep(tmp_path / "p")
+    # rows: (depth, init_ratio) = (1, 1), (1, 30), (4, 1), (4, 30)
+    np.testing.assert_array_equal(res["first"], [0, 0, 1, 2])  # depth 4, ratio 30: both collapse
+    np.testing.assert_array_equal(res["collapsed_a"], [False, False, False, True])
+    ref = jf.critical_time("jepa", [1.0, 0.8], [2.0, 1.0], np.array([[1], [4]]), 1e-3)
+    np.testing.assert_allclose(res["t_star_a"][[0, 2]], ref[:, 0], rtol=1e-8)
+    np.testing.assert_allclose(res["t_star_b"][[0, 2]], ref[:, 1], rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ('flow = "full"', "sweep.flow must be one of"),
+        ('target = "teacher"', "sweep.target: target must be one of"),
+        ('target = "ema"', "sweep.tau is required when sweep.target includes 'ema'"),
+        ("tau = 1.0", "sweep.tau applies only to a JEPA target 'ema'"),
+        ("init_ratio = [1.0, -2.0]", "init_ratio must be > 0"),
+        ('target = "ema"\ntau = -1.0', "sweep.tau must be >= 0"),
+        ('method = "ode"', "unknown key sweep.method for flow = 'general'"),
+    ],
+)
+def test_general_sweep_config_errors(extra, message):
+    base = '[sweep]\nobjective = "jepa"\ndepth = 1\nlam = 1.0\nrho = 0.5\neps = 1e-3\n'
+    flow = "" if extra.startswith("flow") else 'flow = "general"\n'
+    with pytest.raises(ValueError, match=message):
+        jf.parse_sweep_config(base + flow + extra)

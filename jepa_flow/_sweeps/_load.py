@@ -109,6 +109,8 @@ def _check_complete(path: Path, config: SweepConfig, manifest: dict) -> None:
 
 def _parameters(config: SweepConfig) -> dict[str, np.ndarray]:
     """Every axis and derived parameter, one row per configuration of ``config``."""
+    if getattr(config, "flow", "balanced") == "general":
+        return config.parameters()
     m = config.group_size
     params = config.rows(0, m)
     n_groups = len(config.groups)
@@ -130,6 +132,8 @@ def load_sweep_slice(path, keep) -> tuple[SweepConfig, SweepConfig, dict[str, np
     """
     path = Path(path)
     manifest, config = _load_manifest(path)
+    if getattr(config, "flow", "balanced") == "general":
+        raise ValueError(f"{str(path)!r}: sub-grids of a general-flow sweep: use load_sweep")
     _check_complete(path, config, manifest)
     sub_axes = tuple((n, v if n in STATIC or n in keep else v[:1]) for n, v in config.axes)
     sub = SweepConfig(axes=sub_axes, pair=config.pair, text=config.text)
