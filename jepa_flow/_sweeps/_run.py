@@ -42,6 +42,7 @@ from .._core import _io
 from .._core._devices import batch_sharding, over_devices
 from .._theory._critical_time import critical_time_kernel
 from .._theory._fixed_point import wbar_star
+from . import _general
 from ._config import SweepConfig, load_config
 from ._result import SweepResult
 
@@ -147,8 +148,15 @@ def kernel_inputs(config: SweepConfig, lo: int, hi: int, padded: int) -> list[np
     return out
 
 
+def _is_general(config) -> bool:
+    """A sweep of the general per-feature flow (``flow = "general"``, ``_general``)."""
+    return getattr(config, "flow", "balanced") == "general"
+
+
 def _chunk_plan(config: SweepConfig, chunk_size: int) -> list[tuple[int, int, int, int]]:
     """All chunks as ``(index, group, lo, hi)``; ``lo:hi`` indexes within the group."""
+    if _is_general(config):
+        return config.chunk_plan(chunk_size)
     m = config.group_size
     per_group = math.ceil(m / chunk_size)
     return [
@@ -156,6 +164,12 @@ def _chunk_plan(config: SweepConfig, chunk_size: int) -> list[tuple[int, int, in
         for g in range(len(config.groups))
         for k in range(per_group)
     ]
+
+
+def _outputs(config) -> tuple[str, ...]:
+    if _is_general(config):
+        return _general.PAIR_OUTPUTS if config.pair else _general.OUTPUTS
+    return PAIR_OUTPUTS if config.pair else OUTPUTS
 
 
 def _chunk_path(out: Path, index: int) -> Path:
@@ -172,8 +186,8 @@ def _manifest(config: SweepConfig, chunk_size: int) -> dict:
         "n_configs": config.size,
         "n_chunks": len(_chunk_plan(config, chunk_size)),
         "pair": config.pair,
-        "axes": config.canonical()["axes"],
-        "outputs": list(PAIR_OUTPUTS if config.pair else OUTPUTS),
+        "axes": config.canonical().get("axes") or config.canonical()["groups"],
+        "outputs": list(_outputs(config)),
     }
 
 
@@ -213,6 +227,8 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
                 f"interrupted run in {str(out)!r}; leave it out to resume"
             )
         return int(old["chunk_size"])
+    if chunk_size is None and _is_general(config):
+        chunk_size = _general.DEFAULT_CHUNK
     if chunk_size is None:
         chunk_size = min(DEFAULT_CHUNK[method] for _, method in config.groups)
     if chunk_size < 1:
@@ -281,7 +297,7 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     """
     if not jax.config.jax_enable_x64:
         raise ValueError("sweeps run in float64: call jax.config.update('jax_enable_x64', True)")
-    if not isinstance(config, SweepConfig):
+    if not isinstance(config, (SweepConfig, _general.GeneralSweepConfig)):
         config = load_config(config)
     out = Path(out)
     if jax.process_count() == 1:
@@ -297,7 +313,7 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     plan = _chunk_plan(config, chunk_size)
     mine = [c for c in plan if c[0] % jax.process_count() == jax.process_index()]
     todo = [c for c in mine if not _chunk_path(out, c[0]).exists()]
-    names = PAIR_OUTPUTS if config.pair else OUTPUTS
+    names = _outputs(config)
     summary = {
         "n_configs": config.size,
         "n_chunks": len(plan),
@@ -333,10 +349,14 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     pending = None
     try:
         for chunk in todo:
-            objective, method = config.groups[chunk[1]]
-            dispatch, gather = chunk_function(objective, method, config.pair, devices)
-            # asynchronous: the device works while the previous chunk is written
-            handle = dispatch(kernel_inputs(config, *chunk[2:], padded))
+            if _is_general(config):
+                dispatch, gather = _general.chunk_function(config, chunk[1], devices)
+                handle = dispatch(config.kernel_inputs(*chunk[1:], padded))
+            else:
+                objective, method = config.groups[chunk[1]]
+                dispatch, gather = chunk_function(objective, method, config.pair, devices)
+                # asynchronous: the device works while the previous chunk is written
+                handle = dispatch(kernel_inputs(config, *chunk[2:], padded))
             if pending is not None:
                 finish(*pending)
             pending = (chunk, gather, handle)
