@@ -30,6 +30,7 @@ import argparse
 import os
 import resource
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -159,7 +160,10 @@ def memory(n_configs):
     )
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
-            ["python", "-c", code, text, tmp + "/sweep"], capture_output=True, text=True, check=True
+            [sys.executable, "-c", code, text, tmp + "/sweep"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
     n, seconds, kib = int(out[0]), float(out[1]), int(out[2])
     return n, seconds, kib / 2**20
