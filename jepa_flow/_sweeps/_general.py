@@ -90,13 +90,13 @@ class GeneralSweepConfig:
         ... eps = 1e-3
         ... ''')
         >>> print(config.describe())
-        32 configurations (jepa/stopgrad 8, jepa/ema 24, mae 8)
+        40 configurations (jepa/stopgrad 8, jepa/ema 24, mae 8)
     """
 
     groups: tuple
-    grids: tuple
-    pair: bool
-    text: str = ""
+    grids: tuple = dataclasses.field(repr=False)
+    pair: bool = False
+    text: str = dataclasses.field(default="", repr=False)
     flow: str = "general"
 
     @property
