@@ -172,7 +172,7 @@ def memory(n_configs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1 << 17)
-    ap.add_argument("--n-ema", type=int, default=1 << 12)
+    ap.add_argument("--n-ema", type=int, default=1 << 10)
     ap.add_argument("--n-scipy", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--memory-configs", type=int, default=10_000_000)
