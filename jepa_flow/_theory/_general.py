@@ -171,8 +171,10 @@ def _field(kind: str):
         v = v0 * vr
         if kind == "mae":
             bracket = rho - v * jnp.exp(depth * y)
-        else:
+        elif kind == "ema":
             bracket = rho * jnp.exp(depth * z) - v
+        else:  # stop-gradient: z = 0
+            bracket = rho - v
         dT = jnp.exp(-_exponent(kind, depth) * (y - y0)) * rho / (vr * bracket)
         if kind == "ema":
             ema = tau_k0 > 0
