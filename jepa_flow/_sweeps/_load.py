@@ -42,7 +42,10 @@ def load_sweep(path) -> SweepResult:
     ok`` or, for pairs, ``t_star_a, t_star_b, wbar_star_a, wbar_star_b,
     t_ratio`` (``t_star_b / t_star_a``), ``first`` (int8: 0 when A is learned
     first, 1 when B is, 2 for equal times) and ``ok`` (False where an ODE
-    solve failed; its times are NaN).
+    solve failed; its times are NaN). A ``flow = "general"`` sweep has
+    ``target`` and ``init_ratio`` (``tau``, ``c``: NaN where they do not apply)
+    and the outputs ``t_star, wbar_final, collapsed, ok`` (pairs: per feature,
+    plus ``first`` and ``t_ratio``); see ``jepa_flow._sweeps._general``.
 
     Pure numpy (no JAX computation). Raises ``ValueError`` when chunks are
     missing (the run was interrupted: run the same command again).
