@@ -121,7 +121,7 @@ def test_collapse_boundary_at_depth_one():
     assert not inside.collapsed and inside.t_star == 0.0  # v0 > rho: w falls to w*
     np.testing.assert_allclose(inside.wbar_final, np.sqrt(0.25 - (v_in**2 - w0**2)), 1e-12)
     # the boundary over a grid of init_ratio, at every depth and under an EMA target
-    ratio = np.logspace(-1, 3, 41)
+    ratio = np.logspace(-1, 3, 8)  # 16 members: the compiled shape the other EMA tests use
     depth = np.array([[1], [3]])
     w0 = 1e-3 ** (1 / depth)
     for target in ("stopgrad", "ema"):
@@ -174,7 +174,7 @@ def test_general_sweep_runs_resumes_and_loads(tmp_path):
     res = jf.load_sweep(tmp_path / "g")
     assert res.n_configs == 140 and res["ok"].all()
     for target in ("stopgrad", "ema", "frozen", "none"):
-        rows = res["target"] == target
+        rows = np.flatnonzero(res["target"] == target)[:16]  # 16: one compiled shape
         objective = "mae" if target == "none" else "jepa"
         assert (res["objective"][rows] == objective).all()
         kw = dict(target=target, tau=res["tau"][rows], c=res["c"][rows])
