@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint docs clean
+.PHONY: demo test lint docs bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,8 +11,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# runs/ is git-ignored: the demo leaves the clone unmodified (results/demo is the committed copy)
 demo: $(BIN)/.installed
-	$(BIN)/jepa-flow demo --out results/demo --force
+	$(BIN)/jepa-flow demo --out runs/demo --force
+
+# every benchmark script, 5 runs each: results/bench/<device>.json (median and spread)
+bench: $(BIN)/.installed
+	$(BIN)/python scripts/bench_all.py
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q

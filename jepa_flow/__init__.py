@@ -19,6 +19,7 @@ from ._theory._order import flip_depth as flip_depth
 from ._theory._order import learning_order as learning_order
 from ._theory._order import rank_correlation as rank_correlation
 from ._theory._order import rel_error as rel_error
+from ._theory._order import top_k_overlap as top_k_overlap
 from ._theory._simulate import Trajectory as Trajectory
 from ._theory._simulate import simulate as simulate
 
@@ -52,6 +53,23 @@ from ._training._train import DivergenceError as DivergenceError
 from ._training._train import TrainResult as TrainResult
 from ._training._train import train as train
 
+# real two-view data, its feature analysis, nonlinear encoders (docs/theory.md §9)
+from ._training._datasets import digit_pairs as digit_pairs
+from ._training._datasets import from_npz as from_npz
+from ._training._datasets import load_dataset as load_dataset
+from ._training._datasets import patch_pairs as patch_pairs
+from ._training._datasets import series_pairs as series_pairs
+from ._training._nonlinear import NonlinearResult as NonlinearResult
+from ._training._nonlinear import train_nonlinear as train_nonlinear
+from ._training._real import FeatureAnalysis as FeatureAnalysis
+from ._training._real import LearnedDirections as LearnedDirections
+from ._training._real import alignment as alignment
+from ._training._real import analyze as analyze
+from ._training._real import from_samples as from_samples
+from ._training._real import learned_directions as learned_directions
+from ._training._real import mae_end_directions as mae_end_directions
+from ._training._real import principal_components as principal_components
+
 # sweeps over parameter grids
 from ._sweeps._config import SweepConfig as SweepConfig
 from ._sweeps._result import SweepResult as SweepResult
@@ -74,8 +92,11 @@ __all__ = [
     "Comparison",
     "Data",
     "DivergenceError",
+    "FeatureAnalysis",
     "FullFlow",
     "GeneralCriticalTime",
+    "LearnedDirections",
+    "NonlinearResult",
     "Params",
     "PredictedCapture",
     "SweepConfig",
@@ -84,6 +105,8 @@ __all__ = [
     "TrainResult",
     "Trajectory",
     "__version__",
+    "alignment",
+    "analyze",
     "capture_gain",
     "capture_rate",
     "collapsed_predictor",
@@ -91,30 +114,41 @@ __all__ = [
     "compare",
     "convergence_rate",
     "critical_time",
+    "digit_pairs",
     "ema_flow_tau",
     "ema_half_time_delay",
     "fixed_point",
     "flip_depth",
+    "from_npz",
+    "from_samples",
     "frozen_teacher_lam",
     "full_flow",
     "gaussian",
     "general_critical_time",
+    "learned_directions",
     "learning_order",
     "linear_dynamics",
+    "load_dataset",
     "load_result",
     "load_sweep",
+    "mae_end_directions",
     "noisy_views",
     "parse_sweep_config",
+    "patch_pairs",
     "perturbation_size",
     "plot_compare",
     "plot_train",
     "predicted_captures",
+    "principal_components",
     "random_rotation",
     "rank_correlation",
     "record_times",
     "rel_error",
     "run_sweep",
     "save_result",
+    "series_pairs",
     "simulate",
+    "top_k_overlap",
     "train",
+    "train_nonlinear",
 ]

@@ -19,6 +19,7 @@ the result. Targets on a 2-core CPU: exact >= 2e6 configurations/s; ode >= 500x
 the scipy loop per configuration.
 
     python scripts/bench_critical_time.py [--n-exact 1048576] [--n-ode 65536] [--n-scipy 100]
+        [--json PATH]   # also write the figures and ratios as JSON (scripts/bench_all.py)
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ def main():
         default=_ode.RTOL,
         help="tolerance of both the diffrax solve and the scipy loops",
     )
+    ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = ap.parse_args()
     _ode.RTOL = _ode.ATOL = args.rtol
     print(
@@ -213,6 +215,27 @@ def main():
         )
         print(f"ratio ode / scipy {form} ({m}, the fastest) = {ratio:8.1f}x{target}")
     print(f"ratio exact / ode = {exact_rate / ode_rate:.1f}x")
+    if args.json:
+        figures = {
+            "exact configs/s": exact_rate,
+            "ode configs/s": ode_rate,
+            "ode max rel. error vs exact": float(ode_err),
+        }
+        figures.update({f"scipy {f} {m} configs/s": r for (f, m), r in scipy_rates.items()})
+        ratios = {"exact / ode": exact_rate / ode_rate}
+        for form in ("paper ODE", "clock ODE"):
+            best = max(r for (f, _), r in scipy_rates.items() if f == form)
+            ratios[f"ode / scipy {form} (fastest)"] = ode_rate / best
+        params = {"n_exact": args.n_exact, "n_ode": args.n_ode, "n_scipy": args.n_scipy}
+        _write_json(args.json, "bench_critical_time", params, figures, ratios)
+
+
+def _write_json(path, script, params, figures, ratios):
+    import json
+
+    report = {"script": script, "params": params, "figures": figures, "ratios": ratios}
+    with open(path, "w") as fh:
+        json.dump(report, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python scripts/bench_sweep.py                       # one million configurations
     python scripts/bench_sweep.py --configs 20000 --scipy-sample 20   # CI smoke run
     python scripts/bench_sweep.py --configs 10000000 --methods exact --scipy-sample 0
+    python scripts/bench_sweep.py --json PATH          # also write the figures as JSON
 
 The grid mixes both objectives and depths 1..8 (lam log-spaced over 10^-2..10^1,
 rho linearly over 0.05..0.95, eps = 1e-3); each method runs the real sweep
@@ -41,6 +42,7 @@ def parse_args(argv=None):
     p.add_argument("--scipy-sample", type=int, default=200, help="configs for the scipy loop")
     p.add_argument("--scipy-method", default="DOP853", help="solve_ivp method of the baseline")
     p.add_argument("--keep", action="store_true", help="keep the temporary output directory")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     p.add_argument(
         "--devices",
         type=int,
@@ -132,7 +134,7 @@ def main(argv=None) -> int:
         f"devices: {jax.local_device_count()} x {jax.devices()[0].device_kind}; "
         f"chunk size {args.chunk_size or 'per method'}; jax {jax.__version__}"
     )
-    rates = {}
+    rates, figures, ratios = {}, {}, {}  # figures and ratios: for --json
     tmp = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     results = {}
     for method in args.methods.split(","):
@@ -147,6 +149,7 @@ def main(argv=None) -> int:
         config = parse_sweep_config(grid_toml(args.configs, method))
         summary = run_sweep(config, tmp / method, chunk_size=args.chunk_size)
         rates[method] = summary.configs_per_s
+        figures[f"{method} configs/s"] = rates[method]
         print(
             f"{method:>6}: {summary.computed:>9} configs in {summary.seconds:7.2f} s "
             f"= {rates[method]:>12,.0f} configs/s (warm-up/compile {compile_s:.1f} s; "
@@ -158,17 +161,28 @@ def main(argv=None) -> int:
         rows = next(iter(results.values()))
         idx, t_scipy, seconds = scipy_times(rows, args.scipy_sample, args.scipy_method)
         rate = len(idx) / seconds
+        figures[f"scipy {args.scipy_method} configs/s"] = rate
         print(
             f" scipy: {len(idx):>9} configs in {seconds:7.2f} s = {rate:>12,.0f} configs/s "
             f"(solve_ivp {args.scipy_method}, rtol = atol = 1e-12, same clock, one call per config)"
         )
         for method, r in results.items():
             err = np.max(np.abs(t_scipy - r["t_star"][idx]) / np.maximum(r["t_star"][idx], 1e-300))
+            ratios[f"{method} / scipy"] = rates[method] / rate
             print(
                 f"{method:>6}: {rates[method] / rate:,.0f} x the scipy loop per configuration; "
                 f"max relative difference from scipy {err:.1e}"
             )
     print(f"peak resident memory: {peak_rss_mib():.0f} MiB")
+    figures["peak RSS MiB"] = peak_rss_mib()
+    if args.json:
+        import json
+
+        params = {"configs": args.configs, "methods": args.methods, "devices": args.devices}
+        params["scipy_sample"] = args.scipy_sample
+        report = {"script": "bench_sweep", "params": params, "figures": figures}
+        with open(args.json, "w") as fh:
+            json.dump({**report, "ratios": ratios}, fh, indent=2)
     if args.keep:
         print(f"outputs kept in {tmp}")
     else:

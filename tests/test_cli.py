@@ -35,6 +35,7 @@ def test_simulate_writes_trajectory_summary_and_figure(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == [
         "critical_times.png",
         "dynamics.png",
+        "inputs.json",
         "summary.json",
         "trajectory.npz",
     ]
@@ -52,9 +53,13 @@ def test_simulate_writes_trajectory_summary_and_figure(tmp_path, capsys):
     assert (out / "dynamics.png").read_bytes()[:4] == b"\x89PNG"
     assert "order flips at depth: 4" in capsys.readouterr().out
 
-    # an existing output directory is not overwritten without --force
+    # the same command again: the study is complete, nothing is rewritten
     mtime = (out / "summary.json").stat().st_mtime_ns
-    assert main(argv) == 2
+    assert main(argv) == 0
+    assert "already holds this study, complete" in capsys.readouterr().out
+    assert (out / "summary.json").stat().st_mtime_ns == mtime
+    # another study is not written over it without --force
+    assert main([*argv[:-5], "1e-4", *argv[-4:]]) == 2  # another eps
     err = capsys.readouterr().err.strip()
     assert err.startswith("jepa-flow: error:") and "--force" in err and "\n" not in err
     assert (out / "summary.json").stat().st_mtime_ns == mtime

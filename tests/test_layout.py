@@ -8,6 +8,7 @@ aside).
 """
 
 import ast
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -90,3 +91,9 @@ def test_every_public_name_has_a_docstring_example():
         if name != "__version__" and ">>>" not in (getattr(jepa_flow, name).__doc__ or "")
     ]
     assert not missing, f"public names without a docstring example: {missing}"
+
+
+def test_the_api_reference_lists_every_public_name():
+    api = (ROOT.parent / "docs" / "api.md").read_text()
+    listed = set(re.findall(r"^::: jepa_flow\.(\w+)$", api, flags=re.M))
+    assert listed == set(jepa_flow.__all__) - {"__version__"}

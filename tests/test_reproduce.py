@@ -45,7 +45,8 @@ def test_every_experiment_wrote_figures_numbers_and_claims(results):
         for fig in num["figures"]:
             assert (out / name / fig).read_bytes()[:4] == b"\x89PNG", (name, fig)
     assert claims["n_claims"] == sum(len(v["claims"]) for v in numbers.values()) >= 30
-    failed = [c["id"] for c in claims["claims"] if not c["held"]]
+    # experiment 9 (real data) records what it finds, held or not; checked below
+    failed = [c["id"] for c in claims["claims"] if not c["held"] and c["experiment"] != 9]
     assert not failed, failed
     assert not list(out.rglob("*.tmp"))  # atomic writes left nothing behind
 
@@ -57,8 +58,8 @@ def test_resume_skips_and_bad_only_is_a_usage_error(results, capsys):
     text = capsys.readouterr().out
     assert text.count("skipped") == 2
     assert json.loads((out / "claims.json").read_text())["claims"] == claims["claims"]
-    assert main(["reproduce", "--level", "tiny", "--out", str(out), "--only", "9"]) == 2
-    assert "no experiment [9]" in capsys.readouterr().err
+    assert main(["reproduce", "--level", "tiny", "--out", str(out), "--only", "10"]) == 2
+    assert "no experiment [10]" in capsys.readouterr().err
 
 
 def test_order_reversal_against_critical_time(results):
@@ -183,3 +184,31 @@ def test_beyond_and_capture_recomputed(results):
     far = np.abs(v0**2 - w0**2 - col["rho"] ** 2) > 0.05
     collapsed = np.asarray(col["w_final"]) < 1e-3
     np.testing.assert_array_equal(collapsed[far], (v0**2 - w0**2 > col["rho"] ** 2)[far])
+
+
+def test_real_data_numbers_recompute(results):
+    from scipy.stats import spearmanr
+
+    _, claims, numbers = results
+    num = numbers[9]
+    for name in num["params"]["k_scored"] and [
+        k for k in num if k in ("patches", "digits", "membrane")
+    ]:
+        r = num[name]
+        lam, var = np.array(r["lam"]), np.array(r["var"])
+        np.testing.assert_allclose(lam / var, r["rho"], rtol=1e-12)
+        for obj in ("jepa", "mae"):
+            o = r[obj]
+            t_th = np.array(o["t_star_theory"], float)
+            L, eps = num["params"]["depth"], num["params"]["eps"]
+            np.testing.assert_allclose(t_th, jf.critical_time(obj, lam, var, L, eps), rtol=1e-12)
+            S = o["scored"]
+            assert len(S) == num["params"]["k_scored"] and np.all(t_th[S] > 0)
+            for t_lin, sp in zip(o["t_linear"], o["spearman_linear"]):
+                t_lin = np.array(t_lin, float)[S]
+                t_lin = np.where(np.isfinite(t_lin), t_lin, 10 * o["t_max"])
+                assert sp == pytest.approx(spearmanr(t_th[S], t_lin).statistic, abs=1e-12)
+            c = _claim(claims, f"9a.{name}.{obj}")
+            assert c["held"] == (
+                np.mean(o["spearman_linear"]) >= num["params"]["min_spearman_linear"]
+            )

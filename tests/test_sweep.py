@@ -239,7 +239,7 @@ def test_refuses_a_different_configuration(plain):
     out, _, ref = plain
     with pytest.raises(ValueError, match="different sweep configuration"):
         run_sweep(parse_sweep_config(PLAIN.replace("0.2]", "0.3]")), out)
-    with pytest.raises(ValueError, match="--chunk-size 8 differs"):
+    with pytest.raises(ValueError, match="chunk_size 8 differs"):
         run_sweep(parse_sweep_config(PLAIN), out, chunk_size=8)
     np.testing.assert_array_equal(load_sweep(out)["t_star"], ref["t_star"])  # untouched
 

@@ -92,10 +92,43 @@ def test_cli_errors_name_the_flag(tmp_path, capsys):
         (["--momentum", "1"], "--momentum must lie in [0, 1)"),
         (["--lam", "1", "--var", "1", "2"], "--lam and --var need one value per feature"),
         (["--fraction", "1.5"], "--fraction must lie in the open interval (0, 1)"),
+        (["--rotation", "random", "--rotation-seed", "-1"], "--rotation-seed must be"),
+        (["--steps", "1000000000000"], "more than --max-model-steps"),
+        (["--t-max", "1e15"], "more than --max-model-steps"),
     ]
     for extra, msg in bad:
         out = tmp_path / "x"
-        assert _cli.main(["train", *TINY, *extra, "--steps", "5", "--out", str(out)]) == 2
+        steps = [] if any(x in extra for x in ("--steps", "--t-max")) else ["--steps", "5"]
+        assert _cli.main(["train", *TINY, *extra, *steps, "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, err
         assert not out.exists()
+
+
+def test_real_data_by_name_and_from_npz(tmp_path, capsys):
+    """--data digits and --data FILE.npz: the rows themselves, principal components kept."""
+    common = ["--depth", "1", "--eta", "0.05", "--steps", "300", "--n-t", "10", "--no-progress"]
+    out = tmp_path / "digits"
+    real = ["--data", "digits", "--n-samples", "600", "--n-features", "3", "--data-seed", "1"]
+    assert _cli.main(["train", *real, *common, "--objective", "mae", "--out", str(out)]) == 0
+    r = jf.load_result(out / "train")
+    assert r.data.model == "samples" and r.data.d == 3
+    # the same data in Python: the run used exactly these rows' moments
+    ref = jf.load_dataset("digits", n=600, seed=1, n_features=3)
+    np.testing.assert_allclose(r.data.Sxx, ref.Sxx, rtol=1e-12)
+    x = np.random.default_rng(0).normal(size=(300, 2)) * [2.0, 1.0]
+    np.savez(tmp_path / "views.npz", x=x, y=x + 0.3 * np.random.default_rng(1).normal(size=x.shape))
+    out = tmp_path / "npz"
+    npz = ["--data", str(tmp_path / "views.npz")]
+    assert _cli.main(["compare", *npz, *common, "--objective", "mae", "--out", str(out)]) == 0
+    c = jf.load_result(out / "compare")
+    np.testing.assert_allclose(c.lam, jf.analyze(jf.from_npz(tmp_path / "views.npz")).lam)
+    capsys.readouterr()
+    bad = [
+        (["--data", "digits", "--patch-size", "4"], "--patch-size does not apply to --data digits"),
+        (["--data", "images"], "--data must be one of"),
+        (["--data", "patches", "--n-features", "0"], "--n-features"),
+    ]
+    for extra, msg in bad:
+        assert _cli.main(["train", *extra, *common, "--out", str(tmp_path / "x")]) == 2
+        assert msg in capsys.readouterr().err

@@ -2,8 +2,15 @@
 
 Each subcommand lives in its own module that exposes ``register(subparsers)``;
 ``register`` adds an ``argparse`` parser and sets ``func=run`` where
-``run(args) -> int`` returns the exit code. A ``ValueError`` raised by ``run``
-(bad input) is printed as one line, ``jepa-flow: error: ...``, with exit code 2.
+``run(args) -> int`` returns the exit code.
+
+No traceback reaches a user: whatever ``run`` raises (a ``ValueError`` for bad
+input, a refused budget, a locked or unwritable directory, an ``OSError``, a
+``MemoryError`` or an unexpected exception) is printed as one line,
+``jepa-flow: error: ...``, with exit code 2; ``JEPA_FLOW_DEBUG=1`` re-raises
+it instead, for developers. Ctrl-C exits with 130. Warnings are printed as one
+line, ``jepa-flow: warning: ...``.
+
 The CLI always runs in float64, with one JAX device per CPU core.
 """
 
@@ -11,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 
 # Modules that contribute subcommands, in the order ``--help`` lists them.
 _SUBCOMMAND_MODULES = (
@@ -44,6 +53,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# flags that raise a budget, by the library parameter a BudgetError names
+_BUDGET_FLAGS = {"max_memory": "--max-memory", "max_disk": "--max-disk"}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def describe_error(err: BaseException, command: str | None = None) -> str:
+    """The one-line message the CLI prints for ``err``."""
+    from .._core._budget import BudgetError
+
+    if isinstance(err, BudgetError):
+        flag = _BUDGET_FLAGS[err.param]
+        if command == "sweep":
+            flag += f" (or budget.{err.param.removeprefix('max_')} in the TOML)"
+        return _one_line(err.message(flag))
+    if isinstance(err, ValueError):
+        return _one_line(err)
+    if isinstance(err, MemoryError):
+        return (
+            "out of memory; make the job smaller (fewer save times, depths, features or "
+            "grid points) or run it on a machine with more memory"
+        )
+    if isinstance(err, OSError):
+        where = f": {err.filename!r}" if err.filename else ""
+        return _one_line(f"{err.strerror or err}{where}")
+    text = _one_line(err)
+    if "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower():
+        return f"out of memory on the device ({text[:200]}); make the job smaller"
+    return (
+        f"unexpected {type(err).__name__}: {text[:300]} "
+        "(please report it; JEPA_FLOW_DEBUG=1 shows the traceback)"
+    )
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"jepa-flow: warning: {_one_line(message)}\n"
+
+
 def main(argv=None) -> int:
     import jax
     import matplotlib
@@ -57,15 +106,23 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or a one-line usage error
-        return int(exit_.code or 0)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    debug = os.environ.get("JEPA_FLOW_DEBUG", "") not in ("", "0")
+    previous = warnings.formatwarning
+    if not debug:
+        warnings.formatwarning = _format_warning
     try:
         return int(args.func(args) or 0)
-    except ValueError as err:
-        print(f"jepa-flow: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("jepa-flow: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # every error becomes one line
+        if debug:
+            raise
+        print(f"jepa-flow: error: {describe_error(err, args.command)}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.formatwarning = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

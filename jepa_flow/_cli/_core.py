@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from .._core._budget import DEFAULT_MAX_DISK, DEFAULT_MAX_MEMORY, format_size
 from .._core._io import _to_jsonable
 from .._core._validate import METHODS, OBJECTIVES
 
@@ -68,6 +69,36 @@ def _add_feature_args(p: argparse.ArgumentParser, objective_help: str) -> None:
     )
 
 
+def add_budget_args(p: argparse.ArgumentParser, what: str) -> None:
+    """``--max-memory`` and ``--max-disk`` (see ``jepa_flow._core._budget``)."""
+    p.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        default=None,
+        help=f"memory budget for {what}, e.g. 16G (default {format_size(DEFAULT_MAX_MEMORY)}); "
+        "a job estimated to need more is refused before it starts",
+    )
+    p.add_argument(
+        "--max-disk",
+        metavar="SIZE",
+        default=None,
+        help=f"disk budget for what {what} writes, e.g. 100G "
+        f"(default {format_size(DEFAULT_MAX_DISK)})",
+    )
+
+
+def _check_out(args, objectives, features, depths, eps, t_max, n_t) -> None:
+    """The output directory's checks, with the flags' names (before any work)."""
+    from .._reproduce._study import _inputs_text, check_study_out
+
+    try:
+        depths = [int(d) for d in depths]
+        text = _inputs_text(objectives, features, depths, float(eps), t_max, n_t)
+    except (TypeError, ValueError):
+        return  # run_study names the bad value
+    check_study_out(args.out, args.force, text, name="--out", force_name="--force")
+
+
 def _features(args):
     from .._reproduce._study import make_features
 
@@ -77,14 +108,18 @@ def _features(args):
 def _run_demo(args) -> int:
     from .._reproduce._study import make_features, run_study
 
+    features = make_features(DEMO_LAM, var=DEMO_VAR)
+    _check_out(args, OBJECTIVES, features, DEMO_DEPTHS, DEMO_EPS, None, args.n_t)
     run_study(
         args.out,
         OBJECTIVES,
-        make_features(DEMO_LAM, var=DEMO_VAR),
+        features,
         DEMO_DEPTHS,
         DEMO_EPS,
         n_t=args.n_t,
         force=args.force,
+        max_memory=args.max_memory,
+        max_disk=args.max_disk,
     )
     return 0
 
@@ -92,15 +127,19 @@ def _run_demo(args) -> int:
 def _run_simulate(args) -> int:
     from .._reproduce._study import run_study
 
+    features = _features(args)
+    _check_out(args, args.objective, features, args.depth, args.eps, args.t_max, args.n_t)
     run_study(
         args.out,
         args.objective,
-        _features(args),
+        features,
         args.depth,
         args.eps,
         t_max=args.t_max,
         n_t=args.n_t,
         force=args.force,
+        max_memory=args.max_memory,
+        max_disk=args.max_disk,
     )
     return 0
 
@@ -163,11 +202,13 @@ def register(subparsers) -> None:
         help="the paper's claim on two features, JEPA and MAE at depths 1-8",
         description="Feature A (lam 1, var 2, rho 0.5) against feature B (lam 0.8, var 1, "
         "rho 0.8), eps = 1e-3, JEPA and MAE at depths 1 to 8: trajectories, critical "
-        "times, learning order and figures under --out.",
+        "times, learning order and figures under --out (default runs/demo, which git "
+        "ignores; the committed results/demo was made with --out results/demo).",
     )
-    p.add_argument("--out", default="results/demo", help="output directory")
+    p.add_argument("--out", default="runs/demo", help="output directory")
     p.add_argument("--n-t", type=int, default=800, help="number of save times")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    add_budget_args(p, "the trajectories")
     p.set_defaults(func=_run_demo)
 
     p = subparsers.add_parser(
@@ -192,8 +233,14 @@ def register(subparsers) -> None:
         default=800,
         help="number of save times: 0 then log-spaced up to --t-max (default: 800)",
     )
-    p.add_argument("--out", required=True, help="output directory (must be new or empty)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output directory: new, empty, or one this same command was writing "
+        "(an interrupted run is finished, a complete one left as it is)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    add_budget_args(p, "the trajectories (--n-t x objectives x depths x features)")
     p.set_defaults(func=_run_simulate)
 
     p = subparsers.add_parser(

@@ -35,18 +35,38 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("--no-plot", action="store_true", help="skip the figures")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (it is only drawn when stderr is a terminal anyway)",
+    )
+    parser.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        default=None,
+        help="memory budget, e.g. 16G (default 4 GiB; overrides budget.memory in the TOML)",
+    )
+    parser.add_argument(
+        "--max-disk",
+        metavar="SIZE",
+        default=None,
+        help="disk budget for the chunk files (17 bytes per configuration, 42 for a pair "
+        "sweep), e.g. 1T (default 20 GiB; overrides budget.disk in the TOML)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     """Validate, run (or resume), plot, and print one line of totals."""
+    from .._core._io import check_writable
     from .._sweeps._config import load_config
     from .._sweeps._run import maybe_initialize_distributed, run_sweep
 
-    config = load_config(args.config)  # every check before anything runs
+    # every check before anything runs
+    config = load_config(args.config, max_memory=args.max_memory, max_disk=args.max_disk)
     if args.chunk_size is not None and args.chunk_size < 1:
         raise ValueError(f"--chunk-size must be an integer >= 1; got {args.chunk_size}")
+    check_writable(args.out, "--out")
     maybe_initialize_distributed()
     import jax
 

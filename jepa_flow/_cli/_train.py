@@ -9,14 +9,22 @@ from pathlib import Path
 import numpy as np
 
 from .._core import _validate
+from .._core._budget import check_budget
 from .._core._io import prepare_out_dir, write_json_atomic
+from .._core._lock import locked_dir
 from .._core._results import load_result, save_result
 from .._plotting._compare import plot_compare, plot_train
 from .._theory._critical_time import critical_time
 from .._training import _data
 from .._training._compare import compare, record_times
 from .._training._config import TrainConfig
+from .._training._datasets import DATASETS, from_npz, load_dataset
 from .._training._train import train
+from ._core import add_budget_args
+
+# A model-step is about a microsecond on a CPU core for small d: 1e9 is a
+# quarter of an hour at best. Raise it with --max-model-steps.
+MAX_MODEL_STEPS = 1e9
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -25,10 +33,31 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     a("--objective", choices=("jepa", "mae"), default="jepa", help="loss (default: jepa)")
     a(
         "--data",
-        choices=_data.MODELS,
         default="gaussian",
-        help="data source: gaussian (--lam, --var), noisy_views (--s, --nu, --c) or "
-        "linear_dynamics (--a, --var) (default: gaussian)",
+        metavar="SOURCE",
+        help="data source: a generative model, gaussian (--lam, --var), noisy_views (--s, --nu, "
+        "--c) or linear_dynamics (--a, --var); a shipped real data set, patches "
+        "(--patch-size, --shift), digits (--shift) or membrane (--window), each with --noise, "
+        "--n-samples, --data-seed, --n-features, --power; or FILE.npz with paired views x, y "
+        "[n, d] (--n-features, --power) (default: gaussian)",
+    )
+    a("--patch-size", type=int, default=None, help="patches: patch side p (default 8)")
+    a("--shift", type=int, default=None, help="patches/digits: shift of the second view")
+    a("--window", type=int, default=None, help="membrane: window length (default 16)")
+    a("--noise", type=float, default=None, help="real data: pixel/sample noise std")
+    a("--n-samples", type=int, default=None, help="patches/digits: number of pairs")
+    a("--data-seed", type=int, default=None, help="real data: seed of the pairs drawn")
+    a(
+        "--n-features",
+        type=int,
+        default=None,
+        help="real data: keep the top principal components (default all)",
+    )
+    a(
+        "--power",
+        type=float,
+        default=None,
+        help="real data: compress the spectrum, var -> var^power with rho kept (default 1)",
     )
     a(
         "--lam",
@@ -196,6 +225,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
+    a(
+        "--max-model-steps",
+        type=float,
+        default=MAX_MODEL_STEPS,
+        help="refuse a run of more than this many model-steps (members x steps) "
+        f"(default {MAX_MODEL_STEPS:.0e})",
+    )
+    add_budget_args(p, "training")
     a("--no-progress", action="store_true", help="hide the progress bar (default: shown)")
     a(
         "--out",
@@ -233,7 +270,55 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_compare)
 
 
+_REAL_FLAGS = {  # flag attribute -> load_dataset option, per data set
+    "patches": {"patch_size": "p", "shift": "shift", "n_samples": "n", "noise": "noise"},
+    "digits": {"shift": "shift", "n_samples": "n", "noise": "noise"},
+    "membrane": {"window": "window", "noise": "noise"},
+}
+_SOURCE_FLAGS = {"n_features": "n_features", "power": "power"}
+
+
+def _real_data(args):
+    """A shipped data set or a .npz of paired views, with the flags that apply to it."""
+    source = {opt: getattr(args, f) for f, opt in _SOURCE_FLAGS.items()}
+    source = {k: v for k, v in source.items() if v is not None}
+    source["batch"] = args.batch
+    if args.data.endswith(".npz"):
+        given = [f for f in _REAL_FLAGS["patches"] if getattr(args, f) is not None]
+        if given:
+            raise ValueError(f"--{given[0].replace('_', '-')} does not apply to a .npz file")
+        return from_npz(args.data, **source)
+    own = {opt: getattr(args, f) for f, opt in _REAL_FLAGS[args.data].items()}
+    own = {k: v for k, v in own.items() if v is not None}
+    other = [
+        f
+        for table in _REAL_FLAGS.values()
+        for f in table
+        if f not in _REAL_FLAGS[args.data] and getattr(args, f) is not None
+    ]
+    if other:
+        raise ValueError(f"--{other[0].replace('_', '-')} does not apply to --data {args.data}")
+    if args.data_seed is not None:
+        own["seed"] = args.data_seed
+    try:
+        return load_dataset(args.data, **own, **source)
+    except ValueError as err:  # name the flag where the message names the option
+        msg = str(err)
+        for f, opt in {**_REAL_FLAGS[args.data], **_SOURCE_FLAGS}.items():
+            if msg.startswith(f"{opt} "):
+                msg = f"--{f.replace('_', '-')} " + msg[len(opt) + 1 :]
+        raise ValueError(msg) from None
+
+
 def _data_from(args):
+    if args.data not in _data.MODELS + DATASETS and not args.data.endswith(".npz"):
+        raise ValueError(
+            f"--data must be one of {_data.MODELS + DATASETS} or a FILE.npz; got {args.data!r}"
+        )
+    if args.data in DATASETS or args.data.endswith(".npz"):
+        return _real_data(args)
+    if args.rotation_seed < 0:
+        raise ValueError(f"--rotation-seed must be an integer >= 0; got {args.rotation_seed}")
     kw = {
         "batch": args.batch,
         "U": args.rotation,
@@ -308,14 +393,46 @@ def _config(args, data) -> TrainConfig:
     return config
 
 
-def run_train(args) -> int:
+def _check_run(args, config: TrainConfig, data) -> None:
+    """Refuse, before anything runs, a job past its step or memory budget."""
+    members = len(config.seed) * len(config.depth) * len(config.eta)
+    model_steps = float(members) * config.n_steps
+    if not (args.max_model_steps > 0):
+        raise ValueError(f"--max-model-steps must be > 0; got {args.max_model_steps}")
+    if model_steps > args.max_model_steps:
+        raise ValueError(
+            f"the run would take {model_steps:.3g} model-steps ({members} members x "
+            f"{config.n_steps} steps), more than --max-model-steps {args.max_model_steps:.3g}; "
+            "shorten --t-max/--steps, raise --eta or raise --max-model-steps"
+        )
+    d, layers = data.d, max(config.depth)
+    n_rec = config.n_t + len(config.t_extra) + 2
+    per_record = 2 + 4 * d + d * d  # loss, t, sv/norm/diag/offdiag, latent
+    params = 2 * (layers + 1) * d * d  # initial and final W, V
+    check_budget(
+        "the training run",
+        memory=8.0 * members * (n_rec * per_record + params),
+        max_memory=args.max_memory,
+    )
+
+
+def _prepare(args):
+    """Data, config and teacher, checked; the output directory checked, not created."""
     data = _data_from(args)
     config = _config(args, data)
     teacher = _teacher(args)
-    out = prepare_out_dir(args.out, args.force)
+    _check_run(args, config, data)
+    prepare_out_dir(args.out, args.force, name="--out", create=False, force_name="--force")
+    return data, config, teacher
+
+
+def run_train(args) -> int:
+    data, config, teacher = _prepare(args)
     r = train(data, config, teacher=teacher, progress=not args.no_progress)
-    save_result(r, out / "train")
-    plot_train(r, out / "train.png")
+    with locked_dir(args.out, name="--out") as out:
+        prepare_out_dir(out, args.force, name="--out", force_name="--force")
+        save_result(r, out / "train")
+        plot_train(r, out / "train.png")
     print(f"wrote {out}/train.json, train.npz, train.png")
     for b, L in enumerate(r.depth):
         t = np.array2string(r.t_star[0, b, 0], precision=5)
@@ -324,15 +441,14 @@ def run_train(args) -> int:
 
 
 def run_compare(args) -> int:
-    data = _data_from(args)
-    config = _config(args, data)
+    data, config, teacher = _prepare(args)
     config = dataclasses.replace(config, t_extra=record_times(config, data), keep_latent=True)
-    teacher = _teacher(args)
-    out = prepare_out_dir(args.out, args.force)
     c = compare(train(data, config, teacher=teacher, progress=not args.no_progress))
-    save_result(c, out / "compare")
-    write_json_atomic(out / "summary.json", c.summary())
-    plot_compare(c, out / "compare.png")
+    with locked_dir(args.out, name="--out") as out:
+        prepare_out_dir(out, args.force, name="--out", force_name="--force")
+        save_result(c, out / "compare")
+        write_json_atomic(out / "summary.json", c.summary())
+        plot_compare(c, out / "compare.png")
     print(f"wrote {out}/compare.json, compare.npz, summary.json, compare.png")
     for k in ("t_star_theory", "t_star_training", "rel_error"):
         print(f"{k:16s}{np.array2string(np.asarray(getattr(c, k), float), precision=5)}")

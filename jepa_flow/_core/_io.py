@@ -1,8 +1,13 @@
-"""Output directories and atomic file writes.
+"""Output directories and atomic, deterministic file writes.
 
 Every file a job writes goes to a temporary name in the same directory and is
 moved into place with ``os.replace``, so an interrupted run never leaves a
-half-written file under its final name.
+half-written file under its final name. ``.npz`` archives carry a fixed
+timestamp, so the same arrays always give the same bytes (a rerun, or a run
+resumed after ``kill -9``, is identical to an uninterrupted one).
+
+``check_writable`` probes an output directory (or the parent that would hold
+it) before any computation, so an unwritable ``out`` fails at once.
 """
 
 from __future__ import annotations
@@ -11,26 +16,105 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ._lock import LOCK_NAME
 
-def prepare_out_dir(path, force: bool) -> Path:
+# zip's epoch: the timestamp of every member of the .npz archives written here
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+# Fault injection for tests/test_interrupt.py: JEPA_FLOW_FAULT="POINT:WHICH" sends
+# this process SIGKILL (as kill -9 would) at an atomic write: WHICH is the write's
+# number in this process (1, 2, ...) or the file's name; POINT is "before" (nothing
+# of that file written yet), "tmp" (temporary file complete, not yet renamed into
+# place) or "after" (renamed).
+_FAULT = os.environ.get("JEPA_FLOW_FAULT", "")
+_writes = [0]
+
+
+def _fault(point: str, path: Path) -> None:
+    if _FAULT:
+        where, _, which = _FAULT.partition(":")
+        if where == point and which in (str(_writes[0]), path.name):
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_writable(path, name: str = "out") -> Path:
+    """Refuse, before anything is computed or written, an output directory that
+    cannot be written.
+
+    ``path`` may exist (it must then be a directory in which a file can be
+    created) or not (the nearest existing parent must be a writable
+    directory). Probes by creating and removing a temporary file; creates no
+    directory. Raises ``ValueError`` naming ``name``.
+    """
+    out = Path(path)
+    if str(path) == "":
+        raise ValueError(f"{name} must be a directory path; got ''")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{name} {str(out)!r} exists and is not a directory")
+    base = _nearest_existing(out)
+    if not base.is_dir():
+        raise ValueError(f"{name} {str(out)!r}: {str(base)!r} is a file, not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".jepa-flow-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(
+            f"{name} {str(out)!r} is not writable ({err.strerror or err} in {str(base)!r})"
+        ) from None
+    return out
+
+
+def is_empty_dir(path) -> bool:
+    """True when ``path`` is a directory holding nothing but a lock file."""
+    return all(p.name == LOCK_NAME for p in Path(path).iterdir())
+
+
+def prepare_out_dir(
+    path, force: bool, name: str = "out", create: bool = True, force_name: str = "force=True"
+) -> Path:
     """Create ``path``, refusing to reuse a non-empty directory unless ``force``.
 
     Raises ``ValueError`` (before anything is written) when ``path`` is a file,
-    or a non-empty directory and ``force`` is False.
+    not writable, or a non-empty directory and ``force`` is False. With
+    ``create=False`` only checks.
     """
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    out = check_writable(path, name)
+    if out.is_dir() and not is_empty_dir(out) and not force:
         raise ValueError(
-            f"--out {str(out)!r} already exists and is not empty; pass --force to overwrite"
+            f"{name} {str(out)!r} already exists and is not empty; use a new directory "
+            f"or pass {force_name} to overwrite it"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def remove_stale_tmp(path) -> list[str]:
+    """Remove the temporary files (``.NAME.*.tmp``) that a killed writer left in ``path``.
+
+    Call only while holding the directory's lock (no other writer is running).
+    """
+    removed = []
+    for p in Path(path).glob(".*.tmp"):
+        if p.is_file():
+            p.unlink()
+            removed.append(p.name)
+    return removed
 
 
 def _umask() -> int:
@@ -42,6 +126,8 @@ def _umask() -> int:
 def write_bytes_atomic(path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
+    _writes[0] += 1
+    _fault("before", path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -49,11 +135,13 @@ def write_bytes_atomic(path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
+        _fault("tmp", path)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fault("after", path)
 
 
 def _to_jsonable(obj):
@@ -74,10 +162,25 @@ def write_json_atomic(path, obj) -> None:
     write_bytes_atomic(path, text.encode())
 
 
-def write_npz_atomic(path, **arrays) -> None:
+def npz_bytes(arrays: dict, compress: bool = True) -> bytes:
+    """The ``.npz`` archive of ``arrays`` (as ``np.savez``/``np.savez_compressed``
+    would write, readable by ``np.load``), with fixed member timestamps so that
+    equal arrays give equal bytes."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-    write_bytes_atomic(path, buf.getvalue())
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", compression=method, allowZip64=True) as zf:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = method
+            info.external_attr = 0o600 << 16
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asarray(value), allow_pickle=False)
+    return buf.getvalue()
+
+
+def write_npz_atomic(path, compress: bool = True, **arrays) -> None:
+    """Write ``arrays`` to the ``.npz`` file ``path`` atomically and deterministically."""
+    write_bytes_atomic(path, npz_bytes(arrays, compress))
 
 
 def save_figure_atomic(fig, path, **kwargs) -> None:

@@ -7,6 +7,8 @@ value and states the allowed range, and no compilation or file write happens.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 OBJECTIVES = ("jepa", "mae")
@@ -34,14 +36,42 @@ def check_method(method) -> str:
     return method
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _not_a_number(name: str, value) -> ValueError:
+    return ValueError(f"{name} must be a real number or array of them; got {_short(value)}")
+
+
 def as_real(name: str, value) -> np.ndarray:
-    """``value`` as a float64 numpy array with every entry finite."""
+    """``value`` as a float64 numpy array with every entry finite.
+
+    Refuses ``None``, strings, booleans and complex numbers (which numpy would
+    otherwise turn into NaN, a parsed number, 0/1 or an error), and integers too
+    large for float64, each with a one-line ``ValueError`` naming ``name``.
+    """
     if value is None or isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must be a real number or array of them; got {value!r}")
+        raise _not_a_number(name, value)
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as err:  # ragged nested lists
+        raise _not_a_number(name, value) from err
+    if raw.dtype.kind == "O":
+        for item in raw.flat:
+            if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Real):
+                raise _not_a_number(name, value)
+    elif raw.dtype.kind not in "iuf":
+        raise _not_a_number(name, value)
+    try:
+        arr = np.asarray(raw, dtype=np.float64)
+    except OverflowError:
+        raise ValueError(
+            f"{name} must be finite and within float64 range (|x| < 1.8e308); got {_short(value)}"
+        ) from None
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a real number or array of them; got {value!r}") from err
+        raise _not_a_number(name, value) from err
     bad = ~np.isfinite(arr)
     if bad.any():
         raise ValueError(f"{name} must be finite (no NaN or inf); {_first_bad(arr, bad)}")
@@ -95,14 +125,35 @@ def broadcast(**arrays: np.ndarray) -> tuple[tuple[int, ...], dict[str, np.ndarr
     return shape, {k: np.broadcast_to(a, shape) for k, a in arrays.items()}
 
 
-def feature_params(lam, var, depth, eps=None, fraction=None):
+_ABSENT = object()  # "not a parameter of this function", unlike an explicit None
+_TINY = np.finfo(np.float64).tiny  # 2.2e-308, the smallest normal float64
+
+
+def _no_subnormal(name: str, arr: np.ndarray) -> np.ndarray:
+    """Refuse subnormal values: XLA on CPU flushes them to zero, so they would be
+    computed as 0 (``lam = var = 5e-324`` would give ``wbar* = 0`` instead of 1)."""
+    bad = (arr != 0) & (np.abs(arr) < _TINY)
+    if bad.any():
+        raise ValueError(
+            f"{name} must be 0 or at least {_TINY:.3g} in magnitude (subnormal float64 "
+            f"values are flushed to zero); {_first_bad(arr, bad)}"
+        )
+    return arr
+
+
+def feature_params(lam, var, depth, eps=_ABSENT, fraction=_ABSENT):
     """Check and broadcast the per-feature parameters shared by the public API.
 
-    Returns ``(shape, dict)`` with float64 arrays of the broadcast shape.
+    ``eps`` and ``fraction`` are checked when given (``None`` is refused);
+    leave them out for functions that do not take them. Returns ``(shape,
+    dict)`` with float64 arrays of the broadcast shape.
     """
     arrays = {"lam": as_real("lam", lam), "var": as_positive("var", var), "depth": as_depth(depth)}
-    if eps is not None:
+    if eps is not _ABSENT:
         arrays["eps"] = as_positive("eps", eps)
-    if fraction is not None:
+    if fraction is not _ABSENT:
         arrays["fraction"] = as_fraction(fraction)
+    for name in ("lam", "var", "eps", "fraction"):
+        if name in arrays:
+            _no_subnormal(name, arrays[name])
     return broadcast(**arrays)

@@ -7,6 +7,8 @@ cores) and ``tiny`` (the tests). ``reproduce`` runs the selected experiments
 in order, each into ``out/<NAME>/``, skips those whose outputs exist at the
 same level (resume; ``force`` recomputes), and writes ``out/claims.json``:
 every claim of every experiment, with its numbers and whether it held.
+``out`` is probed for writability before anything runs and locked
+(``_core._lock``) while the experiments run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import json
 import time
 from pathlib import Path
 
-from .._core._io import write_json_atomic
+import numpy as np
+
+from .._core._io import check_writable, remove_stale_tmp, write_json_atomic
+from .._core._lock import locked_dir
 from ._common import LEVELS
 
 # number -> (module, output directory); each module's NAME equals its directory here
@@ -29,6 +34,7 @@ EXPERIMENTS = {
     6: ("exp6_training", "6_theory_vs_training"),
     7: ("exp7_beyond", "7_beyond_assumptions"),
     8: ("exp8_capture", "8_capture_collapse"),
+    9: ("exp9_real", "9_real_data"),
 }
 NUMBERS = "numbers.json"
 
@@ -52,23 +58,43 @@ def _done(exp_dir: Path, level: str) -> dict | None:
 def reproduce(out="results", *, level="full", only=None, force=False, log=print) -> dict:
     """Run the experiments ``only`` (default all) at ``level`` into ``out``; returns claims.json.
 
-    Raises ``ValueError`` for an unknown level or experiment number.
+    Experiments whose outputs exist at this level are skipped unless ``force``;
+    the returned dict lists them under ``"skipped"``.
+
+    Raises ``ValueError`` for an unknown level or experiment number, an
+    unwritable ``out`` or one in use by another process.
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}; got {level!r}")
+    if only is not None and (isinstance(only, (str, bytes)) or not hasattr(only, "__iter__")):
+        only = [only]
+    if only is not None and not all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in only
+    ):
+        raise ValueError(f"only must be a list of experiment numbers; got {only!r}")
     numbers_wanted = sorted(EXPERIMENTS) if not only else sorted(set(int(n) for n in only))
     bad = [n for n in numbers_wanted if n not in EXPERIMENTS]
     if bad:
-        raise ValueError(f"--only: no experiment {bad}; choose from {sorted(EXPERIMENTS)}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+        raise ValueError(f"only: no experiment {bad}; choose from {sorted(EXPERIMENTS)}")
+    out = check_writable(out)
+    with locked_dir(out):
+        return _reproduce(out, level, numbers_wanted, force, log)
+
+
+def _reproduce(out: Path, level: str, numbers_wanted, force: bool, log) -> dict:
+    remove_stale_tmp(out)  # a killed run's half-written files (we hold the lock)
+    for name in (d for _, d in EXPERIMENTS.values()):
+        if (out / name).is_dir():
+            remove_stale_tmp(out / name)
     start = time.perf_counter()
     seconds = {}
+    skipped = []
     for n in numbers_wanted:
         mod = experiment(n)
         exp_dir = out / mod.NAME
         if not force and _done(exp_dir, level) is not None:
-            log(f"[{n}] {mod.TITLE}: outputs exist, skipped (--force recomputes)")
+            log(f"[{n}] {mod.TITLE}: outputs exist in {exp_dir} at level {level}, skipped")
+            skipped.append(n)
             continue
         exp_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
@@ -88,7 +114,8 @@ def reproduce(out="results", *, level="full", only=None, force=False, log=print)
             f"[{n}] done in {seconds[n]:.1f} s ({held}/{len(numbers['claims'])} claims held; "
             f"total {time.perf_counter() - start:.0f} s)"
         )
-    return write_claims(out, level, time.perf_counter() - start)
+    report = write_claims(out, level, time.perf_counter() - start)
+    return {**report, "skipped": skipped}
 
 
 def write_claims(out: Path, level: str, seconds: float) -> dict:

@@ -9,20 +9,42 @@ computes exact critical times and fixed points, and writes to ``out``:
 - ``summary.json``: the inputs, fixed points, critical times, learning order
   per objective and depth, and the depth at which the order first differs
   from depth 1's (the flip depth);
-- ``dynamics.png`` (``wbar / wbar*`` against ``t``) and ``critical_times.png``.
+- ``dynamics.png`` (``wbar / wbar*`` against ``t``) and ``critical_times.png``;
+- ``inputs.json``: the study's inputs, written first. A directory that holds
+  only a study's files with the same ``inputs.json`` is the same job: when
+  every file is there it is complete and left as it is; otherwise (a killed
+  run) it is recomputed in place, without ``force``, so rerunning a killed
+  command finishes it.
 
-Every file is written atomically.
+Every file is written atomically. Before anything is computed, the save points
+are checked against the memory and disk budgets (``_core._budget``) and
+``out`` is probed for writability; the study then holds ``out``'s lock
+(``_core._lock``) while it computes and writes.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import string
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .._core import _validate
-from .._core._io import prepare_out_dir, save_figure_atomic, write_json_atomic, write_npz_atomic
+from .._core._batch import bucket
+from .._core._budget import check_budget
+from .._core._io import (
+    _to_jsonable,
+    prepare_out_dir,
+    remove_stale_tmp,
+    save_figure_atomic,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_npz_atomic,
+)
+from .._core._lock import LOCK_NAME, locked_dir
 from .._theory import _order
 from .._theory._critical_time import critical_time, fixed_point
 from .._theory._simulate import simulate
@@ -70,7 +92,13 @@ def make_features(lam, var=None, rho=None) -> Features:
             f"{second.size}; give the same number (one per feature) or a single value"
         )
     lam, second = np.broadcast_arrays(lam, second)
-    var_arr = second if var is not None else lam / second
+    with np.errstate(over="ignore", under="ignore"):
+        var_arr = second if var is not None else lam / second
+        rho_arr = lam / var_arr
+    if not np.all(np.isfinite(var_arr) & (var_arr > 0)):
+        raise ValueError("var = lam / rho must be finite and > 0 (over- or underflow)")
+    if not np.all(np.isfinite(rho_arr)):
+        raise ValueError("rho = lam / var must be finite (lam too large for var)")
     n = lam.size
     names = tuple(string.ascii_uppercase[i] if n <= 26 else f"f{i}" for i in range(n))
     return Features(np.array(lam, float), np.array(var_arr, float), names)
@@ -93,20 +121,120 @@ def time_grid(t_star: np.ndarray, t_max=None, n_t: int = 800) -> np.ndarray:
     return np.concatenate([[0.0], np.geomspace(t_lo, t_max, n_t - 1)])
 
 
-def run_study(
-    out, objectives, features: Features, depths, eps, *, t_max=None, n_t=800, force=False, log=print
-) -> dict:
-    """Simulate, summarize and plot; returns the summary written to ``summary.json``."""
-    from .._plotting._dynamics import close, critical_time_figure, dynamics_figure
+# bytes of working memory per save time and member while simulating (log_u, wbar,
+# u, v on device and host, the stacked outputs and the npz buffer); an upper estimate
+SIM_BYTES = 8 * 8
 
+
+def study_size(n_objectives: int, n_depths: int, n_features: int, n_t: int) -> tuple[int, int]:
+    """Estimated ``(memory, disk)`` bytes of a study with these sizes."""
+    members = n_depths * n_features
+    memory = SIM_BYTES * bucket(n_t) * bucket(members) * n_objectives
+    disk = 2 * 8 * n_t * members * n_objectives  # wbar and u, uncompressed at worst
+    return memory, disk
+
+
+STUDY_FILES = (
+    "inputs.json",
+    "trajectory.npz",
+    "summary.json",
+    "dynamics.png",
+    "critical_times.png",
+)
+
+
+def _inputs_text(objectives, features, depths, eps, t_max, n_t) -> str:
+    inputs = {
+        "objective": list(objectives),
+        "lam": features.lam,
+        "var": features.var,
+        "depth": depths,
+        "eps": eps,
+        "t_max": t_max,
+        "n_t": n_t,
+    }
+    return json.dumps(_to_jsonable(inputs), indent=2, allow_nan=False) + "\n"
+
+
+def check_study_out(out, force, inputs_text, name="out", force_name="force=True") -> None:
+    """Refuse an ``out`` that is a file, unwritable, or holds anything but the same study."""
+    out = Path(out)
+    if out.is_dir() and not force:
+        names = {p.name for p in out.iterdir()} - {LOCK_NAME}
+        names = {n for n in names if not (n.startswith(".") and n.endswith(".tmp"))}
+        marker = out / "inputs.json"
+        if names and names <= set(STUDY_FILES) and marker.is_file():
+            if marker.read_text() == inputs_text:
+                prepare_out_dir(out, True, name=name, create=False)
+                return  # the same job, interrupted or finished: recomputed in place
+    prepare_out_dir(out, force, name=name, create=False, force_name=force_name)
+
+
+def run_study(
+    out,
+    objectives,
+    features: Features,
+    depths,
+    eps,
+    *,
+    t_max=None,
+    n_t=800,
+    force=False,
+    log=print,
+    max_memory=None,
+    max_disk=None,
+) -> dict:
+    """Simulate, summarize and plot; returns the summary written to ``summary.json``.
+
+    ``max_memory``/``max_disk`` (bytes or sizes such as ``"16G"``) raise the
+    budgets (``_core._budget``: 4 GiB and 20 GiB by default) that the number of
+    save times ``n_t`` x objectives x depths x features is checked against.
+    """
+    if isinstance(objectives, str):
+        objectives = [objectives]
     objectives = [_validate.check_objective(o) for o in objectives]
     depths = _validate.as_depth(np.atleast_1d(depths)).astype(int)
+    if depths.ndim != 1:
+        raise ValueError(f"depths must be a list of integers; got shape {depths.shape}")
     eps = float(_validate.as_positive("eps", eps))
-    if n_t < 2:
-        raise ValueError(f"n_t must be >= 2; got {n_t}")
+    if isinstance(n_t, bool) or not isinstance(n_t, (int, np.integer)) or n_t < 2:
+        raise ValueError(f"n_t must be an integer >= 2; got {n_t!r}")
     if t_max is not None:
         t_max = float(_validate.as_positive("t_max", t_max))
-    out = prepare_out_dir(out, force)
+    _validate.feature_params(features.lam, features.var, depths[:, None], eps)  # before any write
+    memory, disk = study_size(len(objectives), depths.size, len(features.names), int(n_t))
+    check_budget(
+        f"{n_t:,} save times x {len(objectives)} objective(s) x {depths.size} depth(s) x "
+        f"{len(features.names)} feature(s)",
+        memory=memory,
+        disk=disk,
+        max_memory=max_memory,
+        max_disk=max_disk,
+    )
+    out = Path(out)
+    existed = out.exists()
+    inputs = _inputs_text(objectives, features, depths, eps, t_max, int(n_t))
+    check_study_out(out, force, inputs)  # refuse a file, an unwritable or a used out
+    try:
+        with locked_dir(out):
+            check_study_out(out, force, inputs)  # again, now that no other process writes here
+            if not force and all((out / f).is_file() for f in STUDY_FILES):
+                log(f"{out} already holds this study, complete (force recomputes it)")
+                return json.loads((out / "summary.json").read_text())
+            remove_stale_tmp(out)  # left by a killed run
+            write_bytes_atomic(out / "inputs.json", inputs.encode())
+            return _run_study(out, objectives, features, depths, eps, t_max, int(n_t), log)
+    except BaseException:
+        # created for a run that failed before its results: leave no trace
+        if not existed and out.is_dir():
+            left = {p.name for p in out.iterdir()} - {LOCK_NAME, "inputs.json"}
+            if not left:
+                shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run_study(out, objectives, features, depths, eps, t_max, n_t, log) -> dict:
+    from .._plotting._dynamics import close, critical_time_figure, dynamics_figure
 
     d_col = depths[:, None].astype(float)
     t_star = np.stack(
@@ -179,7 +307,7 @@ def run_study(
     save_figure_atomic(fig, out / "critical_times.png", dpi=110)
     close(fig)
     log(format_table(summary, features.names))
-    log(f"wrote {out}/trajectory.npz, summary.json, dynamics.png, critical_times.png")
+    log(f"wrote {out}/trajectory.npz, summary.json, dynamics.png, critical_times.png, inputs.json")
     return summary
 
 

@@ -23,7 +23,20 @@ either absolutely or as ratios to A::
     lam_b = {logspace = [-1, 0.5, 48]}    # or lam_ratio = lam_b / lam_a
     rho_b = {linspace = [0.05, 0.95, 48]} # or var_b, rho_ratio, var_ratio
 
-Every key of ``[pair]`` may be a grid too. The configurations are ordered as
+Every key of ``[pair]`` may be a grid too.
+
+An optional ``[budget]`` table raises the memory and disk budgets (see
+``jepa_flow._core._budget``; defaults 4 GiB and 20 GiB)::
+
+    [budget]
+    memory = "16G"                        # parameter grids and one chunk in memory
+    disk = "1T"                           # the chunk files (17 bytes per configuration,
+                                          # 42 for a pair sweep)
+
+The grid's size is counted from its axes before any axis is materialized, so a
+typo such as ``n = 1e9`` is refused with the estimate in milliseconds. The
+budget is not part of the sweep's identity: raising it never invalidates
+results already written. The configurations are ordered as
 the C-order product of ``AXES`` (or ``PAIR_AXES``) restricted to the keys
 present: the first axis varies slowest, the last fastest. ``objective`` and
 ``method`` are static (compiled in) and always come first, so every chunk of a
@@ -40,7 +53,7 @@ import tomllib
 
 import numpy as np
 
-from .._core import _validate
+from .._core import _budget, _validate
 
 STATIC = ("objective", "method")
 AXES = ("objective", "method", "depth", "eps", "fraction", "lam", "rho", "var")
@@ -60,6 +73,9 @@ PAIR_AXES = PAIR_SHARED + PAIR_KEYS
 DEFAULTS = {"method": "exact", "fraction": 0.5}
 MAX_GRID = 10**12
 FLOWS = ("balanced", "general")
+# bytes written per configuration (the chunk files' arrays)
+BYTES_PER_CONFIG = {False: 8 + 8 + 1, True: 4 * 8 + 1 + 8 + 1}
+BUDGET_KEYS = ("memory", "disk")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +122,12 @@ class SweepConfig:
     axes: tuple
     pair: bool
     text: str = ""
+    budget: tuple = (_budget.DEFAULT_MAX_MEMORY, _budget.DEFAULT_MAX_DISK)
+
+    @property
+    def disk_bytes(self) -> int:
+        """Estimated bytes of the chunk files."""
+        return self.size * BYTES_PER_CONFIG[self.pair]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -184,6 +206,20 @@ def _feature(lam, rho, var):
     return lam, lam / var, var
 
 
+def _count(where: str, value) -> int:
+    """How many values a parameter takes, without generating them."""
+    if isinstance(value, dict):
+        spec = next(iter(value.values()), None) if len(value) == 1 else None
+        if isinstance(spec, list) and len(spec) == 3:
+            n = spec[2]
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                kind = next(iter(value))
+                raise ValueError(f"{where}: {kind} count n must be an integer >= 1; got {n!r}")
+            return n
+        return 1  # malformed: _grid says why
+    return len(value) if isinstance(value, list) else 1
+
+
 def _grid(where: str, key: str, value) -> np.ndarray | tuple:
     """One parameter's values: a scalar, a list, or a linspace/logspace table."""
     if isinstance(value, dict):
@@ -246,12 +282,35 @@ def _one_of(table: dict, keys: tuple[str, ...], where: str, required: bool) -> s
     return present[0] if present else None
 
 
-def parse_config(text: str) -> SweepConfig:
+def _budget_of(doc: dict, max_memory, max_disk) -> tuple[int, int]:
+    table = doc.get("budget", {})
+    if not isinstance(table, dict):
+        raise ValueError("budget must be a table: [budget]")
+    for key in table:
+        if key not in BUDGET_KEYS:
+            raise ValueError(f"unknown key budget.{key}; allowed: {', '.join(BUDGET_KEYS)}")
+    mem = _budget.parse_size("budget.memory", table["memory"]) if "memory" in table else None
+    disk = _budget.parse_size("budget.disk", table["disk"]) if "disk" in table else None
+    return _budget.resolve(
+        max_memory if max_memory is not None else mem, max_disk if max_disk is not None else disk
+    )
+
+
+def parse_config(text: str, *, max_memory=None, max_disk=None, budget: bool = True) -> SweepConfig:
     """Parse and validate a sweep configuration (TOML text).
 
+    Args:
+        text: the TOML text.
+        max_memory, max_disk: budgets in bytes or size strings such as ``"16G"``;
+            they override the ``[budget]`` table, which overrides the defaults
+            (4 GiB, 20 GiB).
+        budget: False to skip the budget checks (reading finished results).
+
     Raises ``ValueError`` naming the offending key for unknown tables or keys,
-    missing or conflicting keys, empty grids and invalid values; nothing is
-    computed or written before this succeeds.
+    missing or conflicting keys, empty grids and invalid values, and a
+    ``BudgetError`` (a ``ValueError``) with the estimate when the grid's axes
+    or chunk files would exceed the budget; the grid is counted before any axis
+    is generated, and nothing is computed or written before this succeeds.
 
     Examples:
         >>> import jepa_flow as jf
@@ -281,13 +340,18 @@ def parse_config(text: str) -> SweepConfig:
         ...
         ValueError: sweep.depth: depth must be an integer in [1, 1024]; got 0.0 at index (1,)
     """
+    if not isinstance(text, str):
+        raise ValueError(f"text must be the TOML configuration as a str; got {type(text).__name__}")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"configuration is not valid TOML: {err}") from None
-    unknown = set(doc) - {"sweep", "pair"}
+    unknown = set(doc) - {"sweep", "pair", "budget"}
     if unknown:
-        raise ValueError(f"unknown table or key {min(unknown)!r} (allowed: [sweep], [pair])")
+        raise ValueError(
+            f"unknown table or key {min(unknown)!r} (allowed: [sweep], [pair], [budget])"
+        )
+    max_mem, max_dsk = _budget_of(doc, max_memory, max_disk)
     if not isinstance(doc.get("sweep"), dict):
         raise ValueError("a [sweep] table is required")
     sweep = dict(doc["sweep"])
@@ -300,7 +364,7 @@ def parse_config(text: str) -> SweepConfig:
     if flow == "general":  # the general per-feature flow: jepa_flow._sweeps._general
         from ._general import parse_general
 
-        return parse_general(sweep, pair, text)
+        return parse_general(sweep, pair, text, limits=(max_mem, max_dsk), check=budget)
     allowed = PAIR_SHARED if pair is not None else AXES
     for key in sweep:
         if key not in allowed:
@@ -328,18 +392,37 @@ def parse_config(text: str) -> SweepConfig:
         _one_of(pair, ("rho_b", "var_b", "rho_ratio", "var_ratio"), "pair (feature B)", True)
         table.update(pair)
         order = PAIR_AXES
+
+    def where(key):
+        return f"pair.{key}" if pair is not None and key in PAIR_KEYS else f"sweep.{key}"
+
+    keys = [k for k in order if k in table]
+    counts = {k: _count(where(k), table[k]) for k in keys}
+    size = math.prod(counts.values())
+    if size > MAX_GRID:
+        raise ValueError(f"the grid has {size:.3g} configurations, more than {MAX_GRID:.0e}")
+    if budget:
+        shape = " x ".join(str(c) for c in counts.values() if c > 1) or "1"
+        _budget.check_budget(
+            f"the grid's axes ({sum(counts.values())} values)",
+            memory=8 * sum(counts.values()),
+            max_memory=max_mem,
+        )
+        _budget.check_budget(
+            f"the sweep's results ({size:,} configurations = {shape}, "
+            f"{BYTES_PER_CONFIG[pair is not None]} bytes each)",
+            disk=size * BYTES_PER_CONFIG[pair is not None],
+            max_disk=max_dsk,
+        )
     axes = []
-    for key in order:
-        if key not in table:
-            continue
-        where = f"pair.{key}" if pair is not None and key in PAIR_KEYS else f"sweep.{key}"
-        grid = _grid(where, key, table[key])
-        _checked(where, key, grid)
+    for key in keys:
+        grid = _grid(where(key), key, table[key])
+        _checked(where(key), key, grid)
         axes.append((key, grid))
-    config = SweepConfig(axes=tuple(axes), pair=pair is not None, text=text)
+    config = SweepConfig(
+        axes=tuple(axes), pair=pair is not None, text=text, budget=(max_mem, max_dsk)
+    )
     _check_rho_needs_positive_lam(config)
-    if config.size > MAX_GRID:
-        raise ValueError(f"the grid has {config.size} configurations, more than {MAX_GRID}")
     return config
 
 
@@ -370,11 +453,13 @@ def _check_rho_needs_positive_lam(config: SweepConfig) -> None:
             raise ValueError(f"{table}.{key} must be > 0 when {why}; got {low!r}")
 
 
-def load_config(path) -> SweepConfig:
-    """Read and validate a sweep configuration file."""
+def load_config(path, *, max_memory=None, max_disk=None) -> SweepConfig:
+    """Read and validate a sweep configuration file (budgets as in ``parse_config``)."""
     try:
         with open(path, "rb") as fh:
             text = fh.read().decode()
     except OSError as err:
         raise ValueError(f"cannot read configuration {str(path)!r}: {err.strerror}") from None
-    return parse_config(text)
+    except UnicodeDecodeError:
+        raise ValueError(f"configuration {str(path)!r} is not UTF-8 text") from None
+    return parse_config(text, max_memory=max_memory, max_disk=max_disk)

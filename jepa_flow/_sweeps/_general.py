@@ -37,7 +37,7 @@ import json
 
 import numpy as np
 
-from .._core import _validate
+from .._core import _budget, _validate
 from .._theory._general import KERNEL_INPUTS, TARGETS, flow_kind, general_function
 from .._theory._targets import frozen_teacher_lam
 from ._config import SweepConfig, _checked, _grid
@@ -61,6 +61,9 @@ PAIR_OUTPUTS = (
 # Configurations per chunk: the explicit quadrature gains from large chunks; the
 # implicit EMA solve has a larger per-member state and many more steps.
 DEFAULT_CHUNK = 1 << 14
+WORK_BYTES = 4096  # memory per configuration in flight (solver state, as the balanced ODE)
+# bytes written per configuration: t_star, wbar_final (8 each), collapsed, ok (1 each)
+BYTES_PER_CONFIG = {False: 8 + 8 + 1 + 1, True: 4 * 8 + 2 + 1 + 8 + 1}
 _FILL = {"lam": 1.0, "var": 2.0, "depth": 1.0, "eps": 1e-2, "init_ratio": 1.0}
 _FILL.update(tau=0.0, fraction=0.5)
 
@@ -98,6 +101,12 @@ class GeneralSweepConfig:
     pair: bool = False
     text: str = dataclasses.field(default="", repr=False)
     flow: str = "general"
+    budget: tuple = (_budget.DEFAULT_MAX_MEMORY, _budget.DEFAULT_MAX_DISK)
+
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes of the chunk files of the whole sweep."""
+        return self.size * BYTES_PER_CONFIG[self.pair]
 
     @property
     def size(self) -> int:
@@ -160,8 +169,15 @@ class GeneralSweepConfig:
         return {k: np.concatenate(v) for k, v in cols.items()}
 
 
-def parse_general(sweep: dict, pair: dict | None, text: str) -> GeneralSweepConfig:
-    """Validate the ``[sweep]`` (and ``[pair]``) tables of a general-flow sweep."""
+def parse_general(
+    sweep: dict, pair: dict | None, text: str, limits=None, check: bool = True
+) -> GeneralSweepConfig:
+    """Validate the ``[sweep]`` (and ``[pair]``) tables of a general-flow sweep.
+
+    ``limits`` is ``(max_memory, max_disk)`` as resolved by ``parse_config``;
+    ``check`` False skips the disk-budget check (reading finished results).
+    """
+    limits = limits or (_budget.DEFAULT_MAX_MEMORY, _budget.DEFAULT_MAX_DISK)
     from ._config import PAIR_KEYS
 
     allowed = SHARED if pair is not None else SHARED + FEATURE
@@ -221,7 +237,14 @@ def parse_general(sweep: dict, pair: dict | None, text: str) -> GeneralSweepConf
         if target == "frozen":
             axes.append(("c", numeric["c"]))
         grids.append(SweepConfig(axes=tuple(axes) + features, pair=pair is not None, text=text))
-    config = GeneralSweepConfig(tuple(groups), tuple(grids), pair is not None, text)
+    config = GeneralSweepConfig(tuple(groups), tuple(grids), pair is not None, text, budget=limits)
+    if check:
+        _budget.check_budget(
+            f"the sweep's results ({config.describe()}, "
+            f"{BYTES_PER_CONFIG[config.pair]} bytes each)",
+            disk=config.disk_bytes,
+            max_disk=limits[1],
+        )
     return config
 
 

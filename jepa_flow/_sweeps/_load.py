@@ -23,7 +23,7 @@ from ._run import _chunk_path, _chunk_plan
 def _load_manifest(path: Path) -> tuple[dict, SweepConfig]:
     try:
         manifest = json.loads((path / "manifest.json").read_text())
-        config = parse_config((path / "config.toml").read_text())
+        config = parse_config((path / "config.toml").read_text(), budget=False)
     except FileNotFoundError:
         raise ValueError(f"{str(path)!r} is not a sweep directory (no manifest.json)") from None
     if manifest["fingerprint"] != config.fingerprint():

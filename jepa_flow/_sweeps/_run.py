@@ -16,7 +16,12 @@ Output directory::
     critical_time.png     t_star against rho and lam per depth (and phase.png for pairs)
 
 Running again in the same directory skips the finished chunks; a different
-grid (or chunk size, or library version) is refused. With several JAX
+grid (or chunk size, or library version) is refused. A single-process run
+holds the directory's lock (``_core._lock``) while it runs: a second sweep
+into the same directory is refused at once instead of computing everything
+again. Memory for one chunk and disk for all chunks are estimated before
+anything runs and checked against the configuration's budget (``[budget]``,
+``_core._budget``) and the free disk space. With several JAX
 processes (``jax.distributed``) process ``p`` of ``n`` runs the chunks whose
 index is ``p`` modulo ``n`` and process 0 draws the plots.
 
@@ -27,7 +32,6 @@ Everything runs in float64: enable ``jax_enable_x64`` before calling
 from __future__ import annotations
 
 import functools
-import io
 import json
 import math
 import os
@@ -38,8 +42,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._core import _io
+from .._core import _budget, _io
 from .._core._devices import batch_sharding, over_devices
+from .._core._lock import LOCK_NAME, locked_dir
 from .._theory._critical_time import critical_time_kernel
 from .._theory._fixed_point import wbar_star
 from . import _general
@@ -55,6 +60,10 @@ KERNEL_INPUTS = ("lam", "var", "depth", "eps", "fraction")
 _FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5, "fraction": 0.5}
 OUTPUTS = ("t_star", "wbar_star", "ok")
 PAIR_OUTPUTS = ("t_star_a", "t_star_b", "wbar_star_a", "wbar_star_b", "first", "t_ratio", "ok")
+# Working memory per configuration and feature while a chunk runs (inputs on host
+# and device, the solver's state, outputs), an upper estimate; two chunks are in
+# flight at a time.
+WORK_BYTES = {"exact": 512, "series": 512, "ode": 4096}
 
 
 def maybe_initialize_distributed() -> None:
@@ -203,9 +212,11 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
     if jax.process_count() == 1 and chunks.is_dir():
         for stale in chunks.glob(".chunk_*.tmp"):  # left by a kill -9 during a write
             stale.unlink()
+    if jax.process_count() == 1 and out.is_dir():
+        _io.remove_stale_tmp(out)  # config.toml or manifest.json, half-written
     if not manifest_path.exists() and out.is_dir():
         # interrupted before its manifest was written: nothing was computed yet
-        leftovers = {p.name for p in out.iterdir()}
+        leftovers = {p.name for p in out.iterdir()} - {LOCK_NAME}
         if leftovers <= {"config.toml", "chunks"} and not any(chunks.glob("*")):
             for name in leftovers:
                 (out / name).rmdir() if name == "chunks" else (out / name).unlink()
@@ -213,26 +224,21 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
         old = json.loads(manifest_path.read_text())
         if old.get("fingerprint") != config.fingerprint():
             raise ValueError(
-                f"--out {str(out)!r} holds the results of a different sweep configuration; "
+                f"out {str(out)!r} holds the results of a different sweep configuration; "
                 "use a new directory (results are never mixed)"
             )
         if old.get("jepa_flow_version") != __version__:
             raise ValueError(
-                f"--out {str(out)!r} was written by jepa_flow {old.get('jepa_flow_version')}, "
+                f"out {str(out)!r} was written by jepa_flow {old.get('jepa_flow_version')}, "
                 f"this is {__version__}; use a new directory"
             )
         if chunk_size is not None and chunk_size != old["chunk_size"]:
             raise ValueError(
-                f"--chunk-size {chunk_size} differs from the {old['chunk_size']} of the "
+                f"chunk_size {chunk_size} differs from the {old['chunk_size']} of the "
                 f"interrupted run in {str(out)!r}; leave it out to resume"
             )
         return int(old["chunk_size"])
-    if chunk_size is None and _is_general(config):
-        chunk_size = _general.DEFAULT_CHUNK
-    if chunk_size is None:
-        chunk_size = min(DEFAULT_CHUNK[method] for _, method in config.groups)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size}")
+    chunk_size = _default_chunk(config, chunk_size)
     _io.prepare_out_dir(out, force=False)
     chunks.mkdir(exist_ok=True)
     _io.write_bytes_atomic(out / "config.toml", config.text.encode())
@@ -240,10 +246,39 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
     return chunk_size
 
 
+def _default_chunk(config: SweepConfig, chunk_size: int | None) -> int:
+    if chunk_size is None and _is_general(config):
+        return _general.DEFAULT_CHUNK
+    if chunk_size is None:
+        return min(DEFAULT_CHUNK[method] for _, method in config.groups)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
+        raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size}")
+    return int(chunk_size)
+
+
+def _check_budget(config: SweepConfig, out: Path, chunk_size: int) -> None:
+    """Refuse a chunk too large for the memory budget or chunk files beyond the free disk."""
+    features = 2 if config.pair else 1
+    if _is_general(config):
+        per_config = features * _general.WORK_BYTES
+        size = min(chunk_size, max(g.size for g in config.grids))
+    else:
+        per_config = features * max(WORK_BYTES[m] for _, m in config.groups)
+        size = min(chunk_size, config.group_size)
+    _budget.check_budget(
+        f"one chunk of {size:,} configurations (x2 in flight, ~{per_config} bytes each)",
+        memory=2 * size * per_config,
+        max_memory=config.budget[0],
+    )
+    done = sum(f.stat().st_size for f in (out / "chunks").glob("chunk_*.npz"))
+    _budget.check_free_space(out, config.disk_bytes - done, "the sweep's chunk files")
+
+
 def _write_chunk(path: Path, outputs: dict[str, np.ndarray]) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **outputs)  # uncompressed: float data hardly compresses
-    _io.write_bytes_atomic(path, buf.getvalue())
+    # uncompressed (float data hardly compresses); fixed timestamps: same arrays, same bytes
+    _io.write_bytes_atomic(path, _io.npz_bytes(outputs, compress=False))
 
 
 def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> SweepResult:
@@ -256,15 +291,16 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
         chunk_size: configurations per chunk (default ``DEFAULT_CHUNK`` of the method, or
             the stored value when resuming).
         devices: the devices to shard each chunk over (default: all local).
-        progress: show a tqdm progress bar on stderr.
+        progress: show a tqdm progress bar on stderr when it is a terminal.
 
     Returns a ``SweepResult`` (the type ``load_sweep`` returns): the counts of
     this call (``computed`` rows, ``skipped`` chunks, ``failed`` ODE solves
     among computed rows, stored as NaN with ``ok`` False, ``seconds``) and the
     columns on demand.
 
-    Raises ``ValueError`` for a bad configuration or a directory that holds
-    another sweep, before anything is computed.
+    Raises ``ValueError`` for a bad configuration, an unwritable ``out``, a
+    directory that holds another sweep or is in use by another process, or
+    a run beyond the memory/disk budget, before anything is computed.
 
     Examples:
         Which of the canonical pair of theory §4 a JEPA learns first, at
@@ -300,14 +336,30 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     if not isinstance(config, (SweepConfig, _general.GeneralSweepConfig)):
         config = load_config(config)
     out = Path(out)
+    _io.check_writable(out)
+    if chunk_size is not None:
+        _default_chunk(config, chunk_size)  # its checks, before the directory is touched
     if jax.process_count() == 1:
+        stored = out / "manifest.json"
+        planned = chunk_size
+        if planned is None and stored.exists():
+            planned = json.loads(stored.read_text()).get("chunk_size")
+        _check_budget(config, out, _default_chunk(config, planned))
+        with locked_dir(out):
+            chunk_size = _prepare_dir(config, out, chunk_size)
+            return _run_chunks(config, out, chunk_size, devices, progress)
+    # several processes (no lock: flock is unreliable on shared file systems):
+    # process 0 creates the directory; the others then find it and check it
+    _check_budget(config, out, _default_chunk(config, chunk_size))
+    if jax.process_index() == 0:
         chunk_size = _prepare_dir(config, out, chunk_size)
-    else:  # process 0 creates the directory; the others then find it and check it
-        if jax.process_index() == 0:
-            chunk_size = _prepare_dir(config, out, chunk_size)
-        _barrier("jepa_flow sweep prepared")
-        if jax.process_index() != 0:
-            chunk_size = _prepare_dir(config, out, chunk_size)
+    _barrier("jepa_flow sweep prepared")
+    if jax.process_index() != 0:
+        chunk_size = _prepare_dir(config, out, chunk_size)
+    return _run_chunks(config, out, chunk_size, devices, progress)
+
+
+def _run_chunks(config: SweepConfig, out: Path, chunk_size: int, devices, progress) -> dict:
     devices = tuple(jax.local_devices() if devices is None else devices)
     padded = -(-chunk_size // len(devices)) * len(devices)
     plan = _chunk_plan(config, chunk_size)
@@ -329,7 +381,7 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
         unit="cfg",
         unit_scale=True,
         desc="sweep",
-        disable=not progress,
+        disable=None if progress else True,  # None: only on a terminal, never into a log
         smoothing=0.1,
     )
 

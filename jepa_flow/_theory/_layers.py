@@ -21,8 +21,8 @@ class Params(eqx.Module):
     """Encoder layers ``W`` (``[n_layers, d, d]``, ``W[0] = W_1``) and predictor/decoder ``V``.
 
     Examples:
-
         A depth-2 balanced start with ``Wbar(0) = eps I``, eps = 0.01:
+
         >>> import numpy as np
         >>> p = Params(W=np.stack([0.1 * np.eye(2)] * 2), V=0.1 * np.eye(2))
         >>> np.diag(wbar(p.W)).round(6).tolist()

@@ -62,8 +62,8 @@ def flip_depth(depth, t_star):
         That depth as an int, or None if the order never changes.
 
     Examples:
-
         The canonical pair of docs/theory.md §4, JEPA at eps = 1e-3:
+
         >>> import jepa_flow as jf
         >>> t = jf.critical_time("jepa", [1.0, 0.8], [2.0, 1.0], [[1], [2], [3], [4]], 1e-3)
         >>> flip_depth([1, 2, 3, 4], t)
@@ -93,13 +93,43 @@ def rel_error(a, b) -> np.ndarray:
     return np.where(both_finite, r, np.where(either_nan, np.nan, np.where(a == b, 0.0, np.inf)))
 
 
-def rank_correlation(x, y) -> float:
-    """Spearman's rank correlation of two 1-D samples (ties broken by position).
+def _ranks(v) -> np.ndarray:
+    """Ranks 0 .. n-1, ties sharing their mean rank."""
+    order = np.argsort(v, kind="stable")
+    r = np.empty(v.size)
+    r[order] = np.arange(v.size)
+    _, inv = np.unique(v, return_inverse=True)
+    return np.bincount(inv, r)[inv] / np.bincount(inv)[inv]
+
+
+def rank_correlation(a, b) -> float:
+    """Spearman's rank correlation of two samples (docs/theory.md §10).
+
+    Over the entries finite in both (never-learned features drop out); ties
+    share their mean rank. NaN when fewer than 3 entries remain or one side
+    is constant.
 
     Examples:
         >>> round(rank_correlation([1, 2, 3, 4], [10, 20, 40, 30]), 6)
         0.8
+        >>> round(rank_correlation([1, 2, 2, 4, np.inf], [1, 3, 2, 4, 5]), 6)
+        0.948683
     """
-    rx = np.argsort(np.argsort(np.asarray(x, float), kind="stable"), kind="stable")
-    ry = np.argsort(np.argsort(np.asarray(y, float), kind="stable"), kind="stable")
-    return float(np.corrcoef(rx, ry)[0, 1])
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3:
+        return float("nan")
+    ra, rb = _ranks(a[ok]), _ranks(b[ok])
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def top_k_overlap(order_a, order_b, k: int) -> float:
+    """Fraction of ``order_a``'s first ``k`` features among ``order_b``'s first ``k`` (§10).
+
+    Examples:
+        >>> top_k_overlap([0, 1, 2, 3], [1, 3, 0, 2], 2)
+        0.5
+    """
+    return len(set(np.asarray(order_a)[:k].tolist()) & set(np.asarray(order_b)[:k].tolist())) / k

@@ -55,8 +55,8 @@ def capture_rate(lam, var, depth) -> np.ndarray:
     positive when ``j`` has the higher influence. Under MAE the entry decays.
 
     Examples:
-
         The canonical pair at depth 1: theory §7.1 measured 0.15002:
+
         >>> capture_rate([1.0, 0.8], [2.0, 1.0], 1).round(4).tolist()
         [[0.0, 0.15], [-0.48, 0.0]]
     """
@@ -72,8 +72,8 @@ def capture_gain(lam, var, depth, t_star) -> np.ndarray:
     convergence and feature ``j``'s own critical time (docs/theory.md §10).
 
     Examples:
-
         Canonical pair, depth 1: gamma = 0.15 over 1257.32 - 1008.43:
+
         >>> capture_gain([1.0, 0.8], [2.0, 1.0], 1, [1008.43, 1257.32]).round(2).tolist()
         [[0.0, 37.33], [0.0, 0.0]]
     """

@@ -52,8 +52,8 @@ def ema_half_time_delay(lam, var, depth, eps, tau) -> np.ndarray:
     0.1 % accurate at ``tau = 0.01``, 3-9 % at ``tau = 1``.
 
     Examples:
-
         Feature A of the canonical pair, depth 2:
+
         >>> round(float(ema_half_time_delay(1.0, 2.0, 2, 1e-3, 0.01)), 5)
         0.07154
     """

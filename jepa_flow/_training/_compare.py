@@ -73,8 +73,8 @@ class Capture:
         size: the entry's largest value over the run, relative to ``wbar*_j``.
 
     Examples:
-
         A capture of the canonical pair, docs/theory.md §7.1:
+
         >>> c = Capture(member=(0, 0, 0), channel=0, feature=1, t=1080.0, size=0.9)
         >>> (c.channel, c.feature)
         (0, 1)
@@ -182,8 +182,8 @@ class Comparison:
             full-matrix flows at ``result.t``, ``[S, D, E, R, d]``.
 
     Examples:
-
         MAE, canonical pair, depth 1; ``summary()`` is what the CLI writes:
+
         >>> import jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> c = jf.compare(jf.train(data, jf.TrainConfig(objective="mae", eta=1e-3, t_max=12.0)))
@@ -311,8 +311,8 @@ def compare(result: TrainResult, *, full=None) -> Comparison:
         A ``Comparison``.
 
     Examples:
-
         The canonical pair at depth 1: t* = 1008.43 and 1257.32, docs/theory.md §4:
+
         >>> import jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> cfg = jf.TrainConfig(objective="jepa", depth=1, eta=0.05, t_max=2000.0)

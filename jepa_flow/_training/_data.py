@@ -16,7 +16,10 @@ draws that many fresh samples per step. Sources:
   ``n, n' ~ N(0, diag nu)`` correlated by ``c`` (theory §5):
   ``var = s + nu``, ``lam = s + c nu``;
 - ``linear_dynamics(a, var)``: ``x' ~ N(0, diag var)``,
-  ``y' = a x' + sqrt(var (1 - a^2)) xi`` (theory §5): ``lam = a var``, ``rho = a``.
+  ``y' = a x' + sqrt(var (1 - a^2)) xi`` (theory §5): ``lam = a var``, ``rho = a``;
+- ``from_samples(x, y)`` (in ``jepa_flow._training._real``): paired rows of a
+  real data set, with moments estimated from them; minibatches are rows of
+  the data set itself (theory §9).
 
 Minibatch sampler. The losses are quadratic, so a minibatch enters the
 gradient only through its moment matrix ``C = (1/B) sum_b z_b z_b^T`` of
@@ -46,7 +49,7 @@ import numpy as np
 from .._core import _validate
 from .._core._results import register_result
 
-MODELS = ("gaussian", "noisy_views", "linear_dynamics")
+MODELS = ("gaussian", "noisy_views", "linear_dynamics")  # generative models; also "samples" (_real)
 
 
 @register_result
@@ -64,6 +67,11 @@ class Data(eqx.Module):
         sampler: ``"wishart"`` or ``"samples"`` (see the module docstring).
         diagonal: whether the feature-basis covariances are diagonal (the
             per-feature theory is exact only then).
+        X, Y: the training rows ``[n, d]`` of a ``"samples"`` source (centred
+            paired views in the input basis; ``from_samples``), else None.
+        swap: ``"samples"`` only: each drawn pair is presented as ``(y, x)``
+            with probability 1/2, so the rows' distribution has the pooled
+            ``Sxx = Syy`` and the symmetric ``Syx`` of the source (theory §9).
 
     Examples:
         >>> data = gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8], U="random", batch=64)
@@ -83,6 +91,9 @@ class Data(eqx.Module):
     batch: int | None = eqx.field(static=True)
     diagonal: bool = eqx.field(static=True)
     sampler: str = eqx.field(static=True)
+    X: jax.Array | None = None
+    Y: jax.Array | None = None
+    swap: bool = eqx.field(static=True, default=False)
 
     @property
     def d(self) -> int:
@@ -203,8 +214,8 @@ def gaussian(*, Sxx, Syx, Syy=None, batch=None, U=None, seed=0, sampler="auto") 
         sampler: ``"auto"``, ``"wishart"`` or ``"samples"`` (module docstring).
 
     Examples:
-
         The canonical pair A, B of docs/theory.md §4:
+
         >>> data = gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> data.lam.tolist(), data.var.tolist(), data.rho.tolist()
         ([1.0, 0.8], [2.0, 1.0], [0.5, 0.8])
@@ -248,8 +259,8 @@ def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> 
             with ``s + nu > 0``.  c: noise correlation across views, in [-1, 1].
 
     Examples:
-
         Noise lowers the influence, not the covariance:
+
         >>> data = noisy_views([1.0, 1.0], [0.0, 3.0])
         >>> data.lam.tolist(), data.rho.tolist()
         ([1.0, 1.0], [1.0, 0.25])
@@ -325,6 +336,14 @@ def sample(data: Data, key, batch: int):
     """Draw ``batch`` pairs ``(X, Y)``, each ``[batch, d]``, in the input basis."""
     d = data.d
     f = data.factor
+    if data.model == "samples":  # rows of the data set, drawn with replacement
+        k_row, k_swap = jax.random.split(key)
+        idx = jax.random.randint(k_row, (batch,), 0, data.X.shape[0])
+        X, Y = data.X[idx], data.Y[idx]
+        if data.swap:
+            flip = jax.random.bernoulli(k_swap, 0.5, (batch, 1))
+            X, Y = jnp.where(flip, Y, X), jnp.where(flip, X, Y)
+        return X, Y
     if data.model == "gaussian":
         z = _normal(key, (batch, 2 * d)) @ f.T
         Xf, Yf = z[:, :d], z[:, d:]

@@ -239,7 +239,9 @@ def run(st, data, shared, consts, n_steps, n_rec, eta_m, where, progress):
     carry = _init_fn(st)(data, shared, consts, n_rec)
     init_members = jax.tree.map(jnp.copy, carry[2])  # the carry is donated
     run = _chunk_fn(st)
-    with tqdm(total=n_steps, disable=not progress, unit="step", dynamic_ncols=True) as bar:
+    # disable=None: a bar only on a terminal, never flooding a log file
+    bar = tqdm(total=n_steps, disable=None if progress else True, unit="step", dynamic_ncols=True)
+    with bar:
         for _ in range(0, n_steps + 1, st.chunk):
             carry = run(carry, data, shared, consts)
             members = carry[2]

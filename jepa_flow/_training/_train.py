@@ -78,8 +78,8 @@ class TrainResult:
         W, V: final parameters, same shapes.
 
     Examples:
-
         A JEPA of depths 1 and 2 on the canonical pair:
+
         >>> import jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> r = jf.train(data, jf.TrainConfig(depth=[1, 2], eta=0.1, steps=100, n_t=10))
@@ -221,8 +221,8 @@ def train(
             ``ValueError``) when a member's loss turns NaN or overflows.
 
     Examples:
-
         The canonical pair of docs/theory.md §4, MAE at depth 1: t* = 6.0119, 7.8086:
+
         >>> import jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> cfg = jf.TrainConfig(objective="mae", depth=1, eta=1e-3, t_max=12.0)

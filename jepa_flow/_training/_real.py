@@ -1,0 +1,511 @@
+"""Real two-view data: paired samples, their moments and the feature analysis (theory §9).
+
+``from_samples(x, y)`` turns ``n`` paired views ``x[k], y[k]`` (``[n, d]``, two
+views of one item) into a ``Data`` source: the views are centred (each by its
+own mean) and the moments are the plain ``1/n`` averages of the rows, so the
+population loss of the source is *exactly* the mean loss over the rows (full
+batch) and a minibatch draws rows of the data set itself (with replacement).
+
+With ``symmetric=True`` (the default, the theory's assumption of §2) each
+drawn pair is shown as ``(y, x)`` with probability 1/2: the rows' distribution
+then has the pooled ``Sxx = Syy = (Cxx + Cyy) / 2`` and the symmetric
+``Syx = (Cyx + Cyx^T) / 2``, and these are the source's covariances. With
+``symmetric=False`` the rows are used as given (``Sxx = Cxx``, ``Syy = Cyy``,
+``Syx = Cyx``); the feature analysis then uses the symmetric part of ``Syx``
+and reports the asymmetry.
+
+The feature analysis (``analyze``, theory §9): the orthonormal basis ``u_i``
+that diagonalizes ``Sxx`` (descending variance), each feature's
+``var_i = u_i^T Sxx u_i``, ``lam_i = u_i^T Syx u_i`` and ``rho_i = lam_i / var_i``,
+and how far the data is from the theory's assumption that one basis
+diagonalizes both: the relative Frobenius size of the off-diagonal part of
+``B = U^T Syx U``. The per-feature theory (``critical_time``, theory §4) then
+predicts every feature's critical time and the learning order (theory §10);
+features with ``lam_i <= 0`` are never learned (time ``inf``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+
+from .._core import _validate
+from .._theory._critical_time import critical_time as _critical_time
+from .._theory._order import learning_order
+from ._data import Data, _batch
+
+NORMALIZE = (None, "max", "trace")
+RANK_TOL = 1e-10  # smallest kept eigenvalue of Sxx, relative to the largest
+
+__all__ = [
+    "FeatureAnalysis",
+    "LearnedDirections",
+    "alignment",
+    "analyze",
+    "from_samples",
+    "learned_directions",
+    "mae_end_directions",
+    "matched_times",
+    "principal_components",
+]
+
+
+def _eigh_desc(S):
+    """Eigenpairs of a symmetric matrix, descending, each vector's largest entry positive."""
+    ev, U = np.linalg.eigh(0.5 * (S + S.T))
+    ev, U = ev[::-1], U[:, ::-1]
+    big = np.argmax(np.abs(U), axis=0)
+    return ev, U * np.sign(U[big, np.arange(U.shape[1])])
+
+
+def _views(x, y):
+    x = _validate.as_real("x", x)
+    y = _validate.as_real("y", y)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
+        raise ValueError(f"x must be a 2-D array [n, d] with n >= 2 rows; got shape {x.shape}")
+    if y.shape != x.shape:
+        raise ValueError(f"y must have the shape of x {x.shape} (paired views); got {y.shape}")
+    return x - x.mean(axis=0), y - y.mean(axis=0)
+
+
+def _n_features(n_features, d):
+    if n_features is None:
+        return d
+    if isinstance(n_features, bool) or int(n_features) != n_features or not 1 <= n_features <= d:
+        raise ValueError(f"n_features must be None or an integer in [1, {d}]; got {n_features!r}")
+    return int(n_features)
+
+
+def principal_components(x, y, n_features=None):
+    """The top ``n_features`` eigenvectors ``Q`` ``[d, k]`` of the pooled ``(Cxx + Cyy) / 2``.
+
+    ``from_samples(x, y, n_features=k)`` works in the coordinates ``x Q``; a
+    feature ``u`` found there is the direction ``Q u`` of the original space
+    (e.g. a pixel image). With ``power < 1`` the coordinates are rescaled
+    components, ``Sxx`` is diagonal there, and feature ``i`` is column ``i`` of ``Q``.
+
+    Examples:
+        Views with variances 9 and 1 along the columns of a 30-degree rotation
+        ``R = [[0.87, -0.5], [0.5, 0.87]]``; the components are those columns:
+
+        >>> import numpy as np, jepa_flow as jf
+        >>> c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
+        >>> R = np.array([[c, -s], [s, c]])
+        >>> x = np.random.default_rng(0).standard_normal((10000, 2)) * [3.0, 1.0] @ R.T
+        >>> (jf.principal_components(x, x).round(2) + 0.0).tolist()
+        [[0.87, -0.5], [0.5, 0.87]]
+        >>> jf.principal_components(x, x, n_features=1).shape
+        (2, 1)
+    """
+    x, y = _views(x, y)
+    k = _n_features(n_features, x.shape[1])
+    n = x.shape[0]
+    _, Q = _eigh_desc((x.T @ x + y.T @ y) / (2 * n))
+    return Q[:, :k]
+
+
+def from_samples(
+    x, y, *, n_features=None, power=1.0, normalize=None, symmetric=True, batch=None
+) -> Data:
+    """A ``Data`` source from ``n`` paired views (theory §9).
+
+    Args:
+        x, y: ``[n, d]`` arrays, finite; row ``k`` of each is a view of item ``k``.
+        n_features: keep the top ``k`` principal components of the pooled views
+            (``x Q``, ``y Q`` with ``Q = principal_components(x, y, k)``);
+            ``None`` keeps all ``d`` input coordinates.
+        power: in [0, 1]; below 1 the views are expressed in the principal
+            components of the pooled views, each rescaled so that its variance
+            ``v`` becomes ``v^power`` (0: whitened). Every component's ``lam``
+            scales like its ``var``, so ``rho`` is unchanged; real spectra that
+            span decades are compressed to fit a training budget.
+        normalize: ``None`` (keep units), ``"max"`` (largest variance of ``Sxx``
+            becomes 1) or ``"trace"`` (mean variance 1); scales both views.
+        symmetric: pool the views (module docstring); ``False`` uses them as given.
+        batch: ``None`` for the exact loss over all rows (full-batch gradient
+            descent), else rows per step, drawn with replacement.
+
+    Returns a ``Data`` with ``model="samples"``, the moments in the input
+    coordinates, ``U`` the eigenbasis of ``Sxx`` (descending variance), and
+    ``lam``, ``var`` the feature parameters in it (see ``analyze``).
+
+    Raises:
+        ValueError: bad shapes or values, too few rows (``n < k + 1``), or an
+            ``Sxx`` of deficient rank (d too large for n, or a constant
+            direction), before anything is computed on the device.
+
+    Examples:
+        Pairs with a known per-feature structure: coordinate ``i`` has variance
+        ``var_i`` in both views and correlation ``rho_i`` between them, so
+        ``lam_i = rho_i var_i``; the moments of 20000 pairs recover them to
+        sampling error (about 1%):
+
+        >>> import numpy as np, jepa_flow as jf
+        >>> rng = np.random.default_rng(0)
+        >>> sd, rho = np.array([2.0, 1.0]), np.array([0.8, 0.5])  # var [4, 1], lam [3.2, 0.5]
+        >>> x = sd * rng.standard_normal((20000, 2))
+        >>> y = rho * x + np.sqrt(1 - rho**2) * sd * rng.standard_normal((20000, 2))
+        >>> data = jf.from_samples(x, y)
+        >>> data.var.round(2).tolist(), data.lam.round(2).tolist(), data.rho.round(2).tolist()
+        ([4.03, 1.0], [3.24, 0.51], [0.8, 0.51])
+        >>> data.model, data.X.shape
+        ('samples', (20000, 2))
+        >>> jf.from_samples(x, y, normalize="max").var.round(2).tolist()  # var / 4
+        [1.0, 0.25]
+        >>> jf.from_samples(x[:2], y[:2])
+        Traceback (most recent call last):
+        ...
+        ValueError: x has n = 2 rows for 2 features: the covariance cannot have full rank; ...
+    """
+    x, y = _views(x, y)
+    n, d = x.shape
+    k = _n_features(n_features, d)
+    if normalize not in NORMALIZE:
+        raise ValueError(f"normalize must be one of {NORMALIZE}; got {normalize!r}")
+    if not isinstance(symmetric, bool):
+        raise ValueError(f"symmetric must be True or False; got {symmetric!r}")
+    batch = _batch(batch)
+    power = float(_validate.as_real("power", power))
+    if not 0 <= power <= 1:
+        raise ValueError(f"power must lie in [0, 1] (1: unchanged, 0: whitened); got {power}")
+    if n < k + 1:
+        raise ValueError(
+            f"x has n = {n} rows for {k} features: the covariance cannot have full rank; "
+            f"need n >= {k + 1} (and n >> {k} for accurate moments), or lower n_features"
+        )
+    if k < d or power != 1:
+        ev, Q = _eigh_desc((x.T @ x + y.T @ y) / (2 * n))
+        if not ev[k - 1] > RANK_TOL * ev[0]:
+            raise ValueError(
+                f"the pooled covariance of n = {n} pairs has rank "
+                f"{int((ev > RANK_TOL * ev[0]).sum())} < {k}: d = {k} is too large for "
+                f"n = {n}, or the views are constant along some direction; "
+                "give more samples or lower n_features"
+            )
+        Q = Q[:, :k] * ev[:k] ** (0.5 * (power - 1.0))
+        x, y = x @ Q, y @ Q
+    Cxx, Cyy, Cyx = x.T @ x / n, y.T @ y / n, y.T @ x / n
+    if symmetric:
+        Sxx = Syy = 0.5 * (Cxx + Cyy)
+        Syx = 0.5 * (Cyx + Cyx.T)
+    else:
+        Sxx, Syy, Syx = 0.5 * (Cxx + Cxx.T), 0.5 * (Cyy + Cyy.T), Cyx
+    ev, U = _eigh_desc(Sxx)
+    if not ev[-1] > RANK_TOL * ev[0]:
+        rank = int((ev > RANK_TOL * ev[0]).sum())
+        raise ValueError(
+            f"Sxx estimated from n = {n} pairs has rank {rank} < {k}: d = {k} is too large "
+            f"for n = {n}, or the views are constant along some direction; "
+            "give more samples or lower n_features"
+        )
+    c = 1.0 if normalize is None else (1.0 / ev[0] if normalize == "max" else k / ev.sum())
+    x, y = x * np.sqrt(c), y * np.sqrt(c)
+    Sxx, Syy, Syx, ev = c * Sxx, c * Syy, c * Syx, c * ev
+    lam = np.diag(U.T @ (0.5 * (Syx + Syx.T)) @ U).copy()
+    return Data(
+        Sxx=jnp.asarray(Sxx),
+        Syx=jnp.asarray(Syx),
+        Syy=jnp.asarray(Syy),
+        U=jnp.asarray(U),
+        lam=jnp.asarray(lam),
+        var=jnp.asarray(ev.copy()),
+        factor=jnp.zeros((0, k)),
+        root=jnp.zeros((0, 0)),
+        model="samples",
+        batch=batch,
+        diagonal=False,
+        sampler="samples",
+        X=jnp.asarray(x),
+        Y=jnp.asarray(y),
+        swap=symmetric,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureAnalysis:
+    """The per-feature view of a data source (theory §9).
+
+    Attributes:
+        basis: ``[d, d]`` orthonormal columns ``u_i``, the eigenvectors of ``Sxx``
+            in descending ``var`` (input coordinates; each column's largest entry > 0).
+        var: ``[d]`` ``u_i^T Sxx u_i`` (the eigenvalues).
+        lam: ``[d]`` ``u_i^T Syx u_i`` (the diagonal of ``B = U^T Syx_sym U``).
+        offdiag: ``|B - diag B|_F / |B|_F``: 0 when one basis diagonalizes
+            ``Sxx`` and ``Syx`` (the theory's assumption), up to 1.
+        offdiag_feature: ``[d]`` per feature, ``|B_i,(j != i)| / |B_i,:|`` (row norms).
+        commutator: ``|Sxx Syx - Syx Sxx|_F / (2 |Sxx|_F |Syx|_F)`` (basis-free, in [0, 1]).
+        asymmetry: ``|Syx - Syx^T|_F / |Syx + Syx^T|_F`` (0 for pooled sources).
+        view_mismatch: ``|Syy - Sxx|_F / |Sxx|_F`` (0 for pooled sources).
+        n: number of pairs (``"samples"`` sources), else None.
+        lam_stderr: ``[d]`` standard error of ``lam`` from the rows, treating
+            them as independent (an underestimate for overlapping windows), or None.
+
+    Examples:
+        A rotated source with one feature of negative ``lam``: the analysis
+        finds the hidden rotation, and that feature is never learned:
+
+        >>> import numpy as np, jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, -0.5], U="random", seed=3)
+        >>> fa = jf.analyze(data)
+        >>> fa.d, fa.var.round(12).tolist(), fa.rho.round(6).tolist(), fa.learned.tolist()
+        (2, [2.0, 1.0], [0.5, -0.5], [True, False])
+        >>> bool(np.allclose(np.abs(fa.basis.T @ np.asarray(data.U)), np.eye(2)))  # up to signs
+        True
+        >>> float(fa.critical_time("jepa", 1, 1e-3)[1]), fa.n  # population source: no n
+        (inf, None)
+    """
+
+    basis: np.ndarray
+    var: np.ndarray
+    lam: np.ndarray
+    offdiag: float
+    offdiag_feature: np.ndarray
+    commutator: float
+    asymmetry: float
+    view_mismatch: float
+    n: int | None
+    lam_stderr: np.ndarray | None
+
+    @property
+    def d(self) -> int:
+        return int(self.var.size)
+
+    @property
+    def rho(self) -> np.ndarray:
+        """``lam / var`` per feature."""
+        return self.lam / self.var
+
+    @property
+    def learned(self) -> np.ndarray:
+        """Features the per-feature theory learns (``lam > 0``)."""
+        return self.lam > 0
+
+    def critical_time(self, objective, depth, eps, fraction=0.5) -> np.ndarray:
+        """Per-feature critical times ``[d]`` of the diagonal theory (theory §4; inf: never)."""
+        return np.asarray(_critical_time(objective, self.lam, self.var, depth, eps, fraction))
+
+    def order(self, objective, depth, eps, fraction=0.5) -> np.ndarray:
+        """Feature indices by predicted critical time; never-learned features last (theory §10)."""
+        return learning_order(self.critical_time(objective, depth, eps, fraction))
+
+
+def analyze(data: Data) -> FeatureAnalysis:
+    """The feature analysis of any ``Data`` source (theory §9); see ``FeatureAnalysis``.
+
+    Examples:
+        The pairs of the ``from_samples`` example share one basis for ``Sxx`` and
+        ``Syx``, so the off-diagonal measure is 0 up to sampling error, and each
+        ``lam`` is within two standard errors of its true value:
+
+        >>> import numpy as np, jepa_flow as jf
+        >>> rng = np.random.default_rng(0)
+        >>> sd, rho = np.array([2.0, 1.0]), np.array([0.8, 0.5])
+        >>> x = sd * rng.standard_normal((20000, 2))
+        >>> y = rho * x + np.sqrt(1 - rho**2) * sd * rng.standard_normal((20000, 2))
+        >>> a = jf.analyze(jf.from_samples(x, y))
+        >>> round(a.offdiag, 3), round(a.commutator, 4), a.n
+        (0.002, 0.0007, 20000)
+        >>> a.asymmetry == a.view_mismatch == 0.0  # pooled views
+        True
+        >>> (np.abs(a.lam - [3.2, 0.5]) < 2 * a.lam_stderr).tolist()
+        [True, True]
+
+        ``Syx = [[0.5, 0.5], [0.5, 0.5]]`` with ``Sxx = diag(4, 1)``: half of the
+        squared norm of ``B`` is off its diagonal, so ``offdiag = 1/sqrt(2)``:
+
+        >>> b = jf.analyze(jf.gaussian(Sxx=[4.0, 1.0], Syx=[[0.5, 0.5], [0.5, 0.5]]))
+        >>> round(b.offdiag, 4), b.lam.tolist()
+        (0.7071, [0.5, 0.5])
+    """
+    if not isinstance(data, Data):
+        raise ValueError(f"data must be a jepa_flow Data source; got {type(data).__name__}")
+    Sxx, Syx, Syy = (np.asarray(a, float) for a in (data.Sxx, data.Syx, data.Syy))
+    S = 0.5 * (Syx + Syx.T)
+    var, U = _eigh_desc(Sxx)
+    B = U.T @ S @ U
+    lam = np.diag(B).copy()
+    off = B - np.diag(lam)
+    nB = np.linalg.norm(B)
+    rows = np.linalg.norm(B, axis=1)
+    scale = 2 * np.linalg.norm(Sxx) * np.linalg.norm(S)
+    comm = np.linalg.norm(Sxx @ S - S @ Sxx) / max(scale, 1e-300)
+    n = stderr = None
+    if data.model == "samples":
+        X, Y = np.asarray(data.X), np.asarray(data.Y)
+        n = int(X.shape[0])
+        prod = 0.5 * ((X @ U) * (Y @ U) + (Y @ U) * (X @ U))
+        stderr = prod.std(axis=0) / np.sqrt(n)
+    return FeatureAnalysis(
+        basis=U,
+        var=var,
+        lam=lam,
+        offdiag=float(np.linalg.norm(off) / nB) if nB > 0 else 0.0,
+        offdiag_feature=np.linalg.norm(off, axis=1) / np.where(rows > 0, rows, 1.0),
+        commutator=float(comm),
+        asymmetry=float(np.linalg.norm(Syx - Syx.T) / max(np.linalg.norm(2 * S), 1e-300)),
+        view_mismatch=float(np.linalg.norm(Syy - Sxx) / np.linalg.norm(Sxx)),
+        n=n,
+        lam_stderr=stderr,
+    )
+
+
+# -- when is a feature learned, without assuming the diagonal (theory §9) -------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedDirections:
+    """When each direction of a run's end state is learned (theory §9).
+
+    The end state's encoder ``Wbar_end = A diag(s) B^T`` defines the learned
+    directions: the right singular vectors ``b_k`` (input space, descending
+    ``s_k``) with their representation directions ``a_k``. The progress of
+    direction ``k`` at time ``t`` is the projection of ``Wbar(t)`` onto the end
+    state's singular pair, ``m_k(t) = a_k^T Wbar(t) b_k / s_k``. It depends only
+    on the end state, not on a chosen basis (a fixed orthogonal change of the
+    input coordinates or of the representation leaves it unchanged), and in
+    the theory's diagonal case it is the per-feature ``wbar_j(t) / wbar*_j``.
+    (The encoded norm ``|Wbar(t) b_k| / s_k`` is not used: where end singular
+    values are close, ``b_k`` mixes features, and its norm rises with the
+    earliest of them; the projection weighs the mixing twice, on both sides.)
+
+    Attributes:
+        s: ``[d]`` end singular values.  directions: ``[d, d]`` columns ``b_k``.
+        progress: ``[T, d]`` ``m_k(t)``.
+        time: ``[d]`` first time ``m_k`` reaches ``level`` (linear interpolation
+            between samples; the first time if it starts there; inf if never,
+            or if the direction did not grow: ``s_k <= 2 |Wbar(0) b_k|``).
+        level: the level, in (0, 1).
+
+    Examples:
+        ``Wbar(t) = t diag(2, 1)`` on ``t`` in [0, 4]: each direction's progress
+        is ``t / 4``, so both reach half at ``t = 2``:
+
+        >>> import numpy as np, jepa_flow as jf
+        >>> t = np.linspace(0.0, 4.0, 5)
+        >>> ld = jf.learned_directions(t, t[:, None, None] * np.diag([2.0, 1.0]))
+        >>> ld.s.tolist(), ld.progress[:, 0].tolist(), ld.time.tolist(), ld.learned.tolist()
+        ([8.0, 4.0], [0.0, 0.25, 0.5, 0.75, 1.0], [2.0, 2.0], [True, True])
+    """
+
+    s: np.ndarray
+    directions: np.ndarray
+    progress: np.ndarray
+    time: np.ndarray
+    level: float
+
+    @property
+    def learned(self) -> np.ndarray:
+        return np.isfinite(self.time)
+
+
+def learned_directions(t, wbar, wbar_end=None, level=0.5) -> LearnedDirections:
+    """``LearnedDirections`` of one run: ``t`` ``[T]`` increasing, ``wbar`` ``[T, d, d]``.
+
+    ``wbar_end`` is the end state (default ``wbar[-1]``); the measure is
+    meaningful when the run has converged on the directions it reports.
+
+    Examples:
+        ``Wbar(t) = R diag(f_1, f_2, f_3) R^T`` with logistic ``f_1``, ``f_2``
+        reaching half of their end values 3 and 1 at ``t = 6`` and ``t = 2``,
+        and a constant ``f_3`` (it does not grow: never learned):
+
+        >>> import numpy as np, jepa_flow as jf
+        >>> t = np.linspace(0.0, 10.0, 101)
+        >>> def grow(s, t_half):
+        ...     return s / (1 + np.exp(-5 * (t - t_half)))
+        >>> f = np.stack([grow(3.0, 6.0), grow(1.0, 2.0), np.full_like(t, 0.5)], axis=1)
+        >>> R = jf.random_rotation(3, seed=0)
+        >>> ld = jf.learned_directions(t, np.einsum("ij,tj,kj->tik", R, f, R))
+        >>> ld.s.round(6).tolist(), ld.time.round(6).tolist()
+        ([3.0, 1.0, 0.5], [6.0, 2.0, inf])
+        >>> bool(np.allclose(jf.alignment(R, ld.directions), np.eye(3)))  # R's columns
+        True
+    """
+    t = _validate.as_real("t", t)
+    wbar = _validate.as_real("wbar", wbar)
+    if wbar.ndim != 3 or wbar.shape[1] != wbar.shape[2] or wbar.shape[0] != t.size:
+        raise ValueError(f"wbar must have shape [T={t.size}, d, d]; got {wbar.shape}")
+    level = float(_validate.as_real("level", level))
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in the open interval (0, 1); got {level}")
+    end = wbar[-1] if wbar_end is None else _validate.as_real("wbar_end", wbar_end)
+    A, s, Bt = np.linalg.svd(end)
+    B = Bt.T
+    proj = np.einsum("ik,tij,jk->tk", A, wbar, B)  # [T, d]: a_k^T Wbar(t) b_k
+    m = proj / np.where(s > 0, s, 1.0)
+    grew = s > 2 * np.linalg.norm(wbar[0] @ B, axis=0)  # the direction grew at all
+    above = m >= level
+    first = np.argmax(above, axis=0)
+    found = above.any(axis=0) & grew
+    i0 = np.maximum(first - 1, 0)
+    cols = np.arange(s.size)
+    m0, m1 = m[i0, cols], m[first, cols]
+    frac = np.clip((level - m0) / np.where(m1 > m0, m1 - m0, 1.0), 0.0, 1.0)
+    tc = np.where(first == 0, t[0], t[i0] + frac * (t[first] - t[i0]))
+    return LearnedDirections(
+        s=s, directions=B, progress=m, time=np.where(found, tc, np.inf), level=level
+    )
+
+
+def alignment(basis, directions) -> np.ndarray:
+    """``|u_i^T b_k|`` ``[d, d]``: cosines between theory features (columns of ``basis``)
+    and learned directions (columns of ``directions``); a permutation matrix up to
+    signs exactly when the two bases agree.
+
+    Examples:
+        >>> import numpy as np, jepa_flow as jf
+        >>> c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)  # a 30-degree rotation
+        >>> jf.alignment(np.eye(2), [[c, -s], [s, c]]).round(4).tolist()
+        [[0.866, 0.5], [0.5, 0.866]]
+        >>> jf.alignment(np.eye(2), [[0.0, 1.0], [-1.0, 0.0]]).tolist()  # swapped, one sign
+        [[0.0, 1.0], [1.0, 0.0]]
+    """
+    return np.abs(np.asarray(basis).T @ np.asarray(directions))
+
+
+def matched_times(analysis_times, align, learned_times):
+    """Pair each learned direction ``k`` with its best-aligned theory feature ``i(k)``.
+
+    Returns ``(feature [d], cosine [d], predicted [d], observed [d])`` with
+    ``predicted[k] = analysis_times[i(k)]`` and ``observed = learned_times``.
+    """
+    feature = np.argmax(align, axis=0)
+    cosine = align[feature, np.arange(align.shape[1])]
+    return feature, cosine, np.asarray(analysis_times)[feature], np.asarray(learned_times)
+
+
+def mae_end_directions(data: Data):
+    """MAE's end state without the diagonal assumption (theory §9): ``(s, B)``.
+
+    MAE's population loss is minimized by the prediction map
+    ``P = V Wbar = Syx Sxx^-1``; from a balanced start the layers stay balanced,
+    so at the minimum ``Wbar = R diag(s)^(L/(L+1)) B^T`` with ``P = A diag(s) B^T``
+    its SVD: the learned input directions are the right singular vectors ``B``
+    of ``Syx Sxx^-1`` (columns, descending ``s``), whatever the basis of ``Sxx``.
+    They are the theory's ``u_i`` when ``Sxx`` and ``Syx`` commute.
+
+    Examples:
+        Targets ``y = P x`` exactly, with ``P = R diag(0.8, 0.5) R^T`` and inputs
+        whose covariance has another basis (``symmetric=False`` keeps the map):
+        MAE's directions are ``R``'s columns with ``s = (0.8, 0.5)``, not the
+        eigenvectors of ``Sxx``:
+
+        >>> import numpy as np, jepa_flow as jf
+        >>> R = jf.random_rotation(2, seed=1)
+        >>> P = R @ np.diag([0.8, 0.5]) @ R.T
+        >>> x = np.random.default_rng(0).standard_normal((50, 2)) * [3.0, 1.0]
+        >>> data = jf.from_samples(x, x @ P.T, symmetric=False)
+        >>> s, B = jf.mae_end_directions(data)
+        >>> s.round(6).tolist(), bool(np.allclose(jf.alignment(R, B), np.eye(2)))
+        ([0.8, 0.5], True)
+        >>> jf.alignment(jf.analyze(data).basis, B).round(2).tolist()  # Sxx's eigenvectors
+        [[0.77, 0.64], [0.64, 0.77]]
+    """
+    if not isinstance(data, Data):
+        raise ValueError(f"data must be a jepa_flow Data source; got {type(data).__name__}")
+    Sxx, Syx = np.asarray(data.Sxx, float), np.asarray(data.Syx, float)
+    P = np.linalg.solve(Sxx.T, Syx.T).T  # Syx Sxx^-1
+    _, s, Bt = np.linalg.svd(P)
+    return s, Bt.T

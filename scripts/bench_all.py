@@ -1,0 +1,204 @@
+"""Run every benchmark script several times and write one JSON report per device.
+
+    python scripts/bench_all.py                    # make bench: 5 repeats, full sizes
+    python scripts/bench_all.py --repeats 3 --small   # small sizes (checks the report format)
+    python scripts/bench_all.py --table results/bench/cpu-2core.json        # README table
+    python scripts/bench_all.py --update-readme results/bench/cpu-2core.json
+
+Each of ``scripts/bench_critical_time.py``, ``bench_sweep.py`` and
+``bench_train.py`` measures its own baseline in the same run and writes its
+figures and ratios with ``--json``; this script runs each ``--repeats`` times
+in a fresh process, one after the other (never concurrently), and writes
+``results/bench/<device>.json``: the device kind and count, the versions of
+jax, jaxlib, diffrax, equinox, optax, numpy, scipy (and torch when installed),
+the precision, the sizes, and for each figure and ratio its median, minimum,
+maximum, relative spread ((max - min) / median) and every run's value.
+
+``--table`` prints the README's performance table (markdown) from a report;
+``--update-readme`` replaces the table between the ``<!-- bench-table -->``
+markers of README.md with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = {
+    "bench_critical_time": ([], ["--n-exact", "65536", "--n-ode", "4096", "--n-scipy", "10"]),
+    "bench_sweep": ([], ["--configs", "20000", "--scipy-sample", "10"]),
+    "bench_train": ([], ["--quick"]),
+}
+PACKAGES = ("jax", "jaxlib", "diffrax", "equinox", "optax", "numpy", "scipy", "torch")
+
+# The README table: (what, script, "figures" or "ratios", key, format, target)
+TABLE = [
+    ("`critical_time(method=\"exact\")`, configurations/s", "bench_critical_time", "figures",
+     "exact configs/s", "{:,.3g}", ">= 2e6"),
+    ("`critical_time(method=\"ode\")`, configurations/s", "bench_critical_time", "figures",
+     "ode configs/s", "{:,.3g}", ""),
+    ("ode against scipy `solve_ivp` per configuration, paper's ODE (fastest method)",
+     "bench_critical_time", "ratios", "ode / scipy paper ODE (fastest)", "{:.0f}x", ">= 500x"),
+    ("ode against scipy on the clock formulation (fastest method)", "bench_critical_time",
+     "ratios", "ode / scipy clock ODE (fastest)", "{:.0f}x", ""),
+    ("sweep `method=\"exact\"`, configurations/s", "bench_sweep", "figures", "exact configs/s",
+     "{:,.3g}", ">= 2e6"),
+    ("sweep `method=\"ode\"`, configurations/s", "bench_sweep", "figures", "ode configs/s",
+     "{:,.3g}", ""),
+    ("sweep, peak resident memory (MiB)", "bench_sweep", "figures", "peak RSS MiB", "{:.0f}",
+     "< 2048"),
+    ("training ensemble 32 x (d 16, L 4, batch 128) against the per-step baseline",
+     "bench_train", "ratios", "ensemble 32 x (d=16 L=4 batch=128): engine / baseline (best)",
+     "{:.1f}x", ">= 10x"),
+    ("training, one model (d 64, L 4, batch 512) against the per-step baseline", "bench_train",
+     "ratios", "single d=64 L=4 batch=512: engine / baseline (best)", "{:.1f}x", ">= 1x"),
+]  # fmt: skip
+MARKERS = ("<!-- bench-table:start -->", "<!-- bench-table:end -->")
+
+
+def device_info() -> dict:
+    """The device the scripts run on, as JAX sees it (in a subprocess: no JAX state here)."""
+    code = (
+        "import json, os, jax; d = jax.devices(); "
+        "print(json.dumps({'platform': d[0].platform, 'kind': d[0].device_kind, "
+        "'count': len(d), 'cpu_cores': os.cpu_count()}))"
+    )
+    info = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                     text=True, check=True).stdout)  # fmt: skip
+    if info["platform"] == "cpu":
+        info["name"] = f"cpu-{info['cpu_cores']}core"
+        info["count"] = info["cpu_cores"]  # the scripts use one device per core
+    else:
+        kind = re.sub(r"[^a-z0-9]+", "-", info["kind"].lower()).strip("-")
+        info["name"] = f"{kind}-x{info['count']}"
+    return info
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def summarize(values: list[float]) -> dict:
+    med = statistics.median(values)
+    lo, hi = min(values), max(values)
+    return {
+        "median": med,
+        "min": lo,
+        "max": hi,
+        "rel_spread": (hi - lo) / abs(med) if med else None,
+        "runs": values,
+    }
+
+
+def run_all(repeats: int, small: bool, only) -> dict:
+    results = {}
+    for name, (full_args, small_args) in SCRIPTS.items():
+        if only and name not in only:
+            continue
+        runs = []
+        for i in range(repeats):
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "out.json"
+                cmd = [sys.executable, str(ROOT / "scripts" / f"{name}.py"),
+                       *(small_args if small else full_args), "--json", str(path)]  # fmt: skip
+                print(f"[{name} {i + 1}/{repeats}] {' '.join(cmd[1:])}", flush=True)
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+                print(proc.stdout.rstrip(), flush=True)
+                runs.append(json.loads(path.read_text()))
+        entry = {"params": runs[0]["params"], "repeats": repeats}
+        for part in ("figures", "ratios"):
+            keys = [k for k in runs[0][part] if all(k in r[part] for r in runs)]
+            entry[part] = {k: summarize([float(r[part][k]) for r in runs]) for k in keys}
+        results[name] = entry
+    return results
+
+
+def table(report: dict) -> str:
+    """The README's performance table (markdown) from a report."""
+    dev = report["device"]
+    lines = [
+        f"Measured with `make bench` on {dev['name']} ({dev['kind']}, {dev['count']} device(s)), "
+        f"{report['precision']}, jax {report['versions'].get('jax')}, {report['date']}, "
+        f"{report['sizes']} sizes: median of {report['repeats']} run(s) (min - max).",
+        "",
+        "| what | median | min - max | target |",
+        "| --- | --- | --- | --- |",
+    ]
+    for what, script, part, key, fmt, target in TABLE:
+        entry = report["scripts"].get(script, {}).get(part, {}).get(key)
+        if entry is None:
+            continue
+        lo, hi = fmt.format(entry["min"]), fmt.format(entry["max"])
+        lines.append(f"| {what} | {fmt.format(entry['median'])} | {lo} - {hi} | {target} |")
+    return "\n".join(lines)
+
+
+def update_readme(report: dict, readme: Path) -> None:
+    text = readme.read_text()
+    start, end = (text.find(m) for m in MARKERS)
+    if start < 0 or end < start:
+        raise SystemExit(f"{readme}: no {MARKERS[0]} ... {MARKERS[1]} markers")
+    new = text[: start + len(MARKERS[0])] + "\n" + table(report) + "\n" + text[end:]
+    readme.write_text(new)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=5, help="runs of each script (default 5)")
+    ap.add_argument("--small", action="store_true", help="small sizes: checks the format only")
+    ap.add_argument("--only", nargs="+", choices=sorted(SCRIPTS), help="run only these scripts")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="report directory (default results/bench; runs/bench with --small, git-ignored)",
+    )
+    ap.add_argument("--table", metavar="REPORT", help="print the README table of a report")
+    ap.add_argument("--update-readme", metavar="REPORT", help="rewrite README.md's table")
+    args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
+        return 0
+    if args.update_readme:
+        update_readme(json.loads(Path(args.update_readme).read_text()), ROOT / "README.md")
+        return 0
+    if args.repeats < 1:
+        ap.error("--repeats must be >= 1")
+    device = device_info()
+    report = {
+        "device": device,
+        "precision": "float64",
+        "versions": versions(),
+        "date": datetime.date.today().isoformat(),
+        "repeats": args.repeats,
+        "sizes": "small (format check only)" if args.small else "default",
+        "scripts": run_all(args.repeats, args.small, args.only),
+    }
+    out = Path(args.out or ROOT / ("runs" if args.small else "results") / "bench")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{device['name']}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {path}\n")
+    print(table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
