@@ -22,6 +22,13 @@ loop, relative error < 1e-6, a ten-million-row sweep under 2 GiB. The machine
 is shared: the load average is printed with the numbers.
 
     python scripts/bench_general_flow.py [--n 131072] [--n-scipy 40] [--repeats 5]
+
+Measured (2 CPU cores, load average 1.2, 2026-11-25): 244,000 configurations/s
+(spread 238,000-247,000 over 5 repeats); 113x the same-flow DOP853 loop
+(109-122x), 641x the unreduced LSODA loop (622-677x); error 2.8e-11 against the
+exact times; EMA 252/s, 17x Radau; a 10^7-row sweep peaked at 0.60 GiB RSS (39 s).
+Under a load of 5-9 from other jobs the same run gave 59,000-116,000/s and
+51-100x / 250-524x.
 """
 
 from __future__ import annotations
