@@ -69,7 +69,7 @@ _BASE = {
     "steps": 20000,
     "phase_depths": [1, 2, 3, 4],
     "phase_init_ratio": [-1, 3, 33],  # logspace exponents and count; holds 10^0 = 1
-    "phase_tau": [-1, 4, 16],  # logspace exponents and count
+    "phase_tau": [-1, 3.5, 16],  # logspace exponents and count (1e4 exceeds MAX_STEPS_EMA)
 }
 PARAMS = {
     "full": {
