@@ -24,6 +24,8 @@ from ._theory._simulate import Trajectory as Trajectory
 from ._theory._simulate import simulate as simulate
 
 # beyond the balanced flow: targets, capture and collapse (docs/theory.md §6-§7)
+from ._theory._general import GeneralCriticalTime as GeneralCriticalTime
+from ._theory._general import general_critical_time as general_critical_time
 from ._theory._stability import PredictedCapture as PredictedCapture
 from ._theory._stability import capture_gain as capture_gain
 from ._theory._stability import capture_rate as capture_rate
@@ -92,6 +94,7 @@ __all__ = [
     "DivergenceError",
     "FeatureAnalysis",
     "FullFlow",
+    "GeneralCriticalTime",
     "LearnedDirections",
     "NonlinearResult",
     "Params",
@@ -121,6 +124,7 @@ __all__ = [
     "frozen_teacher_lam",
     "full_flow",
     "gaussian",
+    "general_critical_time",
     "learned_directions",
     "learning_order",
     "linear_dynamics",

@@ -157,6 +157,17 @@ def test_beyond_and_capture_recomputed(results):
     np.testing.assert_allclose(
         fr["jepa_trained"]["c"], (LAM / VAR) ** fr["teacher_depth"], rtol=1e-2
     )
+    gp = numbers[7]["general_phase"]  # the general-flow phase diagram (panel f)
+    depth, ratio = np.asarray(gp["depth"], float), np.asarray(gp["init_ratio"])
+    i1 = int(np.flatnonzero(ratio == 1.0)[0])
+    balanced = jf.critical_time("jepa", LAM, VAR, depth[:, None], EPS)
+    np.testing.assert_array_equal(
+        np.asarray(gp["first_vs_init_ratio"])[:, i1], np.argmin(balanced, 1)
+    )
+    w0 = (EPS ** (1 / depth))[:, None, None]
+    expected = jf.collapses(ratio[None, :, None] * w0, w0, LAM / VAR)
+    np.testing.assert_array_equal(gp["collapsed_vs_init_ratio"], expected)
+    assert expected.any() and not expected.all()
     rates = _claim(claims, "8.growth_rate")["values"]
     rho = LAM / VAR
     for key, v in rates.items():

@@ -70,9 +70,12 @@ def run(args) -> int:
     maybe_initialize_distributed()
     import jax
 
+    general = getattr(config, "flow", "balanced") == "general"
+    if general and jax.process_index() == 0:  # collapsed combinations: the count before running
+        print(f"sweep: flow = 'general', {config.describe()}", file=sys.stdout, flush=True)
     summary = run_sweep(config, args.out, chunk_size=args.chunk_size, progress=not args.no_progress)
     figures = []
-    if jax.process_index() == 0 and not args.no_plot:
+    if jax.process_index() == 0 and not args.no_plot and not general:
         from .._plotting._sweep import plot_sweep
 
         figures = plot_sweep(args.out)

@@ -15,17 +15,26 @@ d. EMA targets of growing time constant ``tau`` (the engine's discrete EMA is
    the continuous one with ``tau - eta``); the half-time delay against theory
    §6.2's first-order ``L tau log((rho - u0) / (u0 (2^(1/L) - 1)))``;
 e. frozen teachers: a random diagonal one and a deep JEPA trained earlier;
-   the student follows MAE's flow with ``lam -> c lam`` (theory §6).
+   the student follows MAE's flow with ``lam -> c lam`` (theory §6);
+f. a phase diagram of the general per-feature flow (``general_critical_time``,
+   run as two ``flow = "general"`` pair sweeps): which of the pair A, B a JEPA
+   learns first against the start's ``init_ratio = v0 / w0`` (stop-gradient)
+   and against the EMA time constant ``tau`` (balanced start), depths 1-4.
 """
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
+from .._sweeps._config import parse_config
+from .._sweeps._run import run_sweep
 from .._theory._critical_time import critical_time
 from .._theory._layers import Params
 from .._theory._order import learned_first
+from .._theory._stability import collapses
 from .._theory._targets import ema_half_time_delay, frozen_teacher_lam
 from .._training._compare import compare
 from .._training._data import gaussian
@@ -58,6 +67,9 @@ _BASE = {
     "teacher_seed": 0,  # c = (1.03, 0.55): the random teacher favours A more than lam does
     "imbalance_t_factor": 4.0,  # slow unbalanced members: train 4 x longer
     "steps": 20000,
+    "phase_depths": [1, 2, 3, 4],
+    "phase_init_ratio": [-1, 3, 33],  # logspace exponents and count; holds 10^0 = 1
+    "phase_tau": [-1, 3.5, 16],  # logspace exponents and count (1e4 exceeds MAX_STEPS_EMA)
 }
 PARAMS = {
     "full": {
@@ -83,6 +95,8 @@ PARAMS = {
         "depth": 1,
         "teacher_depth": 2,
         "steps": 8000,
+        "phase_init_ratio": [-1, 3, 5],
+        "phase_tau": None,  # the EMA panel's implicit solver takes ~10 s to compile
     },
 }
 
@@ -315,7 +329,158 @@ def run(out, p) -> dict:
     for panel in (_unbalanced, _rotation, _non_commuting, _ema, _frozen_teacher):
         panel(p, ctx, num, claims, panels)
     _figure(out, p, panels, L)
-    return {"figures": ["beyond.png"], **num, "claims": claims}
+    _general_phase(out, p, lam, var, eps, num, claims)
+    return {"figures": ["beyond.png", "phase_general.png"], **num, "claims": claims}
+
+
+_PAIR_SWEEP = """
+[sweep]
+objective = "jepa"
+flow = "general"
+target = "{target}"
+init_ratio = {init_ratio}
+{tau}
+depth = {depths}
+eps = {eps!r}
+[pair]
+lam_a = {lam[0]!r}
+var_a = {var[0]!r}
+lam_b = {lam[1]!r}
+var_b = {var[1]!r}
+"""
+
+
+def _general_phase(out, p, lam, var, eps, num, claims) -> None:
+    """f. learning order of A, B against init_ratio and tau (general flow, pair sweeps)."""
+    depths = [int(x) for x in p["phase_depths"]]
+    lo, hi, n = p["phase_init_ratio"]
+    fmt = dict(depths=depths, eps=float(eps), lam=[float(x) for x in lam])
+    fmt["var"] = [float(x) for x in var]
+    with tempfile.TemporaryDirectory() as tmp:
+        text = _PAIR_SWEEP.format(
+            target="stopgrad", init_ratio=f"{{logspace = [{lo}, {hi}, {n}]}}", tau="", **fmt
+        )
+        sg = run_sweep(parse_config(text), tmp + "/init_ratio").columns()
+        ema = None
+        if p["phase_tau"] is not None:
+            lo_t, hi_t, n_t = p["phase_tau"]
+            tau = f"tau = {{logspace = [{lo_t}, {hi_t}, {n_t}]}}"
+            text = _PAIR_SWEEP.format(target="ema", init_ratio="1.0", tau=tau, **fmt)
+            ema = run_sweep(parse_config(text), tmp + "/tau").columns()
+    shape = (len(depths), -1)
+    ratio = sg["init_ratio"].reshape(shape)[0]
+    first_r = sg["first"].reshape(shape)
+    t_ab = np.stack([sg["t_star_a"], sg["t_star_b"]], -1).reshape(len(depths), -1, 2)
+    col = np.stack([sg["collapsed_a"], sg["collapsed_b"]], -1).reshape(len(depths), -1, 2)
+    balanced = np.asarray(critical_time("jepa", lam, var, np.array(depths)[:, None], eps))
+    order_balanced = learned_first(balanced)
+    i1 = int(np.flatnonzero(ratio == 1.0)[0])
+    num["general_phase"] = {
+        "depth": depths,
+        "init_ratio": ratio,
+        "first_vs_init_ratio": first_r,  # 0: A first, 1: B first, 2: neither (both collapse)
+        "t_ratio_vs_init_ratio": sg["t_ratio"].reshape(shape),
+        "collapsed_vs_init_ratio": col,
+        "balanced_first": order_balanced,
+    }
+    err = float(np.abs(t_ab[:, i1] / balanced - 1).max())
+    claims.append(
+        claim(
+            "7f.general_balanced_row",
+            "general flow, JEPA: the init_ratio = 1 row of the sweep is the balanced flow: "
+            "the same first-learned feature at every depth and the exact critical times to 1e-8",
+            bool((first_r[:, i1] == order_balanced).all()) and err < 1e-8,
+            depth=depths,
+            first=first_r[:, i1],
+            first_balanced=order_balanced,
+            max_rel_error=err,
+        )
+    )
+    w0 = eps ** (1.0 / np.array(depths, float))[:, None]
+    rho = lam / var
+    predicted = collapses((ratio * w0)[..., None], w0[..., None], rho)
+    never = all(
+        np.isinf(t_ab[..., j][col[..., j]]).all() and not (first_r[col[..., j]] == j).any()
+        for j in (0, 1)
+    )
+    first_collapse = [
+        [float(ratio[c.argmax()]) if c.any() else None for c in col[i].T]
+        for i in range(len(depths))
+    ]
+    claims.append(
+        claim(
+            "7f.general_collapse",
+            "general flow, JEPA: a feature collapses exactly where v0^2 - w0^2 > rho^2 "
+            "(theory §7.2, at every depth from equal layers), and a collapsed feature is never "
+            "learned (t* = inf, never first)",
+            bool((col == predicted).all()) and never and bool(col.any()),
+            depth=depths,
+            smallest_collapsing_init_ratio_AB=first_collapse,
+        )
+    )
+    if ema is not None:
+        tau = ema["tau"].reshape(shape)[0]
+        first_t = ema["first"].reshape(shape)
+        num["general_phase"].update(
+            tau=tau,
+            first_vs_tau=first_t,
+            t_ratio_vs_tau=ema["t_ratio"].reshape(shape),
+            ok_vs_tau=ema["ok"].reshape(shape),
+        )
+        flips = [float(tau[np.argmax(f != f[0])]) if (f != f[0]).any() else None for f in first_t]
+        claims.append(
+            claim(
+                "7f.general_ema_order",
+                "general flow, JEPA with an EMA target (balanced start): at the smallest tau "
+                "the learning order is the stop-gradient one at every depth, and every solve "
+                "succeeded; the first tau where the order differs is listed per depth",
+                bool((first_t[:, 0] == order_balanced).all()) and bool(ema["ok"].all()),
+                depth=depths,
+                tau=tau,
+                first_vs_tau=first_t,
+                first_flip_tau=flips,
+            )
+        )
+    _phase_figure(out, depths, ratio, sg["t_ratio"].reshape(shape), col, ema)
+
+
+def _phase_figure(out, depths, ratio, t_ratio, col, ema) -> None:
+    fig, axes = subplots(1, 2, w=4.2, h=3.4)
+    cmap = [f"C{i}" for i in range(len(depths))]
+    ax = axes[0, 0]
+    for i, L in enumerate(depths):
+        live = ~col[i].any(-1)
+        ax.plot(ratio[live], t_ratio[i][live], "o-", color=cmap[i], ms=3, label=f"L = {L}")
+        gone = col[i].any(-1)
+        if gone.any():
+            ax.plot(ratio[gone], np.ones(gone.sum()), "x", color=cmap[i], ms=6)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axvline(1.0, color="0.6", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("init_ratio = v0 / w0 (1: balanced start)")
+    ax.set_ylabel("t*_B / t*_A  (< 1: B learned first)")
+    ax.set_title("f. JEPA, stop-gradient: start imbalance\n(x: a feature collapses)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax = axes[0, 1]
+    if ema is None:
+        ax.text(0.5, 0.5, "EMA sweep: quick and full levels", ha="center", transform=ax.transAxes)
+    else:
+        tau = ema["tau"].reshape(len(depths), -1)[0]
+        tr = ema["t_ratio"].reshape(len(depths), -1)
+        for i, L in enumerate(depths):
+            ax.plot(tau, tr[i], "o-", color=cmap[i], ms=3, label=f"L = {L}")
+        ax.legend(fontsize=7)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("EMA time constant tau (flow time)")
+    ax.set_ylabel("t*_B / t*_A  (< 1: B learned first)")
+    ax.set_title("f. JEPA, EMA target, balanced start", fontsize=9)
+    for a in axes[0]:
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    save(fig, out / "phase_general.png")
 
 
 def _figure(out, p, panels, L):

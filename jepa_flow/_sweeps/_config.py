@@ -73,6 +73,7 @@ PAIR_KEYS = (
 PAIR_AXES = PAIR_SHARED + PAIR_KEYS
 DEFAULTS = {"method": "exact", "fraction": 0.5}
 MAX_GRID = 10**12
+FLOWS = ("balanced", "general")
 # bytes written per configuration (the chunk files' arrays)
 BYTES_PER_CONFIG = {False: 8 + 8 + 1, True: 4 * 8 + 1 + 8 + 1}
 BUDGET_KEYS = ("memory", "disk")
@@ -365,6 +366,13 @@ def parse_config(text: str, *, max_memory=None, max_disk=None, budget: bool = Tr
     pair = doc.get("pair")
     if pair is not None and not isinstance(pair, dict):
         raise ValueError("pair must be a table: [pair]")
+    flow = sweep.pop("flow", "balanced")
+    if flow not in FLOWS:
+        raise ValueError(f"sweep.flow must be one of {FLOWS}; got {flow!r}")
+    if flow == "general":  # the general per-feature flow: jepa_flow._sweeps._general
+        from ._general import parse_general
+
+        return parse_general(sweep, pair, text, limits=(max_mem, max_dsk), check=budget)
     allowed = PAIR_SHARED if pair is not None else AXES
     for key in sweep:
         if key not in allowed:

@@ -42,7 +42,10 @@ def load_sweep(path) -> SweepResult:
     ok`` or, for pairs, ``t_star_a, t_star_b, wbar_star_a, wbar_star_b,
     t_ratio`` (``t_star_b / t_star_a``), ``first`` (int8: 0 when A is learned
     first, 1 when B is, 2 for equal times) and ``ok`` (False where an ODE
-    solve failed; its times are NaN).
+    solve failed; its times are NaN). A ``flow = "general"`` sweep has
+    ``target`` and ``init_ratio`` (``tau``, ``c``: NaN where they do not apply)
+    and the outputs ``t_star, wbar_final, collapsed, ok`` (pairs: per feature,
+    plus ``first`` and ``t_ratio``); see ``jepa_flow._sweeps._general``.
 
     Pure numpy (no JAX computation). Raises ``ValueError`` when chunks are
     missing (the run was interrupted: run the same command again).
@@ -81,19 +84,30 @@ def load_sweep(path) -> SweepResult:
     _check_complete(path, config, manifest)
     n_chunks = len(_chunk_plan(config, manifest["chunk_size"]))
     result = SweepResult(path, config, config.size, n_chunks, 0, n_chunks, 0, 0.0)
-    failed = int(np.size(result["ok"]) - np.count_nonzero(result["ok"]))
+    ok = read_columns(path, ("ok",))["ok"]  # only this column: a sweep can be large
+    failed = int(ok.size - np.count_nonzero(ok))
     return dataclasses.replace(result, failed=failed, _cache=result._cache)
 
 
-def read_columns(path) -> dict[str, np.ndarray]:
-    """Every column of a finished sweep directory, one row per configuration."""
+def read_columns(path, names=None) -> dict[str, np.ndarray]:
+    """Columns of a finished sweep directory, one row per configuration.
+
+    ``names`` (default: all) selects the columns; the chunk files are opened
+    one at a time, so a sweep of any number of chunks can be read.
+    """
     path = Path(path)
     manifest, config = _load_manifest(path)
     _check_complete(path, config, manifest)
-    result = _parameters(config)
-    parts = [np.load(_chunk_path(path, i)) for i, *_ in _chunk_plan(config, manifest["chunk_size"])]
-    for name in manifest["outputs"]:
-        result[name] = np.concatenate([p[name] for p in parts])
+    params = _parameters(config)
+    outputs = [n for n in manifest["outputs"] if names is None or n in names]
+    result = {k: v for k, v in params.items() if names is None or k in names}
+    parts: dict[str, list] = {name: [] for name in outputs}
+    for i, *_ in _chunk_plan(config, manifest["chunk_size"]):
+        with np.load(_chunk_path(path, i)) as chunk:
+            for name in outputs:
+                parts[name].append(chunk[name])
+    for name in outputs:
+        result[name] = np.concatenate(parts[name])
     return result
 
 
@@ -109,6 +123,8 @@ def _check_complete(path: Path, config: SweepConfig, manifest: dict) -> None:
 
 def _parameters(config: SweepConfig) -> dict[str, np.ndarray]:
     """Every axis and derived parameter, one row per configuration of ``config``."""
+    if getattr(config, "flow", "balanced") == "general":
+        return config.parameters()
     m = config.group_size
     params = config.rows(0, m)
     n_groups = len(config.groups)
@@ -130,6 +146,8 @@ def load_sweep_slice(path, keep) -> tuple[SweepConfig, SweepConfig, dict[str, np
     """
     path = Path(path)
     manifest, config = _load_manifest(path)
+    if getattr(config, "flow", "balanced") == "general":
+        raise ValueError(f"{str(path)!r}: sub-grids of a general-flow sweep: use load_sweep")
     _check_complete(path, config, manifest)
     sub_axes = tuple((n, v if n in STATIC or n in keep else v[:1]) for n, v in config.axes)
     sub = SweepConfig(axes=sub_axes, pair=config.pair, text=config.text)

@@ -47,6 +47,7 @@ from .._core._devices import batch_sharding, over_devices
 from .._core._lock import LOCK_NAME, locked_dir
 from .._theory._critical_time import critical_time_kernel
 from .._theory._fixed_point import wbar_star
+from . import _general
 from ._config import SweepConfig, load_config
 from ._result import SweepResult
 
@@ -162,8 +163,15 @@ def kernel_inputs(config: SweepConfig, lo: int, hi: int, padded: int) -> list[np
     return out
 
 
+def _is_general(config) -> bool:
+    """A sweep of the general per-feature flow (``flow = "general"``, ``_general``)."""
+    return getattr(config, "flow", "balanced") == "general"
+
+
 def _chunk_plan(config: SweepConfig, chunk_size: int) -> list[tuple[int, int, int, int]]:
     """All chunks as ``(index, group, lo, hi)``; ``lo:hi`` indexes within the group."""
+    if _is_general(config):
+        return config.chunk_plan(chunk_size)
     m = config.group_size
     per_group = math.ceil(m / chunk_size)
     return [
@@ -171,6 +179,12 @@ def _chunk_plan(config: SweepConfig, chunk_size: int) -> list[tuple[int, int, in
         for g in range(len(config.groups))
         for k in range(per_group)
     ]
+
+
+def _outputs(config) -> tuple[str, ...]:
+    if _is_general(config):
+        return _general.PAIR_OUTPUTS if config.pair else _general.OUTPUTS
+    return PAIR_OUTPUTS if config.pair else OUTPUTS
 
 
 def _chunk_path(out: Path, index: int) -> Path:
@@ -187,8 +201,8 @@ def _manifest(config: SweepConfig, chunk_size: int) -> dict:
         "n_configs": config.size,
         "n_chunks": len(_chunk_plan(config, chunk_size)),
         "pair": config.pair,
-        "axes": config.canonical()["axes"],
-        "outputs": list(PAIR_OUTPUTS if config.pair else OUTPUTS),
+        "axes": config.canonical().get("axes") or config.canonical()["groups"],
+        "outputs": list(_outputs(config)),
     }
 
 
@@ -239,6 +253,8 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
 
 
 def _default_chunk(config: SweepConfig, chunk_size: int | None) -> int:
+    if chunk_size is None and _is_general(config):
+        return _general.DEFAULT_CHUNK
     if chunk_size is None:
         return min(DEFAULT_CHUNK[method] for _, method in config.groups)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
@@ -251,8 +267,12 @@ def _default_chunk(config: SweepConfig, chunk_size: int | None) -> int:
 def _check_budget(config: SweepConfig, out: Path, chunk_size: int) -> None:
     """Refuse a chunk too large for the memory budget or chunk files beyond the free disk."""
     features = 2 if config.pair else 1
-    per_config = features * max(WORK_BYTES[m] for _, m in config.groups)
-    size = min(chunk_size, config.group_size)
+    if _is_general(config):
+        per_config = features * _general.WORK_BYTES
+        size = min(chunk_size, max(g.size for g in config.grids))
+    else:
+        per_config = features * max(WORK_BYTES[m] for _, m in config.groups)
+        size = min(chunk_size, config.group_size)
     _budget.check_budget(
         f"one chunk of {size:,} configurations (x2 in flight, ~{per_config} bytes each)",
         memory=2 * size * per_config,
@@ -319,7 +339,7 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     """
     if not jax.config.jax_enable_x64:
         raise ValueError("sweeps run in float64: call jax.config.update('jax_enable_x64', True)")
-    if not isinstance(config, SweepConfig):
+    if not isinstance(config, (SweepConfig, _general.GeneralSweepConfig)):
         config = load_config(config)
     out = Path(out)
     _io.check_writable(out)
@@ -351,7 +371,7 @@ def _run_chunks(config: SweepConfig, out: Path, chunk_size: int, devices, progre
     plan = _chunk_plan(config, chunk_size)
     mine = [c for c in plan if c[0] % jax.process_count() == jax.process_index()]
     todo = [c for c in mine if not _chunk_path(out, c[0]).exists()]
-    names = PAIR_OUTPUTS if config.pair else OUTPUTS
+    names = _outputs(config)
     summary = {
         "n_configs": config.size,
         "n_chunks": len(plan),
@@ -387,10 +407,16 @@ def _run_chunks(config: SweepConfig, out: Path, chunk_size: int, devices, progre
     pending = None
     try:
         for chunk in todo:
-            objective, method = config.groups[chunk[1]]
-            dispatch, gather = chunk_function(objective, method, config.pair, devices, config.rtol)
-            # asynchronous: the device works while the previous chunk is written
-            handle = dispatch(kernel_inputs(config, *chunk[2:], padded))
+            if _is_general(config):
+                dispatch, gather = _general.chunk_function(config, chunk[1], devices)
+                handle = dispatch(config.kernel_inputs(*chunk[1:], padded))
+            else:
+                objective, method = config.groups[chunk[1]]
+                dispatch, gather = chunk_function(
+                    objective, method, config.pair, devices, config.rtol
+                )
+                # asynchronous: the device works while the previous chunk is written
+                handle = dispatch(kernel_inputs(config, *chunk[2:], padded))
             if pending is not None:
                 finish(*pending)
             pending = (chunk, gather, handle)

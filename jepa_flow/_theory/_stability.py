@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import numpy as np
 
 CAPTURE_LEVEL = 0.1  # an off-diagonal entry counts once it reaches this fraction of wbar*_j
@@ -145,13 +146,18 @@ def predicted_captures(gain, seed: float) -> tuple[PredictedCapture, ...]:
 
 
 def collapses(v0, w0, rho) -> np.ndarray:
-    """Whether a depth-1 JEPA feature collapses, ``v0^2 - w0^2 > rho^2`` (docs/theory.md §7.2).
+    """Whether a JEPA feature collapses, ``v0^2 - w0^2 > rho^2`` (docs/theory.md §7.2).
+
+    Stated at depth 1 in §7.2; it holds at any depth from a start with equal
+    encoder layers (the fixed point ``v = rho`` needs ``w^2 = rho^2 - Delta > 0``;
+    ``jepa_flow._theory._general``). Takes numpy or JAX arrays (traceable).
 
     Examples:
         >>> collapses([1.0, 0.5], [0.3, 0.5], 0.5).tolist()
         [True, False]
     """
-    v0, w0, rho = (np.asarray(x, float) for x in (v0, w0, rho))
+    if not any(isinstance(x, jax.Array) for x in (v0, w0, rho)):
+        v0, w0, rho = (np.asarray(x, float) for x in (v0, w0, rho))
     return v0**2 - w0**2 > rho**2
 
 
