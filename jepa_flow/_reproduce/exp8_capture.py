@@ -75,12 +75,9 @@ def growth_rate(t, delta, start, stop_level=1e-3):
     return float(np.polyfit(t[m], np.log(a[m]), 1)[0])
 
 
-def run(out, p) -> dict:
-    lam, var, eps, L = np.asarray(p["lam"]), np.asarray(p["var"]), p["eps"], p["depth_capture"]
-    rho = lam / var
-    data = features_data(lam, var)
-    num, claims = {"lam": lam, "var": var, "eps": eps, "depth": L, "scales": p["scales"]}, []
-    # (a) B's critical time against the size of the perturbation
+def _capture(p, ctx, num, claims) -> dict:
+    """(a) B's critical time against the size of the perturbation; the learned encoder."""
+    lam, var, eps, L, rho, data = ctx
     tB = {}
     for obj in OBJECTIVES:
         t_th = np.asarray(critical_time(obj, lam, var, L, eps))
@@ -147,8 +144,12 @@ def run(out, p) -> dict:
             diagonal=dg,
         )
     )
+    return tB
 
-    # (b) growth rate of the capturing entry against gamma
+
+def _growth(p, ctx, num, claims):
+    """(b) Growth rate of the capturing entry against gamma (theory §7.1)."""
+    lam, var, eps, L, rho, data = ctx
     rates, curves = {}, {}
     for obj in OBJECTIVES:
         for Lr in p["rate_depths"]:
@@ -194,8 +195,12 @@ def run(out, p) -> dict:
             **{k: v for k, v in rates.items()},
         )
     )
+    return rates, curves
 
-    # (c) collapse from an unbalanced start, depth 1
+
+def _collapse(p, ctx, num, claims):
+    """(c) Collapse from an unbalanced start at depth 1 (theory §7.2)."""
+    lam, var, eps, L, rho, data = ctx
     rho_c = p["collapse_lam"] / p["collapse_var"]
     g = np.linspace(0.02, 1.0, p["n_grid"])
     V0g, W0g = np.meshgrid(g, g, indexing="ij")
@@ -236,7 +241,18 @@ def run(out, p) -> dict:
             t_max=p["collapse_t_max"],
         )
     )
+    return rho_c, V0g, W0g, w_end
 
+
+def run(out, p) -> dict:
+    lam, var, eps, L = np.asarray(p["lam"]), np.asarray(p["var"]), p["eps"], p["depth_capture"]
+    rho = lam / var
+    data = features_data(lam, var)
+    num, claims = {"lam": lam, "var": var, "eps": eps, "depth": L, "scales": p["scales"]}, []
+    ctx = (lam, var, eps, L, rho, data)
+    tB = _capture(p, ctx, num, claims)
+    rates, curves = _growth(p, ctx, num, claims)
+    rho_c, V0g, W0g, w_end = _collapse(p, ctx, num, claims)
     _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end.reshape(V0g.shape), rho_c)
     return {"figures": ["capture_collapse.png"], **num, "claims": claims}
 
