@@ -1,6 +1,6 @@
 """kill -9 at several points, then the same command: identical to an uninterrupted run.
 
-Each command runs in a subprocess. ``JEPA_FLOW_FAULT`` (``jepa_flow._core._io``)
+Each command runs in a subprocess. ``FAULT`` (``RUNNER`` below)
 makes the process send itself SIGKILL at a chosen atomic write, so the kill
 points are exact and repeatable:
 
@@ -58,7 +58,38 @@ COMMANDS = {
     ),
 }
 
-RUNNER = "import sys; from jepa_flow._cli import main; sys.exit(main())"
+# The CLI in a process that kills itself (SIGKILL, as kill -9 would) at one atomic
+# write, chosen by FAULT="POINT:WHICH": WHICH is the write's number (1, 2, ...) or the
+# file's name; POINT is "before" (nothing of that file written), "tmp" (temporary file
+# complete, not yet renamed into place) or "after" (renamed). Every atomic write goes
+# through tempfile.mkstemp (prefix ".NAME.") and os.replace, which this wraps: the
+# fault injection lives here, not in the library.
+RUNNER = """
+import os, signal, sys, tempfile
+point, _, which = os.environ.get("FAULT", "").partition(":")
+count = [0]
+real_mkstemp, real_replace = tempfile.mkstemp, os.replace
+
+def hit(at, name):
+    if point == at and which in (str(count[0]), name):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def mkstemp(*args, **kwargs):
+    prefix = kwargs.get("prefix", "")
+    if prefix.startswith(".") and not prefix.startswith(".jepa-flow-probe"):
+        count[0] += 1
+        hit("before", prefix[1:-1])
+    return real_mkstemp(*args, **kwargs)
+
+def replace(src, dst, *args, **kwargs):
+    hit("tmp", os.path.basename(dst))
+    real_replace(src, dst, *args, **kwargs)
+    hit("after", os.path.basename(dst))
+
+tempfile.mkstemp, os.replace = mkstemp, replace
+from jepa_flow._cli import main
+sys.exit(main())
+"""
 
 
 def _run(args, fault, cache):
@@ -67,7 +98,7 @@ def _run(args, fault, cache):
         "JAX_COMPILATION_CACHE_DIR": str(cache),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-        "JEPA_FLOW_FAULT": fault or "",
+        "FAULT": fault or "",
         "JEPA_FLOW_DEBUG": "1",
     }
     return subprocess.run(

@@ -26,24 +26,6 @@ from ._lock import LOCK_NAME
 # zip's epoch: the timestamp of every member of the .npz archives written here
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
-# Fault injection for tests/test_interrupt.py: JEPA_FLOW_FAULT="POINT:WHICH" sends
-# this process SIGKILL (as kill -9 would) at an atomic write: WHICH is the write's
-# number in this process (1, 2, ...) or the file's name; POINT is "before" (nothing
-# of that file written yet), "tmp" (temporary file complete, not yet renamed into
-# place) or "after" (renamed).
-_FAULT = os.environ.get("JEPA_FLOW_FAULT", "")
-_writes = [0]
-
-
-def _fault(point: str, path: Path) -> None:
-    if _FAULT:
-        where, _, which = _FAULT.partition(":")
-        if where == point and which in (str(_writes[0]), path.name):
-            import signal
-
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _nearest_existing(path: Path) -> Path:
     p = path.absolute()
     while not p.exists() and p != p.parent:
@@ -126,8 +108,6 @@ def _umask() -> int:
 def write_bytes_atomic(path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
-    _writes[0] += 1
-    _fault("before", path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -135,13 +115,11 @@ def write_bytes_atomic(path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
-        _fault("tmp", path)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    _fault("after", path)
 
 
 def _to_jsonable(obj):
