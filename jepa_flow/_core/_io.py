@@ -26,6 +26,7 @@ from ._lock import LOCK_NAME
 # zip's epoch: the timestamp of every member of the .npz archives written here
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
+
 def _nearest_existing(path: Path) -> Path:
     p = path.absolute()
     while not p.exists() and p != p.parent:

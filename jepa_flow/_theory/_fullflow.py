@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core._results import register_result
 from ._layers import layer_mask, wbar
 
 RTOL = 1e-10
@@ -109,6 +110,7 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, leve
     return latent, jnp.where(found, t_star, jnp.inf), ok, sol.stats["num_steps"]
 
 
+@register_result
 class FullFlow(eqx.Module):
     """The full-matrix flow sampled at ``t``: ``latent = U^T Wbar U`` ``[T, d, d]``,
     ``norm = |Wbar e_j|`` ``[T, d]``, and each feature's first crossing ``t_star`` ``[d]``

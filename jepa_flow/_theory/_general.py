@@ -102,6 +102,7 @@ import optimistix as optx
 from .._core import _validate
 from .._core._batch import flatten_padded
 from .._core._devices import batch_sharding, local_devices, over_devices
+from .._core._results import register_result
 from ._ode import CHUNK, map_chunks
 from ._stability import collapses
 from ._targets import frozen_teacher_lam
@@ -286,6 +287,7 @@ def general_kernel(kind: str, lam, var, depth, eps, init_ratio, tau, fraction):
     return t_star, wbar_final, gone, ok | reached, steps
 
 
+@register_result
 @dataclasses.dataclass(frozen=True)
 class GeneralCriticalTime:
     """Result of ``general_critical_time``: arrays of the broadcast shape.

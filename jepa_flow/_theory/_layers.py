@@ -16,7 +16,10 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._core._results import register_result
 
+
+@register_result
 class Params(eqx.Module):
     """Encoder layers ``W`` (``[n_layers, d, d]``, ``W[0] = W_1``) and predictor/decoder ``V``.
 

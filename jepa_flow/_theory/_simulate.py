@@ -13,12 +13,14 @@ from jaxtyping import Array, Bool, Float
 
 from .._core import _validate
 from .._core._batch import bucket, flatten_padded, float_dtype
+from .._core._results import register_result
 from ._fixed_point import wbar_star
 from ._ode import BUDGET, SOLVED, ode_trajectory
 
 _FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5}
 
 
+@register_result
 class Trajectory(eqx.Module):
     """The balanced flow sampled at the save times.
 

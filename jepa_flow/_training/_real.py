@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import _validate
+from .._core._results import register_result
 from .._theory._critical_time import critical_time as _critical_time
 from .._theory._order import learning_order
 from ._data import Data, _batch
@@ -223,6 +224,7 @@ def from_samples(
     )
 
 
+@register_result
 @dataclasses.dataclass(frozen=True)
 class FeatureAnalysis:
     """The per-feature view of a data source (theory §9).
@@ -354,6 +356,7 @@ def analyze(data: Data) -> FeatureAnalysis:
 # -- when is a feature learned, without assuming the diagonal (theory §9) -------------------
 
 
+@register_result
 @dataclasses.dataclass(frozen=True)
 class LearnedDirections:
     """When each direction of a run's end state is learned (theory §9).
