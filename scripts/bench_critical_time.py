@@ -42,12 +42,12 @@ jax.config.update("jax_num_cpu_devices", int(os.environ.get("BENCH_DEVICES", os.
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from _scipy_reference import scipy_clock_time  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
 import jepa_flow as jf  # noqa: E402
 from jepa_flow._core._devices import over_devices  # noqa: E402
 from jepa_flow._theory import _ode  # noqa: E402
-from jepa_flow._theory._fixed_point import clock_exponents, log_u_level  # noqa: E402
 
 RTOL = 1e-12  # of every solver here (--rtol)
 
@@ -124,23 +124,7 @@ def run_diffrax_integral(objective, lam, var, depth, eps):
 
 
 def scipy_critical_time(objective, lam, var, depth, eps, method):
-    rho = lam / var
-    q, r = (float(x) for x in clock_exponents(objective, depth))
-    y0 = np.log(eps) / depth
-    y_level = float(log_u_level(objective, np.log(rho), depth, 0.5))
-    if y0 >= y_level:
-        return 0.0
-
-    def field(s, state):
-        return [rho - np.exp(q * state[0]), np.exp(-r * (state[0] - y0))]
-
-    def event(s, state):
-        return state[0] - y_level
-
-    event.terminal, event.direction = True, 1.0
-    s1 = 4.0 * (y_level - y0) / (rho * -np.expm1(q / depth * np.log(0.5))) + 1.0 / rho
-    sol = solve_ivp(field, (0.0, s1), [y0, 0.0], method=method, rtol=RTOL, atol=RTOL, events=event)
-    return sol.y_events[0][0][1] * np.exp(-r * y0) / var
+    return scipy_clock_time(objective, lam, var, depth, eps, method, RTOL)
 
 
 def scipy_paper_time(objective, lam, var, depth, eps, method, t_end):

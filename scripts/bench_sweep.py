@@ -90,45 +90,17 @@ def peak_rss_mib() -> float:
 
 
 def scipy_times(rows, sample: int, method: str = "DOP853", seed: int = 0, rtol: float = 1e-12):
-    """Critical times by solve_ivp, one configuration per call; returns (t, seconds)."""
+    """Critical times by solve_ivp, one configuration per call; returns (idx, t, seconds)."""
     import numpy as np
-    from scipy.integrate import solve_ivp
+    from _scipy_reference import scipy_clock_time
 
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(rows["lam"]), size=min(sample, len(rows["lam"])), replace=False)
     out = np.empty(len(idx))
     start = time.perf_counter()
     for j, i in enumerate(idx):
-        objective = rows["objective"][i]
-        lam, var, depth, eps = rows["lam"][i], rows["var"][i], rows["depth"][i], rows["eps"][i]
-        rho = lam / var
-        q, r = (1.0, 2 * depth - 1) if objective == "jepa" else (depth + 1.0, depth - 1.0)
-        log_u_star = np.log(rho) if objective == "jepa" else np.log(rho) / (depth + 1)
-        y0, y_level = np.log(eps) / depth, np.log(0.5) / depth + log_u_star
-        if y0 >= y_level:
-            out[j] = 0.0
-            continue
-
-        def field(s, state, rho, q, r, y0, y_level):
-            y, _ = state
-            return [rho - np.exp(q * y), np.exp(-r * (y - y0))]
-
-        def event(s, state, rho, q, r, y0, y_level):
-            return state[0] - y_level
-
-        event.terminal, event.direction = True, 1
-        s1 = 2 * (y_level - y0) / (rho * -np.expm1(q / depth * np.log(0.5))) + 1 / rho
-        sol = solve_ivp(
-            field,
-            (0, s1),
-            [y0, 0.0],
-            method=method,
-            rtol=rtol,
-            atol=rtol,
-            events=event,
-            args=(rho, q, r, y0, y_level),
-        )
-        out[j] = sol.y_events[0][0][1] * np.exp(-r * y0) / var
+        args = (rows[k][i] for k in ("objective", "lam", "var", "depth", "eps"))
+        out[j] = scipy_clock_time(*args, method=method, rtol=rtol)
     return idx, out, time.perf_counter() - start
 
 
