@@ -123,8 +123,14 @@ def test_real_data_by_name_and_from_npz(tmp_path, capsys):
     assert _cli.main(["compare", *npz, *common, "--objective", "mae", "--out", str(out)]) == 0
     c = jf.load_result(out / "compare")
     np.testing.assert_allclose(c.lam, jf.analyze(jf.from_npz(tmp_path / "views.npz")).lam)
+    out = tmp_path / "mlp"
+    mlp = ["train", *real, *common, "--encoder", "tanh", "--objective", "mae", "--out", str(out)]
+    assert _cli.main(mlp) == 0
+    nl = jf.load_result(out / "train")
+    assert nl.activation == "tanh" and nl.time.shape == (1, 3)
     capsys.readouterr()
     bad = [
+        (["--encoder", "relu"], "--encoder tanh/relu trains on rows"),
         (["--data", "digits", "--patch-size", "4"], "--patch-size does not apply to --data digits"),
         (["--data", "images"], "--data must be one of"),
         (["--data", "patches", "--n-features", "0"], "--n-features"),

@@ -19,6 +19,7 @@ from .._training import _data
 from .._training._compare import compare, record_times
 from .._training._config import TrainConfig
 from .._training._datasets import DATASETS, from_npz, load_dataset
+from .._training._nonlinear import train_nonlinear
 from .._training._train import train
 from ._core import add_budget_args
 
@@ -131,6 +132,13 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     """The fields of TrainConfig (and the teacher file)."""
     a = p.add_argument
+    a(
+        "--encoder",
+        choices=("linear", "tanh", "relu"),
+        default="linear",
+        help="train only: a deep linear encoder, or an MLP with --depth hidden layers of width d "
+        "(tanh/relu; real data only, one --depth and --eta) (default: linear)",
+    )
     a(
         "--depth",
         type=int,
@@ -426,8 +434,27 @@ def _prepare(args):
     return data, config, teacher
 
 
+def _run_nonlinear(args, data, config) -> int:
+    """``train --encoder tanh|relu``: MLP encoders on the rows of a real data set."""
+    if data.model != "samples":
+        raise ValueError(
+            "--encoder tanh/relu trains on rows: use --data patches|digits|membrane|FILE.npz"
+        )
+    nl = train_nonlinear(data, config, activation=args.encoder, batch=args.batch or 256)
+    with locked_dir(args.out, name="--out") as out:
+        prepare_out_dir(out, args.force, name="--out", force_name="--force")
+        save_result(nl, out / "train")
+    print(f"wrote {out}/train.json, train.npz")
+    for s, seed in enumerate(config.seed):
+        t = np.array2string(nl.time[s], precision=5)
+        print(f"seed {seed}: half times of the features (principal components) {t}")
+    return 0
+
+
 def run_train(args) -> int:
     data, config, teacher = _prepare(args)
+    if args.encoder != "linear":
+        return _run_nonlinear(args, data, config)
     r = train(data, config, teacher=teacher, progress=not args.no_progress)
     with locked_dir(args.out, name="--out") as out:
         prepare_out_dir(out, args.force, name="--out", force_name="--force")
@@ -441,6 +468,8 @@ def run_train(args) -> int:
 
 
 def run_compare(args) -> int:
+    if args.encoder != "linear":
+        raise ValueError("--encoder applies to train: compare's theory is that of linear encoders")
     data, config, teacher = _prepare(args)
     config = dataclasses.replace(config, t_extra=record_times(config, data), keep_latent=True)
     c = compare(train(data, config, teacher=teacher, progress=not args.no_progress))
