@@ -51,6 +51,12 @@ COMMANDS = {
         + ["--depth", "1", "2", "--n-t", "16", "--out", "{out}"],
         ["before:1", "after:trajectory.npz", "tmp:critical_times.png"],
     ),
+    # writes inputs.json, train.npz, train.json, train.png
+    "train": (
+        ["train", "--lam", "1", "0.6", "--var", "1.25", "1", "--depth", "1", "--eta", "0.05"]
+        + ["--steps", "40", "--n-t", "6", "--no-progress", "--out", "{out}"],
+        ["before:1", "after:train.npz", "tmp:train.png"],
+    ),
     # the cheapest experiment; its last write is claims.json
     "reproduce": (
         ["reproduce", "--level", "tiny", "--only", "5", "--out", "{out}"],

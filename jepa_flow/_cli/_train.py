@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 
 from .._core import _validate
 from .._core._budget import check_budget
-from .._core._io import prepare_out_dir, write_json_atomic
+from .._core._io import (
+    _to_jsonable,
+    check_job_out,
+    remove_stale_tmp,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from .._core._lock import locked_dir
 from .._core._results import load_result, save_result
 from .._plotting._compare import plot_compare, plot_train
@@ -424,25 +433,66 @@ def _check_run(args, config: TrainConfig, data) -> None:
     )
 
 
+JOB_FILES = {
+    "train": ("train.json", "train.npz", "train.png"),
+    "compare": ("compare.json", "compare.npz", "summary.json", "compare.png"),
+}
+
+
+def _inputs_text(args, config, data, teacher) -> str:
+    """What defines the job: the config, the data's arrays and the teacher (hashed)."""
+    digest = hashlib.sha256()
+    for x in (data.Sxx, data.Syx, data.Syy, data.U, data.X, data.Y, teacher):
+        if x is not None:
+            digest.update(np.ascontiguousarray(np.asarray(x, np.float64)).tobytes())
+    inputs = {
+        "command": args.command,
+        "encoder": args.encoder,
+        "config": config.to_dict(),
+        "data": {"model": data.model, "batch": data.batch, "sampler": data.sampler},
+        "arrays_sha256": digest.hexdigest(),
+    }
+    return json.dumps(_to_jsonable(inputs), indent=2, allow_nan=False) + "\n"
+
+
 def _prepare(args):
-    """Data, config and teacher, checked; the output directory checked, not created."""
+    """Data, config and teacher, checked; the output directory checked, not created.
+
+    An ``--out`` that holds this same job (its ``inputs.json``), interrupted or
+    finished, is accepted without ``--force`` and recomputed in place.
+    """
     data = _data_from(args)
     config = _config(args, data)
     teacher = _teacher(args)
     _check_run(args, config, data)
-    prepare_out_dir(args.out, args.force, name="--out", create=False, force_name="--force")
-    return data, config, teacher
+    inputs = _inputs_text(args, config, data, teacher)
+    _check_out(args, inputs)
+    return data, config, teacher, inputs
 
 
-def _run_nonlinear(args, data, config) -> int:
+def _check_out(args, inputs) -> None:
+    files = JOB_FILES[args.command]
+    check_job_out(args.out, args.force, inputs, files, name="--out", force_name="--force")
+
+
+@contextlib.contextmanager
+def _locked_out(args, inputs):
+    """The output directory, locked and checked again, with ``inputs.json`` written first."""
+    with locked_dir(args.out, name="--out") as out:
+        _check_out(args, inputs)
+        remove_stale_tmp(out)
+        write_bytes_atomic(out / "inputs.json", inputs.encode())
+        yield out
+
+
+def _run_nonlinear(args, data, config, inputs) -> int:
     """``train --encoder tanh|relu``: MLP encoders on the rows of a real data set."""
     if data.model != "samples":
         raise ValueError(
             "--encoder tanh/relu trains on rows: use --data patches|digits|membrane|FILE.npz"
         )
     nl = train_nonlinear(data, config, activation=args.encoder, batch=args.batch or 256)
-    with locked_dir(args.out, name="--out") as out:
-        prepare_out_dir(out, args.force, name="--out", force_name="--force")
+    with _locked_out(args, inputs) as out:
         save_result(nl, out / "train")
     print(f"wrote {out}/train.json, train.npz")
     for s, seed in enumerate(config.seed):
@@ -452,12 +502,11 @@ def _run_nonlinear(args, data, config) -> int:
 
 
 def run_train(args) -> int:
-    data, config, teacher = _prepare(args)
+    data, config, teacher, inputs = _prepare(args)
     if args.encoder != "linear":
-        return _run_nonlinear(args, data, config)
+        return _run_nonlinear(args, data, config, inputs)
     r = train(data, config, teacher=teacher, progress=not args.no_progress)
-    with locked_dir(args.out, name="--out") as out:
-        prepare_out_dir(out, args.force, name="--out", force_name="--force")
+    with _locked_out(args, inputs) as out:
         save_result(r, out / "train")
         plot_train(r, out / "train.png")
     print(f"wrote {out}/train.json, train.npz, train.png")
@@ -470,11 +519,10 @@ def run_train(args) -> int:
 def run_compare(args) -> int:
     if args.encoder != "linear":
         raise ValueError("--encoder applies to train: compare's theory is that of linear encoders")
-    data, config, teacher = _prepare(args)
+    data, config, teacher, inputs = _prepare(args)
     config = dataclasses.replace(config, t_extra=record_times(config, data), keep_latent=True)
     c = compare(train(data, config, teacher=teacher, progress=not args.no_progress))
-    with locked_dir(args.out, name="--out") as out:
-        prepare_out_dir(out, args.force, name="--out", force_name="--force")
+    with _locked_out(args, inputs) as out:
         save_result(c, out / "compare")
         write_json_atomic(out / "summary.json", c.summary())
         plot_compare(c, out / "compare.png")

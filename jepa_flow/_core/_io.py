@@ -87,6 +87,27 @@ def prepare_out_dir(
     return out
 
 
+def check_job_out(out, force, inputs_text, files, name="out", force_name="force=True") -> None:
+    """Refuse an ``out`` that is a file, unwritable, or holds anything but the same job.
+
+    A job writes ``inputs.json`` (``inputs_text``) first, then its ``files``. A
+    directory that holds only those files (and temporary files of an
+    interrupted write) with the same ``inputs.json`` is the same job,
+    interrupted or finished: it is accepted without ``force`` and recomputed
+    in place. Anything else needs ``force`` (see ``prepare_out_dir``).
+    """
+    out = Path(out)
+    if out.is_dir() and not force:
+        names = {p.name for p in out.iterdir()} - {LOCK_NAME}
+        names = {n for n in names if not (n.startswith(".") and n.endswith(".tmp"))}
+        marker = out / "inputs.json"
+        if names and names <= {"inputs.json", *files} and marker.is_file():
+            if marker.read_text() == inputs_text:
+                prepare_out_dir(out, True, name=name, create=False)
+                return
+    prepare_out_dir(out, force, name=name, create=False, force_name=force_name)
+
+
 def remove_stale_tmp(path) -> list[str]:
     """Remove the temporary files (``.NAME.*.tmp``) that a killed writer left in ``path``.
 

@@ -12,13 +12,12 @@ Both files are written atomically.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
-from ._io import _to_jsonable, write_bytes_atomic
+from ._io import _to_jsonable, npz_bytes, write_bytes_atomic
 
 _TYPES: dict[str, type] = {}
 FORMAT_VERSION = 1
@@ -97,9 +96,7 @@ def save_result(result, path) -> tuple[Path, Path]:
     tree = _encode(result, "", arrays)
     doc = {"format": FORMAT_VERSION, "result": tree}
     js, nz = path.with_name(path.name + ".json"), path.with_name(path.name + ".npz")
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    write_bytes_atomic(nz, buf.getvalue())
+    write_bytes_atomic(nz, npz_bytes(arrays))  # fixed timestamps: equal arrays, equal bytes
     write_bytes_atomic(js, (json.dumps(doc, indent=1, allow_nan=False) + "\n").encode())
     return js, nz
 

@@ -37,7 +37,7 @@ from .._core._batch import bucket
 from .._core._budget import check_budget
 from .._core._io import (
     _to_jsonable,
-    prepare_out_dir,
+    check_job_out,
     remove_stale_tmp,
     save_figure_atomic,
     write_bytes_atomic,
@@ -158,16 +158,7 @@ def _inputs_text(objectives, features, depths, eps, t_max, n_t) -> str:
 
 def check_study_out(out, force, inputs_text, name="out", force_name="force=True") -> None:
     """Refuse an ``out`` that is a file, unwritable, or holds anything but the same study."""
-    out = Path(out)
-    if out.is_dir() and not force:
-        names = {p.name for p in out.iterdir()} - {LOCK_NAME}
-        names = {n for n in names if not (n.startswith(".") and n.endswith(".tmp"))}
-        marker = out / "inputs.json"
-        if names and names <= set(STUDY_FILES) and marker.is_file():
-            if marker.read_text() == inputs_text:
-                prepare_out_dir(out, True, name=name, create=False)
-                return  # the same job, interrupted or finished: recomputed in place
-    prepare_out_dir(out, force, name=name, create=False, force_name=force_name)
+    check_job_out(out, force, inputs_text, STUDY_FILES, name=name, force_name=force_name)
 
 
 def run_study(
