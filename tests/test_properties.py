@@ -30,6 +30,7 @@ settings.register_profile(
     "ci",
     max_examples=30,
     deadline=None,
+    derandomize=True,  # the same examples on every run: CI never fails by chance
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.register_profile(
@@ -114,12 +115,6 @@ def test_exact_critical_time_is_zero_positive_or_inf(objective, lam, var, depth,
     _check_exact(objective, lam, var, depth, eps, fraction)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the closed forms give NaN for fraction = 1 - 2**-53 (mae or jepa, lam=1, rho=17, "
-    "depth 1, eps=2**-7) and inf for jepa at depth 4 with fraction = 1 - 2**-52; for the "
-    "'ode' rewrite of jepa_flow/_theory",
-)
 @example("mae", 1.0, 1 / 17, 1, 2**-7, 1 - 2**-53)
 @given(OBJECTIVES, FINITE, POSITIVE, DEPTH, POSITIVE, FRACTION_ANY)
 def test_exact_critical_time_on_extreme_valid_inputs(objective, lam, var, depth, eps, fraction):
@@ -143,11 +138,6 @@ def test_series_critical_time_is_zero_positive_or_inf(objective, lam, var, depth
     _check_series(objective, lam, var, depth, eps)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="outside its small-eps regime the series time can be negative (mae, lam=17, var=1, "
-    "depth 1, eps=2: -0.041); for the 'ode' rewrite of jepa_flow/_theory",
-)
 @example("mae", 17.0, 1.0, 1, 2.0)
 @given(OBJECTIVES, FINITE, POSITIVE, DEPTH, POSITIVE)
 def test_series_critical_time_at_any_eps(objective, lam, var, depth, eps):
@@ -177,12 +167,6 @@ def test_ode_agrees_with_exact(objective, lam, var, depth, eps, fraction):
     _check_ode_vs_exact(objective, lam, var, depth, eps, fraction)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the ODE critical time raises 'The root is not contained in [lower, upper]' on "
-    "some valid inputs (e.g. jepa, lam=1307, var=1, depth 1, eps 0.5, fraction 0.5) until "
-    "the 'ode' rewrite of jepa_flow/_theory lands",
-)
 @FEW
 @example("jepa", 1307.0, 1.0, 1, 0.5, 0.5)
 @given(OBJECTIVES, MODERATE, MODERATE, st.integers(1, 8), st.floats(1e-8, 0.9), FRACTION)
@@ -213,8 +197,10 @@ def test_critical_time_decreases_with_lam_at_fixed_rho(objective, lam, rho, dept
     if np.all(t == 0) or np.all(np.isinf(t)):
         return
     assert np.all(np.diff(t) < 0), t
-    # scaling lam and var by c scales gradient-flow time by 1 / c (theory §3)
-    np.testing.assert_allclose(t[1:] * lams[1:] / lam, t[0], rtol=1e-10)
+    # scaling lam and var by c scales gradient-flow time by 1 / c (theory §3); near the
+    # fixed point the time's condition number grows like 1 / (1 - fraction)
+    rtol = 1e-10 + 1e-15 / (1.0 - fraction)
+    np.testing.assert_allclose(t[1:] * lams[1:] / lam, t[0], rtol=rtol)
 
 
 @given(OBJECTIVES, FINITE, POSITIVE, st.integers(1, 1024))
@@ -263,12 +249,6 @@ def test_shapes_broadcast_or_are_refused(objective, lam, var, depth_shape):
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="rho = lam / var below the smallest normal float64 is flushed to 0 by XLA, so "
-    "wbar* = 0; for the 'ode' rewrite of jepa_flow/_theory (compute log rho as log lam - "
-    "log var)",
-)
 def test_fixed_point_of_a_tiny_rho():
     w = float(jf.fixed_point("mae", 1.0, 4.494232837155791e307, 1))
     np.testing.assert_allclose(w, math.sqrt(1.0 / 4.494232837155791e307), rtol=1e-12)
@@ -326,6 +306,7 @@ def test_simulate_refuses_bad_values(name, data):
 
 
 @settings(max_examples=10)
+@example("jepa", 3.0, 0.125, 3, 0.0625)  # steepness 3e7 at the half level
 @given(OBJECTIVES, st.floats(0.1, 10), st.floats(0.1, 10), st.integers(1, 3), st.floats(1e-4, 0.1))
 def test_simulate_reaches_half_at_the_exact_critical_time(objective, lam, var, depth, eps):
     w_star = float(jf.fixed_point(objective, lam, var, depth))
@@ -337,7 +318,16 @@ def test_simulate_reaches_half_at_the_exact_critical_time(objective, lam, var, d
     assert np.all(np.isfinite(w)) and bool(traj.ok)
     np.testing.assert_allclose(w[0], eps, rtol=1e-12)
     assert np.all(np.diff(w) > 0) and w[-1] < w_star * (1 + 1e-9)  # rises towards wbar*
-    np.testing.assert_allclose(w[3], 0.5 * w_star, rtol=1e-5)  # independent of the closed form
+    # independent of the closed form; a time error dt (float64 resolves t to about 1e-13
+    # relative here) moves wbar by its steepness d log wbar / d log t, which the per-feature
+    # ODE of theory §3 gives at the half level
+    L, wh = depth, 0.5 * w_star
+    if objective == "jepa":
+        rate = L * wh ** (3 - 1 / L) * (lam - var * wh ** (1 / L))
+    else:
+        rate = L * wh ** (2 - 1 / L) * (lam - var * wh ** (1 + 1 / L))
+    steep = t_half * rate / wh
+    np.testing.assert_allclose(w[3], wh, rtol=1e-5 + 1e-12 * steep)
 
 
 # -- the TOML parser -------------------------------------------------------------------
@@ -486,7 +476,7 @@ def _argv(data, tmp) -> list[str]:
         argv += ["--out", out] + data.draw(st.sampled_from(bad))
     else:
         argv += ["--out", data.draw(st.sampled_from([str(tmp / "file"), "/sys/jf", out]))]
-        argv += data.draw(st.sampled_from([["--only", "9"], ["--only", "x"], ["--level", "huge"]]))
+        argv += data.draw(st.sampled_from([["--only", "10"], ["--only", "x"], ["--level", "huge"]]))
     return argv
 
 
