@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from _helpers import compilations
 from scipy.integrate import quad
 
 import jepa_flow
@@ -253,21 +254,9 @@ def test_refuses_a_directory_that_is_not_a_sweep(tmp_path):
 
 
 def test_new_values_reuse_the_compiled_chunk(plain, tmp_path):
-    import jax
-
-    compiles = []
-    active = [True]
-
-    def listen(event, duration, **kwargs):
-        if active[0] and event == "/jax/core/compile/backend_compile_duration":
-            compiles.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:  # the fixture's run compiled both objectives' chunk functions
+    with compilations() as compiles:  # the fixture's run compiled both objectives' chunks
         config = parse_sweep_config(PLAIN.replace("4.0]", "5.0]").replace("0.2]", "0.1]"))
         run_sweep(config, tmp_path / "new", chunk_size=CHUNK)
-    finally:
-        active[0] = False
     assert compiles == []  # same chunk shape: no new compilation
 
 

@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from _helpers import compilations
 
 import jepa_flow as jf
 from jepa_flow._training._train import record_steps
@@ -391,7 +392,6 @@ def jnp_block(m):
 
 
 def test_depth_padding_is_exact_and_values_do_not_recompile():
-    import jax
 
     data = jf.gaussian(Sxx=[1.25, 1.0], Syx=[1.0, 0.6])
     kw = {"eta": 0.05, "eps": 0.1, "steps": 400, "init": "random", "scale": 0.3}
@@ -406,23 +406,13 @@ def test_depth_padding_is_exact_and_values_do_not_recompile():
     # random init: entries scale * N(0, 1) on the real layers
     assert 0.5 < np.std(mixed.W0[0, 1, 0]) / 0.3 < 1.5
     # new values of eta, eps, scale, seed and data reuse the compiled functions
-    compiles = []
-    active = [True]
-
-    def listen(event, duration, **kwargs):
-        if active[0] and event == "/jax/core/compile/backend_compile_duration":
-            compiles.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
+    with compilations() as compiles:
         again = _train(
             "jepa",
             jf.gaussian(Sxx=[2.0, 0.5], Syx=[1.5, 0.1]),
             depth=[1, 3],
             **{**kw, "eta": 0.02, "eps": 0.3, "scale": 0.1, "seed": 5},
         )
-    finally:
-        active[0] = False
     assert compiles == []
     assert not np.array_equal(again.W, mixed.W)
 
