@@ -51,6 +51,7 @@ from ._training._data import noisy_views as noisy_views
 from ._training._data import random_rotation as random_rotation
 from ._training._train import DivergenceError as DivergenceError
 from ._training._train import TrainResult as TrainResult
+from ._training._train import diverged_members as diverged_members
 from ._training._train import train as train
 
 # real two-view data, its feature analysis, nonlinear encoders (docs/theory.md §9)
@@ -115,6 +116,7 @@ __all__ = [
     "convergence_rate",
     "critical_time",
     "digit_pairs",
+    "diverged_members",
     "ema_flow_tau",
     "ema_half_time_delay",
     "fixed_point",
