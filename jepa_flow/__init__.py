@@ -74,6 +74,7 @@ from ._training._real import principal_components as principal_components
 # sweeps over parameter grids
 from ._sweeps._config import SweepConfig as SweepConfig
 from ._sweeps._result import SweepResult as SweepResult
+from ._sweeps._train import TrainSweepConfig as TrainSweepConfig
 from ._sweeps._config import parse_config as parse_sweep_config
 from ._sweeps._load import load_sweep as load_sweep
 from ._sweeps._run import run_sweep as run_sweep
@@ -104,6 +105,7 @@ __all__ = [
     "SweepResult",
     "TrainConfig",
     "TrainResult",
+    "TrainSweepConfig",
     "Trajectory",
     "__version__",
     "alignment",

@@ -81,8 +81,7 @@ def plot_train_sweep(out) -> list[str]:
         squeeze=False,
         constrained_layout=True,
     )
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("0.6")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.6")
     finite = grid["median_error"][np.isfinite(grid["median_error"])]
     lo = max(float(finite[finite > 0].min()) if (finite > 0).any() else 1e-4, 1e-8)
     hi = max(float(finite.max()) if finite.size else 1.0, lo * 10)

@@ -572,6 +572,7 @@ def run_chunk(config: TrainSweepConfig, group: int, lo: int, hi: int, devices) -
     seen = np.zeros(diverged.shape, np.int32)
     for cap in c.captures:
         seen[cap.member] += 1
+    seen[diverged] = 0  # entries blowing up before the NaN are no capture
 
     def rows(x):  # [S, D, E, ...] -> [E * D * S, ...] (seed fastest)
         x = np.asarray(x)
