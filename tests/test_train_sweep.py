@@ -285,3 +285,20 @@ def test_padded_seeds_split_evenly():
     assert _ts._padded_seeds((0, 1, 2), 2, 2) == (0, 1, 2)
     assert _ts._padded_seeds((0, 1, 2), 1, 2) == (0, 1, 2, 3)
     assert _ts._padded_seeds((5,), 3, 4) == (5, 6, 7, 8)
+
+
+def test_cli_counts_before_running_resumes_and_refuses(swept, tmp_path, capsys):
+    from jepa_flow._cli import main
+
+    out, _, r = swept
+    config = tmp_path / "train.toml"
+    config.write_text(BASE)
+    assert main(["sweep", str(config), "--out", str(out)]) == 0  # finished: nothing to compute
+    printed = capsys.readouterr().out
+    assert printed.startswith("sweep: [train], 16 training runs (objective 2 x batch 2")
+    assert "(4 already done); computed 0" in printed and "train_sweep.png" in printed
+    config.write_text(BASE.replace("batch = [16", "batch = [3"))
+    assert main(["sweep", str(config), "--out", str(tmp_path / "new")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "train.batch 3 is below 2d = 4" in err
+    assert not (tmp_path / "new").exists()
