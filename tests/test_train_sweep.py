@@ -6,9 +6,11 @@ share one compiled call per (objective, batch)).
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -242,43 +244,31 @@ DEVICES = textwrap.dedent("""
     import sys
     import jax
     jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_num_cpu_devices", 2)
+    jax.config.update("jax_num_cpu_devices", 3)
     import jepa_flow as jf
-    assert jax.local_device_count() == 2
-    jf.run_sweep(jf.parse_sweep_config(sys.argv[1]), sys.argv[2])
+    assert jax.local_device_count() == 3
+    summary = jf.run_sweep(jf.parse_sweep_config(sys.argv[1]), sys.argv[2])
+    assert summary.computed == 4 and summary.skipped == 3
 """)
-SMALL = """
-[train]
-objective = "jepa"
-data = "gaussian"
-lam = [1.0, 0.8]
-var = [2.0, 1.0]
-rotation = "random"
-depth = 1
-eta = 0.05
-batch = 16
-seed = {range = 3}
-t_max = 30.0
-eps = 0.05
-n_t = 12
-"""
 
 
-def test_one_and_two_devices_write_the_same_bytes(tmp_path):
-    # 3 members: padded to 4 (an extra seed) on 2 devices, then dropped
-    jf.run_sweep(jf.parse_sweep_config(SMALL), tmp_path / "one")
+def test_three_devices_write_the_bytes_of_one(swept, tmp_path):
+    """Chunk 0 (JEPA, batch 16, one run diverging) redone on 3 devices by resuming.
+
+    Its 4 runs are padded with 2 unused seeds to 6 (2 per device), then dropped.
+    """
+    out, _, _ = swept
+    shutil.copytree(out, tmp_path / "three")
+    chunk = Path("chunks") / "chunk_000000.npz"
+    (tmp_path / "three" / chunk).unlink()
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     subprocess.run(
-        [sys.executable, "-c", DEVICES, SMALL, str(tmp_path / "two")],
+        [sys.executable, "-c", DEVICES, BASE, str(tmp_path / "three")],
         check=True,
         env=env,
         timeout=300,
     )
-    one = (tmp_path / "one" / "chunks" / "chunk_000000.npz").read_bytes()
-    assert (tmp_path / "two" / "chunks" / "chunk_000000.npz").read_bytes() == one
-    r = jf.load_sweep(tmp_path / "one")
-    assert r["ok"].all() and np.isfinite(r["t_train"]).all()
-    np.testing.assert_allclose(r["t_train"], np.tile(T_JEPA, (3, 1)), rtol=0.1)  # batch 16
+    assert (tmp_path / "three" / chunk).read_bytes() == (out / chunk).read_bytes()
 
 
 def test_padded_seeds_split_evenly():
