@@ -51,6 +51,7 @@ from ._training._data import noisy_views as noisy_views
 from ._training._data import random_rotation as random_rotation
 from ._training._train import DivergenceError as DivergenceError
 from ._training._train import TrainResult as TrainResult
+from ._training._train import diverged_members as diverged_members
 from ._training._train import train as train
 
 # real two-view data, its feature analysis, nonlinear encoders (docs/theory.md §9)
@@ -73,6 +74,7 @@ from ._training._real import principal_components as principal_components
 # sweeps over parameter grids
 from ._sweeps._config import SweepConfig as SweepConfig
 from ._sweeps._result import SweepResult as SweepResult
+from ._sweeps._train import TrainSweepConfig as TrainSweepConfig
 from ._sweeps._config import parse_config as parse_sweep_config
 from ._sweeps._load import load_sweep as load_sweep
 from ._sweeps._run import run_sweep as run_sweep
@@ -103,6 +105,7 @@ __all__ = [
     "SweepResult",
     "TrainConfig",
     "TrainResult",
+    "TrainSweepConfig",
     "Trajectory",
     "__version__",
     "alignment",
@@ -115,6 +118,7 @@ __all__ = [
     "convergence_rate",
     "critical_time",
     "digit_pairs",
+    "diverged_members",
     "ema_flow_tau",
     "ema_half_time_delay",
     "fixed_point",

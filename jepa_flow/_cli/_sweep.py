@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         help="critical times and fixed points over a grid of parameters (resumable)",
         description=(
             "Critical times and fixed points over the grid described by CONFIG.toml "
-            "([sweep] table; a [pair] table for learning-order sweeps). Chunks are sharded "
+            "([sweep] table; a [pair] table for learning-order sweeps), or SGD training runs "
+            "against the theory ([train] table). Chunks are sharded "
             "over all local devices and written as they finish; rerun the same command to "
             "resume after an interruption."
         ),
@@ -30,7 +31,8 @@ def register(subparsers) -> None:
         default=None,
         metavar="N",
         help=(
-            "configurations per chunk (default 131072, 4096 for method ode; "
+            "configurations per chunk (default 131072, 4096 for method ode and for "
+            "[train] training runs; "
             "a resumed run keeps its own)"
         ),
     )
@@ -70,16 +72,24 @@ def run(args) -> int:
     maybe_initialize_distributed()
     import jax
 
-    general = getattr(config, "flow", "balanced") == "general"
+    flow = getattr(config, "flow", "balanced")
+    general, training = flow == "general", flow == "train"
     if general and jax.process_index() == 0:  # collapsed combinations: the count before running
         print(f"sweep: flow = 'general', {config.describe()}", file=sys.stdout, flush=True)
+    if training and jax.process_index() == 0:  # the count before running
+        print(f"sweep: [train], {config.describe()}", file=sys.stdout, flush=True)
     summary = run_sweep(config, args.out, chunk_size=args.chunk_size, progress=not args.no_progress)
     figures = []
     if jax.process_index() == 0 and not args.no_plot and not general:
-        from .._plotting._sweep import plot_sweep
+        if training:
+            from .._plotting._train_sweep import plot_train_sweep as plot_sweep
+        else:
+            from .._plotting._sweep import plot_sweep
 
         figures = plot_sweep(args.out)
     failed = f", {summary.failed} failed ODE solves (NaN, ok=False)" if summary.failed else ""
+    if training and summary.failed:
+        failed = f", {summary.failed} runs diverged or without a reference (NaN, ok=False)"
     print(
         f"sweep: {summary.n_configs} configurations in {summary.n_chunks} chunks "
         f"({summary.skipped} already done); computed {summary.computed} in "

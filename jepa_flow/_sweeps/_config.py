@@ -353,14 +353,18 @@ def parse_config(text: str, *, max_memory=None, max_disk=None, budget: bool = Tr
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"configuration is not valid TOML: {err}") from None
-    unknown = set(doc) - {"sweep", "pair", "budget"}
+    unknown = set(doc) - {"sweep", "pair", "budget", "train"}
     if unknown:
         raise ValueError(
-            f"unknown table or key {min(unknown)!r} (allowed: [sweep], [pair], [budget])"
+            f"unknown table or key {min(unknown)!r} (allowed: [sweep], [pair], [train], [budget])"
         )
     max_mem, max_dsk = _budget_of(doc, max_memory, max_disk)
+    if "train" in doc:  # training runs against the theory: jepa_flow._sweeps._train
+        from ._train import parse_train
+
+        return parse_train(doc, text, limits=(max_mem, max_dsk), check=budget)
     if not isinstance(doc.get("sweep"), dict):
-        raise ValueError("a [sweep] table is required")
+        raise ValueError("a [sweep] (or [train]) table is required")
     sweep = dict(doc["sweep"])
     rtol = _rtol(sweep.pop("rtol", None))
     pair = doc.get("pair")

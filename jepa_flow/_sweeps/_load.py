@@ -123,7 +123,7 @@ def _check_complete(path: Path, config: SweepConfig, manifest: dict) -> None:
 
 def _parameters(config: SweepConfig) -> dict[str, np.ndarray]:
     """Every axis and derived parameter, one row per configuration of ``config``."""
-    if getattr(config, "flow", "balanced") == "general":
+    if getattr(config, "flow", "balanced") in ("general", "train"):
         return config.parameters()
     m = config.group_size
     params = config.rows(0, m)
@@ -146,8 +146,8 @@ def load_sweep_slice(path, keep) -> tuple[SweepConfig, SweepConfig, dict[str, np
     """
     path = Path(path)
     manifest, config = _load_manifest(path)
-    if getattr(config, "flow", "balanced") == "general":
-        raise ValueError(f"{str(path)!r}: sub-grids of a general-flow sweep: use load_sweep")
+    if getattr(config, "flow", "balanced") in ("general", "train"):
+        raise ValueError(f"{str(path)!r}: sub-grids of a {config.flow} sweep: use load_sweep")
     _check_complete(path, config, manifest)
     sub_axes = tuple((n, v if n in STATIC or n in keep else v[:1]) for n, v in config.axes)
     sub = SweepConfig(axes=sub_axes, pair=config.pair, text=config.text)

@@ -47,7 +47,7 @@ from .._core._devices import batch_sharding, over_devices
 from .._core._lock import LOCK_NAME, locked_dir
 from .._theory._critical_time import critical_time_kernel
 from .._theory._fixed_point import wbar_star
-from . import _general
+from . import _general, _train
 from ._config import SweepConfig, load_config
 from ._result import SweepResult
 
@@ -168,9 +168,14 @@ def _is_general(config) -> bool:
     return getattr(config, "flow", "balanced") == "general"
 
 
+def _is_train(config) -> bool:
+    """A sweep of training runs (a ``[train]`` table, ``_train``)."""
+    return getattr(config, "flow", "balanced") == "train"
+
+
 def _chunk_plan(config: SweepConfig, chunk_size: int) -> list[tuple[int, int, int, int]]:
     """All chunks as ``(index, group, lo, hi)``; ``lo:hi`` indexes within the group."""
-    if _is_general(config):
+    if _is_general(config) or _is_train(config):
         return config.chunk_plan(chunk_size)
     m = config.group_size
     per_group = math.ceil(m / chunk_size)
@@ -182,6 +187,8 @@ def _chunk_plan(config: SweepConfig, chunk_size: int) -> list[tuple[int, int, in
 
 
 def _outputs(config) -> tuple[str, ...]:
+    if _is_train(config):
+        return _train.OUTPUTS
     if _is_general(config):
         return _general.PAIR_OUTPUTS if config.pair else _general.OUTPUTS
     return PAIR_OUTPUTS if config.pair else OUTPUTS
@@ -253,6 +260,8 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
 
 
 def _default_chunk(config: SweepConfig, chunk_size: int | None) -> int:
+    if chunk_size is None and _is_train(config):
+        return _train.DEFAULT_CHUNK
     if chunk_size is None and _is_general(config):
         return _general.DEFAULT_CHUNK
     if chunk_size is None:
@@ -267,7 +276,10 @@ def _default_chunk(config: SweepConfig, chunk_size: int | None) -> int:
 def _check_budget(config: SweepConfig, out: Path, chunk_size: int) -> None:
     """Refuse a chunk too large for the memory budget or chunk files beyond the free disk."""
     features = 2 if config.pair else 1
-    if _is_general(config):
+    if _is_train(config):
+        per_config = config.work_bytes()
+        size = config.chunk_members(chunk_size)
+    elif _is_general(config):
         per_config = features * _general.WORK_BYTES
         size = min(chunk_size, max(g.size for g in config.grids))
     else:
@@ -339,7 +351,7 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     """
     if not jax.config.jax_enable_x64:
         raise ValueError("sweeps run in float64: call jax.config.update('jax_enable_x64', True)")
-    if not isinstance(config, (SweepConfig, _general.GeneralSweepConfig)):
+    if not isinstance(config, (SweepConfig, _general.GeneralSweepConfig, _train.TrainSweepConfig)):
         config = load_config(config)
     out = Path(out)
     _io.check_writable(out)
@@ -407,6 +419,10 @@ def _run_chunks(config: SweepConfig, out: Path, chunk_size: int, devices, progre
     pending = None
     try:
         for chunk in todo:
+            if _is_train(config):  # one train() call and its compare(): synchronous
+                dispatch, gather = _train.chunk_function(config, chunk[1], devices)
+                finish(chunk, gather, dispatch(chunk[2:]))  # written at once
+                continue
             if _is_general(config):
                 dispatch, gather = _general.chunk_function(config, chunk[1], devices)
                 handle = dispatch(config.kernel_inputs(*chunk[1:], padded))

@@ -230,11 +230,13 @@ def _init_fn(st: Static):
     return jax.jit(init, static_argnums=3)
 
 
-def run(st, data, shared, consts, n_steps, n_rec, eta_m, where, progress):
+def run(st, data, shared, consts, n_steps, n_rec, eta_m, where, progress, keep_diverged=False):
     """Initialize and run every chunk; returns ``(initial members, final carry)``.
 
     Checks for divergence after each chunk and raises ``DivergenceError``
-    naming the first diverged member (``where(i)`` describes member ``i``).
+    naming the first diverged member (``where(i)`` describes member ``i``),
+    unless ``keep_diverged``: then every member runs to the end (a diverged
+    one's state is NaN or huge) and the caller finds them by their loss.
     """
     carry = _init_fn(st)(data, shared, consts, n_rec)
     init_members = jax.tree.map(jnp.copy, carry[2])  # the carry is donated
@@ -246,7 +248,7 @@ def run(st, data, shared, consts, n_steps, n_rec, eta_m, where, progress):
             carry = run(carry, data, shared, consts)
             members = carry[2]
             bad = np.asarray(members.bad)
-            if (bad >= 0).any():
+            if (bad >= 0).any() and not keep_diverged:
                 i = int(np.argmax(bad >= 0))
                 raise DivergenceError(
                     f"training diverged (loss NaN or above {DIVERGED:g}) at step {int(bad[i])} "

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import _validate
+from .._core._devices import batch_sharding
 from .._core._results import register_result
 from .._theory._critical_time import fixed_point
 from .._theory._layers import Params, wbar
@@ -47,7 +48,15 @@ from ._config import TrainConfig
 from ._data import Data
 from ._engine import DIVERGED, Consts, DivergenceError, Static, run
 
-__all__ = ["DIVERGED", "DivergenceError", "TrainResult", "levels", "record_steps", "train"]
+__all__ = [
+    "DIVERGED",
+    "DivergenceError",
+    "TrainResult",
+    "diverged_members",
+    "levels",
+    "record_steps",
+    "train",
+]
 
 
 @register_result
@@ -131,6 +140,24 @@ class TrainResult:
         return E
 
 
+def diverged_members(result: TrainResult) -> np.ndarray:
+    """Members whose recorded loss went NaN or above ``DIVERGED``, ``[S, D, E]``.
+
+    Only a run with ``on_divergence="keep"`` can hold any (otherwise ``train``
+    raises); their records after the divergence are NaN or huge.
+
+    Examples:
+        >>> import jepa_flow as jf
+        >>> data = jf.gaussian(Sxx=[1.0, 2.0], Syx=[0.5, 1.0])
+        >>> cfg = jf.TrainConfig(objective="mae", depth=2, eta=[0.1, 5.0], eps=0.5, steps=300)
+        >>> r = jf.train(data, cfg, on_divergence="keep")
+        >>> jf.diverged_members(r).tolist()  # [seed, depth, eta]
+        [[[False, True]]]
+    """
+    bad = ~(np.abs(result.loss) < DIVERGED)
+    return bad.any(axis=-1) | ~np.isfinite(result.W).all(axis=(-3, -2, -1))
+
+
 def _teacher_matrix(teacher, d):
     if isinstance(teacher, TrainResult):
         teacher = teacher.wbar.reshape(-1, d, d)[0]
@@ -194,7 +221,14 @@ def _start(config: TrainConfig, start, d: int):
 
 
 def train(
-    data: Data, config: TrainConfig, *, start=None, teacher=None, progress=False
+    data: Data,
+    config: TrainConfig,
+    *,
+    start=None,
+    teacher=None,
+    progress=False,
+    devices=None,
+    on_divergence="raise",
 ) -> TrainResult:
     """Train a grid of deep linear JEPA/MAE members in one compiled, vmapped call.
 
@@ -212,6 +246,11 @@ def train(
             ``[d, d]`` encoder ``Wbar_T``, a ``Params`` or a ``TrainResult``
             (its first member's final encoder).
         progress: show a tqdm bar (steps, loss).
+        devices: devices to split the members over (their number must divide
+            the number of members); None: JAX's default placement.
+        on_divergence: ``"raise"`` (a ``DivergenceError``) or ``"keep"``: every
+            member runs to the end and a diverged one keeps its NaN or huge
+            state (find it by ``result.loss``; ``diverged_members``).
 
     Returns:
         A ``TrainResult`` that records ``config``.
@@ -234,6 +273,8 @@ def train(
         raise ValueError(f"data must be a jepa_flow Data source; got {type(data).__name__}")
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
+    if on_divergence not in ("raise", "keep"):
+        raise ValueError(f"on_divergence must be 'raise' or 'keep'; got {on_divergence!r}")
     d = data.d
     W0, V0 = _start(config, start, d)
     E_T = np.zeros((d, d))
@@ -276,6 +317,12 @@ def train(
         level=jnp.asarray(level[g_depth]),
         seed=jnp.asarray(seeds[g_seed], jnp.uint32),
     )
+    if devices is not None and len(devices) > 1:
+        if eta_m.size % len(devices):
+            raise ValueError(
+                f"devices: {eta_m.size} members do not split evenly over {len(devices)} devices"
+            )
+        consts = jax.device_put(consts, batch_sharding(tuple(devices)))
     shared = {
         "eps": jnp.asarray(config.eps),
         "scale": jnp.asarray(config.scale),
@@ -291,7 +338,18 @@ def train(
         return f"eta={eta_m[i]:g}, depth={depths[g_depth[i]]}, seed={seeds[g_seed[i]]}"
 
     with jax.default_matmul_precision("highest"):  # no TF32 on GPUs (float32 runs)
-        carry = run(st, data, shared, consts, n_steps, rec.size, eta_m, where, progress)
+        carry = run(
+            st,
+            data,
+            shared,
+            consts,
+            n_steps,
+            rec.size,
+            eta_m,
+            where,
+            progress,
+            keep_diverged=on_divergence == "keep",
+        )
     init_members, (_, _, members, recs) = carry
     grid = (seeds.size, depths.size, etas.size)
 
