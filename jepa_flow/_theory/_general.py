@@ -86,10 +86,14 @@ over the benchmark's grid (``tau`` in [0.1, 100], ``init_ratio`` in [0.1,
 about 250, growing with ``tau K`` at the level (1000-2000 at ``tau = 3000``,
 feature A or B at depth 1-4). The maximum error is about 5 ``rtol`` from 1e-7
 to 1e-11 (measured against 1e-12 on 1024 configurations); the median steps are
-48, 71, 114, 189 and 320 (the old default, 1e-11) there. ``tau = 0`` holds ``z = 0`` (the stop-gradient flow, as theory §6.2
-defines it). ``EMA_CHUNK`` members per loop (the chunks sorted by an effort
-that includes ``tau K`` at the level): 64 measured fastest, 32 and 128 1.2-1.5
-times slower (the loop runs until its slowest member ends).
+48, 71, 114, 189 and 320 (the old default, 1e-11) there. ``tau = 0`` holds
+``z = 0`` (the stop-gradient flow, as theory §6.2 defines it). ``EMA_CHUNK``
+members per loop (the chunks sorted by an effort that includes ``tau K`` at
+the level): 64 measured fastest, 32 and 128 1.2-1.5 times slower (the loop
+runs until its slowest member ends; with the sort a chunk's slowest member
+takes about 1.4 times the mean steps). A queue, where a lane that finishes
+takes the next member, was measured no faster (its scatter of the results
+costs more per step than the idle lanes it saves).
 
 Tolerances follow the dtype (theory §8.3): ``1e-10`` (explicit) and ``1e-8``
 (EMA) in float64, ``1e-6`` in float32 (EMA error about 5e-6 there), or the
