@@ -130,9 +130,11 @@ MAX_STEPS_EMA = 16384
 # measured fastest at 64 (see EMA_CHUNK's note in the module docstring).
 EMA_CHUNK = 64
 # Newton iterations per implicit stage of the EMA solve (scalar, exact derivative,
-# started from the previous stage): 4 gave the same steps and times as 6; 3 did not
-# always converge, and a stage that does not converge rejects its step.
-NEWTON_ITERATIONS = 4
+# started from the previous stage's value moved along its slope): 2 take the same
+# steps as 4 or 6 (and 1.4x less time than 4), 1 does not converge (a stage that does
+# not converge rejects its step). Started from the previous stage's value alone, 4
+# were needed.
+NEWTON_ITERATIONS = 2
 _BISECTIONS = 120
 # Padding rows: an easy, balanced, learned feature.
 _FILL = {
@@ -317,6 +319,7 @@ def _solve_ema(tols, y_start, y_end, args):
         for i in range(1, 7):
             pre = at(y + _C[i] * h)
             base = z + h * sum(a * f for a, f in zip(_A[i], fs))
+            Z = Z + (_C[i] - _C[i - 1]) * h * fs[-1]  # from the previous stage, along its slope
             for _ in range(NEWTON_ITERATIONS):
                 f, _, f_z, z_pole = field(pre, Z)
                 step = (Z - base - h * _GAMMA * f) / (1.0 - h * _GAMMA * f_z)
