@@ -73,27 +73,30 @@ want an implicit solver, and the flow's structure makes one cheap:
 ``dT/dy`` does not depend on ``T``, so each implicit stage is a single
 scalar equation in ``z``. ``_solve_ema`` writes Kvaerno's 5(4) ESDIRK
 (A-L stable, stiffly accurate; the tableau of ``diffrax.Kvaerno5``) out for
-this system: ``NEWTON_ITERATIONS`` scalar Newton steps per stage with the
-exact derivative, kept above the bracket's pole, and one ``lax.while_loop``
+this system: ``NEWTON_ITERATIONS`` (2) scalar Newton steps per stage with the
+exact derivative, started from the previous stage's value moved along its
+slope and kept above the bracket's pole, and one ``lax.while_loop``
 advancing a whole chunk of members (a vectorized step, not a vmapped
 diffrax solve with a ``lineax`` linear solve per member and Newton
-iteration: about 0.3 us per member and step on one CPU core against about
+iteration: about 0.2 us per member and step on one CPU core against about
 30 us). Its step tolerance is ``rtol`` (default 1e-8; the error of ``T``
 relative to ``T``, which can end far below 1): relative error about 1e-8,
 at most 5e-8 against scipy's Radau at 1e-12 on the unreduced flow in ``t``
 over the benchmark's grid (``tau`` in [0.1, 100], ``init_ratio`` in [0.1,
-1000], depth 1-4), a median of 71 steps per rising feature there and at most
-about 250, growing with ``tau K`` at the level (1000-2000 at ``tau = 3000``,
-feature A or B at depth 1-4). The maximum error is about 5 ``rtol`` from 1e-7
-to 1e-11 (measured against 1e-12 on 1024 configurations); the median steps are
-48, 71, 114, 189 and 320 (the old default, 1e-11) there. ``tau = 0`` holds
-``z = 0`` (the stop-gradient flow, as theory §6.2 defines it). ``EMA_CHUNK``
-members per loop (the chunks sorted by an effort that includes ``tau K`` at
-the level): 64 measured fastest, 32 and 128 1.2-1.5 times slower (the loop
-runs until its slowest member ends; with the sort a chunk's slowest member
-takes about 1.4 times the mean steps). A queue, where a lane that finishes
-takes the next member, was measured no faster (its scatter of the results
-costs more per step than the idle lanes it saves).
+1000], depth 1-4), a median of 73 steps per rising feature there and at most
+about 250. Long ``tau`` costs little more: 70-270 steps from ``tau = 1e3`` to
+``1e6`` (features A and B, depth 1 and 4; the same relative error). The
+maximum error is about 5 ``rtol`` from 1e-7 to 1e-11 (measured against 1e-12
+on 1024 configurations); the median steps are 48, 71, 114, 189 and 320 (the
+old default, 1e-11) there. ``tau = 0`` holds ``z = 0`` (the stop-gradient
+flow, as theory §6.2 defines it). ``EMA_CHUNK`` members per loop (the chunks
+sorted by an effort that includes ``tau K`` at the level, the best single
+predictor of the steps): 64 measured fastest, 32 1.1 times and 128-256 1.5
+times slower in CPU time (the loop runs until its slowest member ends; with
+the sort a chunk's slowest member takes about 1.3 times the mean steps). A
+queue, where a lane that finishes takes the next member, was measured no
+faster (its scatter of the results costs more per step than the idle lanes
+it saves).
 
 Tolerances follow the dtype (theory §8.3): ``1e-10`` (explicit) and ``1e-8``
 (EMA) in float64, ``1e-6`` in float32 (EMA error about 5e-6 there), or the
