@@ -74,16 +74,31 @@ def configs(n, seed=0, ema=False):
 
 
 def vectorized(kind, p, repeats):
+    """Wall times of ``repeats`` calls (compiled first), the last call's outputs, and the
+    process CPU time per call (all threads: on a shared machine, what the work costs)."""
     devices = tuple(jax.local_devices())
     dispatch, gather = _general.general_function(kind, devices)
     args = [np.asarray(p[k]) for k in _general.KERNEL_INPUTS]
     out = gather(dispatch(*args))  # compile
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         gather(dispatch(*args))
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    vectorized.cpu = np.array(cpu)
     return np.array(times), out
+
+
+def cpu_line(n):
+    """The last ``vectorized`` call's configurations per CPU-second (a shared machine's
+    load inflates the wall time, much less the CPU time)."""
+    rate = n / vectorized.cpu
+    print(
+        f"  per CPU-second (process time, all devices): {np.median(rate):,.0f} configs "
+        f"(min {rate.min():,.0f}, max {rate.max():,.0f}); with its {jax.local_device_count()} "
+        "cores to itself the wall rate would be up to that many times this"
+    )
 
 
 def scipy_same_flow(kind, p, i, rtol):
@@ -211,6 +226,7 @@ def main():
         f"{np.median(rate):,.0f} configs/s (min {rate.min():,.0f}, max {rate.max():,.0f}); "
         f"steps median {np.median(steps):.0f}, max {steps.max()}; failed {int((~ok).sum())}"
     )
+    cpu_line(args.n)
     balanced = dict(p, init_ratio=np.ones(args.n))
     _, (t_bal, *_) = vectorized("jepa", balanced, 1)
     exact = np.asarray(jf.critical_time("jepa", p["lam"], p["var"], p["depth"], p["eps"]))
@@ -247,6 +263,7 @@ def main():
         f"steps of the rising ones median {np.median(steps[live]):.0f}, max {steps.max()}; "
         f"failed {int((~ok).sum())}"
     )
+    cpu_line(args.n_ema)
     reference = np.array([scipy_unreduced(q, i, "Radau", 1e-12, 1e-16) for i in range(m)])
     rising = np.isfinite(reference) & (reference > 0)
     assert (np.isinf(reference) == collapsed[:m]).all()  # the same collapses
