@@ -2,18 +2,30 @@
 
 Measured in one run, on random JEPA stop-gradient configurations (depth 1..4,
 rho in [0.1, 0.9], lam in [0.1, 10], eps = 1e-3, init_ratio log-uniform in
-[0.1, 1000], so a share of them collapse), and on an EMA set (tau
-log-uniform in [0.1, 100], init_ratio 1):
+[0.1, 1000], so a share of them collapse), and on the issue's EMA grid
+(the same with lam = 1 and tau log-uniform in [0.1, 100]):
 
 - vectorized: the jitted, device-split kernel (``general_function``) on one
-  flat batch, compiled first, ``repeats`` timings: median and spread;
-- scipy loops, one ``solve_ivp`` per configuration at the same tolerance:
-  "same flow": the same integral in ``log w`` (DOP853, rtol = atol = 1e-10, the kernel's; for
-  EMA Radau at 1e-11), which isolates what vectorization buys; "unreduced":
-  the flow as theory §6.1 states it, ``(v, w_1..w_L)`` in time ``t`` with a
-  terminal event (LSODA, rtol = 1e-12, atol = 1e-14), what a user would write;
-- accuracy: relative error against the exact times where they exist
-  (``init_ratio = 1``, stop-gradient: ``critical_time(method="exact")``);
+  flat batch, compiled first, ``repeats`` timings: median and spread, and
+  the configurations per CPU-second (process time; the machine is shared,
+  and its load inflates the wall time much more than the CPU time);
+- scipy loops, one ``solve_ivp`` per configuration, on the first
+  ``--n-scipy`` configurations (the same mix, collapses included), two
+  baselines each (the issue's "same flow" can mean either):
+  baseline 1, the kernel's own reduced flow in ``log w`` at the kernel's
+  tolerance (stop-gradient: the integral ``dT/dy``, DOP853, rtol = atol =
+  1e-10; EMA: ``d(T, z)/dy``, Radau, rtol = atol = 1e-8), which isolates what
+  vectorization buys; baseline 2, the flow as theory §6.1-§6.2 states it,
+  ``(v, w_1..w_L)`` and under EMA the target layers ``w_T,1..w_T,L``, in
+  time ``t`` with a terminal event, what a user would write (LSODA;
+  stop-gradient rtol 1e-12, atol 1e-14; EMA at the kernel's rtol 1e-8, atol
+  1e-14);
+- accuracy: stop-gradient, relative error against the exact times where they
+  exist (``init_ratio = 1``: ``critical_time(method="exact")``); EMA (no
+  closed form), against scipy Radau at rtol 1e-12, atol 1e-16 on the unreduced
+  flow in ``t`` (it agrees with LSODA at 1e-12 to about 5e-10), on the rising
+  configurations among the first ``--n-scipy``; each EMA baseline's own error
+  against it is printed too;
 - memory: peak resident memory of ``run_sweep`` over a general-flow grid of
   ``--memory-configs`` rows (default ten million; 0 skips it).
 
@@ -21,14 +33,27 @@ Targets on the 2-core machine: >= 50,000 configurations/s, >= 300x the scipy
 loop, relative error < 1e-6, a ten-million-row sweep under 2 GiB. The machine
 is shared: the load average is printed with the numbers.
 
-    python scripts/bench_general_flow.py [--n 131072] [--n-scipy 40] [--repeats 5]
+    python scripts/bench_general_flow.py [--n 131072] [--n-ema 32768] [--n-scipy 40]
+                                         [--repeats 5] [--memory-configs 10000000]
 
-Measured (2 CPU cores, load average 1.2, 2026-11-25): 244,000 configurations/s
-(spread 238,000-247,000 over 5 repeats); 113x the same-flow DOP853 loop
-(109-122x), 641x the unreduced LSODA loop (622-677x); error 2.8e-11 against the
-exact times; EMA 252/s, 17x Radau; a 10^7-row sweep peaked at 0.60 GiB RSS (39 s).
-Under a load of 5-9 from other jobs the same run gave 59,000-116,000/s and
-51-100x / 250-524x.
+Measured on the 2 CPU cores, shared with other jobs, 2026-11-25 (medians of 5
+repeats per run, three runs at load averages 8.0-8.5, 5.0-5.5 and 5.5):
+
+- EMA target: 47,000, 59,000 and 81,000 configurations/s (single repeats
+  27,000-88,000); 87,000-89,000 per CPU-second (spread under 3 % within a
+  run), so up to about twice that on an idle machine; 73 steps (median) per
+  rising configuration, at most 218, none failed. Relative error against the
+  reference on the 24 rising configurations of the first 40: max 5.2e-8,
+  median 5.7e-9. Baseline 1 (Radau, same flow, 1e-8): 803x, 625x and 838x
+  (spread 457-1,220x); baseline 2 (LSODA, unreduced, 1e-8, whose own error is
+  1.6e-6): 346x, 224x and 363x (spread 149-1,114x). Before the hand-written
+  ESDIRK (diffrax Kvaerno5 at rtol 1e-11, load 1.2): 252/s, 17x Radau.
+- Stop-gradient (the last two runs): 86,000 and 122,000 configurations/s,
+  124,000 per CPU-second; baseline 1: 39x and 55x; baseline 2: 332x and
+  295x; error 2.8e-11 against the exact times. At load 1.2 the same code gave
+  244,000/s (238,000-247,000), 113x and 641x.
+- Memory: a 10^7-row sweep peaked at 0.49 GiB RSS (133 s at load 9; 0.60 GiB
+  and 39 s at load 1.2).
 """
 
 from __future__ import annotations
