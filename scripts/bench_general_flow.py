@@ -40,9 +40,10 @@ Measured on the 2 CPU cores, shared with other jobs, 2026-11-25 (medians of 5
 repeats per run, three runs at load averages 8.0-8.5, 5.0-5.5 and 5.5):
 
 - EMA target: 47,000, 59,000 and 81,000 configurations/s (single repeats
-  27,000-88,000); 87,000-89,000 per CPU-second (spread under 3 % within a
-  run), so up to about twice that on an idle machine; 73 steps (median) per
-  rising configuration, at most 218, none failed. Relative error against the
+  27,000-88,000); 87,000-89,000 per CPU-second in the last two runs (spread
+  under 3 % within a run; the first run did not print it), so up to about
+  twice that on an idle machine; 73 steps (median) per rising
+  configuration, at most 218, none failed. Relative error against the
   reference on the 24 rising configurations of the first 40: max 5.2e-8,
   median 5.7e-9. Baseline 1 (Radau, same flow, 1e-8): 803x, 625x and 838x
   (spread 457-1,220x); baseline 2 (LSODA, unreduced, 1e-8, whose own error is
