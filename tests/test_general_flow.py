@@ -34,13 +34,17 @@ def test_frozen_teacher_is_mae_at_c_lam():
 def test_ema_delay_matches_first_order_at_small_tau():
     depth = np.array([[1], [2], [3]])
     tau = 0.01
-    ema = jf.general_critical_time("jepa", LAM[:2], VAR[:2], depth, 1e-3, target="ema", tau=tau)
+    ema = jf.general_critical_time(
+        "jepa", LAM[:2], VAR[:2], depth, 1e-3, target="ema", tau=tau, rtol=1e-11
+    )
     sg = jf.critical_time("jepa", LAM[:2], VAR[:2], depth, 1e-3)
     delay = jf.ema_half_time_delay(LAM[:2], VAR[:2], depth, 1e-3, tau)
     assert ema.ok.all()
     np.testing.assert_allclose(ema.t_star - sg, delay, rtol=1e-3)  # theory §6.2: 0.1 %
     # tau = 0 is the stop-gradient flow itself
-    zero = jf.general_critical_time("jepa", LAM[:2], VAR[:2], 2, 1e-3, target="ema", tau=0.0)
+    zero = jf.general_critical_time(
+        "jepa", LAM[:2], VAR[:2], 2, 1e-3, target="ema", tau=0.0, rtol=1e-11
+    )
     np.testing.assert_allclose(zero.t_star, sg[1], rtol=1e-9)
 
 
@@ -103,6 +107,42 @@ def test_unbalanced_times_match_scipy(objective, depth, ratio, target, tau):
     assert got.ok and not got.collapsed
     np.testing.assert_allclose(got.wbar_final, wbar_ref, rtol=1e-7)
     np.testing.assert_allclose(got.t_star, ref, rtol=1e-6)
+
+
+def _unreduced_ema_time(depth, lam, var, eps, ratio, tau):
+    """Reference: LSODA at rtol 1e-12 on (v, w_1..w_L, w_T,1..w_T,L) in t (no reduction), event
+    at half of w*^L, w*^2 = rho^2 - (v0^2 - w0^2) (theory §6.1; checked against a long run in
+    test_unbalanced_times_match_scipy)."""
+    w0 = eps ** (1.0 / depth)
+    level = 0.5 * ((lam / var) ** 2 - w0**2 * (ratio**2 - 1)) ** (depth / 2)
+    rhs = _full_flow_rhs("jepa", lam, var, depth, "ema", tau, 1.0)
+
+    def event(t, x):
+        return np.prod(x[1 : 1 + depth]) - level
+
+    event.terminal = True
+    x0 = [ratio * w0] + [w0] * 2 * depth
+    sol = solve_ivp(rhs, (0, 1e9), x0, method="LSODA", rtol=1e-12, atol=1e-18, events=event)
+    return sol.t_events[0][0]
+
+
+def test_ema_times_match_unreduced_flow_at_default_rtol():
+    # the benchmark's EMA grid: tau in [0.1, 100], init_ratio in [0.1, 1000], depth 1-4
+    rng = np.random.default_rng(3)
+    depth = rng.integers(1, 5, 16)
+    rho = rng.uniform(0.1, 0.9, 16)
+    ratio = 10 ** rng.uniform(-1, 3, 16)
+    tau = 10 ** rng.uniform(-1, 2, 16)
+    got = jf.general_critical_time(
+        "jepa", 1.0, 1.0 / rho, depth, 1e-3, init_ratio=ratio, target="ema", tau=tau
+    )
+    w0 = 1e-3 ** (1.0 / depth)
+    np.testing.assert_array_equal(got.collapsed, jf.collapses(ratio * w0, w0, rho))
+    rising = np.flatnonzero(~got.collapsed)
+    assert got.ok.all() and len(rising) >= 6 and (got.t_star[rising] > 0).all()
+    ref = [_unreduced_ema_time(depth[i], 1.0, 1 / rho[i], 1e-3, ratio[i], tau[i]) for i in rising]
+    # the documented accuracy of the default rtol (1e-8): about 1e-8, below 1e-7
+    np.testing.assert_allclose(got.t_star[rising], ref, rtol=1e-7)
 
 
 def test_collapse_boundary_at_depth_one():
