@@ -1,0 +1,237 @@
+"""Model-steps per second of a training sweep's grid against per-step loops.
+
+The grid of a ``[train]`` sweep (one ``jepa_flow.train`` call per objective
+and batch size, as the sweep's chunks make them): objective jepa and mae, a
+Gaussian with a random rotation, depth [1, 2, 3], eta logspace(-3, -1, 3),
+seed range(8) (72 members per call), batch [64, 256, 1024], every member
+``--steps`` SGD steps from the balanced start ``eps = 0.1``, float64:
+
+- d = 2:  lam = [1.0, 0.8], var = [2.0, 1.0] (the issue's example);
+- d = 16: var = linspace(2, 0.5, 16), lam = var * U(0.2, 0.9) (seeded), fewer steps.
+
+The engine is timed with explicit samples (``sampler="samples"``: B draws per
+step) and with moment matrices (``sampler="wishart"``: one Wishart draw per
+step), each on a second, already compiled call: model-steps/s = members *
+steps / seconds. The baselines train one model at a time, one Python-level
+call per step (``scripts/_train_baselines.py``) on a subset of the grid: the
+three depths at eta = 1e-2, seed 0, ``--base-steps`` steps each, so their
+model-steps/s weigh the depths as the grid does:
+
+- a PyTorch loop (``torch.optim.SGD``, float64) with explicit samples, and one
+  that forms the minibatch's moment matrices from the drawn samples
+  (``Z^T Z / B``) and uses the population form of the loss, each with 1 and 2
+  threads. The baseline of the explicit-samples engine is the faster
+  explicit-samples loop, that of the moment engine the fastest of all four
+  (the same SGD in distribution);
+- a jitted JAX step called once per step (explicit samples, or one Wishart
+  draw: the engine's own step, without the scan and vmap).
+
+PyTorch is not a dependency of jepa_flow (``pip install torch``); without it
+the script says so and reports the ratios to the JAX loop only. Every figure
+is measured ``--repeats`` times in this process (baselines and engine
+interleaved); printed and written (``--json``) as the median with the min -
+max range. The load average is printed: on a shared machine the figures move.
+
+Measured (2-core CPU machine, shared with other jobs; load average 2.2-4.9;
+jax 0.x, torch 2.x, 3 repeats; median, min - max) -- see the report below.
+
+    python scripts/bench_train_sweep.py [--steps N] [--repeats R] [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import jax
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+from _train_baselines import time_jax_loop, time_torch_loop  # scripts/_train_baselines.py
+
+import jepa_flow as jf
+
+DEPTHS = (1, 2, 3)
+ETAS = tuple(float(x) for x in np.logspace(-3, -1, 3))
+SEEDS = range(8)
+BASE_ETA = 1e-2  # the baselines' subset: every depth at this rate, seed 0
+EPS = 0.1
+
+
+def features(d: int):
+    """``(lam, var)`` of the grid's Gaussian."""
+    if d == 2:
+        return np.array([1.0, 0.8]), np.array([2.0, 1.0])
+    var = np.linspace(2.0, 0.5, d)
+    return var * np.random.default_rng(0).uniform(0.2, 0.9, d), var
+
+
+def source(d: int, batch: int, sampler: str):
+    lam, var = features(d)
+    return jf.gaussian(Sxx=var, Syx=lam, U="random", seed=0, batch=batch, sampler=sampler)
+
+
+def engine_call(data, objective, steps):
+    cfg = jf.TrainConfig(
+        objective=objective, depth=DEPTHS, eta=ETAS, seed=SEEDS, steps=steps, eps=EPS
+    )
+    n = len(DEPTHS) * len(ETAS) * len(SEEDS)
+
+    def timed():
+        t0 = time.perf_counter()
+        jf.train(data, cfg)
+        return n * steps / (time.perf_counter() - t0)
+
+    return timed
+
+
+def loop_rate(fn, data, objective, steps, **kw):
+    """Model-steps/s of a per-step loop over the baselines' subset (every depth, one model)."""
+    secs = sum(fn(data, depth, BASE_ETA, 1, steps, objective=objective, **kw) for depth in DEPTHS)
+    return len(DEPTHS) * steps / secs
+
+
+def baselines(smp, wis, objective, steps, threads, have_torch):
+    """One measurement of every per-step loop's model-steps/s."""
+    r = {
+        "JAX loop samples": loop_rate(time_jax_loop, smp, objective, steps),
+        "JAX loop wishart": loop_rate(time_jax_loop, wis, objective, steps, moments=True),
+    }
+    for t in threads if have_torch else ():
+        for moments in (False, True):
+            name = f"PyTorch {'moments' if moments else 'samples'} {t}T"
+            r[name] = loop_rate(time_torch_loop, smp, objective, steps, threads=t, moments=moments)
+    return r
+
+
+def stats(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def fmt(s, spec="{:,.0f}"):
+    return f"{spec.format(s['median'])} ({spec.format(s['min'])} - {spec.format(s['max'])})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=2000, help="steps per member, d = 2 (2000)")
+    ap.add_argument("--steps-d16", type=int, default=500, help="steps per member, d = 16 (500)")
+    ap.add_argument("--base-steps", type=int, default=500, help="steps per baseline model (500)")
+    ap.add_argument("--repeats", type=int, default=3, help="timings of each figure (3)")
+    ap.add_argument("--dims", type=int, nargs="+", default=[2, 16], help="d values (2 16)")
+    ap.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024])
+    ap.add_argument("--quick", action="store_true", help="200 steps, 50 baseline steps, 1 repeat")
+    ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
+    args = ap.parse_args()
+    if args.quick:
+        args.steps = args.steps_d16 = 200
+        args.base_steps, args.repeats = 50, 1
+    if min(args.steps, args.steps_d16, args.base_steps, args.repeats) < 1:
+        ap.error("--steps, --steps-d16, --base-steps and --repeats must be >= 1")
+    try:
+        import torch  # noqa: F401
+
+        have_torch = True
+    except ImportError:
+        have_torch = False
+    threads = sorted({1, os.cpu_count() or 1})
+    load0 = os.getloadavg()
+    print(
+        f"device: {jax.devices()[0].platform} ({os.cpu_count()} cores); load average "
+        f"{load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}; {args.repeats} repeat(s); grid "
+        f"{len(SEEDS)} seeds x depth {list(DEPTHS)} x eta {[f'{e:g}' for e in ETAS]} = "
+        f"{len(SEEDS) * len(DEPTHS) * len(ETAS)} members per call"
+    )
+    if not have_torch:
+        print("PyTorch is not installed: no PyTorch baseline; ratios against the JAX loop only")
+    figures, ratios, spread = {}, {}, {}
+    for d in args.dims:
+        steps = args.steps if d == 2 else args.steps_d16
+        print(f"\nd = {d}: {steps} steps per member; baselines {args.base_steps} steps per depth")
+        for objective in ("jepa", "mae"):
+            for batch in args.batches:
+                cell = f"d={d} {objective} batch={batch}"
+                smp, wis = source(d, batch, "samples"), source(d, batch, "wishart")
+                engines = {"samples": engine_call(smp, objective, steps)}
+                engines["wishart"] = engine_call(wis, objective, steps)
+                for f in engines.values():
+                    f()  # compile
+                runs = {}  # figure -> one value per repeat
+                for _ in range(args.repeats):
+                    r = {f"engine {k}": f() for k, f in engines.items()}
+                    r.update(baselines(smp, wis, objective, args.base_steps, threads, have_torch))
+                    for k, v in r.items():
+                        runs.setdefault(k, []).append(v)
+                rat = {}
+                n = args.repeats
+                for path in ("samples", "wishart"):
+                    eng = runs[f"engine {path}"]
+                    rat[f"engine {path} / JAX loop {path}"] = [
+                        eng[i] / runs[f"JAX loop {path}"][i] for i in range(n)
+                    ]
+                    if have_torch:
+                        kinds = ("samples",) if path == "samples" else ("samples", "moments")
+                        best = [
+                            max(runs[f"PyTorch {k} {t}T"][i] for k in kinds for t in threads)
+                            for i in range(n)
+                        ]
+                        runs[f"PyTorch best for {path}"] = best
+                        rat[f"engine {path} / PyTorch (best)"] = [
+                            eng[i] / best[i] for i in range(n)
+                        ]
+                print(f"  {cell}:")
+                for k, v in runs.items():
+                    s = stats(v)
+                    figures[f"{cell}: {k} model-steps/s"] = s["median"]
+                    spread[f"{cell}: {k} model-steps/s"] = s
+                    print(f"    {k:<28} {fmt(s)} model-steps/s")
+                for k, v in rat.items():
+                    s = stats(v)
+                    ratios[f"{cell}: {k}"] = s["median"]
+                    spread[f"{cell}: {k}"] = s
+                    print(f"    {k:<40} {fmt(s, '{:.1f}x')}")
+    # summary: the worst cell per engine path
+    print("\nworst cell per path (median ratio), target >= 10x against the PyTorch loop:")
+    base = "PyTorch (best)" if have_torch else "JAX loop"
+    for path in ("samples", "wishart"):
+        suffix = (
+            f"engine {path} / PyTorch (best)" if have_torch else f"engine {path} / JAX loop {path}"
+        )
+        cells = {k: v for k, v in ratios.items() if k.endswith(suffix)}
+        if not cells:
+            continue
+        key = min(cells, key=cells.get)
+        ratios[f"min over cells: engine {path} / {base}"] = cells[key]
+        status = "met" if cells[key] >= 10 else "NOT met"
+        print(f"  {path}: {cells[key]:.1f}x at {key.split(':')[0]} ({status})")
+    load1 = os.getloadavg()
+    print(f"load average at the end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+    if args.json:
+        report = {
+            "script": "bench_train_sweep",
+            "params": {
+                "steps": args.steps,
+                "steps_d16": args.steps_d16,
+                "base_steps": args.base_steps,
+                "repeats": args.repeats,
+                "dims": args.dims,
+                "batches": args.batches,
+                "baseline": "PyTorch per-step loop" if have_torch else "per-step jitted JAX loop",
+                "torch": have_torch,
+                "loadavg_start": load0,
+                "loadavg_end": load1,
+            },
+            "figures": figures,
+            "ratios": ratios,
+            "spread": spread,
+        }
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
