@@ -34,8 +34,41 @@ is measured ``--repeats`` times in this process (baselines and engine
 interleaved); printed and written (``--json``) as the median with the min -
 max range. The load average is printed: on a shared machine the figures move.
 
-Measured (2-core CPU machine, shared with other jobs; load average 2.2-4.9;
-jax 0.x, torch 2.x, 3 repeats; median, min - max) -- see the report below.
+Measured on the 2-core CPU machine (jax 0.10.2, torch 2.13.0+cpu, CPU wheel), default
+sizes, one run per d with 3 repeats each, median (min - max). The machine was
+shared with three other jobs: load average 7-10 on 2 cores throughout, so
+every figure is depressed and noisy (a PyTorch loop with 2 threads ran at a
+few dozen to a few hundred steps/s; the 1-thread loop was always the
+baseline). Columns: engine model-steps/s and its ratio to the best PyTorch
+loop and to the per-step JAX loop, with explicit samples, then with Wishart
+moment matrices::
+
+    d obj   batch samples /PyTorch         /JAX loop      wishart /PyTorch         /JAX loop
+    2 jepa    64 227,866 65x (28-267)     16x (16-20)    632,904 124x (103-189)   22x (21-25)
+    2 jepa   256  64,863 13x (8-14)       7.4x (5.8-8.5) 498,763 82x (62-96)      21x (13-29)
+    2 jepa  1024  12,802 5.9x (5.4-6.0)   2.5x (1.6-2.9) 388,601 171x (163-186)   16x (15-26)
+    2 mae     64 204,680 48x (40-56)      20x (19-24)    462,452 111x (103-126)   22x (21-26)
+    2 mae    256  68,308 13x (9-25)       7.9x (4.7-8.2) 606,672 122x (76-139)    20x (19-20)
+    2 mae   1024  13,886 6.4x (4.0-6.6)   2.1x (1.5-2.3) 563,421 173x (137-245)   28x (20-33)
+   16 jepa    64  33,375 7.3x (6.1-49.2)  4.6x (4.2-4.7)  38,715 6.8x (5.8-11.0)  4.2x (3.4-6.5)
+   16 jepa   256   9,914 3.9x (3.5-4.3)   2.3x (1.8-2.5)  30,237 12x (10-12)      3.6x (3.6-4.7)
+   16 jepa  1024   1,133 3.4x (2.2-7.3)   0.6x (0.4-0.7)  25,073 65x (53-92)      5.5x (3.4-9.5)
+   16 mae     64  28,015 31x (20-36)      4.9x (4.2-5.0)  27,797 26x (20-35)      4.5x (4.2-7.5)
+   16 mae    256   5,598 14x (8-16)       1.3x (1.2-2.3)  21,561 46x (33-47)      7.1x (2.8-9.1)
+   16 mae   1024   1,392 8.3x (5.1-11.7)  0.8x (0.5-0.9)  22,077 89x (84-180)     6.1x (2.6-13.3)
+
+The 10x target holds with moment matrices except at d = 16, batch 64 (JEPA
+6.8x, MAE 26x: within this noise), and with explicit samples only for small
+batches. The explicit path is bound by drawing ``B x 2d`` normals per member
+and step (threefry and erfinv, float32): with the draw replaced by zeros the
+d = 2, batch 1024 JEPA call ran 6.6x faster (side experiment, same load), and
+fusing the two basis matmuls into one (``z @ root.T``) gained about 5%, within
+the noise, so neither changed the library. At d = 16, batch 1024 the vmapped
+engine is slower per model-step than one model at a time (JAX-loop ratios
+under 1), presumably because 72 members' draws (19 MB a step) leave the cache.
+Building the Wishart triangle from static slices instead of a scatter (bit-
+identical) cut the vmapped d = 16 draw from 960 to 758 us (72 members) but
+changed no engine timing beyond the noise and was 12% slower at d = 2: not kept.
 
     python scripts/bench_train_sweep.py [--steps N] [--repeats R] [--quick] [--json PATH]
 """
