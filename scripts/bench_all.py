@@ -38,6 +38,7 @@ SCRIPTS = {
     "bench_critical_time": ([], ["--n-exact", "65536", "--n-ode", "4096", "--n-scipy", "10"]),
     "bench_sweep": ([], ["--configs", "20000", "--scipy-sample", "10"]),
     "bench_train": ([], ["--quick"]),
+    "bench_train_sweep": (["--repeats", "1"], ["--quick", "--dims", "2", "--batches", "64"]),
 }
 PACKAGES = ("jax", "jaxlib", "diffrax", "equinox", "optax", "numpy", "scipy", "torch")
 

@@ -33,13 +33,12 @@ import time
 
 import jax
 import numpy as np
-import optax
 
 jax.config.update("jax_enable_x64", True)
 
+from _train_baselines import time_jax_loop, time_torch_loop  # scripts/_train_baselines.py
+
 import jepa_flow as jf
-from jepa_flow._training._data import sample
-from jepa_flow._training._model import init_params, minibatch_loss, wbar
 
 
 def workload(d, batch, sampler="auto"):
@@ -56,76 +55,6 @@ def time_engine(data, depth, eta, n_models, steps):
     jf.train(data, cfg)  # compile
     t0 = time.perf_counter()
     jf.train(data, cfg)
-    return time.perf_counter() - t0
-
-
-def time_jax_loop(data, depth, eta, n_models, steps):
-    """Per-step jitted step called from Python (one model after another)."""
-    opt = optax.sgd(eta)
-
-    @jax.jit
-    def step(params, opt_state, key):
-        key, sub = jax.random.split(key)
-        X, Y = sample(data, sub, data.batch)
-
-        def loss_fn(p):
-            return minibatch_loss("jepa", p, jax.lax.stop_gradient(wbar(p.W)), X, Y)
-
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, key, loss
-
-    def run():
-        for m in range(n_models):
-            key = jax.random.PRNGKey(m)
-            params = init_params("balanced", key, data.d, depth, depth, 0.1, 0.0)
-            opt_state = opt.init(params)
-            for _ in range(steps):
-                params, opt_state, key, loss = step(params, opt_state, key)
-            loss.block_until_ready()
-
-    p0 = init_params("balanced", jax.random.PRNGKey(0), data.d, depth, depth, 0.1, 0.0)
-    step(p0, opt.init(p0), jax.random.PRNGKey(0))  # compile
-    t0 = time.perf_counter()
-    run()
-    return time.perf_counter() - t0
-
-
-def time_torch_loop(data, depth, eta, n_models, steps, threads=1):  # pragma: no cover
-    import torch
-
-    torch.set_num_threads(threads)
-    torch.set_default_dtype(torch.float64)
-    d, B = data.d, data.batch
-    rows = data.model == "samples"
-    if rows:
-        Xs, Ys = torch.tensor(np.asarray(data.X)), torch.tensor(np.asarray(data.Y))
-    else:
-        factor = torch.tensor(np.asarray(data.factor))
-        U = torch.tensor(np.asarray(data.U))
-    t0 = time.perf_counter()
-    for m in range(n_models):
-        torch.manual_seed(m)
-        u0 = 0.1 ** (1 / depth)
-        Ws = [torch.nn.Parameter(u0 * torch.eye(d)) for _ in range(depth)]
-        V = torch.nn.Parameter(u0 * torch.eye(d))
-        opt = torch.optim.SGD([*Ws, V], lr=eta)
-        for _ in range(steps):
-            if rows:  # rows drawn with replacement, each pair swapped with probability 1/2
-                idx = torch.randint(Xs.shape[0], (B,))
-                flip = torch.rand(B, 1) < 0.5
-                X0, Y0 = Xs[idx], Ys[idx]
-                X, Y = torch.where(flip, Y0, X0), torch.where(flip, X0, Y0)
-            else:
-                z = torch.randn(B, 2 * d) @ factor.T
-                X, Y = z[:, :d] @ U.T, z[:, d:] @ U.T
-            E = Ws[0]
-            for W in Ws[1:]:
-                E = W @ E
-            loss = 0.5 * ((X @ (V @ E).T - Y @ E.detach().T) ** 2).sum() / B
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
     return time.perf_counter() - t0
 
 
