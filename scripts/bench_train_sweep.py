@@ -248,8 +248,8 @@ def main():
                     spread[f"{cell}: {k}"] = s
                     print(f"    {k:<40} {fmt(s, '{:.1f}x')}")
     # summary: the worst cell per engine path
-    print("\nworst cell per path (median ratio), target >= 10x against the PyTorch loop:")
     base = "PyTorch (best)" if have_torch else "JAX loop"
+    print(f"\nworst cell per path (median ratio), target >= 10x against the {base} (per step):")
     for path in ("samples", "wishart"):
         suffix = (
             f"engine {path} / PyTorch (best)" if have_torch else f"engine {path} / JAX loop {path}"
