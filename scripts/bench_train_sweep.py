@@ -35,7 +35,7 @@ interleaved); printed and written (``--json``) as the median with the min -
 max range. The load average is printed: on a shared machine the figures move.
 
 Measured on the 2-core CPU machine (jax 0.10.2, torch 2.13.0+cpu, CPU wheel), default
-sizes, one run per d with 3 repeats each, median (min - max). The machine was
+sizes, 3 repeats per run, median (min - max) over the repeats. The machine was
 shared with three other jobs: load average 7-10 on 2 cores throughout, so
 every figure is depressed and noisy (a PyTorch loop with 2 threads ran at a
 few dozen to a few hundred steps/s; the 1-thread loop was always the
@@ -56,6 +56,15 @@ moment matrices::
    16 mae     64  28,015 31x (20-36)      4.9x (4.2-5.0)  27,797 26x (20-35)      4.5x (4.2-7.5)
    16 mae    256   5,598 14x (8-16)       1.3x (1.2-2.3)  21,561 46x (33-47)      7.1x (2.8-9.1)
    16 mae   1024   1,392 8.3x (5.1-11.7)  0.8x (0.5-0.9)  22,077 89x (84-180)     6.1x (2.6-13.3)
+
+A second d = 2 run (load average 5-8, the 2-thread probe in place):
+
+    2 jepa    64 329,746 36x (30-45)      18x (17-26)    891,630 98x (84-113)     25x (25-29)
+    2 jepa   256  84,652 16x (12-20)      7.5x (7.1-7.8) 804,345 120x (114-173)   28x (24-41)
+    2 jepa  1024  24,596 5.3x (5.0-5.9)   2.9x (2.6-3.0) 861,390 187x (184-209)   27x (25-31)
+    2 mae     64 309,642 31x (29-53)      18x (18-18)    817,869 93x (83-102)     24x (22-29)
+    2 mae    256  91,155 12x (10-12)      6.5x (6.1-8.3) 702,168 91x (83-95)      19x (19-23)
+    2 mae   1024  23,077 5.2x (4.9-6.9)   2.9x (2.8-3.0) 776,806 172x (158-231)   24x (19-28)
 
 The 10x target holds with moment matrices except at d = 16, batch 64 (JEPA
 6.8x, MAE 26x: within this noise), and with explicit samples only for small
@@ -239,8 +248,8 @@ def main():
                     spread[f"{cell}: {k}"] = s
                     print(f"    {k:<40} {fmt(s, '{:.1f}x')}")
     # summary: the worst cell per engine path
-    print("\nworst cell per path (median ratio), target >= 10x against the PyTorch loop:")
     base = "PyTorch (best)" if have_torch else "JAX loop"
+    print(f"\nworst cell per path (median ratio), target >= 10x against the {base} (per step):")
     for path in ("samples", "wishart"):
         suffix = (
             f"engine {path} / PyTorch (best)" if have_torch else f"engine {path} / JAX loop {path}"
