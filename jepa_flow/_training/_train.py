@@ -25,6 +25,14 @@ data's ``U``) the encoded norm ``|Wbar e_j|``, the diagonal entry
 ``fraction * wbar*_j`` (per-feature theory) is detected and interpolated
 linearly between the two steps: that is the training critical time.
 
+Precision: ``train`` runs in the working dtype of JAX (float64 when
+``jax_enable_x64`` is on, float32 otherwise; ``jepa_flow._core._batch.float_dtype``),
+like the theory layer: the data's arrays are cast to it, and every recorded
+array of the ``TrainResult`` is in it (``step`` and ``t`` are exact numpy
+values). Minibatch draws are float32 in both (``jepa_flow._training._data``),
+so the same seed gives the same minibatches in both precisions. The float32
+accuracy of trained critical times is measured in docs/precision.md.
+
 Depth: members of different depths share ``n_layers = max(depth)`` layers; the
 extra layers are identity with masked updates (see ``jepa_flow._training._model``).
 """
@@ -39,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import _validate
+from .._core._batch import float_dtype
 from .._core._results import register_result
 from .._theory._critical_time import fixed_point
 from .._theory._layers import Params, wbar
@@ -174,6 +183,16 @@ def _chunk_size(n_total: int) -> int:
     return int(min(16384, max(128, 2 ** round(math.log2(max(n_total, 1) / 100)))))
 
 
+def _as_working_dtype(data: Data) -> Data:
+    """``data`` with its float arrays in the working dtype (a no-op when they already are)."""
+    dtype = float_dtype()
+
+    def cast(x):
+        return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+
+    return jax.tree.map(cast, data)
+
+
 def _start(config: TrainConfig, start, d: int):
     """The given initial ``(W0, V0)`` (``init == "given"``), checked; empty arrays otherwise."""
     if config.init != "given":
@@ -235,6 +254,7 @@ def train(
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
     d = data.d
+    data = _as_working_dtype(data)
     W0, V0 = _start(config, start, d)
     E_T = np.zeros((d, d))
     if config.target == "frozen":
