@@ -185,7 +185,7 @@ def compute(path, parts, n):
 
 def _rel(a, b):
     """|a / b - 1| where both are finite and b > 0 (inf where exactly one is finite)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
     both = np.isfinite(a) & np.isfinite(b) & (b > 0)
     out = np.where(np.isfinite(a) == np.isfinite(b), 0.0, np.inf)
     out[both] = np.abs(a[both] / b[both] - 1)
@@ -306,6 +306,8 @@ def main(argv=None):
     )
     ap.add_argument("--n", type=int, default=6, help="points per lam/rho/eps axis of the sweep")
     ap.add_argument("--out", default=None, help="write the report as JSON")
+    ap.add_argument("--keep", metavar="DIR", help="keep the raw outputs (x64_0.npz, x64_1.npz)")
+    ap.add_argument("--tables-from", metavar="DIR", help="only print the tables of kept outputs")
     ap.add_argument("--compute", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.compute:
@@ -313,9 +315,13 @@ def main(argv=None):
         return 0
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = args.tables_from or args.keep or tmp
+        os.makedirs(tmp, exist_ok=True)
         paths = {}
         for x64 in ("0", "1"):
             paths[x64] = os.path.join(tmp, f"x64_{x64}.npz")
+            if args.tables_from:
+                continue
             env = dict(os.environ, JAX_ENABLE_X64=x64)
             cmd = [
                 sys.executable,

@@ -82,7 +82,7 @@ CHILD = textwrap.dedent(
         assert "sweep.rtol must lie in [1.91e-06, 0.1] in float32" in str(err), err
     assert not os.path.exists(f"{sys.argv[3]}/refused")
     # the CLI in float32
-    assert main(["train", "--depth", "1", "--eta", "0.05", "--eps", "1e-2", "--t-max", "300",
+    assert main(["train", "--depth", "1", "--eta", "0.05", "--eps", "1e-2", "--t-max", "100",
                  "--lam", "1", "0.8", "--var", "2", "1", "--precision", "float32",
                  "--no-progress", "--out", f"{sys.argv[3]}/train"]) == 0
     assert main(["critical-time", "--lam", "1", "--var", "2", "--depth", "3", "--method", "ode",
@@ -108,7 +108,6 @@ TRAIN = {
     "jepa": dict(
         objective="jepa", depth=[1, 2], eta=0.05, eps=1e-2, t_max=1300.0, n_t=4, batch=None
     ),
-    "mae": dict(objective="mae", depth=[1, 2], eta=0.01, eps=1e-2, t_max=30.0, n_t=4, batch=None),
     "minibatch": dict(
         objective="jepa",
         depth=[1, 2],
@@ -122,7 +121,7 @@ TRAIN = {
 }
 SWEEP_BALANCED = """
 [sweep]
-objective = ["jepa", "mae"]
+objective = "jepa"
 method = ["exact", "ode"]
 depth = [1, 3, 8]
 lam = [0.01, 1.0, 100.0]
@@ -144,7 +143,7 @@ eps = 1e-3
 def _full_flow_cases():
     rng = np.random.default_rng(4)
     cases = {}
-    for objective, depth, t_end in (("mae", 2, 40.0), ("jepa", 1, 400.0)):
+    for objective, depth, t_end in (("jepa", 2, 1300.0),):
         u0 = 1e-2 ** (1 / depth)
         W0 = u0 * (np.eye(2) + 1e-3 * rng.standard_normal((depth, 2, 2)))
         V0 = u0 * (np.eye(2) + 1e-3 * rng.standard_normal((2, 2)))
