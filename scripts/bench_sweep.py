@@ -191,7 +191,7 @@ def main(argv=None) -> int:
             for (method, g), r in results.items():
                 if g != grid:
                     continue
-                t = r["t_star"][idx]
+                t = r["t_star"][idx].astype(float)  # float32 sweeps: 1e-300 is 0 in float32
                 err = np.max(np.abs(t_scipy - t) / np.maximum(t, 1e-300))
                 if grid == "paper":
                     ratios[f"{method} / scipy"] = rates[method, grid] / rate
