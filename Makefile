@@ -15,9 +15,11 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/jepa-flow demo --out runs/demo --force
 
-# every benchmark script, 5 runs each: results/bench/<device>.json (median and spread)
+# every benchmark script, 5 runs each: results/bench/<device>.json (median and spread);
+# make bench PRECISION="float64 float32" runs them in both precisions
+PRECISION ?= float64
 bench: $(BIN)/.installed
-	$(BIN)/python scripts/bench_all.py
+	$(BIN)/python scripts/bench_all.py --precision $(PRECISION)
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q

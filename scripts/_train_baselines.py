@@ -6,7 +6,8 @@ per SGD step, from the balanced start ``W_a = V = eps^(1/L) I``, and returns
 the wall time in seconds of an already compiled run:
 
 - ``time_jax_loop``: a jitted JAX step (draw, ``value_and_grad``, ``optax.sgd``);
-- ``time_torch_loop``: the same step in PyTorch (``torch.optim.SGD``), float64.
+- ``time_torch_loop``: the same step in PyTorch (``torch.optim.SGD``), in JAX's working precision
+  (float64 when ``jax_enable_x64`` is on, float32 otherwise).
 
 ``objective`` is ``"jepa"`` (stop-gradient target) or ``"mae"``. With
 ``moments=False`` the loss is the mean over ``data.batch`` explicit samples
@@ -72,11 +73,11 @@ def time_jax_loop(data, depth, eta, n_models, steps, *, objective="jepa", moment
 def time_torch_loop(
     data, depth, eta, n_models, steps, threads=1, *, objective="jepa", moments=False, eps=0.1
 ):  # pragma: no cover
-    """The same per-step loop in PyTorch, float64, with ``threads`` intra-op threads."""
+    """The same per-step loop in PyTorch, in JAX's working precision, with ``threads`` threads."""
     import torch
 
     torch.set_num_threads(threads)
-    torch.set_default_dtype(torch.float64)
+    torch.set_default_dtype(torch.float64 if jax.config.jax_enable_x64 else torch.float32)
     d, B = data.d, data.batch
     rows = data.model == "samples"
     if rows:

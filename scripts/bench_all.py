@@ -2,6 +2,7 @@
 
     python scripts/bench_all.py                    # make bench: 5 repeats, full sizes
     python scripts/bench_all.py --repeats 3 --small   # small sizes (checks the report format)
+    python scripts/bench_all.py --precision float64 float32   # every script in both
     python scripts/bench_all.py --table results/bench/cpu-2core.json        # README table
     python scripts/bench_all.py --update-readme results/bench/cpu-2core.json
 
@@ -11,8 +12,15 @@ figures and ratios with ``--json``; this script runs each ``--repeats`` times
 in a fresh process, one after the other (never concurrently), and writes
 ``results/bench/<device>.json``: the device kind and count, the versions of
 jax, jaxlib, diffrax, equinox, optax, numpy, scipy (and torch when installed),
-the precision, the sizes, and for each figure and ratio its median, minimum,
-maximum, relative spread ((max - min) / median) and every run's value.
+the sizes, and per precision (``"runs": {"float64": ..., "float32": ...}``)
+for each script its precision and for each figure and ratio its median,
+minimum, maximum, relative spread ((max - min) / median) and every run's value.
+
+``--precision float64 float32`` runs every script in each precision (the
+scripts read ``JAX_ENABLE_X64``: 0 runs them in float32, their baselines in the
+same precision where they can: PyTorch follows it, scipy stays float64); the
+default is float64 only, since each precision costs a full ``make bench`` on
+a 2-core CPU (``make bench PRECISION="float64 float32"`` for both).
 
 ``--table`` prints the README's performance table (markdown) from a report;
 ``--update-readme`` replaces the table between the ``<!-- bench-table -->``
@@ -24,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import re
 import statistics
@@ -107,8 +116,10 @@ def summarize(values: list[float]) -> dict:
     }
 
 
-def run_all(repeats: int, small: bool, only) -> dict:
+def run_all(repeats: int, small: bool, only, precision: str = "float64") -> dict:
+    """Every script ``repeats`` times in ``precision`` (``JAX_ENABLE_X64`` in its environment)."""
     results = {}
+    env = dict(os.environ, JAX_ENABLE_X64="1" if precision == "float64" else "0")
     for name, (full_args, small_args) in SCRIPTS.items():
         if only and name not in only:
             continue
@@ -118,13 +129,13 @@ def run_all(repeats: int, small: bool, only) -> dict:
                 path = Path(tmp) / "out.json"
                 cmd = [sys.executable, str(ROOT / "scripts" / f"{name}.py"),
                        *(small_args if small else full_args), "--json", str(path)]  # fmt: skip
-                print(f"[{name} {i + 1}/{repeats}] {' '.join(cmd[1:])}", flush=True)
-                proc = subprocess.run(cmd, capture_output=True, text=True)
+                print(f"[{name} {precision} {i + 1}/{repeats}] {' '.join(cmd[1:])}", flush=True)
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if proc.returncode != 0:
                     raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
                 print(proc.stdout.rstrip(), flush=True)
                 runs.append(json.loads(path.read_text()))
-        entry = {"params": runs[0]["params"], "repeats": repeats}
+        entry = {"precision": precision, "params": runs[0]["params"], "repeats": repeats}
         for part in ("figures", "ratios"):
             keys = [k for k in runs[0][part] if all(k in r[part] for r in runs)]
             entry[part] = {k: summarize([float(r[part][k]) for r in runs]) for k in keys}
@@ -132,23 +143,32 @@ def run_all(repeats: int, small: bool, only) -> dict:
     return results
 
 
+def by_precision(report: dict) -> dict[str, dict]:
+    """``{precision: {script: entry}}`` of a report (one written before ``"runs"`` had one)."""
+    if "runs" in report:
+        return report["runs"]
+    return {report["precision"]: report["scripts"]}
+
+
 def table(report: dict) -> str:
-    """The README's performance table (markdown) from a report."""
+    """The README's performance table (markdown) from a report: one row per figure and precision."""
     dev = report["device"]
+    runs = by_precision(report)
     lines = [
         f"Measured with `make bench` on {dev['name']} ({dev['kind']}, {dev['count']} device(s)), "
-        f"{report['precision']}, jax {report['versions'].get('jax')}, {report['date']}, "
+        f"{', '.join(runs)}, jax {report['versions'].get('jax')}, {report['date']}, "
         f"{report['sizes']} sizes: median of {report['repeats']} run(s) (min - max).",
         "",
-        "| what | median | min - max | target |",
-        "| --- | --- | --- | --- |",
+        "| what | precision | median | min - max | target |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for what, script, part, key, fmt, target in TABLE:
-        entry = report["scripts"].get(script, {}).get(part, {}).get(key)
-        if entry is None:
-            continue
-        lo, hi = fmt.format(entry["min"]), fmt.format(entry["max"])
-        lines.append(f"| {what} | {fmt.format(entry['median'])} | {lo} - {hi} | {target} |")
+        for precision, scripts in runs.items():
+            entry = scripts.get(script, {}).get(part, {}).get(key)
+            if entry is None:
+                continue
+            lo, hi, med = fmt.format(entry["min"]), fmt.format(entry["max"]), entry["median"]
+            lines.append(f"| {what} | {precision} | {fmt.format(med)} | {lo} - {hi} | {target} |")
     return "\n".join(lines)
 
 
@@ -167,6 +187,14 @@ def main() -> int:
     ap.add_argument("--small", action="store_true", help="small sizes: checks the format only")
     ap.add_argument("--only", nargs="+", choices=sorted(SCRIPTS), help="run only these scripts")
     ap.add_argument(
+        "--precision",
+        nargs="+",
+        choices=("float64", "float32"),
+        default=["float64"],
+        help="run every script in each of these precisions (default: float64; "
+        "--precision float64 float32 doubles the time)",
+    )
+    ap.add_argument(
         "--out",
         default=None,
         help="report directory (default results/bench; runs/bench with --small, git-ignored)",
@@ -182,15 +210,17 @@ def main() -> int:
         return 0
     if args.repeats < 1:
         ap.error("--repeats must be >= 1")
+    precisions = list(dict.fromkeys(args.precision))  # in the given order, once each
     device = device_info()
     report = {
         "device": device,
-        "precision": "float64",
+        "precisions": precisions,
         "versions": versions(),
         "date": datetime.date.today().isoformat(),
         "repeats": args.repeats,
         "sizes": "small (format check only)" if args.small else "default",
-        "scripts": run_all(args.repeats, args.small, args.only),
+        # every script in each precision; each entry records its precision
+        "runs": {p: run_all(args.repeats, args.small, args.only, p) for p in precisions},
     }
     out = Path(args.out or ROOT / ("runs" if args.small else "results") / "bench")
     out.mkdir(parents=True, exist_ok=True)

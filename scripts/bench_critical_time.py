@@ -6,7 +6,8 @@ objectives, rho in [0.05, 5], lam in [0.01, 10], eps in [1e-4, 1e-2], fraction
 ``jepa_flow._theory._ode``) is also timed with its adaptive diffrax integrator
 (``integrator="diffrax"``: Dopri8 + PID on the same integral), which is what
 the fixed rule replaced. Two scipy loops, one ``scipy.integrate.solve_ivp``
-call per configuration at the same tolerance (``--rtol``, default 1e-12) with
+call per configuration at the same tolerance (``--rtol``, default 1e-12; 1.2e-5
+when run in float32 with ``JAX_ENABLE_X64=0``, the scipy loops staying float64) with
 a terminal event located by scipy's root finder:
 
 - "paper ODE": the per-feature ODE as theory §3 states it, ``du/dt = f(u)`` in
@@ -37,7 +38,10 @@ import time
 
 import jax
 
-jax.config.update("jax_enable_x64", True)
+# float64 unless JAX_ENABLE_X64=0 (scripts/bench_all.py --precision float32)
+X64 = os.environ.get("JAX_ENABLE_X64", "1") != "0"
+PRECISION = "float64" if X64 else "float32"
+jax.config.update("jax_enable_x64", X64)
 jax.config.update("jax_num_cpu_devices", int(os.environ.get("BENCH_DEVICES", os.cpu_count() or 1)))
 
 import jax.numpy as jnp  # noqa: E402
@@ -49,7 +53,8 @@ import jepa_flow as jf  # noqa: E402
 from jepa_flow._core._devices import over_devices  # noqa: E402
 from jepa_flow._theory import _ode  # noqa: E402
 
-RTOL = 1e-12  # of every solver here (--rtol)
+# of every solver here (--rtol): the dtype's default, 1e-12 in float64 and 1.2e-5 in float32
+RTOL = _ode.default_rtol(jnp.float64 if X64 else jnp.float32)
 
 
 def configs(n, seed=0):
@@ -173,7 +178,7 @@ def main():
     RTOL = args.rtol
     print(
         f"jax {jax.__version__} on {jax.devices()[0].platform}, {jax.device_count()} device(s), "
-        f"float64, rtol = atol = {args.rtol:g}, {_ode.gauss_nodes(args.rtol)} Gauss nodes; "
+        f"{PRECISION}, rtol = atol = {args.rtol:g}, {_ode.gauss_nodes(args.rtol)} Gauss nodes; "
         f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
 
@@ -273,6 +278,7 @@ def main():
             ratios[f"ode / scipy {form} (fastest)"] = ode_rate / best
         params = {"n_exact": args.n_exact, "n_ode": args.n_ode, "n_scipy": args.n_scipy}
         params.update(n_diffrax=args.n_diffrax, repeats=args.repeats, rtol=args.rtol)
+        params["precision"] = PRECISION
         report = {"script": "bench_critical_time", "params": params, "figures": figures}
         with open(args.json, "w") as fh:
             json.dump({**report, "ratios": ratios}, fh, indent=2)

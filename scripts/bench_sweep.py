@@ -115,15 +115,20 @@ def main(argv=None) -> int:
         )
     import jax
 
-    jax.config.update("jax_enable_x64", True)
+    # float64 unless JAX_ENABLE_X64=0 (scripts/bench_all.py --precision float32)
+    x64 = os.environ.get("JAX_ENABLE_X64", "1") != "0"
+    jax.config.update("jax_enable_x64", x64)
     import numpy as np
 
     from jepa_flow import load_sweep, parse_sweep_config, run_sweep
+    from jepa_flow._theory._ode import default_rtol
 
-    rtol = args.rtol if args.rtol is not None else 1e-12
+    precision = "float64" if x64 else "float32"
+    rtol = args.rtol if args.rtol is not None else default_rtol(np.dtype(precision))
     print(
         f"devices: {jax.local_device_count()} x {jax.devices()[0].device_kind}; "
-        f"chunk size {args.chunk_size or 'per method'}; jax {jax.__version__}; rtol {rtol:g}"
+        f"chunk size {args.chunk_size or 'per method'}; jax {jax.__version__}; {precision}, "
+        f"rtol {rtol:g}"
     )
     rates, figures, ratios = {}, {}, {}  # figures and ratios: for --json
     tmp = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
@@ -186,7 +191,7 @@ def main(argv=None) -> int:
             for (method, g), r in results.items():
                 if g != grid:
                     continue
-                t = r["t_star"][idx]
+                t = r["t_star"][idx].astype(float)  # float32 sweeps: 1e-300 is 0 in float32
                 err = np.max(np.abs(t_scipy - t) / np.maximum(t, 1e-300))
                 if grid == "paper":
                     ratios[f"{method} / scipy"] = rates[method, grid] / rate
@@ -201,6 +206,7 @@ def main(argv=None) -> int:
 
         params = {"configs": args.configs, "methods": args.methods, "devices": args.devices}
         params.update(scipy_sample=args.scipy_sample, grids=args.grids, repeats=args.repeats)
+        params.update(precision=precision, rtol=rtol)
         report = {"script": "bench_sweep", "params": params, "figures": figures}
         with open(args.json, "w") as fh:
             json.dump({**report, "ratios": ratios}, fh, indent=2)

@@ -1,7 +1,7 @@
 """Steps per second of the training engine against a plain per-step loop.
 
 Two workloads, JEPA with a stop-gradient target on minibatches from a Gaussian
-(float64, plain SGD):
+(float64, or float32 with ``JAX_ENABLE_X64=0``; plain SGD):
 
 - one model:   d = 64, depth 4, batch 512;
 - an ensemble: 32 models (seeds) of d = 16, depth 4, batch 128, in one vmapped call;
@@ -29,12 +29,16 @@ loop, printed alongside.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import jax
 import numpy as np
 
-jax.config.update("jax_enable_x64", True)
+# float64 unless JAX_ENABLE_X64=0 (scripts/bench_all.py --precision float32); the
+# baselines run in the same precision
+X64 = os.environ.get("JAX_ENABLE_X64", "1") != "0"
+jax.config.update("jax_enable_x64", X64)
 
 from _train_baselines import time_jax_loop, time_torch_loop  # scripts/_train_baselines.py
 
@@ -121,7 +125,14 @@ def main():
     if args.json:
         import json
 
-        report = {"script": "bench_train", "params": {"steps": steps, "baseline": name}}
+        report = {
+            "script": "bench_train",
+            "params": {
+                "steps": steps,
+                "baseline": name,
+                "precision": "float64" if X64 else "float32",
+            },
+        }
         with open(args.json, "w") as fh:
             json.dump({**report, "figures": figures, "ratios": ratios}, fh, indent=2)
 

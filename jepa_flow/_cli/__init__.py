@@ -11,7 +11,8 @@ input, a refused budget, a locked or unwritable directory, an ``OSError``, a
 it instead, for developers. Ctrl-C exits with 130. Warnings are printed as one
 line, ``jepa-flow: warning: ...``.
 
-The CLI always runs in float64, with one JAX device per CPU core.
+The CLI runs in float64 (``--precision float32`` on every command that
+computes switches it; docs/precision.md), with one JAX device per CPU core.
 """
 
 from __future__ import annotations

@@ -69,16 +69,22 @@ def _add_feature_args(p: argparse.ArgumentParser, objective_help: str) -> None:
     )
 
 
+PRECISIONS = ("float64", "float32")
+
+
 def _add_precision_arg(p: argparse.ArgumentParser) -> None:
+    """``--precision float64|float32`` (every command that computes; docs/precision.md)."""
     p.add_argument(
         "--precision",
-        choices=("float64", "float32"),
+        choices=PRECISIONS,
         default="float64",
-        help="floating-point precision of the computation (default: float64)",
+        help="floating-point precision of the computation (default: float64); float32 "
+        "tolerances and accuracy: docs/precision.md",
     )
 
 
 def _set_precision(args) -> None:
+    """Switch JAX's working dtype to ``--precision`` (before any array is made)."""
     import jax
 
     jax.config.update("jax_enable_x64", args.precision == "float64")
@@ -123,6 +129,7 @@ def _features(args):
 def _run_demo(args) -> int:
     from .._reproduce._study import make_features, run_study
 
+    _set_precision(args)
     features = make_features(DEMO_LAM, var=DEMO_VAR)
     _check_out(args, OBJECTIVES, features, DEMO_DEPTHS, DEMO_EPS, None, args.n_t)
     run_study(
@@ -226,6 +233,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="runs/demo", help="output directory")
     p.add_argument("--n-t", type=int, default=800, help="number of save times")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    _add_precision_arg(p)
     add_budget_args(p, "the trajectories")
     p.set_defaults(func=_run_demo)
 

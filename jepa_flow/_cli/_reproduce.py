@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._core import _add_precision_arg, _set_precision
+
 DEFAULT_OUT = "runs/reproduce"
 
 
@@ -37,6 +39,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--force", action="store_true", help="recompute experiments whose outputs already exist"
     )
+    _add_precision_arg(p)
     p.set_defaults(func=run)
 
 
@@ -44,6 +47,7 @@ def run(args) -> int:
     from .._core._io import check_writable
     from .._reproduce import reproduce
 
+    _set_precision(args)
     check_writable(args.out, "--out")
     level = args.level or ("quick" if args.quick else "full")
     report = reproduce(
@@ -53,7 +57,8 @@ def run(args) -> int:
     if skipped:
         print(
             f"experiment(s) {', '.join(map(str, skipped))} already had their outputs in "
-            f"{args.out} at level {level} and were not recomputed; add --force to recompute them"
+            f"{args.out} at level {level} ({args.precision}) and were not recomputed; "
+            "add --force to recompute them"
         )
     print(
         f"{report['n_held']}/{report['n_claims']} claims held; "

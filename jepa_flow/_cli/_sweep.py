@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+from ._core import _add_precision_arg, _set_precision
+
 
 def register(subparsers) -> None:
     """Add the ``sweep`` subcommand."""
@@ -55,6 +57,7 @@ def register(subparsers) -> None:
         help="disk budget for the chunk files (17 bytes per configuration, 42 for a pair "
         "sweep), e.g. 1T (default 20 GiB; overrides budget.disk in the TOML)",
     )
+    _add_precision_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -65,6 +68,7 @@ def run(args) -> int:
     from .._sweeps._run import maybe_initialize_distributed, run_sweep
 
     # every check before anything runs
+    _set_precision(args)
     config = load_config(args.config, max_memory=args.max_memory, max_disk=args.max_disk)
     if args.chunk_size is not None and args.chunk_size < 1:
         raise ValueError(f"--chunk-size must be an integer >= 1; got {args.chunk_size}")

@@ -30,7 +30,7 @@ from .._training._config import TrainConfig
 from .._training._datasets import DATASETS, from_npz, load_dataset
 from .._training._nonlinear import train_nonlinear
 from .._training._train import train
-from ._core import add_budget_args
+from ._core import _add_precision_arg, _set_precision, add_budget_args
 
 # A model-step is about a microsecond on a CPU core for small d: 1e9 is a
 # quarter of an hour at best. Raise it with --max-model-steps.
@@ -249,6 +249,7 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
         help="refuse a run of more than this many model-steps (members x steps) "
         f"(default {MAX_MODEL_STEPS:.0e})",
     )
+    _add_precision_arg(p)
     add_budget_args(p, "training")
     a("--no-progress", action="store_true", help="hide the progress bar (default: shown)")
     a(
@@ -451,6 +452,7 @@ def _inputs_text(args, config, data, teacher) -> str:
         "config": config.to_dict(),
         "data": {"model": data.model, "batch": data.batch, "sampler": data.sampler},
         "arrays_sha256": digest.hexdigest(),
+        "precision": args.precision,  # a float32 job is another job
     }
     return json.dumps(_to_jsonable(inputs), indent=2, allow_nan=False) + "\n"
 
@@ -461,6 +463,7 @@ def _prepare(args):
     An ``--out`` that holds this same job (its ``inputs.json``), interrupted or
     finished, is accepted without ``--force`` and recomputed in place.
     """
+    _set_precision(args)  # before the data's arrays are made
     data = _data_from(args)
     config = _config(args, data)
     teacher = _teacher(args)

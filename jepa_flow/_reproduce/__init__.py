@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._core._batch import float_dtype
 from .._core._io import check_writable, remove_stale_tmp, write_json_atomic
 from .._core._lock import locked_dir
 from ._common import LEVELS
@@ -52,14 +53,24 @@ def _done(exp_dir: Path, level: str) -> dict | None:
     figures = numbers.get("figures", [])
     if numbers.get("level") != level or not all((exp_dir / f).exists() for f in figures):
         return None
+    if numbers.get("precision", "float64") != _precision():  # float64 before it was recorded
+        return None
     return numbers
+
+
+def _precision() -> str:
+    """The working dtype's name (``"float64"`` when ``jax_enable_x64`` is on)."""
+    return np.dtype(float_dtype()).name
 
 
 def reproduce(out="results", *, level="full", only=None, force=False, log=print) -> dict:
     """Run the experiments ``only`` (default all) at ``level`` into ``out``; returns claims.json.
 
-    Experiments whose outputs exist at this level are skipped unless ``force``;
-    the returned dict lists them under ``"skipped"``.
+    Experiments whose outputs exist at this level and precision are skipped
+    unless ``force``; the returned dict lists them under ``"skipped"``. The
+    experiments run in the working dtype (float64 when ``jax_enable_x64`` is
+    on; the tolerances of their claims are set for float64), recorded as
+    ``"precision"`` in each ``numbers.json`` and in ``claims.json``.
 
     Raises ``ValueError`` for an unknown level or experiment number, an
     unwritable ``out`` or one in use by another process.
@@ -93,7 +104,10 @@ def _reproduce(out: Path, level: str, numbers_wanted, force: bool, log) -> dict:
         mod = experiment(n)
         exp_dir = out / mod.NAME
         if not force and _done(exp_dir, level) is not None:
-            log(f"[{n}] {mod.TITLE}: outputs exist in {exp_dir} at level {level}, skipped")
+            log(
+                f"[{n}] {mod.TITLE}: outputs exist in {exp_dir} at level {level} "
+                f"({_precision()}), skipped"
+            )
             skipped.append(n)
             continue
         exp_dir.mkdir(parents=True, exist_ok=True)
@@ -105,6 +119,7 @@ def _reproduce(out: Path, level: str, numbers_wanted, force: bool, log) -> dict:
             "experiment": n,
             "title": mod.TITLE,
             "level": level,
+            "precision": _precision(),
             "seconds": round(seconds[n], 1),
             **numbers,
         }
@@ -135,6 +150,7 @@ def write_claims(out: Path, level: str, seconds: float) -> dict:
         claims += [{"experiment": n, **c} for c in numbers["claims"]]
     report = {
         "level": level,
+        "precision": _precision(),
         "seconds_this_run": round(seconds, 1),
         "seconds_all_experiments": round(sum(e["seconds"] for e in per_exp.values()), 1),
         "n_claims": len(claims),

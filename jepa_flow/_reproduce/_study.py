@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .._core import _validate
-from .._core._batch import bucket
+from .._core._batch import bucket, float_dtype
 from .._core._budget import check_budget
 from .._core._io import (
     _to_jsonable,
@@ -152,6 +152,7 @@ def _inputs_text(objectives, features, depths, eps, t_max, n_t) -> str:
         "eps": eps,
         "t_max": t_max,
         "n_t": n_t,
+        "precision": np.dtype(float_dtype()).name,  # a float32 job is another job
     }
     return json.dumps(_to_jsonable(inputs), indent=2, allow_nan=False) + "\n"
 

@@ -439,7 +439,11 @@ def parse_config(text: str, *, max_memory=None, max_disk=None, budget: bool = Tr
 
 
 def _rtol(value) -> float | None:
-    """``sweep.rtol``: one number in [16 float64 epsilons, 0.1] (sweeps run in float64)."""
+    """``sweep.rtol``: one number in [16 float64 epsilons, 0.1].
+
+    A float32 sweep needs at least 16 float32 epsilons; ``run_sweep`` checks
+    that before it writes anything (the precision is chosen when it runs).
+    """
     if value is None:
         return None
     if isinstance(value, (bool, str, list, dict)):

@@ -25,8 +25,15 @@ anything runs and checked against the configuration's budget (``[budget]``,
 processes (``jax.distributed``) process ``p`` of ``n`` runs the chunks whose
 index is ``p`` modulo ``n`` and process 0 draws the plots.
 
-Everything runs in float64: enable ``jax_enable_x64`` before calling
-``run_sweep`` (the CLI does). Reading results (``_sweep_load``) uses numpy only.
+Precision: a sweep runs in the working dtype of JAX, float64 when
+``jax_enable_x64`` is on (the command line's default) and float32 otherwise
+(``jepa-flow sweep --precision float32``). The chunk files hold the outputs
+in that dtype (float32 chunks are half the size), ``manifest.json`` records
+it as ``"precision"``, and resuming a directory in the other precision is
+refused (results are never mixed). ``sweep.rtol`` must lie within the dtype's
+range (16 machine epsilons to 0.1). The accuracy of float32 sweeps is that of
+the kernels they run (docs/precision.md). Reading results (``_sweep_load``)
+uses numpy only.
 """
 
 from __future__ import annotations
@@ -43,9 +50,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import _budget, _io
+from .._core._batch import float_dtype
 from .._core._devices import batch_sharding, over_devices
 from .._core._lock import LOCK_NAME, locked_dir
-from .._theory._critical_time import critical_time_kernel
+from .._theory._critical_time import critical_time_kernel, resolve_rtol
 from .._theory._fixed_point import wbar_star
 from . import _general, _train
 from ._config import SweepConfig, load_config
@@ -210,7 +218,13 @@ def _manifest(config: SweepConfig, chunk_size: int) -> dict:
         "pair": config.pair,
         "axes": config.canonical().get("axes") or config.canonical()["groups"],
         "outputs": list(_outputs(config)),
+        "precision": _precision(),
     }
+
+
+def _precision() -> str:
+    """The working dtype's name: ``"float64"`` or ``"float32"``."""
+    return np.dtype(float_dtype()).name
 
 
 def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
@@ -244,6 +258,12 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
             raise ValueError(
                 f"out {str(out)!r} was written by jepa_flow {old.get('jepa_flow_version')}, "
                 f"this is {__version__}; use a new directory"
+            )
+        stored = old.get("precision", "float64")  # written before float32 sweeps existed
+        if stored != _precision():
+            raise ValueError(
+                f"out {str(out)!r} holds a {stored} sweep and this run is {_precision()}; "
+                f"resume it in {stored} or use a new directory (results are never mixed)"
             )
         if chunk_size is not None and chunk_size != old["chunk_size"]:
             raise ValueError(
@@ -316,9 +336,13 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
     among computed rows, stored as NaN with ``ok`` False, ``seconds``) and the
     columns on demand.
 
+    Runs in float64 when ``jax_enable_x64`` is on and in float32 otherwise
+    (the chunk files then hold float32; see the module docstring).
+
     Raises ``ValueError`` for a bad configuration, an unwritable ``out``, a
-    directory that holds another sweep or is in use by another process, or
-    a run beyond the memory/disk budget, before anything is computed.
+    directory that holds another sweep, a sweep of the other precision, or is
+    in use by another process, or a run beyond the memory/disk budget, before
+    anything is computed.
 
     Examples:
         Which of the canonical pair of theory §4 a JEPA learns first, at
@@ -349,10 +373,13 @@ def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> 
         [0 1] [ 1257.32 43056.37]
         >>> tmp.cleanup()
     """
-    if not jax.config.jax_enable_x64:
-        raise ValueError("sweeps run in float64: call jax.config.update('jax_enable_x64', True)")
     if not isinstance(config, (SweepConfig, _general.GeneralSweepConfig, _train.TrainSweepConfig)):
         config = load_config(config)
+    if getattr(config, "rtol", None) is not None:  # within the working dtype's range
+        try:
+            resolve_rtol(config.rtol, float_dtype())
+        except ValueError as err:
+            raise ValueError(f"sweep.{err}") from None
     out = Path(out)
     _io.check_writable(out)
     if chunk_size is not None:
@@ -425,14 +452,14 @@ def _run_chunks(config: SweepConfig, out: Path, chunk_size: int, devices, progre
                 continue
             if _is_general(config):
                 dispatch, gather = _general.chunk_function(config, chunk[1], devices)
-                handle = dispatch(config.kernel_inputs(*chunk[1:], padded))
+                handle = dispatch(_in_dtype(config.kernel_inputs(*chunk[1:], padded)))
             else:
                 objective, method = config.groups[chunk[1]]
                 dispatch, gather = chunk_function(
                     objective, method, config.pair, devices, config.rtol
                 )
                 # asynchronous: the device works while the previous chunk is written
-                handle = dispatch(kernel_inputs(config, *chunk[2:], padded))
+                handle = dispatch(_in_dtype(kernel_inputs(config, *chunk[2:], padded)))
             if pending is not None:
                 finish(*pending)
             pending = (chunk, gather, handle)
@@ -443,6 +470,12 @@ def _run_chunks(config: SweepConfig, out: Path, chunk_size: int, devices, progre
     if jax.process_count() > 1:
         _barrier("jepa_flow sweep finished")
     return SweepResult(path=out, config=config, seconds=time.perf_counter() - start, **summary)
+
+
+def _in_dtype(inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The float64 kernel inputs rounded to the working dtype (a no-op in float64)."""
+    dtype = float_dtype()
+    return [np.asarray(x, dtype) for x in inputs]
 
 
 def _barrier(name: str) -> None:

@@ -31,11 +31,22 @@ import numpy as np
 from .._core._results import register_result
 from ._layers import layer_mask, wbar
 
-RTOL = 1e-10
+RTOL = 1e-10  # float64 step tolerances
 ATOL = 1e-13
+RTOL_F32 = 1e-6  # float32 (theory §8.3: 1e-10 is below its resolution)
+ATOL_F32 = 1e-9
 MAX_STEPS = 200_000
 _GRID = 4096  # dense-output points scanned for each feature's first crossing
-_BISECTIONS = 60
+
+
+def tolerances(dtype) -> tuple[float, float]:
+    """``(rtol, atol)`` of the full-matrix solve for the dtype (theory §8.3)."""
+    return (RTOL, ATOL) if jnp.finfo(dtype).bits == 64 else (RTOL_F32, ATOL_F32)
+
+
+def _bisections(dtype) -> int:
+    """Halvings of a grid bracket down to the dtype's resolution: 60 (float64), 31 (float32)."""
+    return int(jnp.finfo(dtype).nmant) + 8
 
 
 def full_flow_field(objective, target, t, y, args):
@@ -71,6 +82,7 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, leve
     y0 = (W0, V0, W0 if target == "ema" else None)
     args = (Sxx, Syx, teacher, mask, tau)
     t1 = ts[-1]
+    rtol, atol = tolerances(ts.dtype)
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(functools.partial(full_flow_field, objective, target)),
         diffrax.Tsit5(),
@@ -80,7 +92,7 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, leve
         y0=y0,
         args=args,
         saveat=diffrax.SaveAt(ts=ts, dense=True),
-        stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         max_steps=MAX_STEPS,
         throw=False,
     )
@@ -103,7 +115,9 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, leve
             up = norms(mid)[j] >= level[j]
             return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
 
-        lo, hi = jax.lax.fori_loop(0, _BISECTIONS, body, (grid[jnp.maximum(i - 1, 0)], grid[i]))
+        lo, hi = jax.lax.fori_loop(
+            0, _bisections(ts.dtype), body, (grid[jnp.maximum(i - 1, 0)], grid[i])
+        )
         return jnp.where(i == 0, 0.0, 0.5 * (lo + hi))
 
     t_star = jax.vmap(bisect)(jnp.arange(U.shape[0]), first)
@@ -156,8 +170,10 @@ def full_flow(
         level: ``[d]`` levels of ``|Wbar e_j|`` whose first crossing is reported.
         target, tau, teacher: as in ``train`` (``tau > 0`` for ``"ema"``).
 
-    Tsit5 with PID control (rtol 1e-10, atol 1e-13); crossings located by
-    bisection on the dense output to 1e-12 relative.
+    Tsit5 with PID control (rtol 1e-10, atol 1e-13 in float64; 1e-6, 1e-9
+    in float32, the working dtype when ``jax_enable_x64`` is off); crossings
+    located by bisection on the dense output to the dtype's resolution. The
+    float32 accuracy is measured in docs/precision.md.
 
     Examples:
         From the balanced, diagonal start the full-matrix flow is the

@@ -34,9 +34,11 @@ samples themselves (from the generative model of the source). Both give the
 same distribution of gradients, hence of SGD trajectories (not the same
 random stream).
 
-Random draws are made in float32 and used in float64: drawing them is the
-cost of a minibatch step (about 1.5 times cheaper in float32), and 24-bit noise
-changes nothing a minibatch average can show; all arithmetic stays float64.
+Random draws are made in float32 and used in the working dtype (float64 with
+x64): drawing them is the cost of a minibatch step (about 1.5 times cheaper in
+float32), and 24-bit noise changes nothing a minibatch average can show; all
+other arithmetic is in the working dtype. So a seed draws the same minibatches
+in float32 and float64 (docs/precision.md compares the two).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ MODELS = ("gaussian", "noisy_views", "linear_dynamics")  # generative models; al
 
 @register_result
 class Data(eqx.Module):
-    """A data source. Arrays are float64 numpy/jax arrays; ``model``/``batch`` are static.
+    """A data source. Arrays are jax arrays of the working dtype; ``model``/``batch`` are static.
 
     Attributes:
         Sxx, Syx, Syy: covariances in the input basis, ``[d, d]``.

@@ -38,7 +38,13 @@ from ._model import (
     wbar,
 )
 
-DIVERGED = 1e150  # |loss| above this (or NaN/inf) counts as divergence
+DIVERGED = 1e150  # |loss| above this (or NaN/inf) counts as divergence (float64)
+DIVERGED_F32 = 1e30  # the same in float32 (whose largest number is 3.4e38)
+
+
+def diverged_threshold(dtype) -> float:
+    """The ``|loss|`` above which a member counts as diverged, for the working dtype."""
+    return DIVERGED if jnp.finfo(dtype).bits == 64 else DIVERGED_F32
 
 
 class DivergenceError(ValueError):
@@ -154,7 +160,7 @@ def _step(st, data, shared, k, m: _Member, c: Consts) -> _Member:
     hit = (norm >= c.level) & jnp.isinf(m.t_star)
     frac = jnp.clip((c.level - m.prev) / jnp.where(norm > m.prev, norm - m.prev, 1.0), 0.0, 1.0)
     t_hit = jnp.where(k == 0, 0.0, c.eta * (k - 1 + frac))
-    bad = jnp.where((m.bad < 0) & ~(jnp.abs(loss) < DIVERGED), k, m.bad)
+    bad = jnp.where((m.bad < 0) & ~(jnp.abs(loss) < diverged_threshold(loss.dtype)), k, m.bad)
     return _Member(
         params=params,
         WT=WT,
@@ -250,8 +256,9 @@ def run(st, data, shared, consts, n_steps, n_rec, eta_m, where, progress, keep_d
             bad = np.asarray(members.bad)
             if (bad >= 0).any() and not keep_diverged:
                 i = int(np.argmax(bad >= 0))
+                limit = diverged_threshold(members.loss.dtype)
                 raise DivergenceError(
-                    f"training diverged (loss NaN or above {DIVERGED:g}) at step {int(bad[i])} "
+                    f"training diverged (loss NaN or above {limit:g}) at step {int(bad[i])} "
                     f"(flow time {eta_m[i] * bad[i]:.4g}) for {where(i)}; "
                     "use a smaller learning rate eta"
                 )

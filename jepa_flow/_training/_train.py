@@ -25,6 +25,14 @@ data's ``U``) the encoded norm ``|Wbar e_j|``, the diagonal entry
 ``fraction * wbar*_j`` (per-feature theory) is detected and interpolated
 linearly between the two steps: that is the training critical time.
 
+Precision: ``train`` runs in the working dtype of JAX (float64 when
+``jax_enable_x64`` is on, float32 otherwise; ``jepa_flow._core._batch.float_dtype``),
+like the theory layer: the data's arrays are cast to it, and every recorded
+array of the ``TrainResult`` is in it (``step`` and ``t`` are exact numpy
+values). Minibatch draws are float32 in both (``jepa_flow._training._data``),
+so the same seed gives the same minibatches in both precisions. The float32
+accuracy of trained critical times is measured in docs/precision.md.
+
 Depth: members of different depths share ``n_layers = max(depth)`` layers; the
 extra layers are identity with masked updates (see ``jepa_flow._training._model``).
 """
@@ -39,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import _validate
+from .._core._batch import float_dtype
 from .._core._devices import batch_sharding
 from .._core._results import register_result
 from .._theory._critical_time import fixed_point
@@ -46,7 +55,7 @@ from .._theory._layers import Params, wbar
 from .._theory._targets import frozen_teacher_lam
 from ._config import TrainConfig
 from ._data import Data
-from ._engine import DIVERGED, Consts, DivergenceError, Static, run
+from ._engine import DIVERGED, Consts, DivergenceError, Static, diverged_threshold, run
 
 __all__ = [
     "DIVERGED",
@@ -141,7 +150,9 @@ class TrainResult:
 
 
 def diverged_members(result: TrainResult) -> np.ndarray:
-    """Members whose recorded loss went NaN or above ``DIVERGED``, ``[S, D, E]``.
+    """Members whose recorded loss went NaN or above the divergence threshold, ``[S, D, E]``.
+
+    The threshold is ``DIVERGED`` in float64 and ``1e30`` in float32 (the loss's dtype).
 
     Only a run with ``on_divergence="keep"`` can hold any (otherwise ``train``
     raises); their records after the divergence are NaN or huge.
@@ -154,7 +165,7 @@ def diverged_members(result: TrainResult) -> np.ndarray:
         >>> jf.diverged_members(r).tolist()  # [seed, depth, eta]
         [[[False, True]]]
     """
-    bad = ~(np.abs(result.loss) < DIVERGED)
+    bad = ~(np.abs(result.loss) < diverged_threshold(result.loss.dtype))
     return bad.any(axis=-1) | ~np.isfinite(result.W).all(axis=(-3, -2, -1))
 
 
@@ -199,6 +210,16 @@ def record_steps(n_steps: int, n_t: int, extra=()) -> np.ndarray:
 
 def _chunk_size(n_total: int) -> int:
     return int(min(16384, max(128, 2 ** round(math.log2(max(n_total, 1) / 100)))))
+
+
+def _as_working_dtype(data: Data) -> Data:
+    """``data`` with its float arrays in the working dtype (a no-op when they already are)."""
+    dtype = float_dtype()
+
+    def cast(x):
+        return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+
+    return jax.tree.map(cast, data)
 
 
 def _start(config: TrainConfig, start, d: int):
@@ -276,6 +297,7 @@ def train(
     if on_divergence not in ("raise", "keep"):
         raise ValueError(f"on_divergence must be 'raise' or 'keep'; got {on_divergence!r}")
     d = data.d
+    data = _as_working_dtype(data)
     W0, V0 = _start(config, start, d)
     E_T = np.zeros((d, d))
     if config.target == "frozen":
