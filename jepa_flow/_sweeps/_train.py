@@ -32,7 +32,9 @@ is one compiled, vmapped ``train`` call of one ``(objective, batch)`` for one
 ``eta`` (with ``t_max``: each eta runs its own number of steps) or, with
 ``steps``, a block of etas, with every depth and seed, its members split over
 the local devices (padded with extra seeds to a multiple of their number),
-followed by ``compare`` on its result. A diverged member does not stop its
+followed by ``compare`` on its result. Chunks of one ``(objective, batch)``
+share one compilation whatever their etas (``train`` scans a fixed number of
+steps per call and pads its records to ``record_slots``). A diverged member does not stop its
 chunk: its row is marked ``diverged``, its times are NaN and ``ok`` is False.
 
 Outputs per configuration (``d`` features): ``t_train [d]`` (the trained

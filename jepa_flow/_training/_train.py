@@ -40,7 +40,6 @@ extra layers are identity with masked updates (see ``jepa_flow._training._model`
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
@@ -208,8 +207,20 @@ def record_steps(n_steps: int, n_t: int, extra=()) -> np.ndarray:
     return np.unique(np.concatenate([[0], np.round(log).astype(np.int64), [n_steps]]))
 
 
-def _chunk_size(n_total: int) -> int:
-    return int(min(16384, max(128, 2 ** round(math.log2(max(n_total, 1) / 100)))))
+# Steps per compiled scan call. Fixed, so runs of different lengths (a training
+# sweep's learning rates) share one compilation; steps past a run's end are skipped
+# by a ``lax.cond`` and cost next to nothing.
+CHUNK_STEPS = 1024
+
+
+def record_slots(config: TrainConfig) -> int:
+    """The most records ``record_steps`` can return for ``config`` (its compiled size).
+
+    ``train`` pads the record steps to this many with a step that is never
+    reached, so that the record buffers' shape, and hence the compiled engine,
+    does not depend on the run's length.
+    """
+    return max(config.n_t - 1, 1) + 2 + len(config.t_extra)
 
 
 def _as_working_dtype(data: Data) -> Data:
@@ -310,6 +321,7 @@ def train(
     n_steps = config.n_steps
     extra = np.asarray(config.t_extra, float) / etas.min()
     rec = record_steps(n_steps, config.n_t, extra)
+    slots = record_slots(config)
     keep_latent = config.keep_latent
     if keep_latent is None:
         keep_latent = seeds.size * depths.size * etas.size * rec.size * d * d < 1e7
@@ -320,7 +332,7 @@ def train(
         config.init,
         int(depths.max()),
         data.batch,
-        _chunk_size(n_steps + 1),
+        CHUNK_STEPS,
         bool(keep_latent),
     )
 
@@ -352,7 +364,8 @@ def train(
         "teacher": jnp.asarray(E_T),
         "W0": jnp.asarray(W0),
         "V0": jnp.asarray(V0),
-        "rec_steps": jnp.asarray(rec),
+        # padded with -1 (never reached): the same compiled engine for every length
+        "rec_steps": jnp.asarray(np.pad(rec, (0, slots - rec.size), constant_values=-1)),
         "n_steps": jnp.asarray(n_steps),
     }
 
@@ -366,7 +379,7 @@ def train(
             shared,
             consts,
             n_steps,
-            rec.size,
+            slots,
             eta_m,
             where,
             progress,
@@ -378,7 +391,7 @@ def train(
     def shaped(x):
         return np.asarray(x).reshape(*grid, *np.shape(x)[1:])
 
-    recs = {k: shaped(v) for k, v in recs.items()}
+    recs = {k: shaped(np.asarray(v)[:, : rec.size]) for k, v in recs.items()}
     return TrainResult(
         config=config,
         data=data,
