@@ -405,15 +405,17 @@ def test_depth_padding_is_exact_and_values_do_not_recompile():
     np.testing.assert_array_equal(mixed.norm[0, 0], alone.norm[0, 0])
     # random init: entries scale * N(0, 1) on the real layers
     assert 0.5 < np.std(mixed.W0[0, 1, 0]) / 0.3 < 1.5
-    # new values of eta, eps, scale, seed and data reuse the compiled functions
+    # new values of eta, eps, scale, seed, data and run length (hence a different
+    # number of records) reuse the compiled functions
     with compilations() as compiles:
         again = _train(
             "jepa",
             jf.gaussian(Sxx=[2.0, 0.5], Syx=[1.5, 0.1]),
             depth=[1, 3],
-            **{**kw, "eta": 0.02, "eps": 0.3, "scale": 0.1, "seed": 5},
+            **{**kw, "eta": 0.02, "eps": 0.3, "scale": 0.1, "seed": 5, "steps": 2500},
         )
     assert compiles == []
+    assert again.step.size != mixed.step.size and again.step[-1] == 2500
     assert not np.array_equal(again.W, mixed.W)
 
 
