@@ -6,15 +6,18 @@
     python scripts/bench_all.py --table results/bench/cpu-2core.json        # README table
     python scripts/bench_all.py --update-readme results/bench/cpu-2core.json
 
-Each of ``scripts/bench_critical_time.py``, ``bench_sweep.py`` and
-``bench_train.py`` measures its own baseline in the same run and writes its
-figures and ratios with ``--json``; this script runs each ``--repeats`` times
-in a fresh process, one after the other (never concurrently), and writes
+Each of ``scripts/bench_critical_time.py``, ``bench_sweep.py``,
+``bench_train.py``, ``bench_train_sweep.py`` and ``bench_general_flow.py``
+(float64 only: its scipy references and collapse checks assume it) measures
+its own baseline in the same run and writes its figures and ratios with
+``--json``; this script runs each ``--repeats`` times in a fresh process, one
+after the other (never concurrently), and writes
 ``results/bench/<device>.json``: the device kind and count, the versions of
-jax, jaxlib, diffrax, equinox, optax, numpy, scipy (and torch when installed),
-the sizes, and per precision (``"runs": {"float64": ..., "float32": ...}``)
-for each script its precision and for each figure and ratio its median,
-minimum, maximum, relative spread ((max - min) / median) and every run's value.
+jax, jaxlib, diffrax, equinox, optax, numpy, scipy (and torch when
+installed), the sizes, and per precision (``"runs": {"float64": ...,
+"float32": ...}``) for each script its precision and for each figure and
+ratio its median, minimum, maximum, relative spread ((max - min) / median)
+and every run's value.
 
 ``--precision float64 float32`` runs every script in each precision (the
 scripts read ``JAX_ENABLE_X64``: 0 runs them in float32, their baselines in the
@@ -48,7 +51,14 @@ SCRIPTS = {
     "bench_sweep": ([], ["--configs", "20000", "--scipy-sample", "10"]),
     "bench_train": ([], ["--quick"]),
     "bench_train_sweep": (["--repeats", "1"], ["--quick", "--dims", "2", "--batches", "64"]),
+    "bench_general_flow": (
+        ["--repeats", "3", "--n-scipy", "20"],
+        ["--n", "4096", "--n-ema", "1024", "--n-scipy", "4", "--repeats", "1"]
+        + ["--memory-configs", "0"],
+    ),
 }
+# Scripts whose references (scipy at 1e-12, collapse checks) assume float64: run in float64 only.
+FLOAT64_ONLY = {"bench_general_flow"}
 PACKAGES = ("jax", "jaxlib", "diffrax", "equinox", "optax", "numpy", "scipy", "torch")
 
 # The README table: (what, script, "figures" or "ratios", key, format, target)
@@ -72,6 +82,22 @@ TABLE = [
      "{:.1f}x", ">= 10x"),
     ("training, one model (d 64, L 4, batch 512) against the per-step baseline", "bench_train",
      "ratios", "single d=64 L=4 batch=512: engine / baseline (best)", "{:.1f}x", ">= 1x"),
+    ("training sweep grid, explicit samples, worst cell against the PyTorch loop",
+     "bench_train_sweep", "ratios", "min over cells: engine samples / PyTorch (best)", "{:.1f}x",
+     ">= 10x"),
+    ("training sweep grid, Wishart moments, worst cell against the PyTorch loop",
+     "bench_train_sweep", "ratios", "min over cells: engine wishart / PyTorch (best)", "{:.1f}x",
+     ">= 10x"),
+    ("general flow, stop-gradient (unbalanced starts), configurations/s", "bench_general_flow",
+     "figures", "stop-gradient configs/s", "{:,.3g}", ">= 5e4"),
+    ("general flow, stop-gradient, against scipy on the unreduced flow", "bench_general_flow",
+     "ratios", "stop-gradient / scipy unreduced flow", "{:.0f}x", ">= 300x"),
+    ("general flow, EMA target, configurations/s", "bench_general_flow", "figures",
+     "EMA configs/s", "{:,.3g}", ">= 5e4"),
+    ("general flow, EMA target, against scipy on the unreduced flow", "bench_general_flow",
+     "ratios", "EMA / scipy unreduced flow", "{:.0f}x", ">= 300x"),
+    ("general sweep of 10^7 rows, peak resident memory (GiB)", "bench_general_flow", "figures",
+     "general sweep peak RSS GiB", "{:.2f}", "< 2"),
 ]  # fmt: skip
 MARKERS = ("<!-- bench-table:start -->", "<!-- bench-table:end -->")
 
@@ -121,7 +147,7 @@ def run_all(repeats: int, small: bool, only, precision: str = "float64") -> dict
     results = {}
     env = dict(os.environ, JAX_ENABLE_X64="1" if precision == "float64" else "0")
     for name, (full_args, small_args) in SCRIPTS.items():
-        if only and name not in only:
+        if (only and name not in only) or (precision != "float64" and name in FLOAT64_ONLY):
             continue
         runs = []
         for i in range(repeats):

@@ -239,7 +239,9 @@ def main():
     ap.add_argument("--n-scipy", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--memory-configs", type=int, default=10_000_000)
+    ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = ap.parse_args()
+    figures, ratios = {}, {}  # for --json (scripts/bench_all.py)
     print(f"devices: {jax.local_device_count()} x {jax.devices()[0].platform}")
     print("load before:", os.getloadavg())
     m = args.n_scipy
@@ -253,6 +255,7 @@ def main():
         f"steps median {np.median(steps):.0f}, max {steps.max()}; failed {int((~ok).sum())}"
     )
     cpu_line(args.n)
+    figures["stop-gradient configs/s"] = float(np.median(rate))
     balanced = dict(p, init_ratio=np.ones(args.n))
     _, (t_bal, *_) = vectorized("jepa", balanced, 1)
     exact = np.asarray(jf.critical_time("jepa", p["lam"], p["var"], p["depth"], p["eps"]))
@@ -260,18 +263,22 @@ def main():
     assert (t_bal[~rising] == 0).all()
     err = np.abs(t_bal[rising] / exact[rising] - 1).max()
     print(f"  init_ratio = 1: max relative error against the exact times {err:.1e}")
+    figures["stop-gradient max rel error vs exact"] = float(err)
     t_same, ref_same = per_config(lambda i: scipy_same_flow("jepa", p, i, 1e-10), m)
     t_unred, ref_unred = per_config(lambda i: scipy_unreduced(p, i), m)
     finite = np.isfinite(ref_same) & (ref_same > 0)
     agree = np.abs(t_star[:m][finite] / ref_same[finite] - 1).max()
     agree_u = np.nanmax(np.abs(t_star[:m][finite] / ref_unred[finite] - 1))
-    for name, per, err in (
-        ("baseline 1, the same reduced integral dT/dy in log w (DOP853, rtol=atol=1e-10)", t_same,
+    for key, name, per, err in (
+        ("stop-gradient / scipy same integral",
+         "baseline 1, the same reduced integral dT/dy in log w (DOP853, rtol=atol=1e-10)", t_same,
          agree),
-        ("baseline 2, the unreduced flow (v, w_1..w_L) in t with a terminal event "
+        ("stop-gradient / scipy unreduced flow",
+         "baseline 2, the unreduced flow (v, w_1..w_L) in t with a terminal event "
          "(LSODA, rtol 1e-12, atol 1e-14)", t_unred, agree_u),
     ):  # fmt: skip
         med, lo, hi = ratio(rate, per)
+        ratios[key] = float(med)
         print(
             f"  scipy {name}, first {m} configs: {1 / np.median(per):,.0f} configs/s -> "
             f"ratio {med:,.0f}x (spread {lo:,.0f}-{hi:,.0f}); agreement {err:.1e}"
@@ -290,6 +297,7 @@ def main():
         f"failed {int((~ok).sum())}"
     )
     cpu_line(args.n_ema)
+    figures["EMA configs/s"] = float(np.median(rate))
     reference = np.array([scipy_unreduced(q, i, "Radau", 1e-12, 1e-16) for i in range(m)])
     rising = np.isfinite(reference) & (reference > 0)
     assert (np.isinf(reference) == collapsed[:m]).all()  # the same collapses
@@ -300,16 +308,20 @@ def main():
         f"(scipy Radau, rtol 1e-12, atol 1e-16) over the {int(rising.sum())} rising configs of "
         f"the first {m}: max {err.max():.1e}, median {np.median(err):.1e}"
     )
+    figures["EMA max rel error vs reference"] = float(err.max())
     t_same, ref_same = per_config(lambda i: scipy_same_flow("ema", q, i, rtol), m)
     t_unred, ref_unred = per_config(lambda i: scipy_unreduced(q, i, "LSODA", rtol, 1e-14), m)
-    for name, per, ref in (
-        (f"baseline 1, the same flow d(T, z)/dy in log w (Radau, rtol=atol={rtol:g})", t_same,
+    for key, name, per, ref in (
+        ("EMA / scipy same flow",
+         f"baseline 1, the same flow d(T, z)/dy in log w (Radau, rtol=atol={rtol:g})", t_same,
          ref_same),
-        (f"baseline 2, the unreduced flow (v, w_1..w_L, w_T,1..w_T,L) in t with a terminal "
+        ("EMA / scipy unreduced flow",
+         f"baseline 2, the unreduced flow (v, w_1..w_L, w_T,1..w_T,L) in t with a terminal "
          f"event (LSODA, rtol {rtol:g}, atol 1e-14)", t_unred, ref_unred),
     ):  # fmt: skip
         med, lo, hi = ratio(rate, per)
         own = np.abs(ref[rising] / reference[rising] - 1).max()
+        ratios[key] = float(med)
         print(
             f"  scipy {name}, first {m} configs: {1 / np.median(per):,.1f} configs/s -> "
             f"ratio {med:,.0f}x (spread {lo:,.0f}-{hi:,.0f}); its own error {own:.1e}"
@@ -320,8 +332,17 @@ def main():
             f"memory: run_sweep of {n:,} general-flow rows: peak RSS {gib:.2f} GiB, "
             f"{seconds:.0f} s ({n / seconds:,.0f} configs/s)"
         )
+        figures["general sweep peak RSS GiB"] = float(gib)
     print("load after:", os.getloadavg(), "| self peak RSS", end=" ")
     print(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+    if args.json:
+        import json
+
+        params = {
+            k: getattr(args, k) for k in ("n", "n_ema", "n_scipy", "repeats", "memory_configs")
+        }
+        with open(args.json, "w") as fh:
+            json.dump({"params": params, "figures": figures, "ratios": ratios}, fh, indent=2)
 
 
 if __name__ == "__main__":
