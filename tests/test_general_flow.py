@@ -259,6 +259,14 @@ def test_general_pair_sweep_learning_order(tmp_path):
     ref = jf.critical_time("jepa", [1.0, 0.8], [2.0, 1.0], np.array([[1], [4]]), 1e-3)
     np.testing.assert_allclose(res["t_star_a"][[0, 2]], ref[:, 0], rtol=1e-8)
     np.testing.assert_allclose(res["t_star_b"][[0, 2]], ref[:, 1], rtol=1e-8)
+    # a looser tolerance is part of the sweep's identity and reaches the kernels
+    text = config.text.replace("eps = 1e-3\n", "eps = 1e-3\nrtol = 1e-4\n")
+    loose = jf.parse_sweep_config(text)
+    assert loose.rtol == 1e-4 and loose.fingerprint() != config.fingerprint()
+    jf.run_sweep(loose, tmp_path / "loose", chunk_size=3)
+    coarse = jf.load_sweep(tmp_path / "loose")
+    err = np.abs(coarse["t_star_a"][[0, 2]] / ref[:, 0] - 1)
+    assert 1e-9 < err.max() < 1e-3  # looser than the default's 1e-8, within the tolerance
 
 
 @pytest.mark.parametrize(
@@ -271,6 +279,7 @@ def test_general_pair_sweep_learning_order(tmp_path):
         ("init_ratio = [1.0, -2.0]", "init_ratio must be > 0"),
         ('target = "ema"\ntau = -1.0', "sweep.tau must be >= 0"),
         ('method = "ode"', "unknown key sweep.method for flow = 'general'"),
+        ("rtol = 0.5", r"sweep.rtol must lie in \[3.55e-15, 0.1\]"),
     ],
 )
 def test_general_sweep_config_errors(extra, message):

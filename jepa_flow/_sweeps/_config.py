@@ -376,7 +376,7 @@ def parse_config(text: str, *, max_memory=None, max_disk=None, budget: bool = Tr
     if flow == "general":  # the general per-feature flow: jepa_flow._sweeps._general
         from ._general import parse_general
 
-        return parse_general(sweep, pair, text, limits=(max_mem, max_dsk), check=budget)
+        return parse_general(sweep, pair, text, limits=(max_mem, max_dsk), check=budget, rtol=rtol)
     allowed = PAIR_SHARED if pair is not None else AXES
     for key in sweep:
         if key not in allowed:

@@ -14,6 +14,8 @@ plus the start and the target::
     lam = 1.0
     rho = {linspace = [0.1, 0.9, 33]}
     eps = 1e-3
+    rtol = 1e-8                             # optional: the integrators' tolerance (one value;
+                                            # default 1e-10, EMA 1e-8; 1e-6 in float32)
 
 and a ``[pair]`` table works as for the balanced flow. Combinations that do
 not apply collapse instead of multiplying the grid: the sweep is a list of
@@ -102,6 +104,7 @@ class GeneralSweepConfig:
     text: str = dataclasses.field(default="", repr=False)
     flow: str = "general"
     budget: tuple = (_budget.DEFAULT_MAX_MEMORY, _budget.DEFAULT_MAX_DISK)
+    rtol: float | None = None  # the kernels' tolerance (None: their dtype's default)
 
     @property
     def disk_bytes(self) -> int:
@@ -120,11 +123,14 @@ class GeneralSweepConfig:
         return f"{self.size} configurations ({', '.join(parts)})"
 
     def canonical(self) -> dict:
-        return {
+        out = {
             "flow": "general",
             "pair": self.pair,
             "groups": [[o, t, g.canonical()["axes"]] for (o, t), g in zip(self.groups, self.grids)],
         }
+        if self.rtol is not None:
+            out["rtol"] = self.rtol
+        return out
 
     def fingerprint(self) -> str:
         blob = json.dumps(self.canonical(), sort_keys=True).encode()
@@ -170,12 +176,13 @@ class GeneralSweepConfig:
 
 
 def parse_general(
-    sweep: dict, pair: dict | None, text: str, limits=None, check: bool = True
+    sweep: dict, pair: dict | None, text: str, limits=None, check: bool = True, rtol=None
 ) -> GeneralSweepConfig:
     """Validate the ``[sweep]`` (and ``[pair]``) tables of a general-flow sweep.
 
     ``limits`` is ``(max_memory, max_disk)`` as resolved by ``parse_config``;
-    ``check`` False skips the disk-budget check (reading finished results).
+    ``check`` False skips the disk-budget check (reading finished results);
+    ``rtol`` is ``sweep.rtol`` as ``parse_config`` validated it (None: the default).
     """
     limits = limits or (_budget.DEFAULT_MAX_MEMORY, _budget.DEFAULT_MAX_DISK)
     from ._config import PAIR_KEYS
@@ -237,7 +244,9 @@ def parse_general(
         if target == "frozen":
             axes.append(("c", numeric["c"]))
         grids.append(SweepConfig(axes=tuple(axes) + features, pair=pair is not None, text=text))
-    config = GeneralSweepConfig(tuple(groups), tuple(grids), pair is not None, text, budget=limits)
+    config = GeneralSweepConfig(
+        tuple(groups), tuple(grids), pair is not None, text, budget=limits, rtol=rtol
+    )
     if check:
         _budget.check_budget(
             f"the sweep's results ({config.describe()}, "
@@ -268,7 +277,7 @@ def outputs(pair: bool) -> tuple[str, ...]:
 def chunk_function(config: GeneralSweepConfig, group: int, devices: tuple):
     """``(dispatch, gather)`` for a chunk of ``group`` (see ``_run.chunk_function``)."""
     objective, target = config.groups[group]
-    dispatch, gather = general_function(flow_kind(objective, target), devices)
+    dispatch, gather = general_function(flow_kind(objective, target), devices, config.rtol)
     if not config.pair:
 
         def gather_plain(handle):
