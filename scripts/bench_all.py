@@ -176,34 +176,48 @@ def by_precision(report: dict) -> dict[str, dict]:
     return {report["precision"]: report["scripts"]}
 
 
-def table(report: dict) -> str:
-    """The README's performance table (markdown) from a report: one row per figure and precision."""
-    dev = report["device"]
-    runs = by_precision(report)
-    lines = [
-        f"Measured with `make bench` on {dev['name']} ({dev['kind']}, {dev['count']} device(s)), "
-        f"{', '.join(runs)}, jax {report['versions'].get('jax')}, {report['date']}, "
-        f"{report['sizes']} sizes: median of {report['repeats']} run(s) (min - max).",
-        "",
+def table(*reports: dict) -> str:
+    """The README's performance table (markdown) from one or more reports.
+
+    One row per figure and precision, taken from the first report that has it;
+    one line per report says where and how it was measured.
+    """
+    lines = []
+    for report in reports:
+        dev, runs = report["device"], by_precision(report)
+        scripts = sorted({name for entries in runs.values() for name in entries})
+        lines.append(
+            f"Measured with `scripts/bench_all.py` on {dev['name']} ({dev['kind']}, "
+            f"{dev['count']} device(s)), {', '.join(runs)}, jax {report['versions'].get('jax')}, "
+            f"{report['date']}, {report['sizes']} sizes, {', '.join(scripts)}: median of "
+            f"{report['repeats']} run(s) (min - max)."
+        )
+        lines.append("")
+    lines += [
         "| what | precision | median | min - max | target |",
         "| --- | --- | --- | --- | --- |",
     ]
     for what, script, part, key, fmt, target in TABLE:
-        for precision, scripts in runs.items():
-            entry = scripts.get(script, {}).get(part, {}).get(key)
-            if entry is None:
-                continue
-            lo, hi, med = fmt.format(entry["min"]), fmt.format(entry["max"]), entry["median"]
-            lines.append(f"| {what} | {precision} | {fmt.format(med)} | {lo} - {hi} | {target} |")
+        done = set()
+        for report in reports:
+            for precision, scripts in by_precision(report).items():
+                entry = scripts.get(script, {}).get(part, {}).get(key)
+                if entry is None or precision in done:
+                    continue
+                done.add(precision)
+                lo, hi, med = fmt.format(entry["min"]), fmt.format(entry["max"]), entry["median"]
+                lines.append(
+                    f"| {what} | {precision} | {fmt.format(med)} | {lo} - {hi} | {target} |"
+                )
     return "\n".join(lines)
 
 
-def update_readme(report: dict, readme: Path) -> None:
+def update_readme(reports: list[dict], readme: Path) -> None:
     text = readme.read_text()
     start, end = (text.find(m) for m in MARKERS)
     if start < 0 or end < start:
         raise SystemExit(f"{readme}: no {MARKERS[0]} ... {MARKERS[1]} markers")
-    new = text[: start + len(MARKERS[0])] + "\n" + table(report) + "\n" + text[end:]
+    new = text[: start + len(MARKERS[0])] + "\n" + table(*reports) + "\n" + text[end:]
     readme.write_text(new)
 
 
@@ -225,14 +239,19 @@ def main() -> int:
         default=None,
         help="report directory (default results/bench; runs/bench with --small, git-ignored)",
     )
-    ap.add_argument("--table", metavar="REPORT", help="print the README table of a report")
-    ap.add_argument("--update-readme", metavar="REPORT", help="rewrite README.md's table")
+    ap.add_argument(
+        "--table", metavar="REPORT", nargs="+", help="print the README table of these reports"
+    )
+    ap.add_argument(
+        "--update-readme", metavar="REPORT", nargs="+", help="rewrite README.md's table from them"
+    )
     args = ap.parse_args()
     if args.table:
-        print(table(json.loads(Path(args.table).read_text())))
+        print(table(*(json.loads(Path(p).read_text()) for p in args.table)))
         return 0
     if args.update_readme:
-        update_readme(json.loads(Path(args.update_readme).read_text()), ROOT / "README.md")
+        reports = [json.loads(Path(p).read_text()) for p in args.update_readme]
+        update_readme(reports, ROOT / "README.md")
         return 0
     if args.repeats < 1:
         ap.error("--repeats must be >= 1")
