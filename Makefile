@@ -21,8 +21,12 @@ PRECISION ?= float64
 bench: $(BIN)/.installed
 	$(BIN)/python scripts/bench_all.py --precision $(PRECISION)
 
+# Two pytest workers (pytest-xdist), one test file each at a time: most of the suite's
+# time is single-threaded XLA compilation, so two workers use both cores of the
+# 2-core CI machine. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
