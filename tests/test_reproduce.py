@@ -243,6 +243,28 @@ def test_departure_sweep_recomputed(results):
     assert (out / "8_capture_collapse" / "departure.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_departure_sweep_kept_only_to_resume(results, tmp_path):
+    """The same sweep is kept (resume); another level's, or any after a finished run, is not."""
+    import shutil
+
+    from jepa_flow._reproduce import exp8_capture as exp8
+
+    out, _, _ = results
+    exp = out / "8_capture_collapse"
+    for level, finished, kept in (
+        ("tiny", False, True),
+        ("quick", False, False),
+        ("tiny", True, False),
+    ):
+        case = tmp_path / f"{level}_{finished}"
+        shutil.copytree(exp / exp8.DEPARTURE_DIR, case / exp8.DEPARTURE_DIR)
+        if finished:
+            shutil.copy(exp / "numbers.json", case / "numbers.json")
+        exp8.prepare_sweep_dir(case, exp8.departure_config(exp8.PARAMS[level]))
+        assert (case / exp8.DEPARTURE_DIR).exists() == kept, (level, finished)
+        assert not (case / "numbers.json").exists()
+
+
 def test_real_data_numbers_recompute(results):
     from scipy.stats import spearmanr
 

@@ -297,6 +297,7 @@ def run(out, p) -> dict:
     rho = lam / var
     data = features_data(lam, var)
     num, claims = {"lam": lam, "var": var, "eps": eps, "depth": L, "scales": p["scales"]}, []
+    prepare_sweep_dir(out, departure_config(p))  # before anything: a recomputation starts clean
     ctx = (lam, var, eps, L, rho, data)
     tB = _capture(p, ctx, num, claims)
     rates, curves = _growth(p, ctx, num, claims)
@@ -341,12 +342,22 @@ def departure_config(p):
     return parse_config(text)
 
 
-def _clear_other_sweep(sweep_dir, config) -> None:
-    """Remove ``sweep_dir`` when it holds another level's (or precision's, version's) sweep.
+def prepare_sweep_dir(out, config) -> None:
+    """Keep ``out/departure_sweep`` only to resume an interrupted run of this very sweep.
 
-    The directory is this experiment's own; a sweep of the same grid, library
-    version and precision is kept and resumed.
+    ``out/numbers.json`` exists when a finished run is recomputed (``force``,
+    or another level): then it and the sweep are removed first, so stale
+    chunks (the library version does not change with every edit) are never
+    reused and an interrupted recomputation is not taken for a finished one.
+    Otherwise a sweep of another grid, library version or precision is removed
+    and one of the same is kept, to be resumed.
     """
+    sweep_dir, numbers = out / DEPARTURE_DIR, out / "numbers.json"
+    if numbers.exists():
+        numbers.unlink()
+        if sweep_dir.exists():
+            shutil.rmtree(sweep_dir)
+        return
     manifest = sweep_dir / "manifest.json"
     if not manifest.exists():
         return
@@ -392,7 +403,6 @@ def _departure(out, p, num, claims) -> None:
     """(d) SGD departure from the flow over (eta, batch): a ``[train]`` sweep (theory §8.4)."""
     config = departure_config(p)
     sweep_dir = out / DEPARTURE_DIR
-    _clear_other_sweep(sweep_dir, config)
     result = run_sweep(config, sweep_dir)
     s = departure_summary(result.columns(), config)
     num["departure"] = {
