@@ -186,6 +186,85 @@ def test_beyond_and_capture_recomputed(results):
     np.testing.assert_array_equal(collapsed[far], (v0**2 - w0**2 > col["rho"] ** 2)[far])
 
 
+def test_departure_sweep_recomputed(results):
+    """Experiment 8's SGD departure claims, recomputed row by row from the sweep's chunks."""
+    out, claims, numbers = results
+    dep = numbers[8]["departure"]
+    cols = jf.load_sweep(out / "8_capture_collapse" / dep["sweep_dir"]).columns()
+    eps, depth = dep["eps"], dep["depth"]
+    assert depth == 2 and np.all(cols["depth"] == depth)
+    etas = np.asarray(dep["eta"])
+    batches = [np.inf if b == "population" else float(b) for b in dep["batch"]]
+    assert batches == sorted(batches) and batches[-1] == np.inf
+    # the reference of the population runs is the balanced per-feature theory (theory §4)
+    pop = (cols["batch"] == np.inf) & ~cols["use_full"].any(axis=1)
+    assert pop.any()
+    for obj in ("jepa", "mae"):
+        m = pop & (cols["objective"] == obj)
+        ref = np.asarray(jf.critical_time(obj, LAM, VAR, depth, eps))
+        np.testing.assert_allclose(cols["t_theory"][m], np.broadcast_to(ref, (m.sum(), 2)))
+    first, small, at_max = {}, {}, {}
+    for obj in ("jepa", "mae"):
+        med = np.full((len(batches), etas.size), np.nan)
+        departed = np.zeros(med.shape, bool)
+        for i, b in enumerate(batches):
+            for k, eta in enumerate(etas):
+                rows = (cols["objective"] == obj) & (cols["batch"] == b) & (cols["eta"] == eta)
+                assert rows.sum() == dep["seeds"]
+                worst = [
+                    float(np.max(e)) if f and not np.isnan(e).any() else np.inf
+                    for e, f in zip(cols["rel_error"][rows], cols["followed"][rows])
+                ]
+                med[i, k] = np.median(worst)
+                departed[i, k] = not cols["followed"][rows].all() or not med[i, k] <= 0.05
+                if i == len(batches) - 1 and k == 0:  # population loss, smallest eta
+                    t_tr = cols["t_train"][rows]
+                    ref = np.asarray(jf.critical_time(obj, LAM, VAR, depth, eps))
+                    small[obj] = (
+                        float(np.median(np.max(np.abs(t_tr - ref) / ref, axis=1))),
+                        float(cols["order_match"][rows].mean()),
+                    )
+        np.testing.assert_allclose(
+            np.asarray(dep[obj]["median_error"], float), med, rtol=1e-12, atol=0
+        )
+        np.testing.assert_array_equal(dep[obj]["departed"], departed)
+        first[obj] = [int(np.argmax(d)) if d.any() else etas.size for d in departed]
+        at_max[obj] = departed[:, -1]
+    c = _claim(claims, "8.departure_small_eta")
+    np.testing.assert_allclose(c["values"]["median_error"], [small[o][0] for o in ("jepa", "mae")])
+    assert c["values"]["order_fraction"] == [small[o][1] for o in ("jepa", "mae")]
+    assert c["held"] == all(e < 0.02 and f == 1.0 for e, f in small.values())
+    c = _claim(claims, "8.departure_boundary_monotone")
+    for obj in ("jepa", "mae"):
+        assert c["values"][f"{obj}_first_departed_index"] == first[obj]
+    assert c["held"] == all(np.all(np.diff(first[o]) >= 0) for o in first)
+    c = _claim(claims, "8.departure_large_eta")
+    assert c["held"] == any(v.any() for v in at_max.values())
+    assert (out / "8_capture_collapse" / "departure.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_departure_sweep_kept_only_to_resume(results, tmp_path):
+    """The same sweep is kept (resume); another level's, or any after a finished run, is not."""
+    import shutil
+
+    from jepa_flow._reproduce import exp8_capture as exp8
+
+    out, _, _ = results
+    exp = out / "8_capture_collapse"
+    for level, finished, kept in (
+        ("tiny", False, True),
+        ("quick", False, False),
+        ("tiny", True, False),
+    ):
+        case = tmp_path / f"{level}_{finished}"
+        shutil.copytree(exp / exp8.DEPARTURE_DIR, case / exp8.DEPARTURE_DIR)
+        if finished:
+            shutil.copy(exp / "numbers.json", case / "numbers.json")
+        exp8.prepare_sweep_dir(case, exp8.departure_config(exp8.PARAMS[level]))
+        assert (case / exp8.DEPARTURE_DIR).exists() == kept, (level, finished)
+        assert not (case / "numbers.json").exists()
+
+
 def test_real_data_numbers_recompute(results):
     from scipy.stats import spearmanr
 

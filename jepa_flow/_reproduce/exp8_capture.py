@@ -16,12 +16,30 @@ Collapse: depth 1, one feature of ``rho = lam / var``, unbalanced start
 ``v0^2 - w0^2 < rho^2``; beyond, ``w -> 0`` and ``v -> sqrt(v0^2 - w0^2)``.
 Every grid point is one feature of a diagonal model (the features do not
 interact), trained by gradient descent on the population loss.
+
+SGD departure (theory §8.4, §10): a ``[train]`` sweep of JEPA and MAE at
+depth ``depth_capture`` on the same pair, randomly rotated, over the learning
+rate ``eta`` (log grid) and the batch size (minibatch moments, and the
+population loss), several seeds, every run to the same flow time. It runs
+through ``run_sweep`` into ``departure_sweep/`` (resumed like the rest of
+``reproduce``) and is drawn by the training-sweep figure as ``departure.png``:
+per cell the median over seeds of each run's largest relative error of the
+critical times, and the departure boundary (a seed not followed, or a median
+error above 5 %).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+
 import numpy as np
 
+from .. import __version__
+from .._plotting._train_sweep import DEPARTURE, departure_grid, plot_train_sweep
+from .._sweeps._config import parse_config
+from .._sweeps._run import _precision, run_sweep
 from .._theory._critical_time import critical_time, fixed_point
 from .._theory._layers import Params
 from .._theory._stability import capture_rate, collapsed_predictor, collapses
@@ -58,11 +76,41 @@ _BASE = {
     "steps": 30000,
     "converge_factor": 4.0,  # singular values: train to 4 x 1.5 t*_B
     "n_t": 1500,
+    # SGD departure sweep (depth depth_capture): eta = logspace(lo, hi, n) in flow-time units;
+    # t_max beyond every critical time at eps 0.05 (JEPA 49.6 and 57.9, MAE 3.0 and 4.0)
+    "departure_eps": 0.05,
+    "departure_t_max": 100.0,
+    "departure_n_t": 120,
+    "departure_small_eta_error": 0.02,  # claim 8.departure_small_eta: median error below this
 }
 PARAMS = {
-    "full": {**_BASE, "scales": [1e-12, 1e-10, 1e-8, 1e-6, 1e-4], "n_grid": 16},
-    "quick": {**_BASE, "scales": [1e-12, 1e-8, 1e-4], "n_grid": 14},
-    "tiny": {**_BASE, "scales": [1e-4], "n_grid": 6, "steps": 10000, "rate_depths": [1]},
+    "full": {
+        **_BASE,
+        "scales": [1e-12, 1e-10, 1e-8, 1e-6, 1e-4],
+        "n_grid": 16,
+        "departure_eta": (-2, 0, 9),
+        "departure_batch": [8, 32, 128, 512, "population"],
+        "departure_seeds": 8,
+    },
+    "quick": {
+        **_BASE,
+        "scales": [1e-12, 1e-8, 1e-4],
+        "n_grid": 14,
+        "departure_eta": (-2, 0, 5),
+        "departure_batch": [8, 64, "population"],
+        "departure_seeds": 4,
+    },
+    "tiny": {
+        **_BASE,
+        "scales": [1e-4],
+        "n_grid": 6,
+        "steps": 10000,
+        "rate_depths": [1],
+        "departure_eta": (-2, 0, 2),
+        "departure_batch": [16, "population"],
+        "departure_seeds": 2,
+        "departure_n_t": 24,
+    },
 }
 
 
@@ -249,12 +297,168 @@ def run(out, p) -> dict:
     rho = lam / var
     data = features_data(lam, var)
     num, claims = {"lam": lam, "var": var, "eps": eps, "depth": L, "scales": p["scales"]}, []
+    prepare_sweep_dir(out, departure_config(p))  # before anything: a recomputation starts clean
     ctx = (lam, var, eps, L, rho, data)
     tB = _capture(p, ctx, num, claims)
     rates, curves = _growth(p, ctx, num, claims)
     rho_c, V0g, W0g, w_end = _collapse(p, ctx, num, claims)
     _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end.reshape(V0g.shape), rho_c)
-    return {"figures": ["capture_collapse.png"], **num, "claims": claims}
+    _departure(out, p, num, claims)
+    return {"figures": ["capture_collapse.png", DEPARTURE_FIGURE], **num, "claims": claims}
+
+
+DEPARTURE_DIR = "departure_sweep"
+DEPARTURE_FIGURE = "departure.png"
+_DEPARTURE_SWEEP = """# SGD against the flow: experiment 8's departure sweep (jepa-flow reproduce)
+[train]
+objective = ["jepa", "mae"]
+data = "gaussian"
+lam = {lam}
+var = {var}
+rotation = "random"
+depth = {depth}
+eta = {{logspace = [{eta[0]}, {eta[1]}, {eta[2]}]}}
+batch = {batch}
+seed = {{range = {seeds}}}
+t_max = {t_max!r}
+eps = {eps!r}
+n_t = {n_t}
+"""
+
+
+def departure_config(p):
+    """The ``[train]`` sweep of the departure panel at the parameters ``p``."""
+    text = _DEPARTURE_SWEEP.format(
+        lam=json.dumps([float(x) for x in p["lam"]]),
+        var=json.dumps([float(x) for x in p["var"]]),
+        depth=int(p["depth_capture"]),
+        eta=p["departure_eta"],
+        batch=json.dumps(list(p["departure_batch"])),
+        seeds=int(p["departure_seeds"]),
+        t_max=float(p["departure_t_max"]),
+        eps=float(p["departure_eps"]),
+        n_t=int(p["departure_n_t"]),
+    )
+    return parse_config(text)
+
+
+def prepare_sweep_dir(out, config) -> None:
+    """Keep ``out/departure_sweep`` only to resume an interrupted run of this very sweep.
+
+    ``out/numbers.json`` exists when a finished run is recomputed (``force``,
+    or another level): then it and the sweep are removed first, so stale
+    chunks (the library version does not change with every edit) are never
+    reused and an interrupted recomputation is not taken for a finished one.
+    Otherwise a sweep of another grid, library version or precision is removed
+    and one of the same is kept, to be resumed.
+    """
+    sweep_dir, numbers = out / DEPARTURE_DIR, out / "numbers.json"
+    if numbers.exists():
+        numbers.unlink()
+        if sweep_dir.exists():
+            shutil.rmtree(sweep_dir)
+        return
+    manifest = sweep_dir / "manifest.json"
+    if not manifest.exists():
+        return
+    old = json.loads(manifest.read_text())
+    same = (
+        old.get("fingerprint") == config.fingerprint()
+        and old.get("jepa_flow_version") == __version__
+        and old.get("precision", "float64") == _precision()
+    )
+    if not same:
+        shutil.rmtree(sweep_dir)
+
+
+def departure_summary(columns, config):
+    """The departure grid of a finished sweep and the numbers of the three claims.
+
+    ``columns``: ``load_sweep(...).columns()``. Per objective (the depth is
+    one): ``median_error [batch, eta]``, ``order_fraction``, ``departed``,
+    ``first_departed`` (index of the smallest departed eta per batch; the
+    number of etas where none departed) and its eta (None: none departed).
+    Batches are in the sweep's order, the population loss last.
+    """
+    grid = departure_grid(columns, config)
+    etas = np.asarray(config.axis("eta"))
+    batches = config.axis("batch")
+    size = [np.inf if b is None else b for b in batches]
+    order = sorted(range(len(batches)), key=lambda i: size[i])
+    out = {"eta": etas, "batch": [batches[i] or "population" for i in order]}
+    for o, obj in enumerate(config.axis("objective")):
+        dep = grid["departed"][o, order, :, 0]
+        first = np.where(dep.any(axis=1), dep.argmax(axis=1), etas.size)
+        out[obj] = {
+            "median_error": grid["median_error"][o, order, :, 0],
+            "order_fraction": grid["order_fraction"][o, order, :, 0],
+            "departed": dep,
+            "first_departed": first,
+            "departure_eta": [float(etas[i]) if i < etas.size else None for i in first],
+        }
+    return out
+
+
+def _departure(out, p, num, claims) -> None:
+    """(d) SGD departure from the flow over (eta, batch): a ``[train]`` sweep (theory §8.4)."""
+    config = departure_config(p)
+    sweep_dir = out / DEPARTURE_DIR
+    result = run_sweep(config, sweep_dir)
+    s = departure_summary(result.columns(), config)
+    num["departure"] = {
+        "sweep_dir": DEPARTURE_DIR,
+        "depth": int(p["depth_capture"]),
+        "eps": float(p["departure_eps"]),
+        "t_max": float(p["departure_t_max"]),
+        "seeds": int(p["departure_seeds"]),
+        **s,
+    }
+    objs = config.axis("objective")
+    pop = [s[o]["median_error"][-1, 0] for o in objs]
+    pop_order = [s[o]["order_fraction"][-1, 0] for o in objs]
+    claims.append(
+        claim(
+            "8.departure_small_eta",
+            f"SGD, depth {p['depth_capture']}, the rotated pair: at the smallest eta "
+            f"({s['eta'][0]:g}) with the population loss, every seed's learning order matches "
+            f"the theory and the median relative error of the critical times is below "
+            f"{p['departure_small_eta_error']:.0%} (JEPA and MAE)",
+            all(f == 1.0 for f in pop_order)
+            and all(e < p["departure_small_eta_error"] for e in pop),
+            objective=list(objs),
+            eta=float(s["eta"][0]),
+            median_error=pop,
+            order_fraction=pop_order,
+        )
+    )
+    first = {o: s[o]["first_departed"] for o in objs}
+    claims.append(
+        claim(
+            "8.departure_boundary_monotone",
+            "SGD: the departure boundary's eta (the smallest eta where some seed does not "
+            f"follow the flow or the median error exceeds {DEPARTURE:.0%}) does not decrease "
+            "as the batch grows to the population loss (JEPA and MAE)",
+            all(bool(np.all(np.diff(first[o]) >= 0)) for o in objs),
+            batch=s["batch"],
+            **{f"{o}_departure_eta": s[o]["departure_eta"] for o in objs},
+            **{f"{o}_first_departed_index": first[o] for o in objs},
+        )
+    )
+    at_max = {o: s[o]["departed"][:, -1] for o in objs}
+    claims.append(
+        claim(
+            "8.departure_large_eta",
+            f"SGD: at the largest eta ({s['eta'][-1]:g}) some configurations depart from the "
+            f"flow (not followed or a median error above {DEPARTURE:.0%})",
+            any(bool(at_max[o].any()) for o in objs),
+            eta=float(s["eta"][-1]),
+            batch=s["batch"],
+            **{f"{o}_departed": at_max[o] for o in objs},
+            **{f"{o}_median_error": s[o]["median_error"][:, -1] for o in objs},
+        )
+    )
+    plot_train_sweep(sweep_dir)
+    os.replace(sweep_dir / "train_sweep.png", out / DEPARTURE_FIGURE)
 
 
 def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
