@@ -57,7 +57,7 @@ from .._theory._stability import (
 from .._theory._targets import ema_flow_tau, frozen_teacher_lam
 from ._config import TrainConfig
 from ._data import Data
-from ._train import TrainResult, teacher_diagonal
+from ._train import TrainResult, record_slots, teacher_diagonal
 
 FOLLOW_TOL = 0.1  # |training - reference| at the end, as a fraction of wbar*
 
@@ -369,7 +369,10 @@ def compare(result: TrainResult, *, full=None) -> Comparison:
         gain = capture_gain(lam, var, L, t_th) if obj_th == "jepa" else np.zeros((d, d))
         for e in range(E):
             t = r.t[0, b, e]
-            th = np.asarray(simulate(obj_th, lam, var, L, cfg.eps, t).wbar)
+            # padded (last time repeated) to the run's fixed record count: runs of any
+            # length share one compiled trajectory (a training sweep's etas)
+            t_pad = np.pad(t, (0, max(record_slots(cfg) - t.size, 0)), mode="edge")
+            th = np.asarray(simulate(obj_th, lam, var, L, cfg.eps, t_pad).wbar)[: t.size]
             delta0 = perturbation_size(
                 cfg.scale if cfg.init == "balanced" else 1.0, r.eta[e], r.data.batch, rotated
             )
