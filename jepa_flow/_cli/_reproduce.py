@@ -13,12 +13,13 @@ def register(subparsers) -> None:
         help="regenerate the paper's figures and checked claims (results/)",
         description="Run the reproduction experiments (1 order reversal, 2 critical times, "
         "3 phase diagrams, 4 noisy features, 5 slow features, 6 theory vs training, "
-        "7 beyond the assumptions, 8 capture and collapse); each writes its figures and "
-        "numbers.json under OUT/<experiment>/, and OUT/claims.json collects every claim. "
+        "7 beyond the assumptions, 8 capture, collapse and SGD departure, 9 real data); "
+        "each writes its figures and numbers.json under OUT/<experiment>/, and "
+        "OUT/claims.json collects every claim. "
         "An experiment whose outputs already exist in OUT at the same level is skipped "
         "(so an interrupted run resumes where it stopped), and says so; --force recomputes "
         f"it. The default OUT, {DEFAULT_OUT} (ignored by git), starts empty in a fresh clone, "
-        "so everything is computed (about 4 minutes on 2 CPU cores); the committed "
+        "so everything is computed (about 10 minutes on 2 CPU cores); the committed "
         "results/ were made with --out results.",
     )
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
