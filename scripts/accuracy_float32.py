@@ -43,17 +43,12 @@ import tempfile
 import time
 
 import numpy as np
+from _accuracy_setup import EPS, ETA, ETA_MB  # scripts/: the d = 8 setup of accuracy_train
+from _accuracy_setup import LAM as LAM8
+from _accuracy_setup import VAR as VAR8
 
 LAM2, VAR2 = np.array([1.0, 0.8]), np.array([2.0, 1.0])
-LAM8 = np.array([1.0, 0.8, 0.9, 0.6, 0.7, 0.5, 0.45, 0.4])
-RHO8 = np.array([0.5, 0.8, 0.45, 0.9, 0.6, 0.95, 0.7, 0.85])
-VAR8 = LAM8 / RHO8
-EPS = 1e-2
-ETA = {"jepa": {1: 0.01, 2: 0.02, 3: 0.05, 4: 0.1}, "mae": {1: 0.005, 2: 0.005, 3: 0.005, 4: 0.005}}
-ETA_MB = {
-    "jepa": {1: 0.01, 2: 0.02, 3: 0.03, 4: 0.05},
-    "mae": {1: 0.005, 2: 0.005, 3: 0.005, 4: 0.005},
-}
+
 DEPTHS = (1, 2, 3, 4)
 BALANCED_SWEEP = """
 [sweep]
