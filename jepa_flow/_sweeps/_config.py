@@ -79,6 +79,11 @@ BYTES_PER_CONFIG = {False: 8 + 8 + 1, True: 4 * 8 + 1 + 8 + 1}
 BUDGET_KEYS = ("memory", "disk")
 
 
+def fingerprint_of(canonical: dict) -> str:
+    """sha256 of a configuration's canonical JSON (every sweep kind's identity)."""
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
     """A validated sweep grid.
@@ -174,8 +179,7 @@ class SweepConfig:
 
     def fingerprint(self) -> str:
         """sha256 of the canonical grid: equal iff the configurations are equal."""
-        blob = json.dumps(self.canonical(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()
+        return fingerprint_of(self.canonical())
 
     def rows(self, lo: int, hi: int) -> dict[str, np.ndarray]:
         """Numeric parameters of configurations ``lo:hi`` of any (objective, method) group.

@@ -34,7 +34,6 @@ feature (suffix ``_a``, ``_b``) plus ``first`` and ``t_ratio``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 
 import numpy as np
@@ -42,7 +41,7 @@ import numpy as np
 from .._core import _budget, _validate
 from .._theory._general import KERNEL_INPUTS, TARGETS, flow_kind, general_function
 from .._theory._targets import frozen_teacher_lam
-from ._config import SweepConfig, _checked, _grid
+from ._config import SweepConfig, _checked, _grid, fingerprint_of
 
 SHARED = ("objective", "target", "depth", "eps", "fraction", "init_ratio", "tau", "c")
 FEATURE = ("lam", "rho", "var")
@@ -133,8 +132,8 @@ class GeneralSweepConfig:
         return out
 
     def fingerprint(self) -> str:
-        blob = json.dumps(self.canonical(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()
+        """sha256 of ``canonical()``: equal iff the configurations are equal."""
+        return fingerprint_of(self.canonical())
 
     def chunk_plan(self, chunk_size: int) -> list[tuple[int, int, int, int]]:
         """``(index, group, lo, hi)`` for every chunk; ``lo:hi`` indexes within the group."""

@@ -49,14 +49,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
 import math
 
 import numpy as np
 
 from .._core import _budget, _validate
-from ._config import MAX_GRID, _count, _grid
+from ._config import MAX_GRID, _count, _grid, fingerprint_of
 
 OBJECTIVES = ("jepa", "mae")
 SYNTHETIC = {
@@ -269,8 +267,8 @@ class TrainSweepConfig:
         }
 
     def fingerprint(self) -> str:
-        blob = json.dumps(self.canonical(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()
+        """sha256 of ``canonical()``: equal iff the configurations are equal."""
+        return fingerprint_of(self.canonical())
 
     def etas_per_chunk(self, chunk_size: int) -> int:
         """With ``t_max`` one eta per chunk (its own steps); with ``steps`` a block of them."""
