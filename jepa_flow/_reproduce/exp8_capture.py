@@ -36,10 +36,9 @@ import shutil
 
 import numpy as np
 
-from .. import __version__
 from .._plotting._train_sweep import DEPARTURE, departure_grid, plot_train_sweep
 from .._sweeps._config import parse_config
-from .._sweeps._run import _precision, run_sweep
+from .._sweeps._run import can_resume, run_sweep
 from .._theory._critical_time import critical_time, fixed_point
 from .._theory._layers import Params
 from .._theory._stability import capture_rate, collapsed_predictor, collapses
@@ -358,16 +357,7 @@ def prepare_sweep_dir(out, config) -> None:
         if sweep_dir.exists():
             shutil.rmtree(sweep_dir)
         return
-    manifest = sweep_dir / "manifest.json"
-    if not manifest.exists():
-        return
-    old = json.loads(manifest.read_text())
-    same = (
-        old.get("fingerprint") == config.fingerprint()
-        and old.get("jepa_flow_version") == __version__
-        and old.get("precision", "float64") == _precision()
-    )
-    if not same:
+    if sweep_dir.exists() and not can_resume(config, sweep_dir):
         shutil.rmtree(sweep_dir)
 
 

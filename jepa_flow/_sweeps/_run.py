@@ -227,12 +227,46 @@ def _precision() -> str:
     return np.dtype(float_dtype()).name
 
 
+def _mismatch(config, out: Path, old: dict) -> str | None:
+    """Why the sweep whose manifest is ``old`` cannot be resumed by ``config`` (None: it can)."""
+    from .. import __version__
+
+    if old.get("fingerprint") != config.fingerprint():
+        return (
+            f"out {str(out)!r} holds the results of a different sweep configuration; "
+            "use a new directory (results are never mixed)"
+        )
+    if old.get("jepa_flow_version") != __version__:
+        return (
+            f"out {str(out)!r} was written by jepa_flow {old.get('jepa_flow_version')}, "
+            f"this is {__version__}; use a new directory"
+        )
+    stored = old.get("precision", "float64")  # written before float32 sweeps existed
+    if stored != _precision():
+        return (
+            f"out {str(out)!r} holds a {stored} sweep and this run is {_precision()}; "
+            f"resume it in {stored} or use a new directory (results are never mixed)"
+        )
+    return None
+
+
+def can_resume(config, out) -> bool:
+    """Whether ``out`` holds a sweep that ``run_sweep(config, out)`` would resume.
+
+    The same check as ``run_sweep``'s (grid fingerprint, library version,
+    precision), without raising: False when ``out`` has no manifest.
+    """
+    manifest = Path(out) / "manifest.json"
+    if not manifest.exists():
+        return False
+    return _mismatch(config, Path(out), json.loads(manifest.read_text())) is None
+
+
 def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
     """Create or reopen ``out``; refuse a directory that holds anything else.
 
     Returns the chunk size to use (the stored one when resuming).
     """
-    from .. import __version__
 
     manifest_path = out / "manifest.json"
     chunks = out / "chunks"
@@ -249,22 +283,9 @@ def _prepare_dir(config: SweepConfig, out: Path, chunk_size: int | None) -> int:
                 (out / name).rmdir() if name == "chunks" else (out / name).unlink()
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
-        if old.get("fingerprint") != config.fingerprint():
-            raise ValueError(
-                f"out {str(out)!r} holds the results of a different sweep configuration; "
-                "use a new directory (results are never mixed)"
-            )
-        if old.get("jepa_flow_version") != __version__:
-            raise ValueError(
-                f"out {str(out)!r} was written by jepa_flow {old.get('jepa_flow_version')}, "
-                f"this is {__version__}; use a new directory"
-            )
-        stored = old.get("precision", "float64")  # written before float32 sweeps existed
-        if stored != _precision():
-            raise ValueError(
-                f"out {str(out)!r} holds a {stored} sweep and this run is {_precision()}; "
-                f"resume it in {stored} or use a new directory (results are never mixed)"
-            )
+        reason = _mismatch(config, out, old)
+        if reason is not None:
+            raise ValueError(reason)
         if chunk_size is not None and chunk_size != old["chunk_size"]:
             raise ValueError(
                 f"chunk_size {chunk_size} differs from the {old['chunk_size']} of the "
