@@ -50,6 +50,7 @@ from ._training._data import gaussian as gaussian
 from ._training._data import linear_dynamics as linear_dynamics
 from ._training._data import noisy_views as noisy_views
 from ._training._data import random_rotation as random_rotation
+from ._training._synthetic import noncommuting as noncommuting
 from ._training._train import DivergenceError as DivergenceError
 from ._training._train import TrainResult as TrainResult
 from ._training._train import diverged_members as diverged_members
@@ -147,6 +148,7 @@ __all__ = [
     "load_sweep",
     "mae_end_directions",
     "noisy_views",
+    "noncommuting",
     "parse_sweep_config",
     "patch_pairs",
     "perturbation_size",

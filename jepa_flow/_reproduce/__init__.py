@@ -36,6 +36,7 @@ EXPERIMENTS = {
     7: ("exp7_beyond", "7_beyond_assumptions"),
     8: ("exp8_capture", "8_capture_collapse"),
     9: ("exp9_real", "9_real_data"),
+    10: ("exp10_offdiagonal", "10_off_diagonal"),
 }
 NUMBERS = "numbers.json"
 

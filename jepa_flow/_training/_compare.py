@@ -21,10 +21,18 @@ before ``j`` is learned (§10). It is *seen* when ``|e_i^T Wbar e_j|``
 (``i != j``) rises above ``CAPTURE_LEVEL * wbar*_j`` after channel ``i``'s own
 feature was learned and before feature ``j``'s per-feature critical time.
 
-The reference for a feature's critical time is the per-feature theory, except
-where capture is predicted, the target is an EMA, the teacher is not
-diagonal in ``U``, the start is not balanced, or the covariances are not
-diagonal in ``U``: there it is the full-matrix flow.
+The reference for a feature's critical time is the most accurate theory
+available for it: the per-feature theory where it is exact, else the
+full-matrix flow (exact for any covariances, target and start): where
+capture is predicted, the target is an EMA, the teacher is not diagonal in
+``U``, the start is not balanced, or the covariances are not diagonal in
+``U``. ``Comparison.reference`` records which, per member. The per-feature
+theory itself is computed in the basis ``THEORY_BASIS`` (the features of
+``U``, the principal components: experiment 10's rule keeps them unless
+another basis ranks the full-matrix flow's learning order better by 0.05 in
+median Spearman, docs/theory.md §11.7). The learning orders of training and
+reference are compared by Spearman's rank correlation and the first-``TOP_K``
+overlap over the features learned in both (``order_scores``, theory §10).
 
 A member is trusted only where training followed its reference to the end:
 against the per-feature theory, its final singular values are the theory's
@@ -55,11 +63,16 @@ from .._theory._stability import (
     predicted_captures,
 )
 from .._theory._targets import ema_flow_tau, frozen_teacher_lam
+from .._theory._validity import order_scores
 from ._config import TrainConfig
 from ._data import Data
 from ._train import TrainResult, record_slots, teacher_diagonal
 
 FOLLOW_TOL = 0.1  # |training - reference| at the end, as a fraction of wbar*
+# basis of the per-feature theory per objective (experiment 10's default-basis rule)
+THEORY_BASIS = {"jepa": "pca", "mae": "pca"}
+TOP_K = 2  # the first-k overlap of the learning orders
+REFERENCES = ("per-feature theory", "full-matrix flow")
 
 register_result(PredictedCapture)
 
@@ -184,6 +197,15 @@ class Comparison:
             full-matrix flow (empty when ``result.latent`` was not kept).
         curve_theory, curve_full: ``|Wbar e_j|`` of the per-feature and
             full-matrix flows at ``result.t``, ``[S, D, E, R, d]``.
+        theory_basis: the per-feature theory's basis (``THEORY_BASIS``).
+        reference: ``[S, D, E]`` which theory is the member's reference:
+            ``"per-feature theory"`` or ``"full-matrix flow"`` (any feature on it).
+        rank_correlation: ``[S, D, E]`` Spearman's correlation of training's
+            critical times with the reference's, over features learned in both
+            (``0 < t* < inf``); NaN below 3 such features or where a feature
+            was not ``followed``.
+        top_k_overlap: ``[S, D, E]`` fraction of the reference's first ``TOP_K``
+            learned features among training's first ``TOP_K`` (same features, same NaN).
 
     Examples:
         MAE, canonical pair, depth 1; ``summary()`` is what the CLI writes:
@@ -218,6 +240,10 @@ class Comparison:
     captures_full: tuple
     curve_theory: np.ndarray
     curve_full: np.ndarray
+    theory_basis: str = "pca"
+    reference: np.ndarray | None = None
+    rank_correlation: np.ndarray | None = None
+    top_k_overlap: np.ndarray | None = None
 
     @property
     def config(self) -> TrainConfig:
@@ -250,6 +276,10 @@ class Comparison:
                     "order_theory",
                     "order_training",
                     "order_agrees",
+                    "theory_basis",
+                    "reference",
+                    "rank_correlation",
+                    "top_k_overlap",
                 )
             },
             "captures_predicted": [
@@ -311,6 +341,18 @@ def _followed(r: TrainResult, use_full, curve_th, curve_full, wstar) -> np.ndarr
     per_member = np.all(np.abs(sv_run - sv_theory) <= scale[..., None], axis=-1)  # [S, D, E]
     by_feature = np.abs(r.norm[..., -1, :] - curve_full[..., -1, :]) <= tol
     return np.where(use_full, by_feature, per_member[..., None])
+
+
+def _order_scores(t_training, t_reference, followed):
+    """Per member ``[S, D, E]``: Spearman and first-``TOP_K`` overlap (``order_scores``),
+    NaN where a feature was not followed."""
+    grid = t_training.shape[:-1]
+    spearman, overlap = np.full(grid, np.nan), np.full(grid, np.nan)
+    for m in np.ndindex(*grid):
+        if followed[m].all():
+            s = order_scores(t_reference[m], t_training[m], TOP_K)
+            spearman[m], overlap[m] = s.spearman, s.overlap
+    return spearman, overlap
 
 
 def compare(result: TrainResult, *, full=None) -> Comparison:
@@ -421,6 +463,7 @@ def compare(result: TrainResult, *, full=None) -> Comparison:
         return np.where(followed, x, np.nan)
 
     order_th, order_tr = learning_order(ref), learning_order(t_tr)
+    spearman, overlap = _order_scores(t_tr, ref, followed)
     return Comparison(
         result=r,
         lam=lam,
@@ -443,4 +486,8 @@ def compare(result: TrainResult, *, full=None) -> Comparison:
         captures_full=tuple(seen_full),
         curve_theory=curve_th,
         curve_full=curve_full,
+        theory_basis=THEORY_BASIS[cfg.objective],
+        reference=np.where(use_full.any(axis=-1), REFERENCES[1], REFERENCES[0]),
+        rank_correlation=spearman,
+        top_k_overlap=overlap,
     )

@@ -1,0 +1,188 @@
+"""Experiment 10's measurements: every theory against the full-matrix flow, trained models and MLPs.
+
+One *row* per configuration (source, objective, depth, eps): the source's
+labels, how far it is from commuting, and per theory its ``OrderScores``
+(``_training._validity``). Rows are computed group by group (objective,
+depth, eps), each group cached as JSON under ``out/cache/`` so that an
+interrupted run resumes where it stopped (the cache is removed when the
+experiment finishes, unless ``keep_cache``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import numpy as np
+
+from .._core._io import write_bytes_atomic
+from .._theory._validity import THEORIES
+from .._training._datasets import digit_pairs, patch_pairs, series_pairs
+from .._training._real import analyze, from_samples
+from .._training._synthetic import noncommuting
+from .._training._validity import (
+    T_FACTOR,
+    FlowObservation,
+    observe_flow,
+    predictions,
+    score_observation,
+    time_grid,
+)
+
+# objective label -> (objective, target)
+OBJECTIVES = {"jepa": ("jepa", "stopgrad"), "ema": ("jepa", "ema"), "mae": ("mae", "stopgrad")}
+LOADERS = {"patches": patch_pairs, "digits": digit_pairs, "membrane": series_pairs}
+SCORES = ("spearman", "overlap", "median_error", "max_error", "n")
+
+
+def jsonable(x):
+    """Arrays to lists and non-finite floats to ``None``/``"inf"`` (as ``write_json_atomic``)."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if hasattr(x, "tolist"):
+        return jsonable(np.asarray(x).tolist())
+    if isinstance(x, float) and not np.isfinite(x):
+        return None if np.isnan(x) else ("inf" if x > 0 else "-inf")
+    return x
+
+
+def as_float(x):
+    """Inverse of ``jsonable`` for numbers: ``None`` -> NaN, ``"inf"`` -> inf (nested lists)."""
+    if isinstance(x, list):
+        return np.array([as_float(v) for v in x], float)
+    if x is None:
+        return np.nan
+    if isinstance(x, str):
+        return float(x)
+    return float(x)
+
+
+def write_compact_json(path, obj) -> None:
+    """Atomic JSON without indentation (large tables)."""
+    text = json.dumps(jsonable(obj), separators=(",", ":"), allow_nan=False) + "\n"
+    write_bytes_atomic(path, text.encode())
+
+
+# -- sources -------------------------------------------------------------------------------
+
+
+def synthetic_sources(p):
+    """``[(labels, Sxx, Syx)]`` of the synthetic family at the level's parameters."""
+    d, out = p["d"], []
+    for name, sp in p["spectra"].items():
+        var = np.geomspace(sp["var"][0], sp["var"][1], d)
+        rho = np.linspace(sp["rho"][0], sp["rho"][1], d)
+        for seed in p["seeds"]:
+            for theta in p["theta_deg"]:
+                data = noncommuting(var, rho, np.deg2rad(theta), seed=seed)
+                labels = {"spectrum": name, "seed": seed, "theta": theta}
+                out.append((labels, np.asarray(data.Sxx), np.asarray(data.Syx)))
+    return out
+
+
+def real_sources(p):
+    """``[(labels, Sxx, Syx)]`` of the shipped data sets (loaders' defaults)."""
+    out = []
+    for name in p["sets"]:
+        x, y = LOADERS[name]()
+        for k in p["n_features"]:
+            for power in p["power"]:
+                data = from_samples(x, y, n_features=k, power=power, normalize="max")
+                labels = {"set": name, "n_features": k, "power": power}
+                out.append((labels, np.asarray(data.Sxx), np.asarray(data.Syx)))
+    return out
+
+
+def source_measures(Sxx, Syx) -> dict:
+    """How far a source is from commuting: PCA ``offdiag``, commutator, generalized basis."""
+    from .._theory._validity import theory_basis
+    from .._training._data import gaussian
+
+    a = analyze(gaussian(Sxx=Sxx, Syx=Syx, Syy=Sxx))
+    g = theory_basis("gen-dual", Sxx, Syx)
+    return {
+        "offdiag": a.offdiag,
+        "commutator": a.commutator,
+        "nonorthogonality": g.nonorthogonality,
+        "max_cosine": g.max_cosine,
+    }
+
+
+# -- one group of flows ---------------------------------------------------------------------
+
+
+def _row(labels, obs: FlowObservation, scored) -> dict:
+    scores = {n: {s: getattr(v[3], s) for s in SCORES} for n, v in scored.items()}
+    return {
+        **labels,
+        "ok": obs.ok,
+        "t_end": obs.t_end,
+        "offdiag_dual": obs.offdiag,
+        "n_learned": int(np.isfinite(obs.time).sum()),
+        "nfev": obs.nfev,
+        "scores": scores,
+    }
+
+
+def measure_group(sources, label, depth, eps, p) -> list[dict]:
+    """Rows of one (objective, depth, eps) over ``sources``; each row keeps its observation."""
+    objective, target = OBJECTIVES[label]
+    rows = []
+    for labels, Sxx, Syx in sources:
+        bases, t_star = predictions(Sxx, Syx, objective, depth, eps, target=target, tau=p["tau"])
+        t = time_grid(np.concatenate(list(t_star.values())), p["points_per_decade"])
+        obs = observe_flow(
+            objective, Sxx, Syx, depth, eps, t, target=target, tau=p["tau"],
+            dual=bases["gen-dual"].dual,
+        )  # fmt: skip
+        scored = score_observation(obs.time, obs.directions, bases, t_star, p["k"])
+        row = _row({**labels, "objective": label, "depth": depth, "eps": eps}, obs, scored)
+        row["observation"] = obs.as_dict()
+        row["t_star"] = t_star
+        rows.append(row)
+    return rows
+
+
+def _key(kind, label, depth, eps, sources) -> str:
+    h = hashlib.sha1()
+    for labels, Sxx, Syx in sources:
+        h.update(json.dumps(labels, sort_keys=True).encode())
+        h.update(np.ascontiguousarray(Sxx).tobytes() + np.ascontiguousarray(Syx).tobytes())
+    return f"{kind}_{label}_L{depth}_eps{eps:g}_{h.hexdigest()[:12]}"
+
+
+def measure_grid(kind, sources, p, cache, log=print) -> list[dict]:
+    """Every (objective, depth, eps) of the grid over ``sources``, through the cache."""
+    rows = []
+    cache.mkdir(parents=True, exist_ok=True)
+    for label in p["objectives"]:
+        for depth in p["depths"]:
+            for eps in p["eps"]:
+                path = cache / (_key(kind, label, depth, eps, sources) + ".json")
+                if path.exists():
+                    rows += json.loads(path.read_text())
+                    continue
+                t0 = time.perf_counter()
+                group = measure_group(sources, label, depth, eps, p)
+                write_compact_json(path, group)
+                rows += json.loads(path.read_text())
+                log(f"    {kind} {label} L={depth} eps={eps:g}: {time.perf_counter() - t0:.1f} s")
+    return rows
+
+
+def strip(rows) -> list[dict]:
+    """Rows without their observations and theory times (what ``synthetic.json`` keeps)."""
+    return [{k: v for k, v in r.items() if k not in ("observation", "t_star")} for r in rows]
+
+
+def horizon(row) -> float:
+    """A trained model's horizon: ``T_FACTOR x`` the flow's last learning time (or its t_end)."""
+    obs = as_float(row["observation"]["time"])
+    finite = obs[np.isfinite(obs)]
+    return float(min(T_FACTOR * finite.max(), float(row["t_end"]))) if finite.size else 1.0
+
+
+__all__ = ["OBJECTIVES", "SCORES", "THEORIES", "measure_grid", "real_sources"]

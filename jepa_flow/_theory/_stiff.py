@@ -1,0 +1,235 @@
+"""The full-matrix flow over long times, with a stiff solver (theory §6.4, §11.6).
+
+``full_flow`` integrates the flow of theory §6 with an explicit method
+(Tsit5). Once a feature is learned its perturbations decay at a rate of order
+``var rho^(2L)`` while later features may take ``1e6 ... 1e19`` time units
+to rise (deep JEPA, small ``eps``, small ``rho``): an explicit method then
+needs more steps than there are seconds in a day, limited by stability, not
+by accuracy. ``stiff_flow`` integrates the same vector field
+(``full_flow_field``, from the balanced start ``W_a = V = eps^(1/L) I`` and,
+for an EMA target, ``W_T = W``) with scipy's variable-order BDF method and the
+exact Jacobian (``jax.jacfwd`` of the field), which is stable at any step and
+reuses its Jacobian and LU factors across steps. Its dense output evaluates
+``Wbar(t)`` anywhere in ``[0, t_end]``.
+
+Tolerances: ``rtol = 1e-8`` and ``atol = 1e-12 eps^(1/L)`` (every entry of the
+start is ``eps^(1/L)``). Measured against ``full_flow`` (rtol 1e-10) where both
+are feasible: ``tests/test_exp10.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._core._results import register_result
+from ._fullflow import full_flow_field
+
+RTOL = 1e-8
+METHOD = "LSODA"  # Adams where the flow is not stiff, BDF where it is (switched automatically)
+ATOL_REL = 1e-4  # atol = ATOL_REL * rtol * eps^(1/L)
+
+__all__ = ["StiffFlow", "stiff_flow"]
+
+
+def reduced_field(objective: str, depth: int, E, V, Sxx, Syx):
+    """``(dE/dt, dV/dt)`` of the balanced flow in the end-to-end encoder (theory §11.6).
+
+    With balanced layers (``W_(a+1)^T W_(a+1) = W_a W_a^T``, kept by the flow
+    and true at ``W_a = eps^(1/L) I``) and ``E = P diag(s) Q^T``::
+
+        dE/dt = - sum_a (E E^T)^((L-a)/L) G (E^T E)^((a-1)/L) = - P ((P^T G Q) * K) Q^T
+        K_ik  = sum_(j=0)^(L-1) s_i^(2 (L-1-j)/L) s_k^(2 j/L)
+
+    with ``G = V^T R`` and ``R`` the residual of ``full_flow_field``; ``dV/dt = -R E^T``.
+    ``K`` is summed term by term (no division), and the sum over ``a`` does not
+    depend on the choice of singular vectors, so repeated singular values
+    (the start) are harmless. Plain numpy, batched over leading axes of ``E``
+    and ``V`` (the SVD runs in numpy's LAPACK on the calling thread).
+    """
+    R = V @ E @ Sxx - (Syx if objective == "mae" else E @ Syx)
+    G = np.swapaxes(V, -1, -2) @ R
+    P, s, Qt = np.linalg.svd(E)
+    a = s ** (2.0 / depth)
+    K = sum(a[..., :, None] ** (depth - 1 - j) * a[..., None, :] ** j for j in range(depth))
+    Q, Pt = np.swapaxes(Qt, -1, -2), np.swapaxes(P, -1, -2)
+    return -P @ ((Pt @ G @ Q) * K) @ Qt, -R @ np.swapaxes(E, -1, -2)
+
+
+class _Reduced:
+    """``f``, its Jacobian by central differences and ``wbar`` of the state ``(E, V)``.
+
+    The Jacobian is taken by forward differences (step ``1.5e-8`` of each
+    entry's scale, all ``n + 1`` evaluations in one batch): the SVD's
+    derivative is undefined at repeated singular values, and the solver needs
+    the Jacobian only to converge its Newton iterations.
+    """
+
+    def __init__(self, objective, depth, d):
+        self.objective, self.depth, self.d = objective, depth, d
+
+    def __call__(self, y, Sxx, Syx, tau=None):
+        d = self.d
+        y = np.asarray(y, float)
+        E = y[..., : d * d].reshape(y.shape[:-1] + (d, d))
+        V = y[..., d * d :].reshape(y.shape[:-1] + (d, d))
+        dE, dV = reduced_field(self.objective, self.depth, E, V, Sxx, Syx)
+        return np.concatenate([dE.reshape(y.shape[:-1] + (-1,)), dV.reshape(y.shape[:-1] + (-1,))], -1)
+
+    def jac(self, y, Sxx, Syx, tau=None):
+        h = 1.5e-8 * np.maximum(np.abs(y), np.mean(np.abs(y)))
+        values = self(np.concatenate([y[None, :], y[None, :] + np.diag(h)]), Sxx, Syx)
+        return ((values[1:] - values[0]) / h[:, None]).T
+
+    def wbar(self, ys):
+        return np.moveaxis(np.asarray(ys)[: self.d * self.d], 0, -1).reshape(-1, self.d, self.d)
+
+
+@functools.lru_cache(maxsize=32)
+def _field(objective: str, target: str, depth: int, d: int):
+    """``(f, jac, wbar)`` of the flattened state: ``(E, V)`` for the stop-gradient and MAE
+    (``reduced_field``, numpy), the layers ``(W, V, WT)`` for an EMA target (jitted
+    ``full_flow_field`` and its ``jax.jacfwd``)."""
+    if target != "ema":
+        r = _Reduced(objective, depth, d)
+        return r, r.jac, r.wbar
+    n_w = depth * d * d
+
+    def unflat(y):
+        W = y[:n_w].reshape(depth, d, d)
+        return W, y[n_w : n_w + d * d].reshape(d, d), y[n_w + d * d :].reshape(depth, d, d)
+
+    def f_layers(y, Sxx, Syx, tau):
+        args = (Sxx, Syx, jnp.zeros_like(Sxx), jnp.ones(depth, y.dtype), tau)
+        dW, dV, dWT = full_flow_field(objective, target, 0.0, unflat(y), args)
+        return jnp.concatenate([dW.ravel(), dV.ravel(), dWT.ravel()])
+
+    def wbar_layers(y):
+        W = unflat(y)[0]
+        E = W[0]
+        for a in range(1, depth):
+            E = W[a] @ E
+        return E
+
+    return (
+        jax.jit(f_layers),
+        jax.jit(jax.jacfwd(f_layers)),
+        jax.jit(jax.vmap(wbar_layers, in_axes=1)),
+    )
+
+
+def _start(target: str, depth: int, d: int, u0: float) -> np.ndarray:
+    """The balanced start, flattened as ``_field`` expects."""
+    eye = np.eye(d).ravel()
+    if target != "ema":
+        return np.concatenate([u0**depth * eye, u0 * eye])
+    layers = np.tile(u0 * eye, depth)
+    return np.concatenate([layers, u0 * eye, layers])
+
+
+@register_result
+@dataclasses.dataclass(frozen=True)
+class StiffFlow:
+    """``Wbar`` of the full-matrix flow at ``t`` ``[T]``: ``wbar`` ``[T, d, d]``.
+
+    ``ok`` is False where the solver failed; ``nfev``/``njev`` count field and
+    Jacobian evaluations. ``wbar_at(t)`` evaluates the dense output anywhere
+    in ``[0, t[-1]]``.
+    """
+
+    t: np.ndarray
+    wbar: np.ndarray
+    ok: bool
+    nfev: int
+    njev: int
+    dense: object = dataclasses.field(repr=False, compare=False)
+    depth: int = 1
+    objective: str = "jepa"
+    target: str = "stopgrad"
+
+    def wbar_at(self, t) -> np.ndarray:
+        """``Wbar`` at the times ``t`` ``[n]`` (dense output), ``[n, d, d]``."""
+        d = self.wbar.shape[-1]
+        _, _, to_wbar = _field(self.objective, self.target, self.depth, d)
+        return np.asarray(to_wbar(jnp.asarray(self.dense(np.asarray(t, float)))))
+
+
+def _limit_threads():
+    """One BLAS thread for the solver's small LU factorizations (a shared CPU)."""
+    import os
+
+    if os.environ.get("JF_NO_LIMIT"):
+        import contextlib
+
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency of scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+def stiff_flow(
+    objective, Sxx, Syx, depth, eps, t, *, target="stopgrad", tau=0.0, rtol=RTOL
+) -> StiffFlow:
+    """The full-matrix flow of theory §6.4 from the balanced start, by a stiff solver.
+
+    Args:
+        objective: ``"jepa"`` or ``"mae"``.
+        Sxx, Syx: ``[d, d]`` covariances in the input basis.
+        depth: encoder depth ``L >= 1``.  eps: ``wbar(0)``, > 0.
+        t: increasing save times ``[T]``, >= 0 (the last is the end).
+        target, tau: JEPA's target: ``"stopgrad"`` or ``"ema"`` (``tau > 0``).
+        rtol: relative tolerance (``atol`` follows, module docstring).
+
+    Examples:
+        The canonical pair at depth 1 (theory §4): ``|Wbar e_j|`` crosses half
+        of ``wbar*`` at the exact critical times 1008.43 and 1257.32:
+
+        >>> import numpy as np, jepa_flow as jf
+        >>> from jepa_flow._theory._stiff import stiff_flow
+        >>> t = np.linspace(1000.0, 1300.0, 3001)
+        >>> sf = stiff_flow("jepa", np.diag([2.0, 1.0]), np.diag([1.0, 0.8]), 1, 1e-3, t)
+        >>> w = np.abs(np.einsum("tii->ti", sf.wbar)) / jf.fixed_point("jepa", [1.0, 0.8],
+        ...                                                             [2.0, 1.0], 1)
+        >>> [round(float(np.interp(0.5, w[:, j], t)), 2) for j in (0, 1)], sf.ok
+        ([1008.43, 1257.32], True)
+    """
+    from scipy.integrate import solve_ivp
+
+    if objective not in ("jepa", "mae"):
+        raise ValueError(f"objective must be 'jepa' or 'mae'; got {objective!r}")
+    if target not in ("stopgrad", "ema"):
+        raise ValueError(f"target must be 'stopgrad' or 'ema'; got {target!r}")
+    target = target if objective == "jepa" else "stopgrad"
+    if target == "ema" and not tau > 0:
+        raise ValueError(f"tau must be > 0 for target='ema'; got {tau!r}")
+    Sxx, Syx = (np.asarray(a, float) for a in (Sxx, Syx))
+    if target == "ema":
+        Sxx, Syx = jnp.asarray(Sxx), jnp.asarray(Syx)
+    d, depth = int(Sxx.shape[0]), int(depth)
+    t = np.asarray(t, float)
+    f, jac, to_wbar = _field(objective, target, depth, d)
+    u0 = float(eps) ** (1.0 / depth)
+    y0 = _start(target, depth, d, u0)
+    tau = jnp.asarray(float(tau))
+    with _limit_threads():
+        sol = solve_ivp(
+            lambda _, y: np.asarray(f(y, Sxx, Syx, tau)),
+            (0.0, float(t[-1])),
+            y0,
+            method=METHOD,
+            dense_output=True,
+            rtol=rtol,
+            atol=ATOL_REL * rtol * u0,
+            jac=lambda _, y: np.asarray(jac(y, Sxx, Syx, tau)),
+        )
+    ok = bool(sol.status == 0)
+    wbar = np.asarray(to_wbar(jnp.asarray(sol.sol(t)))) if ok else np.full((t.size, d, d), np.nan)
+    return StiffFlow(t, wbar, ok, int(sol.nfev), int(sol.njev), sol.sol, depth, objective, target)
