@@ -90,6 +90,7 @@ from ._core._results import load_result as load_result
 from ._core._results import save_result as save_result
 
 # figures
+from ._plotting._analysis import plot_analysis as plot_analysis
 from ._plotting._compare import plot_compare as plot_compare
 from ._plotting._compare import plot_train as plot_train
 
@@ -150,6 +151,7 @@ __all__ = [
     "parse_sweep_config",
     "patch_pairs",
     "perturbation_size",
+    "plot_analysis",
     "plot_compare",
     "plot_train",
     "predicted_captures",

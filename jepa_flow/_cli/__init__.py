@@ -28,6 +28,7 @@ _SUBCOMMAND_MODULES = (
     "jepa_flow._cli._core",
     "jepa_flow._cli._sweep",
     "jepa_flow._cli._train",
+    "jepa_flow._cli._analyze",
     "jepa_flow._cli._reproduce",
 )
 
