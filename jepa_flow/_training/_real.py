@@ -383,12 +383,13 @@ def analyze(data: Data, *, basis=None, normalize=None) -> FeatureAnalysis:
     V = fb.vectors
     offdiag, offdiag_feature = _offdiag(V.T @ S @ V, V.T @ Sxx @ V)
     scale = 2 * np.linalg.norm(Sxx) * np.linalg.norm(S)
-    comm = np.linalg.norm(Sxx @ S - S @ Sxx) / max(scale, 1e-300)
+    P = Sxx @ S
+    comm = np.linalg.norm(P - P.T) / max(scale, 1e-300)  # S Sxx = (Sxx S)^T
     n = stderr = None
     if data.model == "samples":
         X, Y = np.asarray(data.X), np.asarray(data.Y)
         n = int(X.shape[0])
-        prod = 0.5 * ((X @ V) * (Y @ V) + (Y @ V) * (X @ V))
+        prod = (X @ V) * (Y @ V)  # per row, x^T v y^T v (already symmetric in x, y)
         stderr = prod.std(axis=0) / np.sqrt(n)
     return FeatureAnalysis(
         basis=V,
