@@ -20,6 +20,7 @@ from ._theory._order import learning_order as learning_order
 from ._theory._order import rank_correlation as rank_correlation
 from ._theory._order import rel_error as rel_error
 from ._theory._order import top_k_overlap as top_k_overlap
+from ._theory._series import cited_critical_time as cited_critical_time
 from ._theory._simulate import Trajectory as Trajectory
 from ._theory._simulate import simulate as simulate
 
@@ -53,6 +54,11 @@ from ._training._train import DivergenceError as DivergenceError
 from ._training._train import TrainResult as TrainResult
 from ._training._train import diverged_members as diverged_members
 from ._training._train import train as train
+
+# feature bases off the diagonal (docs/theory.md §11)
+from ._theory._basis import FeatureBasis as FeatureBasis
+from ._theory._basis import feature_basis as feature_basis
+from ._theory._basis import generalized_basis as generalized_basis
 
 # real two-view data, its feature analysis, nonlinear encoders (docs/theory.md §9)
 from ._training._datasets import digit_pairs as digit_pairs
@@ -95,6 +101,7 @@ __all__ = [
     "Data",
     "DivergenceError",
     "FeatureAnalysis",
+    "FeatureBasis",
     "FullFlow",
     "GeneralCriticalTime",
     "LearnedDirections",
@@ -112,6 +119,7 @@ __all__ = [
     "analyze",
     "capture_gain",
     "capture_rate",
+    "cited_critical_time",
     "collapsed_predictor",
     "collapses",
     "compare",
@@ -119,6 +127,7 @@ __all__ = [
     "critical_time",
     "digit_pairs",
     "diverged_members",
+    "feature_basis",
     "ema_flow_tau",
     "ema_half_time_delay",
     "fixed_point",
@@ -129,6 +138,7 @@ __all__ = [
     "full_flow",
     "gaussian",
     "general_critical_time",
+    "generalized_basis",
     "learned_directions",
     "learning_order",
     "linear_dynamics",
