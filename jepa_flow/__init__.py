@@ -15,8 +15,11 @@ from ._theory._critical_time import fixed_point as fixed_point
 from ._theory._fullflow import FullFlow as FullFlow
 from ._theory._fullflow import full_flow as full_flow
 from ._theory._layers import Params as Params
+from ._theory._order import OrderAgreement as OrderAgreement
 from ._theory._order import flip_depth as flip_depth
+from ._theory._order import learned_mask as learned_mask
 from ._theory._order import learning_order as learning_order
+from ._theory._order import order_agreement as order_agreement
 from ._theory._order import rank_correlation as rank_correlation
 from ._theory._order import rel_error as rel_error
 from ._theory._order import top_k_overlap as top_k_overlap
@@ -107,6 +110,7 @@ __all__ = [
     "GeneralCriticalTime",
     "LearnedDirections",
     "NonlinearResult",
+    "OrderAgreement",
     "Params",
     "PredictedCapture",
     "SweepConfig",
@@ -141,6 +145,7 @@ __all__ = [
     "general_critical_time",
     "generalized_basis",
     "learned_directions",
+    "learned_mask",
     "learning_order",
     "linear_dynamics",
     "load_dataset",
@@ -148,6 +153,7 @@ __all__ = [
     "load_sweep",
     "mae_end_directions",
     "noisy_views",
+    "order_agreement",
     "parse_sweep_config",
     "patch_pairs",
     "perturbation_size",

@@ -312,7 +312,12 @@ class FeatureAnalysis:
         return np.asarray(_critical_time(objective, self.lam, self.var, depth, eps, fraction))
 
     def order(self, objective, depth, eps, fraction=0.5) -> np.ndarray:
-        """Feature indices by predicted critical time; never-learned features last (theory §10)."""
+        """Feature indices in predicted learning order (theory §10).
+
+        Learned features (``0 < t* < inf``) first, earliest first; then those
+        already at their level at the start (``t* = 0``), then never-learned
+        ones. ``learned_mask(self.critical_time(...))`` tells them apart.
+        """
         return learning_order(self.critical_time(objective, depth, eps, fraction))
 
 
