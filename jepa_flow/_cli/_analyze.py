@@ -26,7 +26,7 @@ from .._core._io import (
 from .._core._lock import locked_dir
 from .._core._validate import MAX_DEPTH, OBJECTIVES
 from .._theory._basis import BASES, NORMALIZATIONS
-from .._theory._order import learned_first, learning_order
+from .._theory._order import learned_first, learned_mask, learning_order
 from .._training._datasets import _LOADERS, DATASETS
 from .._training._real import DEFAULT_BASIS, _eigh_desc, analyze
 from ._core import _add_precision_arg, _set_precision
@@ -152,8 +152,8 @@ def _tables(fa, objectives, depths, eps):
     t_star, rank = {}, {}
     for o in objectives:
         t = np.stack([fa.critical_time(o, L, eps) for L in depths])
-        learned = np.isfinite(t) & (t > 0)
-        order = np.argsort(np.where(learned, t, np.inf), axis=-1, kind="stable")
+        learned = learned_mask(t)
+        order = learning_order(t)  # the learned ones first
         r = np.empty_like(order)
         np.put_along_axis(r, order, np.arange(fa.d)[None, :], axis=-1)
         t_star[o] = t
@@ -194,13 +194,12 @@ def _report(args, fa, t_star, rank) -> dict:
 
 
 def format_table(fa, t_star, rank, depths, rows) -> str:
-    """The feature table, one line per feature: the features learned in the first column
-    (objective and depth) first, earliest first; then the others in index order."""
+    """The feature table, one line per feature, in the learning order of the first
+    column (objective and depth; theory §10: the learned features first)."""
     cols = [(o, b, L) for o in t_star for b, L in enumerate(depths)]
     head = f"{'i':>4} {'rho':>9} {'lam':>10} {'var':>10}"
     head += "".join(f" {f'{o} L={L}':>17}" for o, _, L in cols)
-    t0 = t_star[cols[0][0]][0]
-    order = np.argsort(np.where(np.isfinite(t0) & (t0 > 0), t0, np.inf), kind="stable")
+    order = learning_order(t_star[cols[0][0]][0])
     shown = order if rows == 0 else order[:rows]
     lines = [head]
     for i in shown:
