@@ -100,3 +100,9 @@ def test_bad_input_one_line_error(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert err.startswith("jepa-flow: error:") and "\n" not in err and message in err, err
     assert not out.exists()
+
+
+def test_every_flag_is_explained():
+    sub = _cli.build_parser()._subparsers._group_actions[0].choices["analyze"]
+    for action in sub._actions:
+        assert action.dest == "help" or action.help, action.dest

@@ -74,7 +74,14 @@ def register(subparsers) -> None:
         default=None,
         help="column scale of --basis generalized (default: dual)",
     )
-    a("--objective", nargs="+", choices=OBJECTIVES, default=list(OBJECTIVES), metavar="OBJ")
+    a(
+        "--objective",
+        nargs="+",
+        choices=OBJECTIVES,
+        default=list(OBJECTIVES),
+        metavar="OBJ",
+        help="objectives whose times are predicted, jepa and/or mae (default: both)",
+    )
     a("--depth", nargs="+", type=int, default=[1], metavar="L", help="depths L (default: 1)")
     a("--eps", type=float, default=DEFAULT_EPS, help="initial wbar(0) = eps, > 0 (default: 1e-3)")
     a("--rows", type=int, default=20, help="table rows to print, earliest first (0: all)")
