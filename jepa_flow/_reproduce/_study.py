@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import string
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ from .._core._io import (
     write_npz_atomic,
 )
 from .._core._lock import LOCK_NAME, locked_dir
+from .._plotting._dynamics import feature_names
 from .._theory import _order
 from .._theory._critical_time import critical_time, fixed_point
 from .._theory._simulate import simulate
@@ -100,8 +100,7 @@ def make_features(lam, var=None, rho=None) -> Features:
         raise ValueError("var = lam / rho must be finite and > 0 (over- or underflow)")
     if not np.all(np.isfinite(rho_arr)):
         raise ValueError("rho = lam / var must be finite (lam too large for var)")
-    n = lam.size
-    names = tuple(string.ascii_uppercase[i] if n <= 26 else f"f{i}" for i in range(n))
+    names = feature_names(lam.size)
     return Features(np.array(lam, float), np.array(var_arr, float), names)
 
 
