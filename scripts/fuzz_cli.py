@@ -121,8 +121,8 @@ def _value(rng: random.Random, flag: str) -> list[str]:
     if flag in ("--max-memory", "--max-disk"):
         pool = ["1K", "16G", "0", "-1G", "lots", "1e400", "", "abc", "-1", "nan", "inf"]
         return [rng.choice([*pool, "1e-300", "1"])]
-    if flag == "--only":
-        return [rng.choice(["1", "5", "9", "0", "x", "-1"])]
+    if flag == "--only":  # never a valid experiment: a reproduction takes minutes
+        return [rng.choice(["10", "0", "x", "-1"])]
     n = rng.choice([0, 1, 1, 1, 1, 2, 2])
     return [rng.choice(NUMBERS if rng.random() < 0.8 else ODD) for _ in range(n)]
 
@@ -147,7 +147,7 @@ def command_line(rng: random.Random, tmp: Path) -> tuple[list[str], Path | None]
         target = rng.choice([out, out, out, tmp / "file", Path("/sys/jepa_flow_fuzz")])
         argv += ["--out", str(target)]
     if command == "reproduce":  # a reproduction takes minutes: keep each one invalid
-        argv += rng.choice([["--only", "9"], ["--level", "huge"], ["--only", "x"]])
+        argv += rng.choice([["--only", "10"], ["--level", "huge"], ["--only", "x"]])
     if command == "demo" and rng.random() < 0.9:  # a valid demo takes seconds: few of them
         argv += rng.choice([["--max-memory", "1K"], ["--n-t", "1"], ["--max-disk", "0"]])
     if command in ("train", "compare") and "--steps" not in argv:
