@@ -47,15 +47,15 @@ def feature_label(name: str, lam: float, var: float) -> str:
 def plain_log_labels(axis) -> None:
     """Tick labels of a log axis as plain numbers (``0.2``, ``60``; not ``6 x 10^1``).
 
-    Within a decade the minor ticks at 2 and 5 are labelled too; across more,
-    only the powers of ten. A linear axis is left alone.
+    Across less than two decades the minor ticks at 2 and 5 are labelled too;
+    across more, only the powers of ten. A linear axis is left alone.
     """
     if axis.get_scale() != "log":
         return
     lo, hi = axis.get_view_interval()
     plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
     axis.set_major_formatter(plain)
-    if 0 < lo and hi / lo < 10:
+    if 0 < lo and hi / lo < 100:
         axis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(2.0, 5.0)))
         axis.set_minor_formatter(plain)
     else:
