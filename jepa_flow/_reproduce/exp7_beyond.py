@@ -458,9 +458,14 @@ def _phase_figure(out, depths, ratio, t_ratio, t_ab, col, ema) -> None:
         at_start = (t_ab[i] == 0).any(-1)  # t* = 0: not ranked (theory §10)
         live = ~col[i].any(-1) & ~at_start
         ax.plot(ratio[live], t_ratio[i][live], "o-", color=cmap[i], ms=3, label=f"L = {L}")
-        for mask, marker in ((col[i].any(-1), "x"), (at_start, "^")):
-            if mask.any():
-                ax.plot(ratio[mask], np.ones(mask.sum()), marker, color=cmap[i], ms=6, mfc="none")
+        gone = col[i].any(-1)
+        if gone.any():
+            ax.plot(ratio[gone], np.ones(gone.sum()), "x", color=cmap[i], ms=6)
+        if at_start.any():  # along the bottom edge, one row per depth
+            y = np.full(at_start.sum(), 0.03 + 0.04 * i)
+            ax.plot(
+                ratio[at_start], y, "^", color=cmap[i], ms=6, transform=ax.get_xaxis_transform()
+            )
     ax.axhline(1.0, color="k", lw=0.8)
     ax.axvline(1.0, color="0.6", lw=0.8, ls=":")
     ax.set_xscale("log")
@@ -469,7 +474,7 @@ def _phase_figure(out, depths, ratio, t_ratio, t_ab, col, ema) -> None:
     ax.set_ylabel("t*_B / t*_A  (< 1: B learned first)")
     ax.set_title(
         "f. JEPA, stop-gradient: start imbalance\n"
-        "(x: a feature collapses; ^: one starts at its level, t* = 0)",
+        "(x: a feature collapses; ^ at the bottom: one starts at its level, t* = 0)",
         fontsize=9,
     )
     ax.legend(fontsize=7)
