@@ -431,3 +431,21 @@ def test_momentum_and_adam():
     # Adam has no flow counterpart but stops at the same fixed point
     a = _train("jepa", data, eta=0.01, eps=0.1, steps=3000, optimizer="adam")
     np.testing.assert_allclose(a.norm[0, 0, 0, -1], [0.8, 0.6], rtol=1e-3)
+
+
+def test_full_flow_step_buffer_does_not_change_the_solve(monkeypatch):
+    """A small first dense buffer (and its rerun when it runs out) gives the same numbers."""
+    from jepa_flow._theory import _fullflow
+
+    data = jf.gaussian(Sxx=[2.0, 1.0, 0.5], Syx=[[1.0, 0.1, 0.0], [0.1, 0.8, 0.05], [0, 0.05, 0.2]])
+    W0, V0 = 1e-2 * np.eye(3)[None], 1e-2 * np.eye(3)
+    args = ("jepa", data, W0, V0, 1, np.geomspace(1.0, 200.0, 30), [0.1, 0.1, 0.05])
+    ref = jf.full_flow(*args)  # a 3 x 3 state fits 200,000 steps in the buffer
+    assert _fullflow.dense_steps(12, 8) == _fullflow.MAX_STEPS and int(ref.num_steps) < 500
+    for min_steps in (int(ref.num_steps) + 1, 8):  # enough; too few: rerun with MAX_STEPS
+        monkeypatch.setattr(_fullflow, "DENSE_BYTES", 1)
+        monkeypatch.setattr(_fullflow, "MIN_STEPS", min_steps)
+        ff = jf.full_flow(*args)
+        np.testing.assert_array_equal(ff.latent, ref.latent)
+        np.testing.assert_array_equal(ff.t_star, ref.t_star)
+        assert bool(ff.ok) and int(ff.num_steps) == int(ref.num_steps)

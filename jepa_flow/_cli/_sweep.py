@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from ._core import _add_precision_arg, _set_precision
+from ._core import _add_precision_arg, _set_precision, size_arg
 
 
 def register(subparsers) -> None:
@@ -47,12 +47,14 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--max-memory",
         metavar="SIZE",
+        type=size_arg("--max-memory"),
         default=None,
         help="memory budget, e.g. 16G (default 4 GiB; overrides budget.memory in the TOML)",
     )
     parser.add_argument(
         "--max-disk",
         metavar="SIZE",
+        type=size_arg("--max-disk"),
         default=None,
         help="disk budget for the chunk files (17 bytes per configuration, 42 for a pair "
         "sweep), e.g. 1T (default 20 GiB; overrides budget.disk in the TOML)",
@@ -63,13 +65,14 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Validate, run (or resume), plot, and print one line of totals."""
-    from .._core._io import check_writable
-    from .._sweeps._config import load_config
+    from .._core._io import check_writable, read_text
+    from .._sweeps._config import parse_config
     from .._sweeps._run import maybe_initialize_distributed, run_sweep
 
-    # every check before anything runs
+    # every check before anything runs; only a regular file of at most 16 MiB is read
     _set_precision(args)
-    config = load_config(args.config, max_memory=args.max_memory, max_disk=args.max_disk)
+    text = read_text(args.config, "CONFIG.toml")
+    config = parse_config(text, max_memory=args.max_memory, max_disk=args.max_disk)
     if args.chunk_size is not None and args.chunk_size < 1:
         raise ValueError(f"--chunk-size must be an integer >= 1; got {args.chunk_size}")
     check_writable(args.out, "--out")
@@ -91,7 +94,14 @@ def run(args) -> int:
             from .._plotting._sweep import plot_sweep
 
         figures = plot_sweep(args.out)
-    failed = f", {summary.failed} failed ODE solves (NaN, ok=False)" if summary.failed else ""
+    failed = ""
+    if summary.failed:
+        methods = {"ode"} if general else set(dict(getattr(config, "axes", ())).get("method", ()))
+        why = "a failed solve or " if "ode" in methods else ""
+        failed = (
+            f", {summary.failed} configurations not computed (NaN, ok=False: {why}a time or "
+            f"fixed point outside the {args.precision} range)"
+        )
     if training and summary.failed:
         failed = f", {summary.failed} runs diverged or without a reference (NaN, ok=False)"
     print(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import string
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,7 @@ from .._core._io import (
     write_npz_atomic,
 )
 from .._core._lock import LOCK_NAME, locked_dir
+from .._plotting._dynamics import feature_names
 from .._theory import _order
 from .._theory._critical_time import critical_time, fixed_point
 from .._theory._simulate import simulate
@@ -99,8 +100,7 @@ def make_features(lam, var=None, rho=None) -> Features:
         raise ValueError("var = lam / rho must be finite and > 0 (over- or underflow)")
     if not np.all(np.isfinite(rho_arr)):
         raise ValueError("rho = lam / var must be finite (lam too large for var)")
-    n = lam.size
-    names = tuple(string.ascii_uppercase[i] if n <= 26 else f"f{i}" for i in range(n))
+    names = feature_names(lam.size)
     return Features(np.array(lam, float), np.array(var_arr, float), names)
 
 
@@ -124,6 +124,8 @@ def time_grid(t_star: np.ndarray, t_max=None, n_t: int = 800) -> np.ndarray:
 # bytes of working memory per save time and member while simulating (log_u, wbar,
 # u, v on device and host, the stacked outputs and the npz buffer); an upper estimate
 SIM_BYTES = 8 * 8
+# an upper estimate of the bytes of the two figures, summary.json and inputs.json
+STUDY_FILES_BYTES = 2**20
 
 
 def study_size(n_objectives: int, n_depths: int, n_features: int, n_t: int) -> tuple[int, int]:
@@ -131,7 +133,7 @@ def study_size(n_objectives: int, n_depths: int, n_features: int, n_t: int) -> t
     members = n_depths * n_features
     memory = SIM_BYTES * bucket(n_t) * bucket(members) * n_objectives
     disk = 2 * 8 * n_t * members * n_objectives  # wbar and u, uncompressed at worst
-    return memory, disk
+    return memory, disk + STUDY_FILES_BYTES
 
 
 STUDY_FILES = (
@@ -160,6 +162,67 @@ def _inputs_text(objectives, features, depths, eps, t_max, n_t) -> str:
 def check_study_out(out, force, inputs_text, name="out", force_name="force=True") -> None:
     """Refuse an ``out`` that is a file, unwritable, or holds anything but the same study."""
     check_job_out(out, force, inputs_text, STUDY_FILES, name=name, force_name=force_name)
+
+
+def max_time() -> float:
+    """The largest save time a study accepts: ``finfo.max ** 0.8`` of the working dtype
+    (about 1e246 in float64, 1e30 in float32), leaving room for the figures' log axes."""
+    return float(np.finfo(float_dtype()).max) ** 0.8
+
+
+def _refuse_overflow(quantity, values, objectives, features, depths, cause) -> None:
+    """Name the first (objective, depth, feature) where ``values`` is not finite."""
+    o, i, j = (int(k[0]) for k in np.nonzero(~np.isfinite(values)))
+    f = features.names[j]
+    raise ValueError(
+        f"{quantity} of feature {f} (lam = {features.lam[j]:g}, var = {features.var[j]:g}) "
+        f"at depth {int(depths[i])} ({objectives[o].upper()}) is not representable in "
+        f"{np.dtype(float_dtype()).name}; {cause}"
+    )
+
+
+def check_derived(t_star, wbar_star, objectives, features, depths) -> None:
+    """Refuse fixed points that overflow, and critical times that overflow or failed.
+
+    ``t_star``, ``wbar_star``: ``[objective, depth, feature]``. A feature with
+    ``lam <= 0`` has ``t* = inf`` by definition (never learned); any other
+    non-finite value is refused, naming the feature, depth and objective.
+    """
+    args = (objectives, features, depths)
+    if not np.isfinite(wbar_star).all():
+        _refuse_overflow("wbar* (the fixed point)", wbar_star, *args, "rescale lam and var")
+    learnable = np.broadcast_to(features.lam > 0, t_star.shape)
+    if np.isnan(t_star).any() or np.isinf(t_star[learnable]).any():
+        bad = np.where(learnable | np.isnan(t_star), t_star, 0.0)
+        _refuse_overflow("the critical time", bad, *args, "use a larger eps or rescale lam, var")
+
+
+def derived_quantities(objectives, features, depths, eps, t_max):
+    """``(t_star, wbar_star, t_max)`` of a study, refused where they overflow (theory §3-§4).
+
+    Checked before anything is written: every fixed point ``wbar*`` finite,
+    every learned feature's critical time finite, and the last save time
+    (``t_max``, or 5 times the latest critical time) at most ``max_time()``.
+    """
+    d_col = np.asarray(depths, float)[:, None]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a NaN is refused below, with its cause
+        t_star = np.stack(
+            [
+                np.asarray(critical_time(o, features.lam, features.var, d_col, eps))
+                for o in objectives
+            ]
+        )
+        wbar_star = np.stack(
+            [np.asarray(fixed_point(o, features.lam, features.var, d_col)) for o in objectives]
+        )
+    check_derived(t_star, wbar_star, objectives, features, depths)
+    latest = t_star[np.isfinite(t_star)]
+    last = t_max if t_max is not None else 5.0 * latest.max() if latest.size else 1.0
+    if last > max_time():
+        flag = "t_max" if t_max is not None else "5 x the latest critical time (default t_max)"
+        raise ValueError(f"{flag} = {last:g} is beyond the largest save time {max_time():.3g}")
+    return t_star, wbar_star
 
 
 def run_study(
@@ -194,6 +257,7 @@ def run_study(
     if t_max is not None:
         t_max = float(_validate.as_positive("t_max", t_max))
     _validate.feature_params(features.lam, features.var, depths[:, None], eps)  # before any write
+    derived = derived_quantities(objectives, features, depths, eps, t_max)
     memory, disk = study_size(len(objectives), depths.size, len(features.names), int(n_t))
     check_budget(
         f"{n_t:,} save times x {len(objectives)} objective(s) x {depths.size} depth(s) x "
@@ -215,7 +279,7 @@ def run_study(
                 return json.loads((out / "summary.json").read_text())
             remove_stale_tmp(out)  # left by a killed run
             write_bytes_atomic(out / "inputs.json", inputs.encode())
-            return _run_study(out, objectives, features, depths, eps, t_max, int(n_t), log)
+            return _run_study(out, objectives, features, depths, eps, t_max, int(n_t), log, derived)
     except BaseException:
         # created for a run that failed before its results: leave no trace
         if not existed and out.is_dir():
@@ -225,16 +289,11 @@ def run_study(
         raise
 
 
-def _run_study(out, objectives, features, depths, eps, t_max, n_t, log) -> dict:
+def _run_study(out, objectives, features, depths, eps, t_max, n_t, log, derived) -> dict:
     from .._plotting._dynamics import close, critical_time_figure, dynamics_figure
 
     d_col = depths[:, None].astype(float)
-    t_star = np.stack(
-        [np.asarray(critical_time(o, features.lam, features.var, d_col, eps)) for o in objectives]
-    )
-    wbar_star = np.stack(
-        [np.asarray(fixed_point(o, features.lam, features.var, d_col)) for o in objectives]
-    )
+    t_star, wbar_star = derived
     t = time_grid(t_star, t_max, n_t)
     trajs = [simulate(o, features.lam, features.var, d_col, eps, t) for o in objectives]
     wbar = np.stack([np.asarray(tr.wbar) for tr in trajs], axis=1)

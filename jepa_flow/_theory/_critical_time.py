@@ -12,6 +12,7 @@ import numpy as np
 from .._core import _validate
 from .._core._batch import flatten_padded, float_dtype
 from .._core._devices import local_devices, over_devices
+from .._core._warn import JepaFlowWarning
 from ._exact import time_to_level
 from ._fixed_point import log_u_level, wbar_star
 from ._ode import BUDGET, SOLVED, default_rtol, min_rtol, ode_critical_time
@@ -195,7 +196,7 @@ def warn_status(status: np.ndarray, where: str, dtype_name: str) -> None:
     )
     warnings.warn(
         f"{where}: {int(bad.sum())} of {status.size} members returned as NaN: {reasons}",
-        RuntimeWarning,
+        JepaFlowWarning,
         stacklevel=3,
     )
 

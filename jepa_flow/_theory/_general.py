@@ -119,6 +119,7 @@ from .._core import _validate
 from .._core._batch import flatten_padded, float_dtype
 from .._core._devices import batch_sharding, local_devices, over_devices
 from .._core._results import register_result
+from .._core._warn import JepaFlowWarning
 from ._ode import CHUNK, map_chunks, min_rtol
 from ._stability import collapses
 from ._targets import frozen_teacher_lam
@@ -583,6 +584,7 @@ def general_critical_time(
         warnings.warn(
             f"general_critical_time: the solve failed for {int((~ok).sum())} of {n} members "
             "(returned as NaN)",
+            JepaFlowWarning,
             stacklevel=2,
         )
     return GeneralCriticalTime(t_star, wbar_final, collapsed, ok, steps)

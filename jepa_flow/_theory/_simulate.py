@@ -14,6 +14,7 @@ from jaxtyping import Array, Bool, Float
 from .._core import _validate
 from .._core._batch import bucket, flatten_padded, float_dtype
 from .._core._results import register_result
+from .._core._warn import JepaFlowWarning
 from ._fixed_point import wbar_star
 from ._ode import BUDGET, SOLVED, ode_trajectory
 
@@ -136,7 +137,7 @@ def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
             f"simulate: the ODE solve did not finish for {int((~ok).sum())} of {n} members "
             f"({budget} ran out of steps; the others failed or left the float range); "
             "their trajectories are NaN",
-            RuntimeWarning,
+            JepaFlowWarning,
             stacklevel=2,
         )
     return Trajectory(

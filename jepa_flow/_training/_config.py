@@ -131,6 +131,11 @@ class TrainConfig:
             raise ValueError("give exactly one of t_max (flow time, > 0) and steps (int >= 1)")
         if self.t_max is not None:
             put("t_max", _scalar("t_max", self.t_max, 0.0, lo_open=True))
+            if max(self.eta) > self.t_max:  # not one step would fit before t_max
+                raise ValueError(
+                    f"eta must be at most t_max = {self.t_max:g} (one step covers flow time "
+                    f"eta); got {max(self.eta):g}"
+                )
         else:
             put("steps", _ints("steps", self.steps, 1)[0])
         put("eps", _scalar("eps", self.eps, 0.0, lo_open=True))

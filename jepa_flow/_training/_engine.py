@@ -257,10 +257,12 @@ def run(st, data, shared, consts, n_steps, n_rec, eta_m, where, progress, keep_d
             if (bad >= 0).any() and not keep_diverged:
                 i = int(np.argmax(bad >= 0))
                 limit = diverged_threshold(members.loss.dtype)
+                cure = "use a smaller learning rate eta"
+                if bad[i] == 0:  # the start itself: no learning rate helps
+                    cure = "the initial weights are too large: lower eps or the init scale"
                 raise DivergenceError(
                     f"training diverged (loss NaN or above {limit:g}) at step {int(bad[i])} "
-                    f"(flow time {eta_m[i] * bad[i]:.4g}) for {where(i)}; "
-                    "use a smaller learning rate eta"
+                    f"(flow time {eta_m[i] * bad[i]:.4g}) for {where(i)}; {cure}"
                 )
             bar.update(min(st.chunk, n_steps - bar.n))
             bar.set_postfix(loss=f"{float(jnp.mean(members.loss)):.4g}")

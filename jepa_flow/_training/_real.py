@@ -43,6 +43,7 @@ NORMALIZE = (None, "max", "trace")
 RANK_TOL = 1e-10  # smallest kept eigenvalue of Sxx, relative to the largest
 # The basis ``analyze`` uses when none is given (theory §11); experiment 10 decides it.
 DEFAULT_BASIS = "pca"
+MIN_SCALE = 1e-100  # smallest largest |x| after centring: its square stays a normal float64
 
 __all__ = [
     "DEFAULT_BASIS",
@@ -73,7 +74,26 @@ def _views(x, y):
         raise ValueError(f"x must be a 2-D array [n, d] with n >= 2 rows; got shape {x.shape}")
     if y.shape != x.shape:
         raise ValueError(f"y must have the shape of x {x.shape} (paired views); got {y.shape}")
-    return x - x.mean(axis=0), y - y.mean(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x, y = x - x.mean(axis=0), y - y.mean(axis=0)
+    _check_scale(x, y)
+    return x, y
+
+
+def _check_scale(x, y) -> None:
+    """Refuse views whose second moments would overflow or underflow float64."""
+    big = max(float(np.abs(x).max(initial=0.0)), float(np.abs(y).max(initial=0.0)))
+    hi = np.sqrt(np.finfo(np.float64).max / (4.0 * x.size))
+    if not big <= hi:
+        raise ValueError(
+            f"x and y must be below {hi:.3g} in magnitude after centring (their covariances "
+            f"would overflow float64); got {big:.3g}: rescale the views"
+        )
+    if 0 < big < MIN_SCALE:
+        raise ValueError(
+            f"x and y must reach at least {MIN_SCALE:g} in magnitude after centring (their "
+            f"covariances would underflow float64); got {big:.3g}: rescale the views"
+        )
 
 
 def _n_features(n_features, d):
