@@ -4,8 +4,10 @@ One train step is ``value_and_grad`` of the loss, ``optimizer.update`` and
 ``optax.apply_updates``, written for one member (``_step``) and ``vmap``-ed
 over the members; ``lax.scan`` runs ``chunk`` steps per call, recording at the
 shared log-spaced steps (``lax.cond`` on the unbatched step counter, so a
-record costs nothing on other steps); a Python loop over chunks (``run``)
-drives the progress bar and the divergence check. Everything static
+record costs nothing on other steps); a ``lax.while_loop`` over the chunks
+runs the whole training in one compiled call (``compiled_run``: nothing on
+the host per step; it stops after a chunk in which a member diverged), or,
+with a progress bar, a Python loop calls one chunk at a time. Everything static
 (objective, target, optimizer, init kind, layers, batch, chunk) is in
 ``Static``; every swept value is a traced array, so new values reuse the
 compiled functions (cached per ``Static``).
@@ -74,6 +76,7 @@ class Static:
     batch: int | None
     chunk: int
     keep_latent: bool
+    precision: str = "highest"  # of every matrix product (jax.default_matmul_precision)
 
 
 class _Member(eqx.Module):
@@ -192,10 +195,10 @@ def _record(st, data, shared, m: _Member) -> dict:
     return out
 
 
-@functools.lru_cache(maxsize=32)
-def _chunk_fn(st: Static):
-    """Jitted: run ``st.chunk`` steps of every member, recording at ``rec_steps``."""
+def _chunk_body(st: Static):
+    """``carry -> carry`` after ``st.chunk`` steps of every member, recording at ``rec_steps``."""
 
+    @_with_precision(st)
     def run(carry, data, shared, consts):
         step = jax.vmap(functools.partial(_step, st, data, shared), in_axes=(None, 0, 0))
         record = jax.vmap(functools.partial(_record, st, data, shared))
@@ -219,11 +222,25 @@ def _chunk_fn(st: Static):
         carry, _ = jax.lax.scan(body, carry, None, length=st.chunk)
         return carry
 
-    return jax.jit(run, donate_argnums=0)
+    return run
 
 
-@functools.lru_cache(maxsize=32)
-def _init_fn(st: Static):
+def _with_precision(st: Static):
+    """Decorator: trace the function's matrix products at ``st.precision``."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def traced(*args):
+            with jax.default_matmul_precision(st.precision):
+                return fn(*args)
+
+        return traced
+
+    return wrap
+
+
+def _init_body(st: Static):
+    @_with_precision(st)
     def init(data, shared, consts, n_rec):
         members = jax.vmap(functools.partial(_init_member, st, data, shared))(consts)
         one = jax.eval_shape(
@@ -233,35 +250,87 @@ def _init_fn(st: Static):
         recs = jax.tree.map(lambda s: jnp.full((n, n_rec, *s.shape), jnp.nan, s.dtype), one)
         return (jnp.array(0), jnp.array(0), members, recs)
 
-    return jax.jit(init, static_argnums=3)
+    return init
+
+
+@functools.lru_cache(maxsize=32)
+def _chunk_fn(st: Static):
+    """Jitted: run ``st.chunk`` steps of every member (the loop with a progress bar)."""
+    return jax.jit(_chunk_body(st), donate_argnums=0)
+
+
+@functools.lru_cache(maxsize=32)
+def _init_fn(st: Static):
+    return jax.jit(_init_body(st), static_argnums=3)
+
+
+@functools.lru_cache(maxsize=32)
+def compiled_run(st: Static, stop_on_divergence: bool):
+    """Jitted: initialize every member and run every step in one call, no host work per step.
+
+    ``(data, shared, consts, n_rec) -> (initial members, final carry)``: a
+    ``lax.while_loop`` over chunks of ``st.chunk`` scanned steps, which ends
+    after the last step or, with ``stop_on_divergence``, after the chunk in
+    which a member diverged (the caller reads ``members.bad`` once, at the end).
+    """
+    init, chunk = _init_body(st), _chunk_body(st)
+
+    def run_all(data, shared, consts, n_rec):
+        carry = init(data, shared, consts, n_rec)
+
+        def more(carry):
+            k, _, members, _ = carry
+            going = k <= shared["n_steps"]
+            return going & ~jnp.any(members.bad >= 0) if stop_on_divergence else going
+
+        return carry[2], jax.lax.while_loop(more, lambda c: chunk(c, data, shared, consts), carry)
+
+    return jax.jit(run_all, static_argnums=3)
 
 
 def run(st, data, shared, consts, n_steps, n_rec, eta_m, where, progress, keep_diverged=False):
-    """Initialize and run every chunk; returns ``(initial members, final carry)``.
+    """Initialize and run every member; returns ``(initial members, final carry)``.
 
-    Checks for divergence after each chunk and raises ``DivergenceError``
-    naming the first diverged member (``where(i)`` describes member ``i``),
-    unless ``keep_diverged``: then every member runs to the end (a diverged
-    one's state is NaN or huge) and the caller finds them by their loss.
+    Without ``progress`` the whole run is one compiled call (``compiled_run``);
+    with it, a Python loop over chunks drives a tqdm bar. Either way a
+    divergence raises ``DivergenceError`` naming the first diverged member
+    (``where(i)`` describes member ``i``) once its chunk is done, unless
+    ``keep_diverged``: then every member runs to the end (a diverged one's
+    state is NaN or huge) and the caller finds them by their loss.
     """
+    if progress:
+        init_members, carry = _run_with_bar(st, data, shared, consts, n_steps, n_rec, keep_diverged)
+    else:
+        fn = compiled_run(st, not keep_diverged)
+        init_members, carry = fn(data, shared, consts, n_rec)
+    if not keep_diverged:
+        _raise_if_diverged(carry[2], eta_m, where)
+    return init_members, carry
+
+
+def _raise_if_diverged(members, eta_m, where):
+    bad = np.asarray(members.bad)
+    if (bad >= 0).any():
+        i = int(np.argmax(bad >= 0))
+        limit = diverged_threshold(members.loss.dtype)
+        raise DivergenceError(
+            f"training diverged (loss NaN or above {limit:g}) at step {int(bad[i])} "
+            f"(flow time {eta_m[i] * bad[i]:.4g}) for {where(i)}; "
+            "use a smaller learning rate eta"
+        )
+
+
+def _run_with_bar(st, data, shared, consts, n_steps, n_rec, keep_diverged):
+    """The chunks one call each, with a tqdm bar (steps, mean loss) between them."""
     carry = _init_fn(st)(data, shared, consts, n_rec)
     init_members = jax.tree.map(jnp.copy, carry[2])  # the carry is donated
     run = _chunk_fn(st)
     # disable=None: a bar only on a terminal, never flooding a log file
-    bar = tqdm(total=n_steps, disable=None if progress else True, unit="step", dynamic_ncols=True)
-    with bar:
+    with tqdm(total=n_steps, disable=None, unit="step", dynamic_ncols=True) as bar:
         for _ in range(0, n_steps + 1, st.chunk):
             carry = run(carry, data, shared, consts)
-            members = carry[2]
-            bad = np.asarray(members.bad)
-            if (bad >= 0).any() and not keep_diverged:
-                i = int(np.argmax(bad >= 0))
-                limit = diverged_threshold(members.loss.dtype)
-                raise DivergenceError(
-                    f"training diverged (loss NaN or above {limit:g}) at step {int(bad[i])} "
-                    f"(flow time {eta_m[i] * bad[i]:.4g}) for {where(i)}; "
-                    "use a smaller learning rate eta"
-                )
+            if not keep_diverged and bool(jnp.any(carry[2].bad >= 0)):
+                break
             bar.update(min(st.chunk, n_steps - bar.n))
-            bar.set_postfix(loss=f"{float(jnp.mean(members.loss)):.4g}")
+            bar.set_postfix(loss=f"{float(jnp.mean(carry[2].loss)):.4g}")
     return init_members, carry
