@@ -137,12 +137,12 @@ def case_train(member_steps, put):
     var = rng.uniform(0.5, 2.0, 16)
     data = jf.gaussian(Sxx=var, Syx=var * rng.uniform(0.2, 0.9, 16))
     cfg = jf.TrainConfig(depth=2, eta=0.01, eps=0.1, seed=range(members), steps=steps, n_t=20)
-    program, args = _train.prepared(data, cfg)
+    (st, data, shared, consts, slots), _ = _train.prepared(data, cfg)
 
     def baseline():
-        return _engine.compiled_run(program)(*args)
+        return _engine.compiled_run(st, True)(data, shared, consts, slots)
 
-    return lambda: jf.train(data, cfg), baseline
+    return lambda: jf.train(data, cfg).W, baseline
 
 
 def make_case(name, n, put):
@@ -166,8 +166,8 @@ def measure(name, n, repeats, put):
     calls = max(1, min(100, int(0.2 / max(clock(baseline)[0], 1e-6))))  # >= 0.2 s per timing
     pub, base = [], []
     for r in range(repeats):
-        order = ((public, pub), (baseline, base)) if r % 2 == 0 else ((baseline, base), (public, pub))
-        for fn, out in order:
+        order = [(public, pub), (baseline, base)]
+        for fn, out in order if r % 2 == 0 else order[::-1]:
             out.append(clock(fn, calls))
     over = [(p[0] - b[0]) / n * 1e9 for p, b in zip(pub, base)]
     over_cpu = [(p[1] - b[1]) / n * 1e9 for p, b in zip(pub, base)]

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import jepa_flow as jf
+from jepa_flow._core._batch import compiled_count
 from jepa_flow._theory import _critical_time as ct
 from jepa_flow._theory import _ode
-from jepa_flow._core._batch import compiled_count
 
 
 def _random_configs(objective, n, seed):

@@ -55,7 +55,15 @@ from .._theory._layers import Params, wbar
 from .._theory._targets import frozen_teacher_lam
 from ._config import TrainConfig
 from ._data import Data
-from ._engine import DIVERGED, Consts, DivergenceError, Static, diverged_threshold, run
+from ._engine import (
+    DIVERGED,
+    Consts,
+    DivergenceError,
+    Static,
+    block_size,
+    diverged_threshold,
+    run,
+)
 
 __all__ = [
     "DIVERGED",
@@ -330,9 +338,13 @@ def prepared(data: Data, config: TrainConfig, *, start=None, teacher=None, devic
     keep_latent = config.keep_latent
     if keep_latent is None:
         keep_latent = seeds.size * depths.size * etas.size * rec.size * d * d < 1e7
+    n_members, n_layers = seeds.size * depths.size * etas.size, int(depths.max())
+    sharded = devices is not None and len(devices) > 1
+    # a member's parameters, gradients and temporaries: about 4 copies of its layers
+    member_bytes = 4 * (n_layers + 1) * d * d * jnp.dtype(float_dtype()).itemsize
     st = Static(config.objective, config.target, config.optimizer, config.init,
-                int(depths.max()), data.batch, CHUNK_STEPS, bool(keep_latent),
-                config.matmul_precision)  # fmt: skip
+                n_layers, data.batch, CHUNK_STEPS, bool(keep_latent), config.matmul_precision,
+                0 if sharded else block_size(n_members, member_bytes))  # fmt: skip
     level = levels(config, data, E_T)
     axes = (np.arange(seeds.size), np.arange(depths.size), np.arange(etas.size))
     g_seed, g_depth, g_eta = (g.ravel() for g in np.meshgrid(*axes, indexing="ij"))
