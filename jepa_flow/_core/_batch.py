@@ -78,10 +78,15 @@ class Program:
     ``kernel(flat, *extras) -> (outputs, status)`` maps a dict of flat,
     checked arrays of one length ``n`` (``params`` order; ``extras`` are
     unbatched arrays) to a tuple of ``[n, ...]`` arrays and an integer status
-    per member in ``[0, n_status)`` (or None), whose counts come back with
-    the result. ``finish(outputs)`` runs inside the compiled function on the
-    outputs reshaped to ``[*shape, ...]``. Two programs with the same ``key``
-    compute the same thing (the kernel and finish are not compared).
+    per member in ``[0, n_status)`` (or None). The status is not returned:
+    ``needs_counts(outputs)`` (a reduction over an output, such as "is any
+    time NaN") comes back with the result, and only where it is True does a
+    second call run the kernel again to count the members of each status for
+    the caller's warning (the common case costs one pass over an output that
+    exists anyway, instead of writing and reducing a status array). ``finish(outputs)``
+    runs inside the compiled function on the outputs reshaped to
+    ``[*shape, ...]``. Two programs with the same ``key`` compute the same
+    thing (the kernel and finish are not compared).
     """
 
     key: tuple
@@ -90,6 +95,7 @@ class Program:
     kernel: Callable = dataclasses.field(compare=False)
     subnormal: tuple = ()  # names checked for float64 subnormals
     n_status: int = 0
+    needs_counts: Callable | None = dataclasses.field(default=None, compare=False)
     multiple: int = 1  # a large batch is padded to a multiple of this (per device)
     finish: Callable | None = dataclasses.field(default=None, compare=False)
     multi_device: bool = True  # split over the local devices (kernels without extras)
@@ -128,17 +134,21 @@ def run(program: Program, values: dict, extras=()):
         devices = devices[:1]
     bucketed = n <= SMALL and all(isinstance(x, np.ndarray) for x in raw.values())
     if bucketed:
-        stacked = _stack_padded(program, raw, shape, n, len(devices))
-        outputs, summary = _flat_program(program, checks, devices)(stacked, *extras)
+        inputs = _stack_padded(program, raw, shape, n, len(devices))
+        compiled = functools.partial(_flat_program, program, checks, devices)
     else:
-        outputs, summary = _shaped_program(program, checks, devices)(raw, *extras)
-    summary = jax.device_get(summary)  # waits for the result: one small transfer
-    if summary[0] != _checks.NONE:
-        check = checks[summary[0]]
+        inputs, compiled = raw, functools.partial(_shaped_program, program, checks, devices)
+    outputs, summary = compiled(False)(inputs, *extras)
+    first, worth_counting = jax.device_get(summary)  # waits for the result: one transfer
+    if first != _checks.NONE:
+        check = checks[first]
         raise _checks.describe(check, raw[check[0]])
+    counts = None
+    if worth_counting:  # members to warn about: their status counted (a second run)
+        counts = jax.device_get(compiled(True)(inputs, *extras, n=n))
     if bucketed:
         outputs = _unpad(program, shape, outputs)
-    return outputs, summary[1:], n
+    return outputs, counts, n
 
 
 @functools.cache
@@ -169,13 +179,18 @@ def _kernel(program, devices):
     return over_devices(program.kernel, devices) if len(devices) > 1 else program.kernel
 
 
-def _summary(code, status, n_status):
-    """``[first failed check (or NONE), count of status 0, 1, ...]`` as int32."""
-    first = jnp.min(code, initial=_checks.NONE)[None].astype(jnp.int32)
-    if not n_status:
-        return first
-    counts = jnp.sum(status[:, None] == jnp.arange(n_status), axis=0, dtype=jnp.int32)
-    return jnp.concatenate([first, counts])
+def _summary(program, code, outputs):
+    """``[first failed check (or NONE), needs_counts(outputs) (or 0)]`` as int32."""
+    first = jnp.min(code, initial=_checks.NONE)
+    worth = program.needs_counts(outputs) if program.needs_counts else jnp.zeros((), bool)
+    return jnp.stack([first.astype(jnp.int32), worth.astype(jnp.int32)])
+
+
+def _counts(program, status, n):
+    """Members of each status among the first ``n`` (the rest is padding)."""
+    real = (jnp.arange(status.shape[0]) < n)[:, None]
+    hits = (status[:, None] == jnp.arange(program.n_status)) & real
+    return jnp.sum(hits, axis=0, dtype=jnp.int32)
 
 
 _JITTED = []  # every jitted program made here (``compiled_count``)
@@ -193,26 +208,32 @@ def compiled_count() -> int:
 
 
 @functools.cache
-def _flat_program(program, checks, devices):
-    """Jitted: checks and kernel on stacked, padded rows (one compilation per bucket)."""
+def _flat_program(program, checks, devices, count):
+    """Jitted: checks and kernel on stacked, padded rows (one compilation per bucket):
+    ``(outputs, summary)``, or with ``count`` the status counts of the first ``n``."""
     kernel = _kernel(program, devices)
 
-    def flat_program(stacked, *extras):
+    def flat_program(stacked, *extras, n=None):
         flat = {name: stacked[i] for i, (name, _) in enumerate(program.params)}
         code = _checks.violation_code(checks, flat)
         outputs, status = kernel(flat, *extras)
-        return outputs, _summary(code, status, program.n_status)
+        if count:
+            return _counts(program, status, n)
+        return outputs, _summary(program, code, outputs)
 
     return _registered(jax.jit(flat_program))
 
 
 @functools.cache
-def _shaped_program(program, checks, devices):
-    """Jitted: broadcast, checks, kernel and reshape of arguments as given (per shape)."""
+def _shaped_program(program, checks, devices, count):
+    """Jitted: broadcast, checks, kernel and reshape of arguments as given (per shape);
+    returns as ``_flat_program``."""
 
-    def shaped_program(raw, *extras):
+    def shaped_program(raw, *extras, n=None):
         outputs, code, status = _body(program, checks, devices, raw, extras, pad=True)
-        return outputs, _summary(code, status, program.n_status)
+        if count:
+            return _counts(program, status, n)
+        return outputs, _summary(program, code, outputs)
 
     return _registered(jax.jit(shaped_program))
 

@@ -146,8 +146,17 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact",
         ValueError: for an unknown objective or method, a non-finite value,
             ``var <= 0``, a non-integer depth or one outside [1, 1024],
             ``eps <= 0``, ``fraction`` outside (0, 1), ``rtol`` outside its
-            range, or shapes that do not broadcast; raised before anything is
-            compiled.
+            range, or shapes that do not broadcast; raised before any result
+            is returned (names, types, shapes and ``rtol`` before anything is
+            compiled; the values inside the compiled computation, which
+            returns one flag; under ``jax.jit`` the error is raised at run time
+            by ``equinox``, naming the parameter and its range).
+
+    JAX arrays stay on their device and the result is a JAX array; the
+    function traces under ``jax.jit`` and ``jax.vmap`` (then without the
+    NaN-counting warning). A host (numpy) batch of up to 65536 members is
+    padded to a bucket size and shares one compiled function with batches of
+    similar size; larger batches and JAX arrays compile once per shape.
 
     Examples:
         The canonical pair of theory §4 at ``eps = 1e-3``: JEPA learns A
@@ -303,6 +312,10 @@ def _critical_time_kernel(objective, method, rtol, flat):
     return (t_star,), status
 
 
+def _any_nan(outputs):
+    return jnp.isnan(outputs[0]).any()
+
+
 @functools.cache
 def critical_time_program(objective, method, rtol) -> Program:
     """``critical_time``'s batched computation (``_core._batch.run`` runs it)."""
@@ -313,5 +326,6 @@ def critical_time_program(objective, method, rtol) -> Program:
         kernel=functools.partial(_critical_time_kernel, objective, method, rtol),
         subnormal=("lam", "var", "eps", "fraction"),
         n_status=FAILED + 1,
+        needs_counts=_any_nan,  # NaN exactly where the status is OUT_OF_RANGE or worse
         multiple=1 if method == "exact" else CHUNK,
     )

@@ -528,7 +528,9 @@ def general_critical_time(
 
     Raises:
         ValueError: for an unknown objective or target, or a value out of
-            range (named, with its allowed range), before anything is compiled.
+            range (named, with its allowed range), before any result is
+            returned (values are checked inside the compiled solve, as in
+            ``critical_time``; under ``jax.jit`` at run time).
 
     Examples:
         Feature A of theory §4 (lam 1, var 2) at depth 1, eps = 1e-3: the
@@ -571,9 +573,9 @@ def general_critical_time(
     values = dict(init_ratio=init_ratio, tau=tau, c=c, lam=lam, var=var, depth=depth, eps=eps)
     values["fraction"] = fraction
     outputs, counts, n = run(general_program(kind, kind == "ema", frozen, rtol), values)
-    if counts is not None and counts[0]:
+    if counts is not None:  # status 1: the solve failed
         warnings.warn(
-            f"general_critical_time: the solve failed for {int(counts[0])} of {n} members "
+            f"general_critical_time: the solve failed for {int(counts[1])} of {n} members "
             "(returned as NaN)",
             stacklevel=2,
         )
@@ -585,7 +587,11 @@ def _general_kernel(kind, rtol, flat):
     tau = flat["tau"] if "tau" in flat else jnp.zeros_like(lam)
     args = (lam, flat["var"], flat["depth"], flat["eps"], flat["init_ratio"], tau)
     outputs = general_kernel(kind, *args, flat["fraction"], rtol=rtol)
-    return outputs, outputs[3].astype(jnp.int32)  # status: ok
+    return outputs, (~outputs[3]).astype(jnp.int8)  # status 1: the solve failed
+
+
+def _any_failed(outputs):
+    return ~outputs[3].all()  # ok
 
 
 @functools.cache
@@ -603,7 +609,8 @@ def general_program(kind: str, ema: bool, frozen: bool, rtol) -> Program:
         fill=tuple((name, _FILL.get(name, 1.0)) for name, _ in params),
         kernel=functools.partial(_general_kernel, kind, rtol),
         subnormal=("lam", "var", "eps", "fraction"),
-        n_status=1,
+        n_status=2,
+        needs_counts=_any_failed,
         multiple=EMA_CHUNK if kind == "ema" else CHUNK,
     )
 

@@ -93,8 +93,10 @@ def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
         A ``Trajectory`` with ``wbar``, ``u`` and ``v`` of shape ``[T, *batch]``.
 
     Raises:
-        ValueError: for bad parameters, save times or ``rtol``, before anything
-            is compiled.
+        ValueError: for bad parameters, save times or ``rtol``, before any
+            result is returned (the parameters' values are checked inside
+            the compiled solve, as in ``critical_time``; under ``jax.jit`` the
+            error is raised at run time).
 
     Examples:
         Feature A of theory §4 at depth 1 (``wbar* = rho = 0.5``) is at half
@@ -121,7 +123,7 @@ def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
     program = _trajectory_program(objective, rtol, int(times.shape[0]))
     values = dict(lam=lam, var=var, depth=depth, eps=eps)
     (wbar, u, ws, ok), counts, n = run(program, values, extras=(t_padded,))
-    if counts is not None and counts[SOLVED] < n:
+    if counts is not None:  # some status above SOLVED
         warnings.warn(
             f"simulate: the ODE solve did not finish for {n - int(counts[SOLVED])} of {n} "
             f"members ({int(counts[BUDGET])} ran out of steps; the others failed or left the "
@@ -168,6 +170,10 @@ def _finish_trajectory(n_t, outputs):
     return jnp.moveaxis(wbar[..., :n_t], -1, 0), jnp.moveaxis(u[..., :n_t], -1, 0), ws, ok
 
 
+def _any_failed(outputs):
+    return ~outputs[-1].all()  # ok
+
+
 @functools.cache
 def _trajectory_program(objective, rtol, n_t) -> Program:
     params = (("lam", "real"), ("var", "positive"), ("depth", "depth"), ("eps", "positive"))
@@ -178,6 +184,7 @@ def _trajectory_program(objective, rtol, n_t) -> Program:
         kernel=functools.partial(_trajectory_kernel, objective, rtol),
         subnormal=("lam", "var", "eps"),
         n_status=FAILED + 1,
+        needs_counts=_any_failed,
         finish=functools.partial(_finish_trajectory, n_t),
         multi_device=False,
     )

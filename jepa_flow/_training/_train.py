@@ -28,8 +28,10 @@ linearly between the two steps: that is the training critical time.
 Precision: ``train`` runs in the working dtype of JAX (float64 when
 ``jax_enable_x64`` is on, float32 otherwise; ``jepa_flow._core._batch.float_dtype``),
 like the theory layer: the data's arrays are cast to it, and every recorded
-array of the ``TrainResult`` is in it (``step`` and ``t`` are exact numpy
-values). Minibatch draws are float32 in both (``jepa_flow._training._data``),
+array of the ``TrainResult`` is in it: JAX arrays, left on the device they
+were computed on (``step``, ``t`` and ``level`` are exact numpy values).
+Every matrix product runs at ``config.matmul_precision`` (``"highest"`` by
+default: no TF32 on GPUs). Minibatch draws are float32 in both (``jepa_flow._training._data``),
 so the same seed gives the same minibatches in both precisions. The float32
 accuracy of trained critical times is measured in docs/precision.md.
 
