@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs bench gpu-check clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,13 @@ demo: $(BIN)/.installed
 PRECISION ?= float64
 bench: $(BIN)/.installed
 	$(BIN)/python scripts/bench_all.py --precision $(PRECISION)
+
+# The numerical core tests (float64 and float32) and the benchmarks at accelerator sizes
+# in one command, for a GPU: results/bench/<device>.json ("gpu_check"). SMALL=1 runs the
+# same code at CPU sizes (CI's second tier) into runs/gpu-check/.
+SMALL ?=
+gpu-check: $(BIN)/.installed
+	$(BIN)/python scripts/gpu_check.py $(if $(SMALL),--small)
 
 # Two pytest workers (pytest-xdist), one test file each at a time: most of the suite's
 # time is single-threaded XLA compilation, so two workers use both cores of the

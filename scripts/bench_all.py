@@ -7,7 +7,9 @@
     python scripts/bench_all.py --update-readme results/bench/cpu-2core.json
 
 Each of ``scripts/bench_critical_time.py``, ``bench_sweep.py``,
-``bench_train.py``, ``bench_train_sweep.py`` and ``bench_general_flow.py``
+``bench_train.py``, ``bench_train_sweep.py``, ``bench_general_flow.py``,
+``bench_overhead.py`` (time outside compiled code) and ``bench_train_flops.py``
+(training's fraction of the matmul peak)
 (float64 only: its scipy references and collapse checks assume it) measures
 its own baseline in the same run and writes its figures and ratios with
 ``--json``; this script runs each ``--repeats`` times in a fresh process, one
@@ -56,6 +58,8 @@ SCRIPTS = {
         ["--n", "4096", "--n-ema", "1024", "--n-scipy", "4", "--repeats", "1"]
         + ["--memory-configs", "0"],
     ),
+    "bench_overhead": (["--repeats", "5"], ["--repeats", "2", "--max", "1e4"]),
+    "bench_train_flops": (["--repeats", "3"], ["--quick", "--repeats", "1"]),
 }
 # Scripts whose references (scipy at 1e-12, collapse checks) assume float64: run in float64 only.
 FLOAT64_ONLY = {"bench_general_flow"}
@@ -102,6 +106,20 @@ TABLE = [
      "bench_general_flow", "ratios", "EMA / scipy same flow", "{:.0f}x", ""),
     ("general sweep of 10^7 rows, peak resident memory (GiB)", "bench_general_flow", "figures",
      "general sweep peak RSS GiB", "{:.2f}", "< 2"),
+    ("`critical_time` (exact) at 10^7 configurations, ns per configuration outside compiled "
+     "code", "bench_overhead", "figures", "critical_time exact n=1e+07: overhead ns/config",
+     "{:.1f}", "<= 5"),
+    ("`train`, 1000 d = 16 models x 1000 steps, ns per member-step outside compiled code",
+     "bench_overhead", "figures", "train n=1e+06: overhead ns/config", "{:.2f}", "<= 5"),
+    ("training, ensemble 256 x (d 16, L 4), fraction of the matmul peak", "bench_train_flops",
+     "ratios", "ensemble 256 x d=16 L=4, population: fraction of matmul peak (wall)", "{:.0%}",
+     ">= 50 %"),
+    ("training, ensemble 4096 x (d 16, L 4), fraction of the matmul peak", "bench_train_flops",
+     "ratios", "ensemble 4096 x d=16 L=4, population: fraction of matmul peak (wall)", "{:.0%}",
+     ">= 50 %"),
+    ("training, one model d 1024 (L 2), fraction of the matmul peak", "bench_train_flops",
+     "ratios", "single d=1024 L=2, population: fraction of matmul peak (wall)", "{:.0%}",
+     ">= 50 %"),
 ]  # fmt: skip
 MARKERS = ("<!-- bench-table:start -->", "<!-- bench-table:end -->")
 
@@ -274,6 +292,9 @@ def main() -> int:
     out = Path(args.out or ROOT / ("runs" if args.small else "results") / "bench")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{device['name']}.json"
+    if path.exists():  # keep scripts/gpu_check.py's section of the same device's report
+        old = json.loads(path.read_text())
+        report.update({k: old[k] for k in ("gpu_check",) if k in old})
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {path}\n")
     print(table(report))

@@ -12,6 +12,7 @@ import pytest
 from _helpers import compilations
 
 import jepa_flow as jf
+from jepa_flow._training import _train as _train_module
 from jepa_flow._training._train import record_steps
 
 
@@ -406,7 +407,9 @@ def test_depth_padding_is_exact_and_values_do_not_recompile():
     # random init: entries scale * N(0, 1) on the real layers
     assert 0.5 < np.std(mixed.W0[0, 1, 0]) / 0.3 < 1.5
     # new values of eta, eps, scale, seed, data and run length (hence a different
-    # number of records) reuse the compiled functions
+    # number of records) reuse the compiled engine; only the results' cut to the new
+    # number of records (a reshape on the device) compiles
+    shaping = _train_module._shaped._cache_size()
     with compilations() as compiles:
         again = _train(
             "jepa",
@@ -414,7 +417,7 @@ def test_depth_padding_is_exact_and_values_do_not_recompile():
             depth=[1, 3],
             **{**kw, "eta": 0.02, "eps": 0.3, "scale": 0.1, "seed": 5, "steps": 2500},
         )
-    assert compiles == []
+    assert len(compiles) == _train_module._shaped._cache_size() - shaping == 1
     assert again.step.size != mixed.step.size and again.step[-1] == 2500
     assert not np.array_equal(again.W, mixed.W)
 

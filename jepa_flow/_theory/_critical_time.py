@@ -5,21 +5,27 @@ from __future__ import annotations
 import functools
 import warnings
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._core import _validate
-from .._core._batch import flatten_padded, float_dtype
-from .._core._devices import local_devices, over_devices
+from .._core._batch import Program, float_dtype, run
 from .._core._warn import JepaFlowWarning
 from ._exact import time_to_level
 from ._fixed_point import log_u_level, wbar_star
-from ._ode import BUDGET, SOLVED, default_rtol, min_rtol, ode_critical_time
+from ._ode import BUDGET, CHUNK, SOLVED, default_rtol, min_rtol, ode_critical_time
 from ._series import series_time
 
 # Values used to pad a batch; they describe an easy, learned feature.
 _FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5, "fraction": 0.5}
+# The batched parameters and their kinds (``_core._checks.KINDS``), in argument order.
+_PARAMS = (
+    ("lam", "real"),
+    ("var", "positive"),
+    ("depth", "depth"),
+    ("eps", "positive"),
+    ("fraction", "fraction"),
+)
 
 # Status of each member of a critical-time batch (``critical_time_kernel``).
 OK = 0  # a finite time (0 where eps already reaches the level)
@@ -68,15 +74,24 @@ def fixed_point(objective, lam, var, depth):
         0.0
     """
     _validate.check_objective(objective)
-    shape, p = _validate.feature_params(lam, var, depth)
-    flat, n = flatten_padded(p, _FILL)
-    out = _fixed_point_flat(objective, flat["lam"], flat["var"], flat["depth"])
-    return out[:n].reshape(shape)
+    (out,), _, _ = run(_fixed_point_program(objective), dict(lam=lam, var=var, depth=depth))
+    return out
 
 
-@functools.partial(jax.jit, static_argnames="objective")
-def _fixed_point_flat(objective, lam, var, depth):
-    return wbar_star(objective, lam, var, depth)
+def _fixed_point_kernel(objective, flat):
+    return (wbar_star(objective, flat["lam"], flat["var"], flat["depth"]),), None
+
+
+@functools.cache
+def _fixed_point_program(objective) -> Program:
+    return Program(
+        key=("fixed_point", objective),
+        params=_PARAMS[:3],
+        fill=tuple((name, _FILL[name]) for name, _ in _PARAMS[:3]),
+        kernel=functools.partial(_fixed_point_kernel, objective),
+        subnormal=("lam", "var"),
+        multi_device=False,
+    )
 
 
 def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact", rtol=None):
@@ -125,15 +140,24 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact",
     time overflows the dtype, or whose ``lam``, ``var``, ``eps`` or
     ``rho = lam / var`` is not a normal number of the dtype (``var = 1e-320``,
     ``eps = 1e-50`` in float32), gives NaN. Each NaN is
-    counted in a ``RuntimeWarning`` that names the reason; the other members
+    counted in a ``JepaFlowWarning`` that names the reason; the other members
     are unaffected. ``critical_time_kernel`` returns the same as a status code.
 
     Raises:
         ValueError: for an unknown objective or method, a non-finite value,
             ``var <= 0``, a non-integer depth or one outside [1, 1024],
             ``eps <= 0``, ``fraction`` outside (0, 1), ``rtol`` outside its
-            range, or shapes that do not broadcast; raised before anything is
-            compiled.
+            range, or shapes that do not broadcast; raised before any result
+            is returned (names, types, shapes and ``rtol`` before anything is
+            compiled; the values inside the compiled computation, which
+            returns one flag; under ``jax.jit`` the error is raised at run time
+            by ``equinox``, naming the parameter and its range).
+
+    JAX arrays stay on their device and the result is a JAX array; the
+    function traces under ``jax.jit`` and ``jax.vmap`` (then without the
+    NaN-counting warning). A host (numpy) batch of up to 65536 members is
+    padded to a bucket size and shares one compiled function with batches of
+    similar size; larger batches and JAX arrays compile once per shape.
 
     Examples:
         The canonical pair of theory §4 at ``eps = 1e-3``: JEPA learns A
@@ -167,14 +191,11 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact",
     _validate.check_method(method)
     dtype = float_dtype()
     rtol = resolve_rtol(rtol, dtype)
-    shape, p = _validate.feature_params(lam, var, depth, eps, fraction)
-    devices = local_devices()
-    flat, n = flatten_padded(p, _FILL, multiple=len(devices))
-    if n < 64 * len(devices):  # small batches: one device is quicker
-        devices = devices[:1]
-    t_star, status = _critical_time_jit(objective, method, rtol, devices)(*(flat[k] for k in _FILL))
-    warn_status(np.asarray(status[:n]), "critical_time", jnp.dtype(dtype).name)
-    return t_star[:n].reshape(shape)
+    values = dict(lam=lam, var=var, depth=depth, eps=eps, fraction=fraction)
+    (t_star,), counts, n = run(critical_time_program(objective, method, rtol), values)
+    if counts is not None:
+        warn_counts(counts, n, "critical_time", jnp.dtype(dtype).name)
+    return t_star
 
 
 def resolve_rtol(rtol, dtype) -> float:
@@ -185,19 +206,25 @@ def resolve_rtol(rtol, dtype) -> float:
 
 
 def warn_status(status: np.ndarray, where: str, dtype_name: str) -> None:
-    """One ``RuntimeWarning`` that counts the members returned as NaN, by reason."""
-    bad = status >= OUT_OF_RANGE
-    if not bad.any():
+    """One ``JepaFlowWarning`` that counts the members returned as NaN, by reason."""
+    counts = np.bincount(np.ravel(status), minlength=len(STATUS_NAMES) + 2)
+    warn_counts(counts, np.size(status), where, dtype_name, stacklevel=4)
+
+
+def warn_counts(counts, n: int, where: str, dtype_name: str, stacklevel=3) -> None:
+    """``warn_status`` from the members' counts per status code (``counts[code]``)."""
+    bad = int(sum(counts[code] for code in STATUS_NAMES))
+    if not bad:
         return
     reasons = "; ".join(
-        f"{int((status == code).sum())} {text.format(dtype=dtype_name)}"
+        f"{int(counts[code])} {text.format(dtype=dtype_name)}"
         for code, text in STATUS_NAMES.items()
-        if (status == code).any()
+        if counts[code]
     )
     warnings.warn(
-        f"{where}: {int(bad.sum())} of {status.size} members returned as NaN: {reasons}",
+        f"{where}: {bad} of {n} members returned as NaN: {reasons}",
         JepaFlowWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
 
 
@@ -277,13 +304,29 @@ def critical_time_kernel(objective, method, lam, var, depth, eps, fraction, rtol
     return t_star, status <= NEVER
 
 
-_critical_time_flat = jax.jit(critical_time_status, static_argnames=("objective", "method", "rtol"))
+def _status_kernel(objective, method, rtol, flat):
+    return critical_time_status(objective, method, *(flat[k] for k in _FILL), rtol=rtol)
+
+
+def _critical_time_kernel(objective, method, rtol, flat):
+    t_star, status = _status_kernel(objective, method, rtol, flat)
+    return (t_star,), status
+
+
+def _any_nan(outputs):
+    return jnp.isnan(outputs[0]).any()
 
 
 @functools.cache
-def _critical_time_jit(objective, method, rtol, devices):
-    """The status kernel, jitted and split over ``devices`` (one compiled function per shape)."""
-    if len(devices) == 1:
-        return functools.partial(_critical_time_flat, objective, method, rtol=rtol)
-    fn = functools.partial(critical_time_status, objective, method, rtol=rtol)
-    return jax.jit(over_devices(fn, devices))
+def critical_time_program(objective, method, rtol) -> Program:
+    """``critical_time``'s batched computation (``_core._batch.run`` runs it)."""
+    return Program(
+        key=("critical_time", objective, method, rtol),
+        params=_PARAMS,
+        fill=tuple((name, _FILL[name]) for name, _ in _PARAMS),
+        kernel=functools.partial(_critical_time_kernel, objective, method, rtol),
+        subnormal=("lam", "var", "eps", "fraction"),
+        n_status=FAILED + 1,
+        needs_counts=_any_nan,  # NaN exactly where the status is OUT_OF_RANGE or worse
+        multiple=1 if method == "exact" else CHUNK,
+    )

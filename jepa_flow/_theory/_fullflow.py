@@ -95,7 +95,15 @@ def full_flow_field(objective, target, t, y, args):
 
 
 @functools.partial(jax.jit, static_argnames=("objective", "target", "max_steps"))
-def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, level, max_steps):
+def _solve(objective, target, *args, max_steps):
+    """The solve and its crossings, every matrix product in full precision (no TF32)."""
+    with jax.default_matmul_precision("highest"):
+        return _solve_traced(objective, target, *args, max_steps=max_steps)
+
+
+def _solve_traced(
+    objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, level, *, max_steps
+):
     mask = layer_mask(depth, W0.shape[0])
     y0 = (W0, V0, W0 if target == "ema" else None)
     args = (Sxx, Syx, teacher, mask, tau)

@@ -106,18 +106,19 @@ NaN), never hidden in a batch.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import warnings
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Bool, Float, Int
 
 from .._core import _validate
-from .._core._batch import flatten_padded, float_dtype
-from .._core._devices import batch_sharding, local_devices, over_devices
+from .._core._batch import Program, float_dtype, run
+from .._core._devices import batch_sharding, over_devices
 from .._core._results import register_result
 from .._core._warn import JepaFlowWarning
 from ._ode import CHUNK, map_chunks, min_rtol
@@ -451,9 +452,9 @@ def general_kernel(kind: str, lam, var, depth, eps, init_ratio, tau, fraction, *
 
 
 @register_result
-@dataclasses.dataclass(frozen=True)
-class GeneralCriticalTime:
-    """Result of ``general_critical_time``: arrays of the broadcast shape.
+class GeneralCriticalTime(eqx.Module):
+    """Result of ``general_critical_time``: JAX arrays of the broadcast shape (a PyTree,
+    so it can leave ``jax.jit`` and ``jax.vmap``).
 
     Attributes:
         t_star: first time ``wbar`` reaches ``fraction * wbar_final`` (0 for a
@@ -471,11 +472,11 @@ class GeneralCriticalTime:
         (True, 1.0)
     """
 
-    t_star: np.ndarray
-    wbar_final: np.ndarray
-    collapsed: np.ndarray
-    ok: np.ndarray
-    num_steps: np.ndarray
+    t_star: Float[Array, "..."]
+    wbar_final: Float[Array, "..."]
+    collapsed: Bool[Array, "..."]
+    ok: Bool[Array, "..."]
+    num_steps: Int[Array, "..."]
 
 
 def _check_target(target) -> str:
@@ -528,7 +529,9 @@ def general_critical_time(
 
     Raises:
         ValueError: for an unknown objective or target, or a value out of
-            range (named, with its allowed range), before anything is compiled.
+            range (named, with its allowed range), before any result is
+            returned (values are checked inside the compiled solve, as in
+            ``critical_time``; under ``jax.jit`` at run time).
 
     Examples:
         Feature A of theory §4 (lam 1, var 2) at depth 1, eps = 1e-3: the
@@ -559,35 +562,59 @@ def general_critical_time(
     """
     _validate.check_objective(objective)
     _check_target(target)
-    ratio = _validate.as_positive("init_ratio", init_ratio)
-    tau = _validate.as_real("tau", tau)
-    if (tau < 0).any():
-        raise ValueError(f"tau must be >= 0 (allowed range [0, inf)); got {tau.min()!r}")
-    c = _validate.as_real("c", c)
+    kind = flow_kind(objective, target)
+    frozen = objective == "jepa" and target == "frozen"
+    if kind != "ema":  # ignored: checked here, never broadcast
+        _validate.as_nonnegative("tau", tau)
+    if not frozen:
+        _validate.as_real("c", c)
     if rtol is not None:
         dtype = float_dtype()
         rtol = _validate.check_rtol(rtol, min_rtol(dtype), jnp.dtype(dtype).name)
-    shape, p = _validate.feature_params(lam, var, depth, eps, fraction)
-    kind = flow_kind(objective, target)
-    if objective == "jepa" and target == "frozen":
-        p["lam"] = frozen_teacher_lam(p["lam"], c)
-    arrays = dict(p, init_ratio=ratio, tau=tau if kind == "ema" else np.zeros(()))
-    shape, arrays = _validate.broadcast(**arrays)
-    devices = local_devices()
-    flat, n = flatten_padded(arrays, _FILL, multiple=len(devices))
-    if n < 64 * len(devices):
-        devices = devices[:1]
-    dispatch, gather = general_function(kind, devices, rtol)
-    out = gather(dispatch(*(flat[k] for k in KERNEL_INPUTS)))
-    t_star, wbar_final, collapsed, ok, steps = (x[:n].reshape(shape) for x in out)
-    if not ok.all():
+    values = dict(init_ratio=init_ratio, tau=tau, c=c, lam=lam, var=var, depth=depth, eps=eps)
+    values["fraction"] = fraction
+    outputs, counts, n = run(general_program(kind, kind == "ema", frozen, rtol), values)
+    if counts is not None:  # status 1: the solve failed
         warnings.warn(
-            f"general_critical_time: the solve failed for {int((~ok).sum())} of {n} members "
+            f"general_critical_time: the solve failed for {int(counts[1])} of {n} members "
             "(returned as NaN)",
             JepaFlowWarning,
             stacklevel=2,
         )
-    return GeneralCriticalTime(t_star, wbar_final, collapsed, ok, steps)
+    return GeneralCriticalTime(*outputs)
+
+
+def _general_kernel(kind, rtol, flat):
+    lam = frozen_teacher_lam(flat["lam"], flat["c"]) if "c" in flat else flat["lam"]
+    tau = flat["tau"] if "tau" in flat else jnp.zeros_like(lam)
+    args = (lam, flat["var"], flat["depth"], flat["eps"], flat["init_ratio"], tau)
+    outputs = general_kernel(kind, *args, flat["fraction"], rtol=rtol)
+    return outputs, (~outputs[3]).astype(jnp.int8)  # status 1: the solve failed
+
+
+def _any_failed(outputs):
+    return ~outputs[3].all()  # ok
+
+
+@functools.cache
+def general_program(kind: str, ema: bool, frozen: bool, rtol) -> Program:
+    """``general_critical_time``'s batched computation: ``tau`` is a parameter of the EMA
+    flow only, the teacher's ``c`` of the frozen teacher only."""
+    params = (("init_ratio", "positive"),)
+    params += (("tau", "nonneg"),) if ema else ()
+    params += (("c", "real"),) if frozen else ()
+    params += (("lam", "real"), ("var", "positive"), ("depth", "depth"), ("eps", "positive"))
+    params += (("fraction", "fraction"),)
+    return Program(
+        key=("general_critical_time", kind, ema, frozen, rtol),
+        params=params,
+        fill=tuple((name, _FILL.get(name, 1.0)) for name, _ in params),
+        kernel=functools.partial(_general_kernel, kind, rtol),
+        subnormal=("lam", "var", "eps", "fraction"),
+        n_status=2,
+        needs_counts=_any_failed,
+        multiple=EMA_CHUNK if kind == "ema" else CHUNK,
+    )
 
 
 def general_function(kind: str, devices: tuple, rtol=None):

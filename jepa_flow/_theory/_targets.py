@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 
@@ -24,10 +25,14 @@ def frozen_teacher_lam(lam, teacher_diagonal) -> np.ndarray:
         lam: the features' covariances ``[d]``.
         teacher_diagonal: ``c_j = e_j^T Wbar_T e_j`` in the feature basis ``[d]``.
 
+    numpy in, numpy out (float64); a JAX array in (or a tracer), a JAX array out.
+
     Examples:
         >>> frozen_teacher_lam([1.0, 0.8], [0.5, 2.0]).tolist()
         [0.5, 1.6]
     """
+    if isinstance(lam, jax.Array) or isinstance(teacher_diagonal, jax.Array):
+        return teacher_diagonal * lam  # traceable: the batched general flow
     return np.asarray(teacher_diagonal, float) * np.asarray(lam, float)
 
 
