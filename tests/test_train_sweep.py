@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import jepa_flow as jf
-from jepa_flow._sweeps import _train as _ts
+from jepa_flow._sweeps import _train_run as _ts
 
 BASE = """
 [train]
@@ -238,6 +238,20 @@ def test_figure_and_departure_grid(swept):
     ]
     assert plot_train_sweep(out) == ["train_sweep.png"]
     assert (out / "train_sweep.png").stat().st_size > 10_000
+
+
+def test_results_by_name_and_over_the_axes(swept):
+    out, _, r = swept
+    res = jf.load_sweep(out)
+    picked = res.sel(objective="mae", batch=np.inf, eta=1.2)  # batch inf: the population loss
+    mask = (r["objective"] == "mae") & np.isinf(r["batch"]) & (r["eta"] == 1.2)
+    assert mask.sum() == 2 and picked["t_train"].shape == (2, 2)
+    np.testing.assert_array_equal(picked["t_train"], r["t_train"][mask])
+    xr = pytest.importorskip("xarray")
+    ds = res.to_xarray()
+    assert isinstance(ds, xr.Dataset) and ds["t_train"].dims[-1] == "feature"
+    assert ds["t_train"].shape == (2, 2, 2, 1, 2, 2)  # objective, batch, eta, depth, seed, feature
+    np.testing.assert_array_equal(ds["t_train"].values.reshape(-1, 2), r["t_train"])
 
 
 DEVICES = textwrap.dedent("""
