@@ -6,8 +6,11 @@ independent reference for the C order and the general flow's collapsed axes);
 """
 
 import itertools
+import json
+import shutil
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,3 +181,119 @@ def test_store_reads_rows_across_chunk_boundaries(plain):
     rows = np.array([95, 0, 6, 7, 47, 48, 13, 13])
     for name in store.outputs:
         np.testing.assert_array_equal(store.rows(name, rows), res[name][rows], err_msg=name)
+
+
+# ---------------------------------------------------------------- inputs on the devices
+
+PAIR_RATIOS = """
+[sweep]
+objective = "jepa"
+depth = [1, 4]
+eps = 1e-3
+[pair]
+lam_a = [1.0, 2.0]
+rho_a = 0.5
+lam_ratio = {linspace = [0.5, 1.5, 7]}
+rho_ratio = [0.6, 1.8, 1.1]
+"""
+HUGE = """
+[sweep]
+objective = "jepa"
+depth = 2
+lam = {logspace = [-2, 1, 1000000]}
+rho = {linspace = [0.05, 0.95, 1000000]}
+eps = 1e-3
+"""
+
+
+def test_axis_index_is_integer_division_up_to_1e12_rows():
+    from jepa_flow._sweeps._balanced_chunk import _axis_index
+
+    rng = np.random.default_rng(0)
+    row = np.concatenate([rng.integers(0, 10**12, 4000), 10**12 - 1 - np.arange(50)])
+    for stride, length in [(1, 7), (3, 1), (10**6, 10**6), (999_983, 1_000_003), (10**12, 1)]:
+        got = _axis_index(row.astype(float), float(length), 1 / stride, 1 / length)
+        np.testing.assert_array_equal(np.asarray(got), (row // stride) % length)
+
+
+@pytest.mark.parametrize("text", [PLAIN, PAIR_RATIOS, HUGE])
+def test_inputs_made_on_the_device_are_the_hosts_bit_for_bit(text, monkeypatch):
+    """The chunk's generated inputs (an identity kernel) against ``kernel_inputs`` on the host."""
+    import jax
+
+    from jepa_flow._sweeps import _balanced_chunk as chunk
+
+    monkeypatch.setattr(chunk, "_one_device", lambda *args: lambda *inputs: inputs)
+    config = jf.parse_sweep_config(text, budget=False)
+    devices = tuple(jax.local_devices())
+    table = chunk.on_devices(chunk.axis_table(config.numeric_axes), devices)
+    names = tuple(n for n, _ in config.numeric_axes)
+    make = chunk.device_function.__wrapped__  # uncached: the identity kernel
+    m = config.group_size
+    for padded in (16, 40):
+        fn = make("jepa", "exact", config.pair, devices, None, names, padded)
+        starts = list(range(0, min(m, 400), padded - 3)) + [m // 2 + 5, m - 7]
+        for lo in starts:
+            n = min(padded, m - lo)
+            got = fn(np.int64(lo), np.int64(n), *table)
+            for g, r in zip(got, chunk.kernel_inputs(config, lo, lo + n, padded)):
+                np.testing.assert_array_equal(np.asarray(g), r, err_msg=f"rows {lo}:{lo + n}")
+
+
+# ---------------------------------------------------------------- the store
+
+
+def test_columns_are_memory_mapped_and_read_only(plain):
+    out, res = plain
+    column = jf.load_sweep(out)["t_star"]
+    assert isinstance(column, np.memmap) and str(column.filename).endswith("columns/t_star.npy")
+    with pytest.raises(ValueError, match="read-only"):
+        column[0] = 1.0
+    np.testing.assert_array_equal(np.load(out / "columns" / "t_star.npy"), res["t_star"])
+
+
+def _as_version_0_1(out: Path) -> None:
+    """Rewrite a finished sweep directory in 0.1's layout: one .npz per chunk, no columns."""
+    from jepa_flow._core import _io
+
+    store = Store(out)
+    for chunk, start in zip(store.plan, store.starts):
+        rows = {name: store.column(name)[start : start + chunk.rows] for name in store.outputs}
+        _io.write_npz_atomic(out / "chunks" / f"chunk_{chunk.index:06d}.npz", False, **rows)
+        (out / "chunks" / f"chunk_{chunk.index:06d}.done").unlink()
+    shutil.rmtree(out / "columns")
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["layout"]
+    _io.write_json_atomic(out / "manifest.json", manifest)
+
+
+def test_directories_of_version_0_1_are_read_and_resumed(plain, tmp_path):
+    out, res = plain
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    _as_version_0_1(old)
+    chunk = old / "chunks" / "chunk_000005.npz"
+    written = chunk.read_bytes()
+    chunk.unlink()  # interrupted: resumed in its own layout
+    summary = jf.run_sweep(jf.parse_sweep_config(PLAIN), old)
+    assert summary.computed == 7 and summary.skipped == 13 and not (old / "columns").exists()
+    assert chunk.read_bytes() == written
+    again = jf.load_sweep(old)
+    for name in res:
+        np.testing.assert_array_equal(again[name], res[name], err_msg=name)
+    np.testing.assert_array_equal(again.sel(depth=3)["ok"], res.sel(depth=3)["ok"])
+
+
+def test_the_committed_departure_sweep_still_loads_and_resumes():
+    import jax
+
+    from jepa_flow._sweeps._run import can_resume
+
+    if not jax.config.jax_enable_x64:
+        pytest.skip("written in float64")
+    path = Path(__file__).parents[1] / "results" / "8_capture_collapse" / "departure_sweep"
+    config = jf.parse_sweep_config((path / "config.toml").read_text(), budget=False)
+    assert can_resume(config, path)
+    res = jf.load_sweep(path)
+    assert Store(path).layout == "npz" and res["t_train"].shape == (720, 2)
+    assert res.failed == int((~res["ok"]).sum())

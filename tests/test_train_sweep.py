@@ -17,6 +17,7 @@ import pytest
 
 import jepa_flow as jf
 from jepa_flow._sweeps import _train_run as _ts
+from jepa_flow._sweeps._store import Store
 
 BASE = """
 [train]
@@ -196,16 +197,28 @@ def test_same_seed_same_run_and_population_ignores_the_seed(swept):
     assert (t[:, 0] != t[:, 1]).all()  # minibatches differ by seed
 
 
+def _forget_chunk(out: Path, index: int) -> dict[str, bytes]:
+    """Remove chunk ``index``'s marker and scramble its rows; the column files' bytes before."""
+    store = Store(out)
+    before = {p.name: p.read_bytes() for p in (out / "columns").iterdir()}
+    (out / "chunks" / f"chunk_{index:06d}.done").unlink()
+    lo, n = store.starts[index], store.plan[index].rows
+    for path in (out / "columns").iterdir():
+        column = np.load(path, mmap_mode="r+")
+        column[lo : lo + n] = np.ones_like(column[lo : lo + n])  # not what the run writes
+        column.flush()
+        del column
+    return before
+
+
 def test_resume_after_deleting_a_chunk_gives_the_same_bytes(swept):
     out, _, _ = swept
-    chunk = out / "chunks" / "chunk_000002.npz"
-    before = chunk.read_bytes()
-    chunk.unlink()
+    before = _forget_chunk(out, 2)
     with pytest.raises(ValueError, match="1 of 4 chunks are missing"):
         jf.load_sweep(out)
     summary = jf.run_sweep(_config(), out)
     assert summary.skipped == 3 and summary.computed == 4
-    assert chunk.read_bytes() == before
+    assert {p.name: p.read_bytes() for p in (out / "columns").iterdir()} == before
 
 
 def test_refuses_a_changed_configuration(swept):
@@ -273,8 +286,7 @@ def test_three_devices_write_the_bytes_of_one(swept, tmp_path):
     """
     out, _, _ = swept
     shutil.copytree(out, tmp_path / "three")
-    chunk = Path("chunks") / "chunk_000000.npz"
-    (tmp_path / "three" / chunk).unlink()
+    before = _forget_chunk(tmp_path / "three", 0)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     subprocess.run(
         [sys.executable, "-c", DEVICES, BASE, str(tmp_path / "three")],
@@ -282,7 +294,8 @@ def test_three_devices_write_the_bytes_of_one(swept, tmp_path):
         env=env,
         timeout=300,
     )
-    assert (tmp_path / "three" / chunk).read_bytes() == (out / chunk).read_bytes()
+    after = {p.name: p.read_bytes() for p in (tmp_path / "three" / "columns").iterdir()}
+    assert after == before
 
 
 def test_padded_seeds_split_evenly():

@@ -53,18 +53,22 @@ the flat index, so memory is bounded by the chunk size, not the grid size.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._core import _budget
-from .._core._batch import float_dtype
-from .._core._devices import batch_sharding, over_devices
-from .._theory._critical_time import critical_time_kernel, resolve_rtol
-from .._theory._fixed_point import wbar_star
+from .._theory._critical_time import resolve_rtol
+from ._balanced_chunk import (
+    axis_table,
+    derived_features,
+    device_function,
+    in_dtype,
+    inputs_on_devices,
+    kernel_function,
+    kernel_inputs,
+    on_devices,
+)
 from ._kind import Grid, Output, SweepKind
 from ._values import (
     MAX_GRID,
@@ -96,9 +100,6 @@ FLOWS = ("balanced", "general")
 # gain from large chunks; the vmapped ODE solve is fastest around 4096, where
 # its per-step state stays in cache).
 DEFAULT_CHUNK = {"exact": 1 << 17, "series": 1 << 17, "ode": 1 << 12}
-KERNEL_INPUTS = ("lam", "var", "depth", "eps", "fraction")
-# Padding rows: an easy feature that starts at its level (t_star = 0).
-_FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5, "fraction": 0.5}
 OUTPUTS = (Output("t_star"), Output("wbar_star"), Output("ok", "bool"))
 PAIR_OUTPUTS = (
     Output("t_star_a"),
@@ -290,13 +291,23 @@ class SweepConfig(SweepKind):
         check_rtol(self.rtol, dtype)
 
     def chunk_function(self, group: int, devices: tuple):
+        """Inputs made on the devices in float64, on the host in float32 (``_balanced_chunk``)."""
         objective, method = self.groups[group]
-        dispatch, gather = kernel_function(objective, method, self.pair, devices, self.rtol)
+        if not inputs_on_devices():
+            dispatch, gather = kernel_function(objective, method, self.pair, devices, self.rtol)
 
-        def start(chunk, padded):
-            return dispatch(in_dtype(kernel_inputs(self, chunk.lo, chunk.hi, padded)))
+            def start(chunk, padded):
+                return dispatch(in_dtype(kernel_inputs(self, chunk.lo, chunk.hi, padded)))
 
-        return start, gather
+            return start, gather
+        names = tuple(n for n, _ in self.numeric_axes)
+        tables = on_devices(axis_table(self.numeric_axes), devices)
+
+        def start_on_devices(chunk, padded):
+            fn = device_function(objective, method, self.pair, devices, self.rtol, names, padded)
+            return fn(np.int64(chunk.lo), np.int64(chunk.rows), *tables)
+
+        return start_on_devices, _gather
 
 
 def sweep_tables(doc: dict) -> tuple[dict, dict | None, float | None]:
@@ -409,96 +420,5 @@ def check_rtol(rtol, dtype) -> None:
             raise ValueError(f"sweep.{err}") from None
 
 
-def _feature(lam, rho, var):
-    """Complete ``(lam, rho, var)`` of one feature from lam and one of rho, var."""
-    if rho is not None:
-        return lam, rho, lam / rho
-    return lam, lam / var, var
-
-
-def derived_features(cols: dict, pair: bool) -> dict[str, np.ndarray]:
-    """Each feature's ``lam, rho, var`` from the axis columns that give it."""
-    if not pair:
-        lam, rho, var = _feature(cols["lam"], cols.get("rho"), cols.get("var"))
-        return {"lam": lam, "rho": rho, "var": var}
-    lam_a, rho_a, var_a = _feature(cols["lam_a"], cols.get("rho_a"), cols.get("var_a"))
-    lam_b = cols["lam_b"] if "lam_b" in cols else cols["lam_ratio"] * lam_a
-    rho_b = cols.get("rho_b")
-    if "rho_ratio" in cols:
-        rho_b = cols["rho_ratio"] * rho_a
-    var_b = cols.get("var_b")
-    if "var_ratio" in cols:
-        var_b = cols["var_ratio"] * var_a
-    lam_b, rho_b, var_b = _feature(lam_b, rho_b, var_b)
-    return dict(lam_a=lam_a, rho_a=rho_a, var_a=var_a, lam_b=lam_b, rho_b=rho_b, var_b=var_b)
-
-
-def in_dtype(inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """The float64 kernel inputs rounded to the working dtype (a no-op in float64)."""
-    dtype = float_dtype()
-    return [np.asarray(x, dtype) for x in inputs]
-
-
-def _one_device(objective: str, method: str, pair: bool, rtol: float | None = None):
-    """The computation on one device's slice of a chunk (vmapped inside the kernel).
-
-    Takes the kernel inputs (``lam, var, depth, eps, fraction``; for a pair
-    sweep those of A then those of B), each a 1-D float64 array, and returns
-    the outputs named by ``OUTPUTS`` or ``PAIR_OUTPUTS``.
-    """
-
-    def one_device(*args):
-        if not pair:
-            t_star, ok = critical_time_kernel(objective, method, *args, rtol=rtol)
-            return t_star, wbar_star(objective, args[0], args[1], args[2]), ok
-        # A and B in one batch: one adaptive loop, not two in sequence.
-        n = args[0].shape[0]
-        both = [jnp.concatenate([x, y]) for x, y in zip(args[:5], args[5:])]
-        t_star, ok = critical_time_kernel(objective, method, *both, rtol=rtol)
-        w = wbar_star(objective, both[0], both[1], both[2])
-        t_a, t_b, w_a, w_b = t_star[:n], t_star[n:], w[:n], w[n:]
-        first = jnp.where(t_b < t_a, 1, jnp.where(t_a < t_b, 0, 2)).astype(jnp.int8)
-        return t_a, t_b, w_a, w_b, first, t_b / t_a, ok[:n] & ok[n:]
-
-    return one_device
-
-
-@functools.cache
-def kernel_function(objective: str, method: str, pair: bool, devices: tuple, rtol):
-    """``(dispatch, gather)`` for one chunk on ``devices`` (cached per arguments).
-
-    ``dispatch(inputs)`` takes the kernel inputs as numpy arrays whose length
-    is a multiple of ``len(devices)``, splits them evenly over the devices
-    (device ``i`` gets the ``i``-th slice) and starts the computation
-    asynchronously; ``gather(handle)`` waits and returns the outputs as numpy
-    arrays in chunk order.
-
-    The computation is a jitted ``jax.shard_map`` over a one-axis ``Mesh``:
-    each device runs its own vmapped solve, with no collectives. ``rtol`` is
-    the ODE tolerance (``sweep.rtol``; None: the default).
-    """
-    fn = jax.jit(over_devices(_one_device(objective, method, pair, rtol), devices))
-    sharding = batch_sharding(devices)
-
-    def dispatch(inputs):
-        return fn(*(jax.device_put(x, sharding) for x in inputs))
-
-    def gather(handle):
-        return [np.asarray(x) for x in handle]
-
-    return dispatch, gather
-
-
-def kernel_inputs(config: SweepConfig, lo: int, hi: int, padded: int) -> list[np.ndarray]:
-    """Float64 kernel inputs for configurations ``lo:hi`` of a group, padded to ``padded``."""
-    rows = config.rows(lo, hi)
-    names = list(KERNEL_INPUTS)
-    if config.pair:
-        feature = [f"{k}_{{}}" if k in ("lam", "var") else k for k in KERNEL_INPUTS]
-        names = [n.format("a") for n in feature] + [n.format("b") for n in feature]
-    out = []
-    for name in names:
-        buf = np.full(padded, _FILL[name.split("_")[0]], dtype=np.float64)
-        buf[: hi - lo] = rows[name]
-        out.append(buf)
-    return out
+def _gather(handle) -> list[np.ndarray]:
+    return [np.asarray(x) for x in handle]

@@ -43,15 +43,8 @@ import numpy as np
 from .._core import _budget, _validate
 from .._theory._general import KERNEL_INPUTS, TARGETS, flow_kind, general_function
 from .._theory._targets import frozen_teacher_lam
-from ._balanced import (
-    PAIR_KEYS,
-    SweepConfig,
-    check_rtol,
-    derived_features,
-    feature_axes,
-    in_dtype,
-    sweep_tables,
-)
+from ._balanced import PAIR_KEYS, SweepConfig, check_rtol, feature_axes, sweep_tables
+from ._balanced_chunk import derived_features, in_dtype
 from ._kind import Grid, Output, SweepKind
 from ._values import check_values, grid_values
 

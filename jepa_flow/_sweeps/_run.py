@@ -30,6 +30,8 @@ uses numpy only.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 from pathlib import Path
 
@@ -115,8 +117,52 @@ def _prepare(config: SweepKind, out: Path, chunk_size) -> int:
     return _store.prepare(config, out, chunk_size, planned, _precision())
 
 
-def _write_chunk(path: Path, outputs: dict[str, np.ndarray]) -> None:
-    _store.write_chunk(path, outputs)
+def _write_chunk(writer: _store.Writer, chunk, outputs: dict[str, np.ndarray]) -> None:
+    """One chunk's outputs into the directory (on the writer thread)."""
+    writer.write(chunk, outputs)
+
+
+class _Background:
+    """Calls ``work(*item)`` on a thread for each ``put`` item, one waiting at most.
+
+    The queue holds one item: ``put`` returns at once unless an item is
+    already waiting (the thread is behind), so the caller gets at most one
+    item ahead. An exception in ``work`` is raised by the next ``put`` or by
+    ``close``; the items after it are dropped.
+    """
+
+    def __init__(self, work):
+        self._queue = queue.Queue(maxsize=1)
+        self._error = None
+        self._thread = threading.Thread(target=self._loop, args=(work,), daemon=True)
+        self._thread.start()
+
+    def _loop(self, work) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    work(*item)
+                except BaseException as err:  # raised in the caller's thread
+                    self._error = err
+
+    def put(self, *item) -> None:
+        self._raise()
+        self._queue.put(item)
+
+    def stop(self) -> None:
+        """Wait for the items already put (idempotent; raises nothing)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def close(self) -> None:
+        """``stop``, then raise the error ``work`` met, if any."""
+        self.stop()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
 
 
 def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> SweepResult:
@@ -214,19 +260,28 @@ def _progress_bar(total: int, progress: bool):
 
 
 def _run_chunks(config: SweepKind, out: Path, chunk_size: int, devices, progress) -> SweepResult:
+    """Compute this process's missing chunks; write each while the next one computes.
+
+    The devices get chunk ``k + 1`` before chunk ``k`` is gathered (its
+    outputs copied to the host), and a writer thread writes chunk ``k`` while
+    the devices compute: the devices wait for the disk only if the disk is
+    slower than they are, by more than one chunk.
+    """
     devices = tuple(jax.local_devices() if devices is None else devices)
     padded = -(-config.chunk_rows(chunk_size) // len(devices)) * len(devices)
     plan = config.chunk_plan(chunk_size)
+    store = _store.Writer(out, config, chunk_size)
     mine = [c for c in plan if c.index % jax.process_count() == jax.process_index()]
-    todo = [c for c in mine if not _store.is_done(out, c.index)]
+    todo = [c for c in mine if not store.is_done(c.index)]
     names = [o.name for o in config.outputs()]
     counts = {"computed": 0, "skipped": len(mine) - len(todo), "failed": 0, "done": 0}
     bar = _progress_bar(sum(c.rows for c in todo), progress)
+    writer = _Background(lambda chunk, outputs: _write_chunk(store, chunk, outputs))
     functions = {}
 
     def finish(chunk, gather, handle):
         outputs = {name: x[: chunk.rows] for name, x in zip(names, gather(handle))}
-        _write_chunk(_store.chunk_path(out, chunk.index), outputs)
+        writer.put(chunk, outputs)
         counts["computed"] += chunk.rows
         counts["failed"] += int(chunk.rows - np.count_nonzero(outputs["ok"]))
         counts["done"] += 1
@@ -242,11 +297,14 @@ def _run_chunks(config: SweepKind, out: Path, chunk_size: int, devices, progress
             dispatch, gather = functions[chunk.group]
             handle = dispatch(chunk, padded)  # asynchronous where the kind can
             if pending is not None:
-                finish(*pending)  # written while the devices work on the next chunk
+                finish(*pending)  # gathered and queued while the devices work on the next
             pending = (chunk, gather, handle)
         if pending is not None:
             finish(*pending)
+        writer.close()
     finally:
+        writer.stop()
+        store.close()
         bar.close()
     if jax.process_count() > 1:
         _barrier("jepa_flow sweep finished")

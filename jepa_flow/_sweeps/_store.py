@@ -2,16 +2,30 @@
 
 Output directory::
 
-    config.toml               the configuration as given
-    manifest.json             library version, fingerprint, chunk size, counts, precision
-    chunks/chunk_NNNNNN.npz   outputs of one finished chunk (written atomically)
+    config.toml                 the configuration as given
+    manifest.json               library version, fingerprint, chunk size, counts,
+                                precision, layout
+    columns/NAME.npy            one output column, every row (a plain .npy file)
+    chunks/chunk_NNNNNN.done    chunk NNNNNN's rows are in the columns
 
 Rows are in sweep order (``SweepKind``: groups one after another, each cut
-into chunks by ``chunk_plan``); chunk ``i`` holds rows ``start(i) : start(i) +
-rows(i)``, where its start is its group's first row plus its offset in the
-group. Nothing else in the package knows these names or this arithmetic:
-the runner (``_run``) writes through ``prepare``/``write_chunk`` and the
-readers (``_load``, ``SweepResult``) read through ``Store``.
+into chunks by ``chunk_plan``); chunk ``i`` holds rows ``starts[i] :
+starts[i] + rows(i)``, its group's first row plus its offset in the group.
+Nothing else in the package knows these names or this arithmetic: the runner
+(``_run``) writes through ``prepare`` and ``open_writer``, the readers
+(``_load``, ``SweepResult``) read through ``Store``.
+
+Columns. Every column file is created at its full size before the first
+chunk runs (sparse: the disk fills as chunks are written). A chunk's rows are
+written in place, synced, and only then is its marker created (atomically),
+so a killed run leaves at worst rows without a marker, which the next run
+computes and writes again: the same bytes. Reading a column maps it
+(``np.load(..., mmap_mode="r")``): memory does not grow with the sweep, and
+any tool can open a column as it would any ``.npy`` file.
+
+Directories written by jepa_flow 0.1 (``"layout"`` absent from the manifest)
+hold one ``chunks/chunk_NNNNNN.npz`` per chunk instead; they are read, and
+resumed, in that layout.
 
 A directory is resumed only by the same configuration (fingerprint), library
 version and precision (``mismatch``); results are never mixed. Reading needs
@@ -22,6 +36,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +46,13 @@ import numpy as np
 from .._core import _io
 from .._core._lock import LOCK_NAME
 from ._config import parse_config
-from ._kind import SweepKind
+from ._kind import Chunk, SweepKind
 
 CHUNKS = "chunks"
+COLUMNS = "columns"
 MANIFEST = "manifest.json"
 CONFIG = "config.toml"
+LAYOUT = "columns"  # what new directories get; "npz": one archive per chunk (0.1)
 
 
 def version() -> str:
@@ -44,8 +63,18 @@ def version() -> str:
         return "0+unknown"
 
 
-def chunk_path(out: Path, index: int) -> Path:
-    return Path(out) / CHUNKS / f"chunk_{index:06d}.npz"
+def layout_of(manifest: dict) -> str:
+    return manifest.get("layout", "npz")
+
+
+def marker_path(out, index: int, layout: str) -> Path:
+    """The file whose existence says chunk ``index`` is done (the chunk file itself in 0.1)."""
+    suffix = "npz" if layout == "npz" else "done"
+    return Path(out) / CHUNKS / f"chunk_{index:06d}.{suffix}"
+
+
+def column_path(out, name: str) -> Path:
+    return Path(out) / COLUMNS / f"{name}.npy"
 
 
 def manifest(config: SweepKind, chunk_size: int, precision: str) -> dict:
@@ -61,6 +90,7 @@ def manifest(config: SweepKind, chunk_size: int, precision: str) -> dict:
         "axes": canonical.get("axes") or canonical["groups"],
         "outputs": [o.name for o in config.outputs()],
         "precision": precision,
+        "layout": LAYOUT,
     }
 
 
@@ -95,28 +125,48 @@ def remove_leftovers(out: Path, single_process: bool) -> None:
     """Remove what a killed run left: temporary files, and a directory never started.
 
     Temporary files are removed only by a single process (it holds the lock);
-    a directory holding only ``config.toml`` and an empty ``chunks`` (killed
+    a directory without a manifest and without a finished chunk (killed
     before its manifest was written: nothing was computed) is emptied.
     """
-    chunks = out / CHUNKS
-    if single_process and chunks.is_dir():
-        for stale in chunks.glob(".chunk_*.tmp"):  # left by a kill -9 during a write
-            stale.unlink()
     if single_process and out.is_dir():
-        _io.remove_stale_tmp(out)  # config.toml or manifest.json, half-written
+        for sub in (out, out / CHUNKS, out / COLUMNS):
+            if sub.is_dir():
+                _io.remove_stale_tmp(sub)  # half-written by a kill -9
     if not (out / MANIFEST).exists() and out.is_dir():
         leftovers = {p.name for p in out.iterdir()} - {LOCK_NAME}
-        if leftovers <= {CONFIG, CHUNKS} and not any(chunks.glob("*")):
+        if leftovers <= {CONFIG, CHUNKS, COLUMNS} and not any((out / CHUNKS).glob("*")):
             for name in leftovers:
-                (out / name).rmdir() if name == CHUNKS else (out / name).unlink()
+                path = out / name
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _create_column(path: Path, dtype: np.dtype, shape: tuple) -> None:
+    """An all-zero ``.npy`` file of ``shape`` (sparse on disk), created atomically."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        column = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        column.flush()
+        del column
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # as any other file written (mkstemp gives 0600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def prepare(config: SweepKind, out, chunk_size: int | None, new_size: int, precision: str) -> int:
     """Create or reopen ``out`` for ``config``; refuse a directory that holds anything else.
 
     ``chunk_size`` is the one asked for (None: any); ``new_size`` the one a
-    new directory gets. Returns the chunk size to use (the stored one when
-    resuming).
+    new directory gets. A new directory gets its configuration, its column
+    files and then its manifest. Returns the chunk size to use (the stored
+    one when resuming).
     """
     out = Path(out)
     old = read_manifest(out)
@@ -132,27 +182,75 @@ def prepare(config: SweepKind, out, chunk_size: int | None, new_size: int, preci
         return int(old["chunk_size"])
     _io.prepare_out_dir(out, force=False)
     (out / CHUNKS).mkdir(exist_ok=True)
+    (out / COLUMNS).mkdir(exist_ok=True)
     _io.write_bytes_atomic(out / CONFIG, config.text.encode())
+    for output in config.outputs():
+        shape = (config.size,) + output.shape
+        _create_column(column_path(out, output.name), output.numpy_dtype(precision), shape)
     _io.write_json_atomic(out / MANIFEST, manifest(config, new_size, precision))
     return new_size
 
 
-def is_done(out, index: int) -> bool:
-    return chunk_path(out, index).exists()
-
-
 def done_bytes(out) -> int:
-    """Bytes of the finished chunk files in ``out``."""
-    return sum(f.stat().st_size for f in (Path(out) / CHUNKS).glob("chunk_*.npz"))
+    """Bytes on disk of the results written so far in ``out``."""
+    out = Path(out)
+    files = [*(out / CHUNKS).glob("chunk_*.npz"), *(out / COLUMNS).glob("*.npy")]
+    return sum(f.stat().st_blocks * 512 for f in files)
 
 
-def write_chunk(path: Path, outputs: dict[str, np.ndarray]) -> None:
-    """One chunk's outputs, atomically.
+def chunk_starts(config: SweepKind, plan: list[Chunk]) -> np.ndarray:
+    """Each chunk's first row within the sweep."""
+    group_starts = config.group_starts()
+    return np.asarray([group_starts[c.group] + c.lo for c in plan], dtype=np.int64)
 
-    Uncompressed (float data hardly compresses); fixed timestamps: the same
-    arrays give the same bytes.
+
+class Writer:
+    """Writes finished chunks into ``out`` (``open_writer``); close it when done.
+
+    ``write(chunk, outputs)`` stores the chunk's outputs (numpy arrays by name,
+    ``chunk.rows`` rows each) and then marks it done.
     """
-    _io.write_bytes_atomic(path, _io.npz_bytes(outputs, compress=False))
+
+    def __init__(self, out, config: SweepKind, chunk_size: int):
+        self.out = Path(out)
+        self.layout = layout_of(read_manifest(out))
+        self.starts = chunk_starts(config, config.chunk_plan(chunk_size))
+        self.columns = {}
+        if self.layout == LAYOUT:
+            for output in config.outputs():
+                path = column_path(out, output.name)
+                mapped = np.load(path, mmap_mode="r")
+                fd = os.open(path, os.O_RDWR)
+                self.columns[output.name] = (fd, mapped.offset, mapped.dtype, mapped.shape)
+                del mapped
+
+    def is_done(self, index: int) -> bool:
+        return marker_path(self.out, index, self.layout).exists()
+
+    def write(self, chunk: Chunk, outputs: dict[str, np.ndarray]) -> None:
+        marker = marker_path(self.out, chunk.index, self.layout)
+        if self.layout == "npz":  # uncompressed (float data hardly compresses), fixed timestamps
+            _io.write_bytes_atomic(marker, _io.npz_bytes(outputs, compress=False))
+            return
+        start = int(self.starts[chunk.index])
+        for name, (fd, offset, dtype, shape) in self.columns.items():
+            data = np.ascontiguousarray(outputs[name], dtype=dtype)
+            row = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+            _pwrite_all(fd, memoryview(data).cast("B"), offset + start * row)
+        for fd, *_ in self.columns.values():
+            os.fdatasync(fd)  # the rows reach the disk before their marker
+        _io.write_bytes_atomic(marker, b"")
+
+    def close(self) -> None:
+        for fd, *_ in self.columns.values():
+            os.close(fd)
+        self.columns = {}
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        n = os.pwrite(fd, data, offset)
+        data, offset = data[n:], offset + n
 
 
 class Store:
@@ -174,9 +272,9 @@ class Store:
         self.config = parse_config(text, budget=False)
         if self.manifest["fingerprint"] != self.config.fingerprint():
             raise ValueError(f"{str(self.path)!r}: config.toml does not match manifest.json")
+        self.layout = layout_of(self.manifest)
         self.plan = self.config.chunk_plan(self.manifest["chunk_size"])
-        group_starts = self.config.group_starts()
-        self.starts = np.asarray([group_starts[c.group] + c.lo for c in self.plan], np.int64)
+        self.starts = chunk_starts(self.config, self.plan)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -184,7 +282,10 @@ class Store:
 
     def check_complete(self) -> None:
         """Raise ``ValueError`` when chunks are missing (an interrupted run)."""
-        missing = [c.index for c in self.plan if not is_done(self.path, c.index)]
+        done = {p.name for p in (self.path / CHUNKS).iterdir()}
+        missing = [
+            c.index for c in self.plan if marker_path("", c.index, self.layout).name not in done
+        ]
         if missing:
             raise ValueError(
                 f"{str(self.path)!r}: {len(missing)} of {len(self.plan)} chunks are missing "
@@ -192,10 +293,12 @@ class Store:
             )
 
     def column(self, name: str) -> np.ndarray:
-        """Output column ``name``, every row (chunk files read one at a time)."""
+        """Output column ``name``, every row: memory-mapped, read-only (0.1: read in memory)."""
+        if self.layout == LAYOUT:
+            return np.load(column_path(self.path, name), mmap_mode="r")
         out = None
         for chunk, start in zip(self.plan, self.starts):
-            with np.load(chunk_path(self.path, chunk.index)) as part:
+            with np.load(marker_path(self.path, chunk.index, self.layout)) as part:
                 values = part[name]
             if out is None:
                 out = np.empty((self.config.size,) + values.shape[1:], values.dtype)
@@ -203,18 +306,17 @@ class Store:
         return out
 
     def rows(self, name: str, rows: np.ndarray) -> np.ndarray:
-        """Output column ``name`` at the flat ``rows``, reading only the chunks they touch."""
+        """Output column ``name`` at the flat ``rows`` (only the chunks they touch: 0.1)."""
         rows = np.asarray(rows, dtype=np.int64)
+        if self.layout == LAYOUT:
+            return np.asarray(self.column(name)[rows])
         chunk = np.searchsorted(self.starts, rows, side="right") - 1
         out = None
-        for c in np.unique(chunk):
+        for c in np.unique(chunk).tolist() or [0]:
             sel = chunk == c
-            with np.load(chunk_path(self.path, self.plan[c].index)) as part:
+            with np.load(marker_path(self.path, self.plan[c].index, self.layout)) as part:
                 values = part[name]
             if out is None:
                 out = np.empty(rows.shape + values.shape[1:], values.dtype)
             out[sel] = values[rows[sel] - self.starts[c]]
-        if out is None:  # no rows: the dtype from the first chunk
-            with np.load(chunk_path(self.path, self.plan[0].index)) as part:
-                out = part[name][:0]
         return out
