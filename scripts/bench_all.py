@@ -7,7 +7,8 @@
     python scripts/bench_all.py --update-readme results/bench/cpu-2core.json
 
 Each of ``scripts/bench_critical_time.py``, ``bench_sweep.py``,
-``bench_train.py``, ``bench_train_sweep.py`` and ``bench_general_flow.py``
+``bench_train.py``, ``bench_train_sweep.py``, ``bench_sweep_pipeline.py`` and
+``bench_general_flow.py``
 (float64 only: its scipy references and collapse checks assume it) measures
 its own baseline in the same run and writes its figures and ratios with
 ``--json``; this script runs each ``--repeats`` times in a fresh process, one
@@ -56,6 +57,7 @@ SCRIPTS = {
         ["--n", "4096", "--n-ema", "1024", "--n-scipy", "4", "--repeats", "1"]
         + ["--memory-configs", "0"],
     ),
+    "bench_sweep_pipeline": (["--repeats", "1"], ["--rows", "1e6", "--repeats", "1"]),
 }
 # Scripts whose references (scipy at 1e-12, collapse checks) assume float64: run in float64 only.
 FLOAT64_ONLY = {"bench_general_flow"}
