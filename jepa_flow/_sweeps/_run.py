@@ -127,23 +127,31 @@ class _Background:
 
     The queue holds one item: ``put`` returns at once unless an item is
     already waiting (the thread is behind), so the caller gets at most one
-    item ahead. An exception in ``work`` is raised by the next ``put`` or by
-    ``close``; the items after it are dropped.
+    item ahead. ``idle()`` runs whenever the queue is empty after an item (the
+    thread has time), after an error and at the end. An exception is raised by
+    the next ``put`` or by ``close``; the items after it are dropped.
     """
 
-    def __init__(self, work):
+    def __init__(self, work, idle):
         self._queue = queue.Queue(maxsize=1)
         self._error = None
-        self._thread = threading.Thread(target=self._loop, args=(work,), daemon=True)
+        args = (work, idle)
+        self._thread = threading.Thread(target=self._loop, args=args, daemon=True)
         self._thread.start()
 
-    def _loop(self, work) -> None:
+    def _loop(self, work, idle) -> None:
         while (item := self._queue.get()) is not None:
             if self._error is None:
-                try:
-                    work(*item)
-                except BaseException as err:  # raised in the caller's thread
-                    self._error = err
+                self._call(work, *item)
+                if self._error is not None or self._queue.empty():
+                    self._call(idle)
+        self._call(idle)
+
+    def _call(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except BaseException as err:  # raised in the caller's thread
+            self._error = self._error or err
 
     def put(self, *item) -> None:
         self._raise()
@@ -276,7 +284,7 @@ def _run_chunks(config: SweepKind, out: Path, chunk_size: int, devices, progress
     names = [o.name for o in config.outputs()]
     counts = {"computed": 0, "skipped": len(mine) - len(todo), "failed": 0, "done": 0}
     bar = _progress_bar(sum(c.rows for c in todo), progress)
-    writer = _Background(lambda chunk, outputs: _write_chunk(store, chunk, outputs))
+    writer = _Background(lambda chunk, outputs: _write_chunk(store, chunk, outputs), store.commit)
     functions = {}
 
     def finish(chunk, gather, handle):

@@ -17,8 +17,9 @@ Nothing else in the package knows these names or this arithmetic: the runner
 
 Columns. Every column file is created at its full size before the first
 chunk runs (sparse: the disk fills as chunks are written). A chunk's rows are
-written in place, synced, and only then is its marker created (atomically),
-so a killed run leaves at worst rows without a marker, which the next run
+written in place, synced, and only then is its marker created (atomically;
+one sync covers the chunks written since the last one, ``Writer``), so a
+killed run leaves at worst rows without a marker, which the next run
 computes and writes again: the same bytes. Reading a column maps it
 (``np.load(..., mmap_mode="r")``): memory does not grow with the sweep, and
 any tool can open a column as it would any ``.npy`` file.
@@ -39,6 +40,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -150,9 +152,7 @@ def _create_column(path: Path, dtype: np.dtype, shape: tuple) -> None:
         del column
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # as any other file written (mkstemp gives 0600)
+        os.chmod(tmp, 0o666 & ~_umask())  # as any other file written (mkstemp gives 0600)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -205,17 +205,27 @@ def chunk_starts(config: SweepKind, plan: list[Chunk]) -> np.ndarray:
 
 
 class Writer:
-    """Writes finished chunks into ``out`` (``open_writer``); close it when done.
+    """Writes finished chunks into ``out``; ``commit`` marks them done; ``close`` when done.
 
-    ``write(chunk, outputs)`` stores the chunk's outputs (numpy arrays by name,
-    ``chunk.rows`` rows each) and then marks it done.
+    ``write(chunk, outputs)`` writes the chunk's rows (numpy arrays by name,
+    ``chunk.rows`` rows each) into the column files. ``commit()`` syncs the
+    columns and then creates the markers of the chunks written since the last
+    commit: one sync for several chunks when the disk is the slower side.
+    ``write`` commits by itself once ``MAX_PENDING`` chunks or ``MAX_AGE``
+    seconds are waiting. A marker is created only after its rows are on the
+    disk; a marker lost in a crash only means its chunk is computed again.
     """
+
+    MAX_PENDING = 16
+    MAX_AGE = 1.0  # seconds
 
     def __init__(self, out, config: SweepKind, chunk_size: int):
         self.out = Path(out)
         self.layout = layout_of(read_manifest(out))
         self.starts = chunk_starts(config, config.chunk_plan(chunk_size))
         self.columns = {}
+        self.pending: list[int] = []
+        self.since = 0.0
         if self.layout == LAYOUT:
             for output in config.outputs():
                 path = column_path(out, output.name)
@@ -228,23 +238,50 @@ class Writer:
         return marker_path(self.out, index, self.layout).exists()
 
     def write(self, chunk: Chunk, outputs: dict[str, np.ndarray]) -> None:
-        marker = marker_path(self.out, chunk.index, self.layout)
-        if self.layout == "npz":  # uncompressed (float data hardly compresses), fixed timestamps
-            _io.write_bytes_atomic(marker, _io.npz_bytes(outputs, compress=False))
+        if self.layout == "npz":  # 0.1: uncompressed (floats hardly compress), fixed timestamps
+            path = marker_path(self.out, chunk.index, self.layout)
+            _io.write_bytes_atomic(path, _io.npz_bytes(outputs, compress=False))
             return
         start = int(self.starts[chunk.index])
         for name, (fd, offset, dtype, shape) in self.columns.items():
             data = np.ascontiguousarray(outputs[name], dtype=dtype)
             row = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
             _pwrite_all(fd, memoryview(data).cast("B"), offset + start * row)
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending.append(chunk.index)
+        if len(self.pending) >= self.MAX_PENDING or time.monotonic() - self.since > self.MAX_AGE:
+            self.commit()
+
+    def commit(self) -> None:
+        """Sync the columns, then mark every chunk written since the last commit done."""
+        if not self.pending:
+            return
         for fd, *_ in self.columns.values():
-            os.fdatasync(fd)  # the rows reach the disk before their marker
-        _io.write_bytes_atomic(marker, b"")
+            os.fdatasync(fd)  # the rows reach the disk before their markers
+        for index in self.pending:
+            _touch_atomic(marker_path(self.out, index, self.layout))
+        self.pending = []
 
     def close(self) -> None:
+        """Close the column files (without committing)."""
         for fd, *_ in self.columns.values():
             os.close(fd)
         self.columns = {}
+
+
+def _touch_atomic(path: Path) -> None:
+    """Create the empty file ``path`` through a temporary name (no sync: see ``Writer``)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
