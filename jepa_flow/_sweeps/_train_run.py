@@ -66,6 +66,7 @@ def run_chunk(config, group: int, lo: int, hi: int, devices) -> dict:
         tau=s["tau"] if objective == "jepa" else 0.0,
         fraction=s["fraction"],
         n_t=s["n_t"],
+        t_extra=(),  # the records of n_t only, whatever TrainConfig's default
         keep_latent=True,
     )
     data = config.data_source(batch)
