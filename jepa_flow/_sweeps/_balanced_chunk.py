@@ -32,6 +32,9 @@ from .._theory._fixed_point import wbar_star
 KERNEL_INPUTS = ("lam", "var", "depth", "eps", "fraction")
 # Padding rows: an easy feature that starts at its level (t_star = 0).
 _FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5, "fraction": 0.5}
+# Entries of the axes' table sent to the devices (32 KiB): every grid whose axes
+# hold fewer values shares one compiled chunk per (objective, method, padded size).
+MIN_TABLE = 4096
 
 
 def input_names(pair: bool) -> list[str]:
@@ -137,14 +140,14 @@ def axis_table(numeric_axes) -> tuple[np.ndarray, np.ndarray]:
     """Every numeric axis's values in one float64 table, and each axis's geometry.
 
     Geometry, one row per axis: ``(offset, length, 1 / stride, 1 / length)``
-    as float64 (``stride``: rows between two values of the axis). The table's
-    length is rounded up to a power of two (at least 16), so grids of similar
-    sizes share one compiled chunk.
+    as float64 (``stride``: rows between two values of the axis). The table
+    has ``MIN_TABLE`` entries, or the next power of two above the values, so
+    grids share one compiled chunk unless their axes hold more values.
     """
     lengths = [len(values) for _, values in numeric_axes]
     strides = [float(np.prod(lengths[k + 1 :], dtype=np.int64)) for k in range(len(lengths))]
     offsets = np.cumsum([0] + lengths[:-1])
-    table = np.zeros(max(16, 1 << (sum(lengths) - 1).bit_length()), dtype=np.float64)
+    table = np.zeros(max(MIN_TABLE, 1 << (sum(lengths) - 1).bit_length()), dtype=np.float64)
     for (_, values), offset in zip(numeric_axes, offsets):
         table[offset : offset + len(values)] = values
     geometry = [offsets, lengths, 1 / np.asarray(strides), 1 / np.asarray(lengths, float)]

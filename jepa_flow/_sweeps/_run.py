@@ -127,10 +127,12 @@ class _Background:
 
     The queue holds one item: ``put`` returns at once unless an item is
     already waiting (the thread is behind), so the caller gets at most one
-    item ahead. ``idle()`` runs whenever the queue is empty after an item (the
-    thread has time), after an error and at the end. An exception is raised by
-    the next ``put`` or by ``close``; the items after it are dropped.
+    item ahead. ``idle()`` runs once the thread has waited ``IDLE`` seconds
+    for an item, after an error and at the end. An exception is raised by the
+    next ``put`` or by ``close``; the items after it are dropped.
     """
+
+    IDLE = 0.2  # seconds
 
     def __init__(self, work, idle):
         self._queue = queue.Queue(maxsize=1)
@@ -140,10 +142,17 @@ class _Background:
         self._thread.start()
 
     def _loop(self, work, idle) -> None:
-        while (item := self._queue.get()) is not None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self.IDLE)
+            except queue.Empty:
+                self._call(idle)
+                continue
+            if item is None:
+                break
             if self._error is None:
                 self._call(work, *item)
-                if self._error is not None or self._queue.empty():
+                if self._error is not None:
                     self._call(idle)
         self._call(idle)
 

@@ -210,13 +210,14 @@ class Writer:
     ``write(chunk, outputs)`` writes the chunk's rows (numpy arrays by name,
     ``chunk.rows`` rows each) into the column files. ``commit()`` syncs the
     columns and then creates the markers of the chunks written since the last
-    commit: one sync for several chunks when the disk is the slower side.
-    ``write`` commits by itself once ``MAX_PENDING`` chunks or ``MAX_AGE``
-    seconds are waiting. A marker is created only after its rows are on the
+    commit: one sync for many chunks, so fast chunks do not wait on the disk's
+    latency. ``write`` commits by itself once ``MAX_PENDING`` chunks or
+    ``MAX_AGE`` seconds are waiting (the runner also commits whenever its
+    writer is idle). A marker is created only after its rows are on the
     disk; a marker lost in a crash only means its chunk is computed again.
     """
 
-    MAX_PENDING = 16
+    MAX_PENDING = 64
     MAX_AGE = 1.0  # seconds
 
     def __init__(self, out, config: SweepKind, chunk_size: int):
