@@ -18,7 +18,8 @@ row is touched). Peak resident memory is each subprocess's
 Baselines measured in the same run, in the same subprocess: ``compute``, the
 same chunks dispatched and gathered with no writing (inputs and trivial
 kernel only), and ``disk``, the same bytes written with ``os.pwrite`` into
-one file in ``--out-dir`` with no computing. The pipeline overlaps the two,
+one file in ``--out-dir``, synced as the sweep's writer syncs, with no
+computing. The pipeline overlaps the two,
 so its rate is at best the lower of theirs; ``overlap`` is the pipeline's
 rate over that bound. Timings are medians with min and max, next to the
 load average (``os.getloadavg``): on a shared machine they only mean
@@ -101,17 +102,25 @@ def _compute_only(config, chunk_size: int) -> float:
 
 
 def _disk_only(out_dir: str, rows: int, chunk_size: int, row_bytes: int) -> float:
-    """Seconds to pwrite ``rows`` rows of ``row_bytes`` into one file, chunk by chunk."""
+    """Seconds to pwrite ``rows`` rows of ``row_bytes`` into one file, chunk by chunk.
+
+    Synced as often as the sweep's writer syncs when it is behind (every
+    ``Writer.MAX_PENDING`` chunks, and at the end).
+    """
     import numpy as np
+
+    from jepa_flow._sweeps._store import Writer
 
     block = np.ones(chunk_size * row_bytes, np.uint8)
     fd, path = tempfile.mkstemp(dir=out_dir, suffix=".bench")
     try:
         start = time.perf_counter()
-        for lo in range(0, rows, chunk_size):
+        for k, lo in enumerate(range(0, rows, chunk_size)):
             n = min(chunk_size, rows - lo) * row_bytes
             os.pwrite(fd, memoryview(block)[:n], lo * row_bytes)
-            os.fdatasync(fd)
+            if (k + 1) % Writer.MAX_PENDING == 0:
+                os.fdatasync(fd)
+        os.fdatasync(fd)
         return time.perf_counter() - start
     finally:
         os.close(fd)
