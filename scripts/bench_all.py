@@ -7,7 +7,7 @@
     python scripts/bench_all.py --update-readme results/bench/cpu-2core.json
 
 Each of ``scripts/bench_critical_time.py``, ``bench_sweep.py``,
-``bench_train.py``, ``bench_train_sweep.py``, ``bench_general_flow.py``,
+``bench_train.py``, ``bench_train_sweep.py``, ``bench_sweep_pipeline.py``, ``bench_general_flow.py``,
 ``bench_overhead.py`` (time outside compiled code) and ``bench_train_flops.py``
 (training's fraction of the matmul peak)
 (float64 only: its scipy references and collapse checks assume it) measures
@@ -60,6 +60,7 @@ SCRIPTS = {
     ),
     "bench_overhead": (["--repeats", "5"], ["--repeats", "2", "--max", "1e4"]),
     "bench_train_flops": (["--repeats", "3"], ["--quick", "--repeats", "1"]),
+    "bench_sweep_pipeline": (["--repeats", "1"], ["--rows", "1e6", "--repeats", "1"]),
 }
 # Scripts whose references (scipy at 1e-12, collapse checks) assume float64: run in float64 only.
 FLOAT64_ONLY = {"bench_general_flow"}

@@ -1,5 +1,7 @@
 """The general per-feature flow (theory §6.1-§6.3, §7.2): general_critical_time and its sweeps."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -241,6 +243,16 @@ def test_general_sweep_runs_resumes_and_loads(tmp_path):
     exact = jf.critical_time("jepa", 1.0, res["var"][balanced], res["depth"][balanced], 1e-3)
     np.testing.assert_allclose(res["t_star"][balanced], exact, rtol=1e-8)
     assert np.isnan(res["tau"][res["target"] != "ema"]).all()
+    # by name: the EMA rows at tau = 1.0, and (with xarray) the same cells over the axes
+    picked = res.sel(target="ema", tau=1.0)
+    mask = (res["target"] == "ema") & (res["tau"] == 1.0)
+    np.testing.assert_array_equal(picked["t_star"], res["t_star"][mask])
+    if importlib.util.find_spec("xarray") is not None:
+        ds = res.to_xarray()
+        cells = ds["t_star"].sel(objective="jepa", target="ema", tau=1.0, c=np.nan)
+        np.testing.assert_array_equal(cells.values.ravel(), picked["t_star"])
+        assert ds["t_star"].sel(objective="mae", target="stopgrad").isnull().all()
+        assert not ds["ok"].sel(objective="mae", target="stopgrad").any()  # absent: False
     # a changed configuration is refused
     with pytest.raises(ValueError, match="different sweep configuration"):
         jf.run_sweep(jf.parse_sweep_config(GENERAL.replace("[0.5, 2.0]", "[0.5]")), tmp_path / "g")

@@ -7,6 +7,7 @@ interruption finishes the missing chunks only.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from ._core import _add_precision_arg, _set_precision, size_arg
@@ -79,31 +80,13 @@ def run(args) -> int:
     maybe_initialize_distributed()
     import jax
 
-    flow = getattr(config, "flow", "balanced")
-    general, training = flow == "general", flow == "train"
-    if general and jax.process_index() == 0:  # collapsed combinations: the count before running
-        print(f"sweep: flow = 'general', {config.describe()}", file=sys.stdout, flush=True)
-    if training and jax.process_index() == 0:  # the count before running
-        print(f"sweep: [train], {config.describe()}", file=sys.stdout, flush=True)
+    if jax.process_index() == 0:  # what the grid holds, before running
+        print(f"sweep: {config.title}, {config.describe()}", file=sys.stdout, flush=True)
     summary = run_sweep(config, args.out, chunk_size=args.chunk_size, progress=not args.no_progress)
     figures = []
-    if jax.process_index() == 0 and not args.no_plot and not general:
-        if training:
-            from .._plotting._train_sweep import plot_train_sweep as plot_sweep
-        else:
-            from .._plotting._sweep import plot_sweep
-
-        figures = plot_sweep(args.out)
-    failed = ""
-    if summary.failed:
-        methods = {"ode"} if general else set(dict(getattr(config, "axes", ())).get("method", ()))
-        why = "a failed solve or " if "ode" in methods else ""
-        failed = (
-            f", {summary.failed} configurations not computed (NaN, ok=False: {why}a time or "
-            f"fixed point outside the {args.precision} range)"
-        )
-    if training and summary.failed:
-        failed = f", {summary.failed} runs diverged or without a reference (NaN, ok=False)"
+    if jax.process_index() == 0 and not args.no_plot and config.plot is not None:
+        figures = plot_function(config.plot)(args.out)
+    failed = f", {summary.failed} {config.failure} (NaN, ok=False)" if summary.failed else ""
     print(
         f"sweep: {summary.n_configs} configurations in {summary.n_chunks} chunks "
         f"({summary.skipped} already done); computed {summary.computed} in "
@@ -113,3 +96,9 @@ def run(args) -> int:
         file=sys.stdout,
     )
     return 0
+
+
+def plot_function(name: str):
+    """The plotting function a sweep kind names (``SweepKind.plot``: ``"module:function"``)."""
+    module, _, function = name.partition(":")
+    return getattr(importlib.import_module(module), function)
