@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test test-slow lint docs bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ bench: $(BIN)/.installed
 TEST_WORKERS ?= 2
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# The second tier: tests marked slow (the documentation's long examples at tiny
+# sizes, every reproduce experiment, the benchmark scripts at small sizes).
+test-slow: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m slow
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
