@@ -153,6 +153,15 @@ def test_general_sweep_example_count():
         assert_says("docs/guide/sweep.md", f"{group} {count}")
 
 
+def test_training_sweep_example_size():
+    import jepa_flow as jf
+
+    config = jf.parse_sweep_config((ROOT / "configs" / "sweep_train.toml").read_text())
+    shape = dict(zip(config.names, config.shape)) if hasattr(config, "names") else {}
+    chunks = shape.get("objective", 1) * shape.get("batch", 1) * shape.get("eta", 1)
+    assert_says("docs/guide/sweep.md", f"({config.size} runs in {chunks} chunks)")
+
+
 def test_comparison_fields_listed():
     import jepa_flow as jf
 
