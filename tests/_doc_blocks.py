@@ -3,8 +3,11 @@
 Pure Python (no JAX): tests/test_doc_examples.py imports it to build each
 page's steps, and to count them.
 
-What runs:
+What runs (README.md, docs/**/*.md, the notebooks docs/examples/*.ipynb and
+results/README.md):
 
+- a notebook's code cells, in order, in one namespace (no kernel: plain
+  ``exec``, so a cell must be Python, without IPython magics);
 - a ```python block: executed (``exec``) in one namespace per page, the
   page's blocks in order; a block with ``>>>`` prompts is run as a doctest
   in that namespace, so the outputs it prints are checked;
@@ -37,6 +40,7 @@ fails on it), so a new example cannot escape the tests.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shlex
 from pathlib import Path
@@ -57,11 +61,12 @@ TINY = {
 
 
 def doc_pages(root: Path = ROOT) -> list[Path]:
-    """README.md and every Markdown page of docs/ (docs/results is results/, a link)."""
+    """README.md, every Markdown page and notebook of docs/ (docs/results is results/, a link)."""
     pages = [root / "README.md"]
-    pages += sorted(
-        p for p in (root / "docs").rglob("*.md") if "results" not in p.relative_to(root).parts
-    )
+    for pattern in ("*.md", "*.ipynb"):
+        pages += sorted(
+            p for p in (root / "docs").rglob(pattern) if "results" not in p.relative_to(root).parts
+        )
     pages.append(root / "results" / "README.md")
     return pages
 
@@ -99,8 +104,21 @@ class Block:
         return self._parsed().get(word, "")
 
 
+def notebook_blocks(path: Path, root: Path = ROOT) -> list[Block]:
+    """A notebook's code cells, as Python blocks (``line`` is the cell's number, from 1)."""
+    cells = json.loads(path.read_text())["cells"]
+    rel = path.relative_to(root).as_posix()
+    return [
+        Block(rel, i + 1, "python", "".join(cell["source"]) + "\n", [])
+        for i, cell in enumerate(cells)
+        if cell["cell_type"] == "code"
+    ]
+
+
 def blocks(path: Path, root: Path = ROOT) -> list[Block]:
     """Every fenced block of a Markdown page, with the directives just before it."""
+    if path.suffix == ".ipynb":
+        return notebook_blocks(path, root)
     lines = path.read_text().splitlines()
     out, i = [], 0
     while i < len(lines):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -211,3 +212,42 @@ def test_paths_named_exist(name):
         assert len(paths) >= 15
     missing = sorted(p for p in paths if not (ROOT / p).is_file())
     assert not missing, f"{name} names files that do not exist: {missing}"
+
+
+def _slug(heading: str) -> str:
+    """The anchor mkdocs' toc extension gives a heading."""
+    text = re.sub(r"[^\w\s-]", "", heading).strip().lower()
+    return re.sub(r"[\s-]+", "-", text)
+
+
+def _site_page(url: str, base: Path) -> Path | None:
+    """The source of a site-relative link (``../../guide/sweep/``) from a notebook's page."""
+    parts = Path(os.path.normpath(base / url)).relative_to(ROOT / "docs").parts
+    stem = ROOT / "docs" / Path(*parts) if parts else ROOT / "docs"
+    for candidate in (stem.with_suffix(".md"), stem.with_suffix(".ipynb"), stem / "index.md"):
+        if candidate.is_file():
+            return candidate
+    if stem.name == "results":
+        return ROOT / "results" / "README.md"
+    return None
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "docs" / "examples").glob("*.ipynb")))
+def test_notebook_links_resolve_in_the_site(notebook):
+    """Notebook pages live at examples/NAME/ in the site, and mkdocs does not rewrite their
+    links: they are written as site URLs, and each must name a page (and a heading) that exists."""
+    cells = json.loads(notebook.read_text())["cells"]
+    text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert links
+    base = ROOT / "docs" / "examples" / notebook.stem  # the page's URL, as a directory
+    for link in links:
+        if link.startswith("http"):
+            continue
+        url, _, anchor = link.partition("#")
+        assert not url.endswith((".md", ".ipynb")), f"{notebook.name}: {link} is not a site URL"
+        target = _site_page(url, base)
+        assert target is not None, f"{notebook.name}: {link} names no page"
+        if anchor:
+            headings = re.findall(r"^#+ (.*)$", target.read_text(), re.MULTILINE)
+            assert anchor in {_slug(h) for h in headings}, f"{notebook.name}: no #{anchor}"
