@@ -65,7 +65,8 @@ SCRIPTS = {
 FLOAT64_ONLY = {"bench_general_flow"}
 PACKAGES = ("jax", "jaxlib", "diffrax", "equinox", "optax", "numpy", "scipy", "torch")
 
-# The README table: (what, script, "figures" or "ratios", key, format, target)
+# The benchmark table of docs/benchmarks.md: (what, script, "figures" or "ratios", key, format,
+# target)
 TABLE = [
     ("`critical_time(method=\"exact\")`, configurations/s", "bench_critical_time", "figures",
      "exact configs/s", "{:,.3g}", ">= 2e6"),
@@ -197,7 +198,7 @@ def by_precision(report: dict) -> dict[str, dict]:
 
 
 def table(*reports: dict) -> str:
-    """The README's performance table (markdown) from one or more reports.
+    """The performance table of docs/benchmarks.md (markdown) from one or more reports.
 
     One row per figure and precision, taken from the first report that has it;
     one line per report says where and how it was measured.
