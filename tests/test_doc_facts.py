@@ -75,6 +75,14 @@ def test_demo_paths_match_the_makefile_and_the_cli():
     assert_says("docs/guide/simulate.md", f"`t [{demo.get_default('n_t')}]`")
 
 
+def test_demo_flip_depths_quoted():
+    objectives = results("demo/summary.json")["objectives"]
+    jepa, mae = objectives["jepa"]["flip_depth"], objectives["mae"]["flip_depth"]
+    assert jepa is not None and mae is None  # as README.md and the simulation guide say
+    assert_says("README.md", f"JEPA's order flips at depth {jepa}, MAE's never")
+    assert_says("docs/guide/simulate.md", f"flip depths: JEPA {jepa}, MAE none")
+
+
 def test_reproduce_default_out_and_time():
     from jepa_flow._cli._reproduce import DEFAULT_OUT
 
