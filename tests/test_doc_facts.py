@@ -171,6 +171,23 @@ def test_training_sweep_example_size():
     assert_says("docs/guide/sweep.md", f"({config.size} runs in {chunks} chunks)")
 
 
+def test_training_accuracy_statements():
+    acc = results("accuracy_train.json")
+    depths = [v for k, v in acc.items() if k.startswith("depth_")]
+    jepa_pop = max(d["jepa"]["eigenbasis"]["max_rel_error"] for d in depths)
+    assert jepa_pop < 0.005
+    assert_says("docs/guide/training.md", "give the errors in the table below (all under 0.5 %)")
+    population = [
+        d[o][b]["order_agrees"] for d in depths for o in d for b in ("eigenbasis", "rotated")
+    ]
+    mae = [d["mae"][k]["order_agrees"] for d in depths for k in ("noisy_views", "linear_dynamics")]
+    assert all(population) and all(mae)
+    assert_says(
+        "docs/guide/training.md",
+        "Learning order identical to the theory in every population run and every MAE run.",
+    )
+
+
 def test_comparison_fields_listed():
     import jepa_flow as jf
 
