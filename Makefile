@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint docs bench gpu-check clean
+.PHONY: demo test test-slow lint docs bench gpu-check clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ TEST_WORKERS ?= 2
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
+# The second tier: tests marked slow (the documentation's long examples at tiny
+# sizes, every reproduce experiment, the benchmark scripts at small sizes).
+test-slow: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m slow
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -48,4 +53,4 @@ docs: $(BIN)/.docs-installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache site
+	rm -rf $(VENV) *.egg-info .pytest_cache site .cache/mkdocs-jupyter

@@ -9,6 +9,8 @@ For the documented float64 accuracy, enable x64 before any jax computation::
 The ``jepa-flow`` command line does this itself.
 """
 
+from importlib import metadata as _metadata
+
 # theory: the balanced per-feature flow and its derived quantities (docs/theory.md §3-§4, §10)
 from ._theory._critical_time import critical_time as critical_time
 from ._theory._critical_time import fixed_point as fixed_point
@@ -97,7 +99,11 @@ from ._plotting._analysis import plot_analysis as plot_analysis
 from ._plotting._compare import plot_compare as plot_compare
 from ._plotting._compare import plot_train as plot_train
 
-__version__ = "0.1.0"
+# the version is written once, in pyproject.toml; the installed package's metadata carries it
+try:
+    __version__ = _metadata.version("jepa_flow")
+except _metadata.PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Capture",
