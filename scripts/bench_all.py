@@ -7,8 +7,8 @@
     python scripts/bench_all.py --update-docs      # docs/benchmarks.md from the committed reports
 
 Each of ``scripts/bench_critical_time.py``, ``bench_sweep.py``,
-``bench_train.py``, ``bench_train_sweep.py``, ``bench_sweep_pipeline.py``, ``bench_general_flow.py``,
-``bench_overhead.py`` (time outside compiled code) and ``bench_train_flops.py``
+``bench_train.py``, ``bench_train_sweep.py``, ``bench_sweep_pipeline.py``,
+``bench_general_flow.py``, ``bench_overhead.py`` (time outside compiled code) and ``bench_train_flops.py``
 (training's fraction of the matmul peak)
 (float64 only: its scipy references and collapse checks assume it) measures
 its own baseline in the same run and writes its figures and ratios with
