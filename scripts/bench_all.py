@@ -8,8 +8,8 @@
 
 Each of ``scripts/bench_critical_time.py``, ``bench_sweep.py``,
 ``bench_train.py``, ``bench_train_sweep.py``, ``bench_sweep_pipeline.py``,
-``bench_general_flow.py``, ``bench_overhead.py`` (time outside compiled code) and ``bench_train_flops.py``
-(training's fraction of the matmul peak)
+``bench_general_flow.py``, ``bench_overhead.py`` (time outside compiled code)
+and ``bench_train_flops.py`` (training's fraction of the matmul peak)
 (float64 only: its scipy references and collapse checks assume it) measures
 its own baseline in the same run and writes its figures and ratios with
 ``--json``; this script runs each ``--repeats`` times in a fresh process, one
