@@ -79,6 +79,11 @@ from ._sweeps._config import parse_config as parse_sweep_config
 from ._sweeps._load import load_sweep as load_sweep
 from ._sweeps._run import run_sweep as run_sweep
 
+# outcomes of solves, and the errors a caller can catch (each a ValueError)
+from ._core._budget import BudgetError as BudgetError
+from ._core._lock import DirectoryLocked as DirectoryLocked
+from ._core._status import Status as Status
+
 # saving and loading any result (one .json and one .npz)
 from ._core._results import load_result as load_result
 from ._core._results import save_result as save_result
@@ -90,9 +95,11 @@ from ._plotting._compare import plot_train as plot_train
 __version__ = "0.1.0"
 
 __all__ = [
+    "BudgetError",
     "Capture",
     "Comparison",
     "Data",
+    "DirectoryLocked",
     "DivergenceError",
     "FeatureAnalysis",
     "FullFlow",
@@ -101,6 +108,7 @@ __all__ = [
     "NonlinearResult",
     "Params",
     "PredictedCapture",
+    "Status",
     "SweepConfig",
     "SweepResult",
     "TrainConfig",

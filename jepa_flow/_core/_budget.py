@@ -37,7 +37,11 @@ _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGTP]?)(?:I?
 
 
 class BudgetError(ValueError):
-    """A job whose estimated memory or disk use exceeds its budget.
+    """A job whose estimated memory or disk use exceeds its budget (a ``ValueError``).
+
+    Raised by ``parse_sweep_config`` and ``run_sweep`` (and the CLI) before
+    anything is computed or written; pass a larger ``max_memory=`` or
+    ``max_disk=`` (bytes, or a size such as ``"16G"``) to allow the job.
 
     Attributes:
         param: the parameter that sets the limit, ``"max_memory"`` or ``"max_disk"``.

@@ -32,7 +32,12 @@ LOCK_NAME = ".jepa-flow.lock"
 
 
 class DirectoryLocked(ValueError):
-    """Another process holds the output directory's lock."""
+    """Another process holds the output directory's lock (a ``ValueError``).
+
+    Raised by ``run_sweep`` and the CLI's commands that write a directory, at
+    once, naming the holder's pid; wait for that process or choose another
+    directory.
+    """
 
 
 def _holder(path: Path) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 from .._core import _validate
 from .._core._batch import flatten_padded, float_dtype
 from .._core._devices import local_devices, over_devices
+from .._core._status import Status, failure_message, status_ok
 from ._exact import time_to_level
 from ._fixed_point import log_u_level, wbar_star
 from ._ode import BUDGET, SOLVED, default_rtol, min_rtol, ode_critical_time
@@ -20,19 +21,13 @@ from ._series import series_time
 # Values used to pad a batch; they describe an easy, learned feature.
 _FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5, "fraction": 0.5}
 
-# Status of each member of a critical-time batch (``critical_time_kernel``).
-OK = 0  # a finite time (0 where eps already reaches the level)
-NEVER = 1  # lam <= 0: never learned, the time is +inf (not an error)
-OUT_OF_RANGE = 2  # the time, or rho = lam / var, lam, var or eps, is outside the float range
-BUDGET_EXHAUSTED = 3  # method="ode": the solver ran out of steps (max_steps)
-FAILED = 4  # the method broke down (NaN or a negative time), or a solver failure
-STATUS_NAMES = {
-    OUT_OF_RANGE: "outside the {dtype} range (the time overflows, or lam, var, eps or "
-    "rho = lam / var is not a normal {dtype} number)",
-    BUDGET_EXHAUSTED: "not reached within the solver's step budget",
-    FAILED: "not computable by the method (a NaN or negative result, e.g. the series far "
-    "outside its small-eps regime, or a level within rounding of the fixed point)",
-}
+# Status of each member of a critical-time batch (``critical_time_status``): ``Status`` codes.
+OK = int(Status.SUCCESSFUL)  # a finite, positive time
+STARTS_ABOVE = int(Status.STARTS_ABOVE_LEVEL)  # eps already reaches the level: the time is 0
+NEVER = int(Status.NEVER_LEARNED)  # lam <= 0: never learned, the time is +inf (not an error)
+OUT_OF_RANGE = int(Status.OUT_OF_RANGE)  # the time, rho, lam, var or eps is outside the range
+BUDGET_EXHAUSTED = int(Status.MAX_STEPS_REACHED)  # method="ode": the solver ran out of steps
+FAILED = int(Status.FAILED)  # the method broke down (NaN or a negative time), or the solver
 
 
 def fixed_point(objective, lam, var, depth):
@@ -185,26 +180,17 @@ def resolve_rtol(rtol, dtype) -> float:
 
 def warn_status(status: np.ndarray, where: str, dtype_name: str) -> None:
     """One ``RuntimeWarning`` that counts the members returned as NaN, by reason."""
-    bad = status >= OUT_OF_RANGE
-    if not bad.any():
-        return
-    reasons = "; ".join(
-        f"{int((status == code).sum())} {text.format(dtype=dtype_name)}"
-        for code, text in STATUS_NAMES.items()
-        if (status == code).any()
-    )
-    warnings.warn(
-        f"{where}: {int(bad.sum())} of {status.size} members returned as NaN: {reasons}",
-        RuntimeWarning,
-        stacklevel=3,
-    )
+    message = failure_message(status, where, dtype_name)
+    if message is not None:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def critical_time_status(objective, method, lam, var, depth, eps, fraction, rtol=None):
     """Critical times of flat, validated arrays and their status: ``(t_star, status)``.
 
-    ``status`` is ``OK``, ``NEVER`` (``lam <= 0``, ``t_star = inf``),
-    ``OUT_OF_RANGE``, ``BUDGET_EXHAUSTED`` or ``FAILED`` (the last three with
+    ``status`` holds ``Status`` codes: ``SUCCESSFUL``, ``STARTS_ABOVE_LEVEL``
+    (``t_star = 0``), ``NEVER_LEARNED`` (``lam <= 0``, ``t_star = inf``),
+    ``OUT_OF_RANGE``, ``MAX_STEPS_REACHED`` or ``FAILED`` (the last three with
     ``t_star = NaN``). Pure and unjitted; ``rtol`` is a Python float (None:
     the dtype's default).
     """
@@ -260,7 +246,8 @@ def critical_time_status(objective, method, lam, var, depth, eps, fraction, rtol
             ),
         ),
     )
-    t_star = jnp.where(status == OK, t_star, jnp.nan)
+    status = jnp.where((status == OK) & reached, STARTS_ABOVE, status)
+    t_star = jnp.where((status == OK) | (status == STARTS_ABOVE), t_star, jnp.nan)
     return jnp.where(learned, t_star, jnp.inf), status
 
 
@@ -273,7 +260,7 @@ def critical_time_kernel(objective, method, lam, var, depth, eps, fraction, rtol
     ``t_star`` is NaN (see ``critical_time_status`` for the reason).
     """
     t_star, status = critical_time_status(objective, method, lam, var, depth, eps, fraction, rtol)
-    return t_star, status <= NEVER
+    return t_star, status_ok(status)
 
 
 _critical_time_flat = jax.jit(critical_time_status, static_argnames=("objective", "method", "rtol"))

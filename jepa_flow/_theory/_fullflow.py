@@ -29,7 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core._results import register_result
+from .._core._status import crossing_status, status_ok
 from ._layers import layer_mask, wbar
+from ._ode import SOLVED, solver_status
 
 RTOL = 1e-10  # float64 step tolerances
 ATOL = 1e-13
@@ -96,7 +98,7 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, leve
         max_steps=MAX_STEPS,
         throw=False,
     )
-    ok = sol.result == diffrax.RESULTS.successful
+    solver = solver_status(sol)
 
     def norms(t):
         return jnp.linalg.norm(wbar(sol.evaluate(t)[0]) @ U, axis=0)
@@ -120,15 +122,18 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, leve
         )
         return jnp.where(i == 0, 0.0, 0.5 * (lo + hi))
 
-    t_star = jax.vmap(bisect)(jnp.arange(U.shape[0]), first)
-    return latent, jnp.where(found, t_star, jnp.inf), ok, sol.stats["num_steps"]
+    t_star = jnp.where(found, jax.vmap(bisect)(jnp.arange(U.shape[0]), first), jnp.inf)
+    status = jnp.where(solver == SOLVED, crossing_status(t_star, level, jnp), solver)
+    return latent, t_star, status, sol.stats["num_steps"]
 
 
 @register_result
 class FullFlow(eqx.Module):
     """The full-matrix flow sampled at ``t``: ``latent = U^T Wbar U`` ``[T, d, d]``,
     ``norm = |Wbar e_j|`` ``[T, d]``, and each feature's first crossing ``t_star`` ``[d]``
-    of ``level`` (inf if none before ``t[-1]``); ``ok`` False if the solve failed.
+    of ``level`` (inf if none before ``t[-1]``); ``status`` ``[d]``, each feature's
+    ``Status`` (``MAX_STEPS_REACHED`` or ``FAILED`` for all if the solve failed);
+    ``ok``: the solve succeeded.
 
     Examples:
         A depth-1 MAE on two features (``rho = 0.5, 0.8``), balanced start:
@@ -145,16 +150,21 @@ class FullFlow(eqx.Module):
         >>> print(np.round(ff.latent[-1], 4))
         [[0.7071 0.    ]
          [0.     0.8944]]
-        >>> bool(ff.ok)
-        True
+        >>> bool(ff.ok), [jf.Status(s).name for s in ff.status]
+        (True, ['SUCCESSFUL', 'SUCCESSFUL'])
     """
 
     t: jax.Array
     latent: jax.Array
     norm: jax.Array
     t_star: jax.Array
-    ok: jax.Array
+    status: jax.Array
     num_steps: jax.Array
+
+    @property
+    def ok(self) -> jax.Array:
+        """Whether the solve succeeded (no feature's status is a failure)."""
+        return jnp.all(status_ok(self.status))
 
 
 def full_flow(
@@ -197,7 +207,7 @@ def full_flow(
     d = data.d
     teacher = jnp.zeros((d, d)) if teacher is None else jnp.asarray(teacher)
     ts = jnp.asarray(np.asarray(t, float))
-    latent, t_star, ok, steps = _solve(
+    latent, t_star, status, steps = _solve(
         objective,
         target,
         data.Sxx,
@@ -216,6 +226,6 @@ def full_flow(
         latent=latent,
         norm=jnp.linalg.norm(latent, axis=-2),
         t_star=t_star,
-        ok=ok,
+        status=status,
         num_steps=steps,
     )

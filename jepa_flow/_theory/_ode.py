@@ -123,10 +123,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core._status import Status
 from ._fixed_point import clock_exponents, log_u_level, log_u_star
 
-# Result codes of the solvers (``critical_time`` maps them to its status).
-SOLVED, BUDGET, FAILED = 0, 1, 2
+# Result codes of the solvers: the ``Status`` codes of their three outcomes.
+SOLVED, BUDGET, FAILED = (
+    int(s) for s in (Status.SUCCESSFUL, Status.MAX_STEPS_REACHED, Status.FAILED)
+)
 # Steps allowed per diffrax hitting-time integral: about 33 are needed at rtol 1e-12.
 MAX_STEPS = 256
 # Dense output stores every step: about 240 steps at most are needed from eps =
@@ -147,7 +150,8 @@ def min_rtol(dtype) -> float:
     return 16.0 * float(jnp.finfo(dtype).eps)
 
 
-def _result_code(sol):
+def solver_status(sol):
+    """The ``Status`` of a diffrax solution: successful, max steps reached or failed."""
     return jnp.where(
         sol.result == diffrax.RESULTS.successful,
         SOLVED,
@@ -218,7 +222,7 @@ def _diffrax_integral(k, x0, width, rtol):
         max_steps=MAX_STEPS,
         throw=False,
     )
-    return sol.ys[-1], _result_code(sol), sol.stats["num_steps"]
+    return sol.ys[-1], solver_status(sol), sol.stats["num_steps"]
 
 
 def map_chunks(fn, args, effort, chunk=CHUNK):
@@ -376,7 +380,7 @@ def ode_trajectory(objective: str, lam, var, depth, eps, t, rtol):
 
     def one(rho, q, r, y0, y_star, tol, tau_max, s1, scale):
         sol = _solve_dense(rho, q, r, y0, y_star, tol, tau_max, s1, rtol)
-        code = jnp.where(sol.result == diffrax.RESULTS.event_occurred, SOLVED, _result_code(sol))
+        code = jnp.where(sol.result == diffrax.RESULTS.event_occurred, SOLVED, solver_status(sol))
         return _invert_clock(sol, t * scale, bisections), code, sol.stats["num_steps"]
 
     return jax.vmap(one)(rho, q, r, y0, y_star, tol, tau_max, s1, scale)

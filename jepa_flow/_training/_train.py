@@ -49,6 +49,7 @@ from .._core import _validate
 from .._core._batch import float_dtype
 from .._core._devices import batch_sharding
 from .._core._results import register_result
+from .._core._status import Status, crossing_status, status_ok
 from .._theory._critical_time import fixed_point
 from .._theory._layers import Params, wbar
 from .._theory._targets import frozen_teacher_lam
@@ -138,6 +139,23 @@ class TrainResult:
     def seed(self) -> np.ndarray:
         """The grid's seeds ``[S]``."""
         return np.asarray(self.config.seed)
+
+    @property
+    def status(self) -> np.ndarray:
+        """Each member's and feature's ``Status`` ``[S, D, E, d]`` (integer codes).
+
+        ``SUCCESSFUL`` (the level was crossed at ``t_star``), ``STARTS_ABOVE_LEVEL``
+        (``t_star = 0``), ``NEVER_LEARNED`` (``wbar* = 0``: ``level`` is inf),
+        ``NOT_REACHED`` (not within the run), or ``DIVERGED`` for every feature
+        of a diverged member (``diverged_members``; only with ``on_divergence="keep"``).
+        """
+        code = crossing_status(self.t_star, self.level[None, :, None, :])
+        return np.where(diverged_members(self)[..., None], int(Status.DIVERGED), code)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """``[S, D, E, d]``: False where the member diverged (``status`` is a failure)."""
+        return status_ok(self.status)
 
     @property
     def wbar(self) -> np.ndarray:
