@@ -42,7 +42,7 @@ from ._theory._targets import frozen_teacher_lam as frozen_teacher_lam
 from ._training._compare import Capture as Capture
 from ._training._compare import Comparison as Comparison
 from ._training._compare import compare as compare
-from ._training._compare import record_times as record_times
+from ._training._records import record_times as record_times
 from ._training._config import TrainConfig as TrainConfig
 from ._training._data import Data as Data
 from ._training._data import gaussian as gaussian
@@ -82,6 +82,7 @@ from ._sweeps._run import run_sweep as run_sweep
 # outcomes of solves, and the errors a caller can catch (each a ValueError)
 from ._core._budget import BudgetError as BudgetError
 from ._core._lock import DirectoryLocked as DirectoryLocked
+from ._core._grid import Selection as Selection
 from ._core._status import Status as Status
 
 # saving and loading any result (one .json and one .npz)
@@ -108,6 +109,7 @@ __all__ = [
     "NonlinearResult",
     "Params",
     "PredictedCapture",
+    "Selection",
     "Status",
     "SweepConfig",
     "SweepResult",

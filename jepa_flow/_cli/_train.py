@@ -25,10 +25,11 @@ from .._core._results import load_result, save_result
 from .._plotting._compare import plot_compare, plot_train
 from .._theory._critical_time import critical_time
 from .._training import _data
-from .._training._compare import compare, record_times
+from .._training._compare import compare
 from .._training._config import TrainConfig
 from .._training._datasets import DATASETS, from_npz, load_dataset
 from .._training._nonlinear import train_nonlinear
+from .._training._records import record_slots
 from .._training._train import train
 from ._core import _add_precision_arg, _set_precision, add_budget_args
 
@@ -396,6 +397,8 @@ def _config(args, data) -> TrainConfig:
         momentum=args.momentum,
         fraction=args.fraction,
         n_t=args.n_t,
+        # compare records densely over the rises (record_times); train only log-spaced
+        t_extra="auto" if args.command == "compare" else (),
     )
     try:
         config = TrainConfig(**fields)
@@ -424,7 +427,7 @@ def _check_run(args, config: TrainConfig, data) -> None:
             "shorten --t-max/--steps, raise --eta or raise --max-model-steps"
         )
     d, layers = data.d, max(config.depth)
-    n_rec = config.n_t + len(config.t_extra) + 2
+    n_rec = record_slots(config)
     per_record = 2 + 4 * d + d * d  # loss, t, sv/norm/diag/offdiag, latent
     params = 2 * (layers + 1) * d * d  # initial and final W, V
     check_budget(
@@ -523,7 +526,7 @@ def run_compare(args) -> int:
     if args.encoder != "linear":
         raise ValueError("--encoder applies to train: compare's theory is that of linear encoders")
     data, config, teacher, inputs = _prepare(args)
-    config = dataclasses.replace(config, t_extra=record_times(config, data), keep_latent=True)
+    config = dataclasses.replace(config, keep_latent=True)
     c = compare(train(data, config, teacher=teacher, progress=not args.no_progress))
     with _locked_out(args, inputs) as out:
         save_result(c, out / "compare")

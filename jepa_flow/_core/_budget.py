@@ -48,6 +48,15 @@ class BudgetError(ValueError):
         estimate: the estimated bytes.
         limit: the budget in bytes.
         what: the job, in words.
+
+    Examples:
+        >>> import jepa_flow as jf
+        >>> err = jf.BudgetError("the sweep", 5e9, 2**30, "max_memory")
+        >>> print(err)  # doctest: +NORMALIZE_WHITESPACE
+        the sweep would need about 4.7 GiB of memory, more than the budget of 1.0 GiB;
+        reduce the job or raise max_memory
+        >>> err.param, err.limit
+        ('max_memory', 1073741824)
     """
 
     def __init__(self, what: str, estimate: float, limit: int, param: str, hint: str = ""):

@@ -86,6 +86,7 @@ def train_run(objective, data, depth, eps, eta, t_max, n_t=160, start=None, teac
         eps=float(eps),
         t_max=float(t_max),
         n_t=n_t,
+        t_extra=kw.pop("t_extra", ()),
         init="given" if start is not None else kw.pop("init", "balanced"),
         keep_latent=kw.pop("keep_latent", False),
         **kw,

@@ -114,6 +114,7 @@ def _train_linear(objective, data, depth, eps, eta, t_max, seeds, n_t):
         eps=eps,
         t_max=t_max,
         n_t=n_t,
+        t_extra=(),
         keep_latent=True,
     )
     r = train(data, config)

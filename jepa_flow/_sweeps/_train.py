@@ -561,6 +561,7 @@ def run_chunk(config: TrainSweepConfig, group: int, lo: int, hi: int, devices) -
         tau=s["tau"] if objective == "jepa" else 0.0,
         fraction=s["fraction"],
         n_t=s["n_t"],
+        t_extra=(),
         keep_latent=True,
     )
     data = config.data_source(batch)

@@ -42,6 +42,7 @@ import dataclasses
 
 import numpy as np
 
+from .._core._grid import GRID, Selection, select, take_grid
 from .._core._results import register_result
 from .._theory._critical_time import critical_time
 from .._theory._fullflow import full_flow
@@ -56,8 +57,8 @@ from .._theory._stability import (
 )
 from .._theory._targets import ema_flow_tau, frozen_teacher_lam
 from ._config import TrainConfig
-from ._data import Data
-from ._train import TrainResult, record_slots, teacher_diagonal
+from ._records import record_slots
+from ._train import TrainResult, teacher_diagonal
 
 FOLLOW_TOL = 0.1  # |training - reference| at the end, as a fraction of wbar*
 
@@ -123,38 +124,6 @@ def seen_captures(t, latent, wbar_star, t_learned, t_own, member=(0, 0, 0)) -> l
             size = float(A[:, i, j].max() / wbar_star[j])
             out.append(Capture(tuple(int(x) for x in member), i, j, tc, size))
     return out
-
-
-def record_times(config: TrainConfig, data: Data, n=100) -> np.ndarray:
-    """Flow times to record for a comparison: linear grids over each depth's rises.
-
-    From half the earliest to 1.5 times the latest per-feature critical time
-    of every depth (docs/theory.md §4), ``n`` points each. Pass them as
-    ``TrainConfig(t_extra=...)`` so that curves are dense where features rise.
-
-    Examples:
-        >>> import jepa_flow as jf
-        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
-        >>> t = record_times(jf.TrainConfig(objective="mae", steps=1), data, n=3)
-        >>> t.round(2).tolist()  # 0.5 x 6.0119 ... 1.5 x 7.8086
-        [3.01, 7.36, 11.71]
-    """
-    t = np.asarray(
-        critical_time(
-            config.objective,
-            np.asarray(data.lam),
-            np.asarray(data.var),
-            np.asarray(config.depth)[:, None],
-            config.eps,
-            config.fraction,
-        )
-    )
-    grids = []
-    for row in t:
-        row = row[np.isfinite(row) & (row > 0)]
-        if row.size:
-            grids.append(np.linspace(0.5 * row.min(), 1.5 * row.max(), n))
-    return np.concatenate(grids) if grids else np.zeros(0)
 
 
 @register_result
@@ -224,6 +193,33 @@ class Comparison:
         """The compared run's configuration."""
         return self.result.config
 
+    def sel(self, *, seed=None, depth=None, eta=None) -> Selection:
+        """Members by their grid values, as ``TrainResult.sel``: arrays indexed along the grid.
+
+        ``result`` is the ``TrainResult``'s selection, ``captures_predicted``
+        an object array (or, for one member, its tuple), and ``captures`` /
+        ``captures_full`` keep the events of the selected members (their
+        ``member`` still indexes the whole grid).
+
+        Examples:
+            >>> import jepa_flow as jf
+            >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+            >>> cfg = jf.TrainConfig(objective="mae", depth=[1, 2], eta=1e-3, t_max=12.0)
+            >>> c = jf.compare(jf.train(data, cfg))
+            >>> c.sel(seed=0, depth=1, eta=1e-3).t_star_theory.round(4).tolist()
+            [6.0119, 7.8086]
+            >>> c.sel(eta=1e-3).order_theory.shape  # [seed, depth, feature]
+            (1, 2, 2)
+        """
+        special = {
+            "result": lambda r, _: r.sel(seed=seed, depth=depth, eta=eta),
+            "captures_predicted": _select_predicted,
+            "captures": _select_seen,
+            "captures_full": _select_seen,
+        }
+        selection = {"seed": seed, "depth": depth, "eta": eta}
+        return select(self, self.result.coords, selection, special)
+
     def summary(self) -> dict:
         """The comparison as JSON values (no curves): configuration, times, errors, events."""
         r = self.result
@@ -260,6 +256,15 @@ class Comparison:
             "captures": [dataclasses.asdict(c) for c in self.captures],
             "captures_full": [dataclasses.asdict(c) for c in self.captures_full],
         }
+
+
+def _select_predicted(nested, positions):
+    return take_grid(_object_grid(nested), positions)  # one member: its tuple
+
+
+def _select_seen(events, positions):
+    keep = [np.atleast_1d(positions[k]) for k in GRID]
+    return tuple(c for c in events if all(i in k for i, k in zip(c.member, keep)))
 
 
 def _object_grid(nested) -> np.ndarray:
@@ -323,8 +328,8 @@ def compare(result: TrainResult, *, full=None) -> Comparison:
 
     Args:
         result: a ``TrainResult`` from ``train``. Curves are sampled at its
-            records (train with ``TrainConfig(t_extra=record_times(...))``
-            for dense curves); seen captures need ``keep_latent``.
+            records (dense over the rises under the default
+            ``TrainConfig(t_extra="auto")``); seen captures need ``keep_latent``.
         full: integrate the full-matrix flow for every member (True), for
             none (False: the per-feature theory is then the reference
             everywhere, captures are still predicted), or where it is the

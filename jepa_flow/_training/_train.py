@@ -48,6 +48,7 @@ import numpy as np
 from .._core import _validate
 from .._core._batch import float_dtype
 from .._core._devices import batch_sharding
+from .._core._grid import Selection, select
 from .._core._results import register_result
 from .._core._status import Status, crossing_status, status_ok
 from .._theory._critical_time import fixed_point
@@ -56,6 +57,8 @@ from .._theory._targets import frozen_teacher_lam
 from ._config import TrainConfig
 from ._data import Data
 from ._engine import DIVERGED, Consts, DivergenceError, Static, diverged_threshold, run
+from ._labelled import train_dataset
+from ._records import record_slots, record_steps, resolve_t_extra
 
 __all__ = [
     "DIVERGED",
@@ -158,6 +161,59 @@ class TrainResult:
         return status_ok(self.status)
 
     @property
+    def coords(self) -> dict[str, np.ndarray]:
+        """The grid's axis values: ``{"seed": [S], "depth": [D], "eta": [E]}``."""
+        return {"seed": self.seed, "depth": self.depth, "eta": self.eta}
+
+    def sel(self, *, seed=None, depth=None, eta=None) -> Selection:
+        """Members by their grid values: every array indexed along ``[seed, depth, eta]``.
+
+        Each argument is None (the whole axis), one value (the axis is
+        dropped) or a list of values (the axis is kept, in that order); an
+        ``eta`` matches a grid value to a relative 1e-12. ``level`` is
+        indexed by ``depth``; values without the grid axes (``config``,
+        ``data``, ``step``) are the result's own. Raises ``ValueError`` for
+        a value not on the grid, naming the axis and its values.
+
+        Examples:
+            >>> import jepa_flow as jf
+            >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+            >>> r = jf.train(data, jf.TrainConfig(depth=[1, 2], eta=0.1, steps=100, n_t=10))
+            >>> r.sel(depth=2, eta=0.1, seed=0).level.round(3).tolist()  # r.level[1]
+            [0.125, 0.32]
+            >>> r.sel(depth=2).norm.shape  # [seed, eta, record, feature]
+            (1, 1, 10, 2)
+            >>> r.sel(depth=3)
+            Traceback (most recent call last):
+            ...
+            ValueError: depth=3 is not on the grid; its depth values are [1, 2]
+        """
+        by_depth = {"level": lambda v, pos: np.take(v, pos["depth"], axis=0)}
+        return select(self, self.coords, {"seed": seed, "depth": depth, "eta": eta}, by_depth)
+
+    def to_xarray(self):
+        """The run as an ``xarray.Dataset`` over ``seed``, ``depth``, ``eta`` (needs xarray).
+
+        Every recorded array is a variable with its grid values as
+        coordinates, plus ``record`` (``step`` as its coordinate; ``t`` is a
+        variable, since it depends on ``eta``), ``feature``, ``component``
+        (singular values), ``layer``, ``out``/``in`` (matrices); ``level``
+        is over ``depth`` and ``feature``; ``status`` holds the ``Status``
+        codes. The configuration is in ``attrs["config"]`` (JSON).
+
+        Examples:
+            >>> import jepa_flow as jf
+            >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+            >>> r = jf.train(data, jf.TrainConfig(depth=[1, 2], eta=0.1, steps=100, n_t=10))
+            >>> ds = r.to_xarray()
+            >>> ds["norm"].dims
+            ('seed', 'depth', 'eta', 'record', 'feature')
+            >>> ds["level"].sel(depth=2).round(3).values.tolist()
+            [0.125, 0.32]
+        """
+        return train_dataset(self)
+
+    @property
     def wbar(self) -> np.ndarray:
         """Final end-to-end encoders ``[S, D, E, d, d]``."""
         E = self.W[..., 0, :, :]
@@ -218,27 +274,10 @@ def levels(config: TrainConfig, data: Data, teacher=None) -> np.ndarray:
     return np.where(ws > 0, config.fraction * ws, np.inf)
 
 
-def record_steps(n_steps: int, n_t: int, extra=()) -> np.ndarray:
-    """Step 0, about ``n_t - 1`` log-spaced steps up to ``n_steps``, and ``extra`` steps."""
-    log = np.geomspace(1, n_steps, max(n_t - 1, 1)) if n_steps >= 1 else np.zeros(0)
-    log = np.concatenate([log, np.clip(np.asarray(extra, float), 0, n_steps)])
-    return np.unique(np.concatenate([[0], np.round(log).astype(np.int64), [n_steps]]))
-
-
 # Steps per compiled scan call. Fixed, so runs of different lengths (a training
 # sweep's learning rates) share one compilation; steps past a run's end are skipped
 # by a ``lax.cond`` and cost next to nothing.
 CHUNK_STEPS = 1024
-
-
-def record_slots(config: TrainConfig) -> int:
-    """The most records ``record_steps`` can return for ``config`` (its compiled size).
-
-    ``train`` pads the record steps to this many with a step that is never
-    reached, so that the record buffers' shape, and hence the compiled engine,
-    does not depend on the run's length.
-    """
-    return max(config.n_t - 1, 1) + 2 + len(config.t_extra)
 
 
 def _as_working_dtype(data: Data) -> Data:
@@ -335,6 +374,7 @@ def train(
         E_T = _teacher_matrix(teacher, d)
     elif teacher is not None:
         raise ValueError(f"teacher is only used with target='frozen'; got {config.target!r}")
+    config = resolve_t_extra(data, config)
     depths, etas, seeds = (np.asarray(x) for x in (config.depth, config.eta, config.seed))
     n_steps = config.n_steps
     extra = np.asarray(config.t_extra, float) / etas.min()
