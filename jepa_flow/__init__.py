@@ -15,11 +15,15 @@ from ._theory._critical_time import fixed_point as fixed_point
 from ._theory._fullflow import FullFlow as FullFlow
 from ._theory._fullflow import full_flow as full_flow
 from ._theory._layers import Params as Params
+from ._theory._order import OrderAgreement as OrderAgreement
 from ._theory._order import flip_depth as flip_depth
+from ._theory._order import learned_mask as learned_mask
 from ._theory._order import learning_order as learning_order
+from ._theory._order import order_agreement as order_agreement
 from ._theory._order import rank_correlation as rank_correlation
 from ._theory._order import rel_error as rel_error
 from ._theory._order import top_k_overlap as top_k_overlap
+from ._theory._series import cited_critical_time as cited_critical_time
 from ._theory._simulate import Trajectory as Trajectory
 from ._theory._simulate import simulate as simulate
 
@@ -53,6 +57,11 @@ from ._training._train import DivergenceError as DivergenceError
 from ._training._train import TrainResult as TrainResult
 from ._training._train import diverged_members as diverged_members
 from ._training._train import train as train
+
+# feature bases off the diagonal (docs/theory.md §11)
+from ._theory._basis import FeatureBasis as FeatureBasis
+from ._theory._basis import feature_basis as feature_basis
+from ._theory._basis import generalized_basis as generalized_basis
 
 # real two-view data, its feature analysis, nonlinear encoders (docs/theory.md §9)
 from ._training._datasets import digit_pairs as digit_pairs
@@ -103,10 +112,12 @@ __all__ = [
     "DirectoryLocked",
     "DivergenceError",
     "FeatureAnalysis",
+    "FeatureBasis",
     "FullFlow",
     "GeneralCriticalTime",
     "LearnedDirections",
     "NonlinearResult",
+    "OrderAgreement",
     "Params",
     "PredictedCapture",
     "Selection",
@@ -122,6 +133,7 @@ __all__ = [
     "analyze",
     "capture_gain",
     "capture_rate",
+    "cited_critical_time",
     "collapsed_predictor",
     "collapses",
     "compare",
@@ -129,6 +141,7 @@ __all__ = [
     "critical_time",
     "digit_pairs",
     "diverged_members",
+    "feature_basis",
     "ema_flow_tau",
     "ema_half_time_delay",
     "fixed_point",
@@ -139,7 +152,9 @@ __all__ = [
     "full_flow",
     "gaussian",
     "general_critical_time",
+    "generalized_basis",
     "learned_directions",
+    "learned_mask",
     "learning_order",
     "linear_dynamics",
     "load_dataset",
@@ -147,6 +162,7 @@ __all__ = [
     "load_sweep",
     "mae_end_directions",
     "noisy_views",
+    "order_agreement",
     "parse_sweep_config",
     "patch_pairs",
     "perturbation_size",

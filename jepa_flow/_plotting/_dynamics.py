@@ -6,7 +6,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .._theory._order import flip_depth
+from .._theory._order import flip_depth, learned_order
 
 OBJECTIVE_LABEL = {"jepa": "JEPA", "mae": "MAE"}
 
@@ -57,12 +57,7 @@ def dynamics_figure(panels, names, lam, var, time_note=""):
                 ts = t_star[col, j]
                 if np.isfinite(ts) and ts > 0:
                     ax.plot([ts], [0.5], "o", color=colors[j], ms=4)
-            finite = t_star[col][np.isfinite(t_star[col])]
-            order = " < ".join(
-                names[j]
-                for j in np.argsort(t_star[col], kind="stable")
-                if np.isfinite(t_star[col, j])
-            )
+            learned = learned_order(t_star[col])
             ax.set_xscale("log")
             span = t_star[col][np.isfinite(t_star[col]) & (t_star[col] > 0)]
             if span.size:  # zoom on this panel's rise
@@ -71,7 +66,7 @@ def dynamics_figure(panels, names, lam, var, time_note=""):
             ax.axhline(0.5, color="0.8", lw=0.8, zorder=0)
             ax.set_title(
                 f"{OBJECTIVE_LABEL[objective]}, L={int(depths[col])}\n"
-                f"first: {order.split(' < ')[0] if finite.size else '-'}",
+                f"first: {names[learned[0]] if learned.size else '-'}",
                 fontsize=9,
             )
             ax.tick_params(labelsize=7)

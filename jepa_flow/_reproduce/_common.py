@@ -21,8 +21,9 @@ import numpy as np
 from .._core._io import save_figure_atomic
 from .._plotting._dynamics import OBJECTIVE_LABEL, feature_colors, feature_label, plt
 from .._theory._critical_time import critical_time
-from .._theory._order import learning_order, rel_error
+from .._theory._order import rel_error
 from .._theory._stability import convergence_rate
+from ._study import learning_order as first_order
 
 LEVELS = ("full", "quick", "tiny")
 T_LABEL = "gradient-flow time t (log scale)"
@@ -48,12 +49,6 @@ __all__ = [
 def claim(cid: str, statement: str, held, **values) -> dict:
     """One checked statement: its id, words, whether it held, and the numbers behind it."""
     return {"id": cid, "statement": statement, "held": bool(held), "values": values}
-
-
-def first_order(t_star, names) -> list[str]:
-    """Names in learning order (docs/theory.md §10), learned features only."""
-    t_star = np.asarray(t_star, float)
-    return [names[j] for j in learning_order(t_star) if np.isfinite(t_star[j])]
 
 
 def subplots(n_rows, n_cols, w=3.6, h=3.0, **kw):

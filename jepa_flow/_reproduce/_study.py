@@ -105,8 +105,8 @@ def make_features(lam, var=None, rho=None) -> Features:
 
 
 def learning_order(t_star_row, names) -> list[str]:
-    """Names of the learned features in learning order (docs/theory.md §10)."""
-    return [names[j] for j in _order.learning_order(t_star_row) if np.isfinite(t_star_row[j])]
+    """Names of the learned features (``0 < t* < inf``) in learning order (docs/theory.md §10)."""
+    return [names[j] for j in _order.learned_order(t_star_row)]
 
 
 def time_grid(t_star: np.ndarray, t_max=None, n_t: int = 800) -> np.ndarray:
@@ -303,15 +303,30 @@ def _run_study(out, objectives, features, depths, eps, t_max, n_t, log) -> dict:
     return summary
 
 
+def _unranked(block, names, i) -> str:
+    """The features left out of row ``i``'s order: ``t* = 0`` (learned at the start) and inf."""
+    t = {n: block["t_star"][n][i] for n in names}
+    at_start = [n for n in names if t[n] == 0]
+    never = [n for n in names if t[n] == np.inf]
+    parts = [f"at start: {', '.join(at_start)}"] * bool(at_start)
+    parts += [f"never: {', '.join(never)}"] * bool(never)
+    return f"  ({'; '.join(parts)})" if parts else ""
+
+
 def format_table(summary, names) -> str:
-    """Plain-text table of critical times and learning order per depth."""
+    """Plain-text table of critical times and learning order per depth.
+
+    The order lists the learned features (``0 < t* < inf``, theory §10); those
+    learned at the start (``t* = 0``) or never are named after it.
+    """
     lines = []
     for o, block in summary["objectives"].items():
         header = f"{o.upper():>5} depth " + " ".join(f"{'t*_' + n:>13}" for n in names) + "  order"
         lines.append(header)
         for i, d in enumerate(summary["depth"]):
             ts = " ".join(f"{block['t_star'][n][i]:>13.6g}" for n in names)
-            lines.append(f"{'':>5} {int(d):>5} {ts}  {' < '.join(block['learning_order'][int(d)])}")
+            order = " < ".join(block["learning_order"][int(d)]) or "-"
+            lines.append(f"{'':>5} {int(d):>5} {ts}  {order}{_unranked(block, names, i)}")
         flip = block["flip_depth"]
         lines.append(f"{'':>5} order flips at depth: {flip if flip is not None else 'never'}")
     return "\n".join(lines)

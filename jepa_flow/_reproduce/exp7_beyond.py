@@ -102,6 +102,12 @@ PARAMS = {
 }
 
 
+def _first_name(t_star) -> str:
+    """ "A" or "B", whichever is learned first (``0 < t* < inf``, theory §10); "none" if neither."""
+    i = int(learned_first(t_star))
+    return "AB"[i] if i >= 0 else "none"
+
+
 def _train(obj, data, lam, var, L, eps, steps, t_factor=1.0, **kw):
     eta, t_max = choose_eta(obj, lam, var, L, eps, steps)
     eta, t_max = eta * t_factor, t_max * t_factor
@@ -176,9 +182,7 @@ def _rotation(p, ctx, num, claims, panels) -> None:
         )
         rot["t_diag"].append(r0.t_star[0, 0, 0])
         rot["t_rot"].append(r1.t_star[0, 0, 0])
-        rot["first_theory"].append(
-            "AB"[int(learned_first(critical_time("jepa", lam, var, Lr, eps)))]
-        )
+        rot["first_theory"].append(_first_name(critical_time("jepa", lam, var, Lr, eps)))
     shift_rot = np.array(rot["t_rot"]) / np.array(rot["t_diag"]) - 1
     rot["shift_B"] = shift_rot[:, 1]
     rot["shift_A"] = shift_rot[:, 0]
@@ -291,14 +295,14 @@ def _frozen_teacher(p, ctx, num, claims, panels) -> None:
             "c": np.diag(T),
             "t_star_theory": t_th,
             "t_star_training": t_tr,
-            "first": "AB"[int(learned_first(t_tr))],
-            "first_theory": "AB"[int(learned_first(t_th))],
+            "first": _first_name(t_tr),
+            "first_theory": _first_name(t_th),
         }
     num["frozen"] = {"student_depth": Ls, "teacher_depth": Lt, **teach}
     e_fr = max(
         float(rel_error(v["t_star_training"], v["t_star_theory"]).max()) for v in teach.values()
     )
-    own = "AB"[int(learned_first(critical_time("jepa", lam, var, Ls, eps)))]
+    own = _first_name(critical_time("jepa", lam, var, Ls, eps))
     claims.append(
         claim(
             "7e.frozen_teacher",

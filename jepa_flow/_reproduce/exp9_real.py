@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._theory._fullflow import full_flow
-from .._theory._order import learning_order, rank_correlation, top_k_overlap
+from .._theory._order import learned_order, learning_order, rank_correlation, top_k_overlap
 from .._training._config import TrainConfig
 from .._training._datasets import digit_pairs, patch_pairs, series_pairs
 from .._training._nonlinear import train_nonlinear
@@ -137,8 +137,8 @@ def _late(t, t_max):
 
 
 def _scored(t_star, k):
-    order = learning_order(t_star)
-    return np.array([i for i in order if 0 < t_star[i] < np.inf][:k], int)
+    """The first ``k`` learned features (``0 < t* < inf``) of the theory's order."""
+    return learned_order(t_star)[:k].astype(int)
 
 
 def _dataset(name, spec, p):
@@ -221,8 +221,11 @@ def _study(name, spec, p):
     return res, Q, a
 
 
+_UNLEARNED = {0.0: "t*=0 (at start)", np.inf: "never learned"}
+
+
 def _feature_grid(out, name, Q, a, res, p, side):
-    """Features as pictures, ordered by JEPA's and by MAE's predicted learning order."""
+    """Features as pictures in JEPA's and MAE's predicted learning order (learned ones first)."""
     n = min(8, a.d)
     fig, axes = subplots(2, n, w=1.25, h=1.5)
     for r, obj in enumerate(OBJECTIVES):
@@ -233,7 +236,8 @@ def _feature_grid(out, name, Q, a, res, p, side):
             ax.imshow(img, cmap="RdBu_r", vmin=-np.abs(img).max(), vmax=np.abs(img).max())
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"#{i} λ={a.lam[i]:.2g}\nρ={a.rho[i]:.2f} t*={t[i]:.3g}", fontsize=6)
+            when = f"t*={t[i]:.3g}" if 0 < t[i] < np.inf else _UNLEARNED.get(t[i], "failed")
+            ax.set_title(f"#{i} λ={a.lam[i]:.2g}\nρ={a.rho[i]:.2f} {when}", fontsize=6)
         axes[r, 0].set_ylabel(f"{OBJECTIVE_LABEL[obj]} order", fontsize=8)
     fig.suptitle(f"{name}: features in predicted learning order (depth {p['depth']})", fontsize=9)
     fig.tight_layout()

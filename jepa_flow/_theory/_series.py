@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from .._core import _validate
 
 
 def jepa_series(lam, var, depth, eps):
@@ -45,3 +48,26 @@ def series_time(objective: str, lam, var, depth, eps):
     if objective == "jepa":
         return jepa_series(lam, var, depth, eps)
     return mae_series(lam, var, depth, eps)
+
+
+def cited_critical_time(lam, var, depth, eps):
+    """The critical time a 2026 note claims in the generalized basis (theory §11).
+
+    ``t ~ 1 / (lam rho^(2L-2) eps^(1/L))`` in this library's time (the note's
+    ``L / (lam rho^(2L-2) eps^(1/L))`` in the paper's time ``tau = L t``,
+    theory §4): the ``n = 1`` term of the JEPA series of theory §4.3, its
+    smallest term at small ``eps``, not its leading one. A conjecture to test,
+    not a result of this library; ``inf`` where ``lam <= 0``.
+
+    Examples:
+        >>> import jepa_flow as jf
+        >>> jf.cited_critical_time([0.8, -1.0], 1.0, 2, 1e-4).round(6).tolist()  # 1/(0.8^3 0.01)
+        [195.3125, inf]
+    """
+    shape, p = _validate.feature_params(lam, var, depth, eps)
+    lam, var, depth, eps = p["lam"], p["var"], p["depth"], p["eps"]
+    learned = lam > 0
+    lam_ = np.where(learned, lam, 1.0)
+    log_t = -np.log(lam_) - (2 * depth - 2) * np.log(lam_ / var) - np.log(eps) / depth
+    with np.errstate(over="ignore"):
+        return np.where(learned, np.exp(log_t), np.inf).reshape(shape)

@@ -14,14 +14,15 @@ then has the pooled ``Sxx = Syy = (Cxx + Cyy) / 2`` and the symmetric
 ``Syx = Cyx``); the feature analysis then uses the symmetric part of ``Syx``
 and reports the asymmetry.
 
-The feature analysis (``analyze``, theory §9): the orthonormal basis ``u_i``
-that diagonalizes ``Sxx`` (descending variance), each feature's
-``var_i = u_i^T Sxx u_i``, ``lam_i = u_i^T Syx u_i`` and ``rho_i = lam_i / var_i``,
-and how far the data is from the theory's assumption that one basis
-diagonalizes both: the relative Frobenius size of the off-diagonal part of
-``B = U^T Syx U``. The per-feature theory (``critical_time``, theory §4) then
-predicts every feature's critical time and the learning order (theory §10);
-features with ``lam_i <= 0`` are never learned (time ``inf``).
+The feature analysis (``analyze``, theory §9 and §11): a feature basis
+``v_i`` (by default ``DEFAULT_BASIS``, the orthonormal eigenbasis of ``Sxx``,
+descending variance; or the generalized, MAE or ``lam`` basis of theory §11),
+each feature's ``var_i = v_i^T Sxx v_i``, ``lam_i = v_i^T Syx v_i`` and
+``rho_i = lam_i / var_i``, and how far the data is from the theory's
+assumption that one orthonormal basis diagonalizes both covariances. The
+per-feature theory (``critical_time``, theory §4) then predicts every
+feature's critical time and the learning order (theory §10); features with
+``lam_i <= 0`` are never learned (time ``inf``).
 """
 
 from __future__ import annotations
@@ -33,14 +34,18 @@ import numpy as np
 
 from .._core import _validate
 from .._core._results import register_result
+from .._theory._basis import BASES, feature_basis
 from .._theory._critical_time import critical_time as _critical_time
 from .._theory._order import learning_order
 from ._data import Data, _batch
 
 NORMALIZE = (None, "max", "trace")
 RANK_TOL = 1e-10  # smallest kept eigenvalue of Sxx, relative to the largest
+# The basis ``analyze`` uses when none is given (theory §11); experiment 10 decides it.
+DEFAULT_BASIS = "pca"
 
 __all__ = [
+    "DEFAULT_BASIS",
     "FeatureAnalysis",
     "LearnedDirections",
     "alignment",
@@ -227,22 +232,34 @@ def from_samples(
 @register_result
 @dataclasses.dataclass(frozen=True)
 class FeatureAnalysis:
-    """The per-feature view of a data source (theory §9).
+    """The per-feature view of a data source (theory §9, §11).
 
     Attributes:
-        basis: ``[d, d]`` orthonormal columns ``u_i``, the eigenvectors of ``Sxx``
-            in descending ``var`` (input coordinates; each column's largest entry > 0).
-        var: ``[d]`` ``u_i^T Sxx u_i`` (the eigenvalues).
-        lam: ``[d]`` ``u_i^T Syx u_i`` (the diagonal of ``B = U^T Syx_sym U``).
-        offdiag: ``|B - diag B|_F / |B|_F``: 0 when one basis diagonalizes
-            ``Sxx`` and ``Syx`` (the theory's assumption), up to 1.
-        offdiag_feature: ``[d]`` per feature, ``|B_i,(j != i)| / |B_i,:|`` (row norms).
+        basis: ``[d, d]`` columns ``v_i``, the feature directions (input
+            coordinates; each column's largest-magnitude entry > 0): for the
+            default ``"pca"`` the orthonormal eigenvectors of ``Sxx`` in
+            descending ``var``; otherwise those of ``basis_kind`` (theory §11).
+        var: ``[d]`` ``v_i^T Sxx v_i`` (for ``"pca"``, the eigenvalues).
+        lam: ``[d]`` ``v_i^T Syx v_i`` (the diagonal of ``B = V^T Syx_sym V``).
+        offdiag: the relative Frobenius size ``|B - diag B|_F / |B|_F`` of the
+            off-diagonal part of ``B``, or of ``V^T Sxx V`` where that is larger:
+            0 when the basis diagonalizes ``Sxx`` and ``Syx`` (for ``"pca"``, the
+            theory's assumption of one orthonormal basis; 0 by construction for
+            ``"generalized"``, whose departure is its ``nonorthogonality``), up to 1.
+        offdiag_feature: ``[d]`` per feature, the same for the rows of the matrix.
         commutator: ``|Sxx Syx - Syx Sxx|_F / (2 |Sxx|_F |Syx|_F)`` (basis-free, in [0, 1]).
         asymmetry: ``|Syx - Syx^T|_F / |Syx + Syx^T|_F`` (0 for pooled sources).
         view_mismatch: ``|Syy - Sxx|_F / |Sxx|_F`` (0 for pooled sources).
         n: number of pairs (``"samples"`` sources), else None.
         lam_stderr: ``[d]`` standard error of ``lam`` from the rows, treating
             them as independent (an underestimate for overlapping windows), or None.
+        basis_kind: ``"pca"``, ``"generalized"``, ``"mae"`` or ``"lam"`` (theory §11).
+        normalize: the generalized basis's column scale (``"dual"``, ``"unit"``,
+            ``"sxx"``), else None.
+        nonorthogonality: ``|Vn^T Vn - I|_F / sqrt(d)`` of the unit-normalized
+            columns (0 for an orthonormal basis; theory §11.4).
+        dual: ``[d, d]`` columns ``a_i`` with ``a_i^T v_j = delta_ij``; a
+            feature's amplitude in a network is ``|Wbar a_i|`` (theory §11.2).
 
     Examples:
         A rotated source with one feature of negative ``lam``: the analysis
@@ -257,6 +274,8 @@ class FeatureAnalysis:
         True
         >>> float(fa.critical_time("jepa", 1, 1e-3)[1]), fa.n  # population source: no n
         (inf, None)
+        >>> fa.basis_kind, fa.normalize, fa.nonorthogonality
+        ('pca', None, 0.0)
     """
 
     basis: np.ndarray
@@ -269,6 +288,10 @@ class FeatureAnalysis:
     view_mismatch: float
     n: int | None
     lam_stderr: np.ndarray | None
+    basis_kind: str = "pca"
+    normalize: str | None = None
+    nonorthogonality: float = 0.0
+    dual: np.ndarray | None = None
 
     @property
     def d(self) -> int:
@@ -289,12 +312,40 @@ class FeatureAnalysis:
         return np.asarray(_critical_time(objective, self.lam, self.var, depth, eps, fraction))
 
     def order(self, objective, depth, eps, fraction=0.5) -> np.ndarray:
-        """Feature indices by predicted critical time; never-learned features last (theory §10)."""
+        """Feature indices in predicted learning order (theory §10).
+
+        Learned features (``0 < t* < inf``) first, earliest first; then those
+        already at their level at the start (``t* = 0``), then never-learned
+        ones. ``learned_mask(self.critical_time(...))`` tells them apart.
+        """
         return learning_order(self.critical_time(objective, depth, eps, fraction))
 
 
-def analyze(data: Data) -> FeatureAnalysis:
-    """The feature analysis of any ``Data`` source (theory §9); see ``FeatureAnalysis``.
+def _offdiag(B, Cxx):
+    """``(offdiag, offdiag_feature)``: of ``B`` and ``Cxx``, the less diagonal (relative)."""
+
+    def rel(M):
+        off = M - np.diag(np.diag(M))
+        nM = np.linalg.norm(M)
+        rows = np.linalg.norm(M, axis=1)
+        return (
+            float(np.linalg.norm(off) / nM) if nM > 0 else 0.0,
+            np.linalg.norm(off, axis=1) / np.where(rows > 0, rows, 1.0),
+        )
+
+    (b, bf), (c, cf) = rel(B), rel(Cxx)
+    return max(b, c), np.maximum(bf, cf)
+
+
+def analyze(data: Data, *, basis=None, normalize=None) -> FeatureAnalysis:
+    """The feature analysis of any ``Data`` source (theory §9, §11); see ``FeatureAnalysis``.
+
+    Args:
+        data: a ``Data`` source.
+        basis: ``"pca"``, ``"generalized"``, ``"mae"`` or ``"lam"`` (theory §11);
+            None: ``DEFAULT_BASIS`` (``"pca"``).
+        normalize: the generalized basis's column scale, ``"dual"`` (None),
+            ``"unit"`` or ``"sxx"``; refused for the orthonormal bases.
 
     Examples:
         The pairs of the ``from_samples`` example share one basis for ``Sxx`` and
@@ -315,41 +366,50 @@ def analyze(data: Data) -> FeatureAnalysis:
         [True, True]
 
         ``Syx = [[0.5, 0.5], [0.5, 0.5]]`` with ``Sxx = diag(4, 1)``: half of the
-        squared norm of ``B`` is off its diagonal, so ``offdiag = 1/sqrt(2)``:
+        squared norm of ``B`` is off its diagonal, so ``offdiag = 1/sqrt(2)``;
+        the generalized basis diagonalizes both, at a cost in orthogonality:
 
-        >>> b = jf.analyze(jf.gaussian(Sxx=[4.0, 1.0], Syx=[[0.5, 0.5], [0.5, 0.5]]))
+        >>> data = jf.gaussian(Sxx=[4.0, 1.0], Syx=[[0.5, 0.5], [0.5, 0.5]])
+        >>> b = jf.analyze(data)
         >>> round(b.offdiag, 4), b.lam.tolist()
         (0.7071, [0.5, 0.5])
+        >>> g = jf.analyze(data, basis="generalized")
+        >>> g.rho.round(4).tolist(), round(g.offdiag, 12), round(g.nonorthogonality, 4)
+        ([0.625, 0.0], 0.0, 0.5145)
     """
     if not isinstance(data, Data):
         raise ValueError(f"data must be a jepa_flow Data source; got {type(data).__name__}")
+    basis = DEFAULT_BASIS if basis is None else basis
+    if basis not in BASES:
+        raise ValueError(f"basis must be one of {BASES}; got {basis!r}")
     Sxx, Syx, Syy = (np.asarray(a, float) for a in (data.Sxx, data.Syx, data.Syy))
     S = 0.5 * (Syx + Syx.T)
-    var, U = _eigh_desc(Sxx)
-    B = U.T @ S @ U
-    lam = np.diag(B).copy()
-    off = B - np.diag(lam)
-    nB = np.linalg.norm(B)
-    rows = np.linalg.norm(B, axis=1)
+    fb = feature_basis(Sxx, Syx, basis=basis, normalize=normalize)
+    V = fb.vectors
+    offdiag, offdiag_feature = _offdiag(V.T @ S @ V, V.T @ Sxx @ V)
     scale = 2 * np.linalg.norm(Sxx) * np.linalg.norm(S)
     comm = np.linalg.norm(Sxx @ S - S @ Sxx) / max(scale, 1e-300)
     n = stderr = None
     if data.model == "samples":
         X, Y = np.asarray(data.X), np.asarray(data.Y)
         n = int(X.shape[0])
-        prod = 0.5 * ((X @ U) * (Y @ U) + (Y @ U) * (X @ U))
+        prod = 0.5 * ((X @ V) * (Y @ V) + (Y @ V) * (X @ V))
         stderr = prod.std(axis=0) / np.sqrt(n)
     return FeatureAnalysis(
-        basis=U,
-        var=var,
-        lam=lam,
-        offdiag=float(np.linalg.norm(off) / nB) if nB > 0 else 0.0,
-        offdiag_feature=np.linalg.norm(off, axis=1) / np.where(rows > 0, rows, 1.0),
+        basis=V,
+        var=fb.var,
+        lam=fb.lam,
+        offdiag=offdiag,
+        offdiag_feature=offdiag_feature,
         commutator=float(comm),
         asymmetry=float(np.linalg.norm(Syx - Syx.T) / max(np.linalg.norm(2 * S), 1e-300)),
         view_mismatch=float(np.linalg.norm(Syy - Sxx) / np.linalg.norm(Sxx)),
         n=n,
         lam_stderr=stderr,
+        basis_kind=basis,
+        normalize=fb.normalize,
+        nonorthogonality=fb.nonorthogonality,
+        dual=fb.dual,
     )
 
 
