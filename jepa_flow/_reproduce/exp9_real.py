@@ -147,7 +147,7 @@ def _dataset(name, spec, p):
     pop = from_samples(x, y, **kw)
     rows = from_samples(x, y, batch=p["batch"], **kw)
     # pixel pictures of the features (power < 1: the features are principal components)
-    Q = principal_components(x, y, spec["k"])
+    Q = principal_components(x, y, n_features=spec["k"])
     return pop, rows, Q
 
 

@@ -21,12 +21,14 @@ velocity, as in the training engine.
 from __future__ import annotations
 
 import functools
+from typing import Literal, Protocol
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._core._results import register_result
 from .._core._status import crossing_status, status_ok
@@ -154,12 +156,12 @@ class FullFlow(eqx.Module):
         (True, ['SUCCESSFUL', 'SUCCESSFUL'])
     """
 
-    t: jax.Array
-    latent: jax.Array
-    norm: jax.Array
-    t_star: jax.Array
-    status: jax.Array
-    num_steps: jax.Array
+    t: Float[Array, " T"]
+    latent: Float[Array, "T d d"]
+    norm: Float[Array, "T d"]
+    t_star: Float[Array, " d"]
+    status: Int[Array, " d"]
+    num_steps: Int[Array, ""]
 
     @property
     def ok(self) -> jax.Array:
@@ -167,8 +169,30 @@ class FullFlow(eqx.Module):
         return jnp.all(status_ok(self.status))
 
 
+class Covariances(Protocol):
+    """What ``full_flow`` reads of a data source (a ``jepa_flow.Data``): its input-basis
+    covariances ``Sxx``, ``Syx`` ``[d, d]`` and feature basis ``U`` (columns)."""
+
+    Sxx: jax.Array
+    Syx: jax.Array
+    U: jax.Array
+
+    @property
+    def d(self) -> int: ...
+
+
 def full_flow(
-    objective, data, W0, V0, depth, t, level, *, target="stopgrad", tau=0.0, teacher=None
+    objective: Literal["jepa", "mae"],
+    data: Covariances,
+    W0: Float[ArrayLike, "n_layers d d"],
+    V0: Float[ArrayLike, "d d"],
+    depth: int,
+    t: Float[ArrayLike, " T"],
+    level: Float[ArrayLike, " d"],
+    *,
+    target: Literal["stopgrad", "ema", "frozen"] = "stopgrad",
+    tau: float = 0.0,
+    teacher: Float[ArrayLike, "d d"] | None = None,
 ) -> FullFlow:
     """Integrate the full-matrix flow of theory §6 from ``(W0, V0)`` (one member).
 

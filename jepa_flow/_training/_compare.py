@@ -318,7 +318,7 @@ def _followed(r: TrainResult, use_full, curve_th, curve_full, wstar) -> np.ndarr
     return np.where(use_full, by_feature, per_member[..., None])
 
 
-def compare(result: TrainResult, *, full=None) -> Comparison:
+def compare(result: TrainResult, *, full: bool | None = None) -> Comparison:
     """Compare every member of a training run with the theory, at the run's own settings.
 
     The only way from a ``TrainResult`` to the theory: the per-feature

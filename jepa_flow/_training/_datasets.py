@@ -22,9 +22,12 @@ deterministic under ``seed``; ``load_dataset(name, **options)`` wraps one in
 
 from __future__ import annotations
 
+import os
 import zipfile
+from typing import Any, Literal
 
 import numpy as np
+from jaxtyping import Float
 
 from .._core import _validate
 from ._data import Data
@@ -56,7 +59,9 @@ def _grey_images():
     return [np.asarray(im, float).mean(axis=2) / 255.0 for im in load_sample_images().images]
 
 
-def patch_pairs(*, p=8, shift=1, n=20000, noise=0.0, seed=0):
+def patch_pairs(
+    *, p: int = 8, shift: int = 1, n: int = 20000, noise: float = 0.0, seed: int = 0
+) -> tuple[Float[np.ndarray, "n d"], Float[np.ndarray, "n d"]]:
     """``n`` pairs of ``p x p`` grey photo patches and their ``shift``-pixel shifts.
 
     Args:
@@ -122,7 +127,9 @@ def _shifted(images, dr, dc):
     return big[np.arange(n)[:, None, None], rows, cols]
 
 
-def digit_pairs(*, shift=1, noise=0.1, n=10000, seed=0):
+def digit_pairs(
+    *, shift: int = 1, noise: float = 0.1, n: int = 10000, seed: int = 0
+) -> tuple[Float[np.ndarray, "n d"], Float[np.ndarray, "n d"]]:
     """``n`` pairs of augmented views of scikit-learn's 8 x 8 digits (``d = 64``).
 
     Args:
@@ -167,7 +174,14 @@ def membrane_trace() -> np.ndarray:
         return np.frombuffer(f.read(), dtype="<f4").astype(float)
 
 
-def series_pairs(*, window=16, lag=None, stride=1, noise=0.0, seed=0):
+def series_pairs(
+    *,
+    window: int = 16,
+    lag: int | None = None,
+    stride: int = 1,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> tuple[Float[np.ndarray, "n d"], Float[np.ndarray, "n d"]]:
     """Windows of the membrane trace and the windows ``lag`` samples later (slow features).
 
     Args:
@@ -223,7 +237,7 @@ def _split(name, options, allowed):
     return own, {k: v for k, v in options.items() if k in SOURCE_OPTIONS}
 
 
-def load_dataset(name, **options) -> Data:
+def load_dataset(name: Literal["patches", "digits", "membrane"], **options: Any) -> Data:
     """A shipped data set as a ``Data`` source (module docstring).
 
     ``options``: the data set's own (see ``patch_pairs``, ``digit_pairs``,
@@ -249,7 +263,7 @@ def load_dataset(name, **options) -> Data:
     return from_samples(x, y, **src)
 
 
-def from_npz(path, **options) -> Data:
+def from_npz(path: str | os.PathLike, **options: Any) -> Data:
     """A ``Data`` source from a ``.npz`` file holding arrays ``x`` and ``y`` (``[n, d]``).
 
     ``options`` are those of ``from_samples``. Raises ``ValueError`` when the

@@ -28,9 +28,11 @@ feature's critical time and the learning order (theory §10); features with
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Float
 
 from .._core import _validate
 from .._core._results import register_result
@@ -84,7 +86,9 @@ def _n_features(n_features, d):
     return int(n_features)
 
 
-def principal_components(x, y, n_features=None):
+def principal_components(
+    x: Float[ArrayLike, "n d"], y: Float[ArrayLike, "n d"], *, n_features: int | None = None
+) -> Float[np.ndarray, "d k"]:
     """The top ``n_features`` eigenvectors ``Q`` ``[d, k]`` of the pooled ``(Cxx + Cyy) / 2``.
 
     ``from_samples(x, y, n_features=k)`` works in the coordinates ``x Q``; a
@@ -113,7 +117,14 @@ def principal_components(x, y, n_features=None):
 
 
 def from_samples(
-    x, y, *, n_features=None, power=1.0, normalize=None, symmetric=True, batch=None
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "n d"],
+    *,
+    n_features: int | None = None,
+    power: float = 1.0,
+    normalize: Literal["max", "trace"] | None = None,
+    symmetric: bool = True,
+    batch: int | None = None,
 ) -> Data:
     """A ``Data`` source from ``n`` paired views (theory §9).
 
@@ -463,7 +474,13 @@ class LearnedDirections:
         return np.isfinite(self.time)
 
 
-def learned_directions(t, wbar, wbar_end=None, level=0.5) -> LearnedDirections:
+def learned_directions(
+    t: Float[ArrayLike, " T"],
+    wbar: Float[ArrayLike, "T d d"],
+    *,
+    wbar_end: Float[ArrayLike, "d d"] | None = None,
+    level: float = 0.5,
+) -> LearnedDirections:
     """``LearnedDirections`` of one run: ``t`` ``[T]`` increasing, ``wbar`` ``[T, d, d]``.
 
     ``wbar_end`` is the end state (default ``wbar[-1]``); the measure is
@@ -512,7 +529,9 @@ def learned_directions(t, wbar, wbar_end=None, level=0.5) -> LearnedDirections:
     )
 
 
-def alignment(basis, directions) -> np.ndarray:
+def alignment(
+    basis: Float[ArrayLike, "d k"], directions: Float[ArrayLike, "d m"]
+) -> Float[np.ndarray, "k m"]:
     """``|u_i^T b_k|`` ``[d, d]``: cosines between theory features (columns of ``basis``)
     and learned directions (columns of ``directions``); a permutation matrix up to
     signs exactly when the two bases agree.
@@ -539,7 +558,7 @@ def matched_times(analysis_times, align, learned_times):
     return feature, cosine, np.asarray(analysis_times)[feature], np.asarray(learned_times)
 
 
-def mae_end_directions(data: Data):
+def mae_end_directions(data: Data) -> tuple[Float[np.ndarray, " d"], Float[np.ndarray, "d d"]]:
     """MAE's end state without the diagonal assumption (theory §9): ``(s, B)``.
 
     MAE's population loss is minimized by the prediction map

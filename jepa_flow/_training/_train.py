@@ -40,10 +40,13 @@ extra layers are identity with masked updates (see ``jepa_flow._training._model`
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Bool, Float
 
 from .._core import _validate
 from .._core._batch import float_dtype
@@ -222,7 +225,7 @@ class TrainResult:
         return E
 
 
-def diverged_members(result: TrainResult) -> np.ndarray:
+def diverged_members(result: TrainResult) -> Bool[np.ndarray, "S D E"]:
     """Members whose recorded loss went NaN or above the divergence threshold, ``[S, D, E]``.
 
     The threshold is ``DIVERGED`` in float64 and ``1e30`` in float32 (the loss's dtype).
@@ -313,11 +316,11 @@ def train(
     data: Data,
     config: TrainConfig,
     *,
-    start=None,
-    teacher=None,
-    progress=False,
-    devices=None,
-    on_divergence="raise",
+    start: Params | None = None,
+    teacher: Float[ArrayLike, "d d"] | Params | TrainResult | None = None,
+    progress: bool = False,
+    devices: Sequence[jax.Device] | None = None,
+    on_divergence: Literal["raise", "keep"] = "raise",
 ) -> TrainResult:
     """Train a grid of deep linear JEPA/MAE members in one compiled, vmapped call.
 
