@@ -17,7 +17,9 @@ from ._theory._fullflow import full_flow as full_flow
 from ._theory._layers import Params as Params
 from ._theory._order import OrderAgreement as OrderAgreement
 from ._theory._order import flip_depth as flip_depth
+from ._theory._order import learned_first as learned_first
 from ._theory._order import learned_mask as learned_mask
+from ._theory._order import learned_order as learned_order
 from ._theory._order import learning_order as learning_order
 from ._theory._order import order_agreement as order_agreement
 from ._theory._order import rank_correlation as rank_correlation
@@ -154,7 +156,9 @@ __all__ = [
     "general_critical_time",
     "generalized_basis",
     "learned_directions",
+    "learned_first",
     "learned_mask",
+    "learned_order",
     "learning_order",
     "linear_dynamics",
     "load_dataset",

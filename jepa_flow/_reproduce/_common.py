@@ -38,6 +38,7 @@ __all__ = [
     "feature_colors",
     "feature_label",
     "first_order",
+    "member",
     "plt",
     "rel_error",
     "save",
@@ -87,6 +88,12 @@ def train_run(objective, data, depth, eps, eta, t_max, n_t=160, start=None, teac
         **kw,
     )
     return train(data, config, start=start, teacher=teacher)
+
+
+def member(result):
+    """The only member of a one-member ``TrainResult`` or ``Comparison``, selected by name."""
+    cfg = result.config
+    return result.sel(seed=cfg.seed[0], depth=cfg.depth[0], eta=cfg.eta[0])
 
 
 def choose_eta(objective, lam, var, depth, eps, steps=20000, t_max=None):

@@ -29,21 +29,25 @@ import tempfile
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from .._sweeps._config import parse_config
-from .._sweeps._run import run_sweep
-from .._theory._critical_time import critical_time
-from .._theory._layers import Params
-from .._theory._order import learned_first
-from .._theory._stability import collapses
-from .._theory._targets import ema_half_time_delay, frozen_teacher_lam
-from .._training._compare import compare
-from .._training._data import gaussian
+from .. import (
+    Params,
+    collapses,
+    compare,
+    critical_time,
+    ema_half_time_delay,
+    frozen_teacher_lam,
+    gaussian,
+    learned_first,
+    run_sweep,
+)
+from .. import parse_sweep_config as parse_config
 from ._common import (
     OBJECTIVE_LABEL,
     choose_eta,
     claim,
     feature_colors,
     features_data,
+    member,
     rel_error,
     save,
     subplots,
@@ -127,21 +131,11 @@ def _unbalanced(p, ctx, num, claims, panels) -> None:
                 W=np.broadcast_to(k ** (-1.0 / L) * u0 * np.eye(d), (L, d, d)).copy(),
                 V=k * u0 * np.eye(d),
             )
-            c = compare(
-                _train(
-                    obj,
-                    data,
-                    lam,
-                    var,
-                    L,
-                    eps,
-                    p["steps"],
-                    start=start,
-                    t_factor=p["imbalance_t_factor"],
-                )
-            )
-            tr.append(c.t_star_training[0, 0, 0])
-            ff.append(c.t_star_full[0, 0, 0])
+            steps, t_factor = p["steps"], p["imbalance_t_factor"]
+            r = _train(obj, data, lam, var, L, eps, steps, start=start, t_factor=t_factor)
+            c = member(compare(r))
+            tr.append(c.t_star_training)
+            ff.append(c.t_star_full)
         res[obj] = {
             "training": np.array(tr),
             "full_flow": np.array(ff),
@@ -180,8 +174,8 @@ def _rotation(p, ctx, num, claims, panels) -> None:
             p["steps"],
             eta=float(r0.eta[0]),
         )
-        rot["t_diag"].append(r0.t_star[0, 0, 0])
-        rot["t_rot"].append(r1.t_star[0, 0, 0])
+        rot["t_diag"].append(member(r0).t_star)
+        rot["t_rot"].append(member(r1).t_star)
         rot["first_theory"].append(_first_name(critical_time("jepa", lam, var, Lr, eps)))
     shift_rot = np.array(rot["t_rot"]) / np.array(rot["t_diag"]) - 1
     rot["shift_B"] = shift_rot[:, 1]
@@ -247,9 +241,9 @@ def _ema(p, ctx, num, claims, panels) -> None:
     eta_e = p["ema_eta"]
     for tau in p["tau"]:
         r = _train("jepa", data, lam, var, L, eps, p["steps"], target="ema", tau=tau, eta=eta_e)
-        c = compare(r)  # the continuous EMA of time constant tau - eta (theory §6.2)
-        ema["training"].append(c.t_star_training[0, 0, 0])
-        ema["full_flow"].append(c.t_star_full[0, 0, 0])
+        c = member(compare(r))  # the continuous EMA of time constant tau - eta (theory §6.2)
+        ema["training"].append(c.t_star_training)
+        ema["full_flow"].append(c.t_star_full)
     ema["delay_training"] = np.array(ema["training"]) - t_bal["jepa"]
     ema["delay_first_order"] = ema_half_time_delay(
         lam[None, :], var[None, :], L, eps, np.array(p["tau"])[:, None]
@@ -280,17 +274,16 @@ def _frozen_teacher(p, ctx, num, claims, panels) -> None:
     lam, var, eps, L, data, d, t_bal = ctx
     Ls, Lt = p["student_depth"], p["teacher_depth"]
     teacher_run = _train("jepa", data, lam, var, Lt, eps, p["steps"])
-    t_jepa = teacher_run.wbar[0, 0, 0]
+    t_jepa = member(teacher_run).wbar
     rng = np.random.default_rng(p["teacher_seed"])
     t_rand = np.diag(rng.uniform(0.2, 1.5, d))
     teach = {}
     for name, T in (("random", t_rand), ("jepa_trained", t_jepa)):
         c_lam = frozen_teacher_lam(lam, np.diag(T))  # the MAE flow the student follows
         eta, t_max = choose_eta("mae", c_lam, var, Ls, eps, p["steps"])
-        c = compare(
-            train_run("jepa", data, Ls, eps, eta, t_max, n_t=200, target="frozen", teacher=T)
-        )
-        t_th, t_tr = c.t_star_theory[0, 0, 0], c.t_star_training[0, 0, 0]
+        r = train_run("jepa", data, Ls, eps, eta, t_max, n_t=200, target="frozen", teacher=T)
+        c = member(compare(r))
+        t_th, t_tr = c.t_star_theory, c.t_star_training
         teach[name] = {
             "c": np.diag(T),
             "t_star_theory": t_th,
@@ -355,9 +348,8 @@ var_b = {var[1]!r}
 """
 
 
-def _general_phase(out, p, lam, var, eps, num, claims) -> None:
-    """f. learning order of A, B against init_ratio and tau (general flow, pair sweeps)."""
-    depths = [int(x) for x in p["phase_depths"]]
+def _pair_sweeps(p, lam, var, eps, depths):
+    """The stop-gradient sweep over init_ratio and (when ``phase_tau``) the EMA one over tau."""
     lo, hi, n = p["phase_init_ratio"]
     fmt = dict(depths=depths, eps=float(eps), lam=[float(x) for x in lam])
     fmt["var"] = [float(x) for x in var]
@@ -372,6 +364,60 @@ def _general_phase(out, p, lam, var, eps, num, claims) -> None:
             tau = f"tau = {{logspace = [{lo_t}, {hi_t}, {n_t}]}}"
             text = _PAIR_SWEEP.format(target="ema", init_ratio="1.0", tau=tau, **fmt)
             ema = run_sweep(parse_config(text), tmp + "/tau").columns()
+    return sg, ema
+
+
+def _collapse_claim(lam, var, eps, depths, ratio, first_r, t_ab, col) -> dict:
+    w0 = eps ** (1.0 / np.array(depths, float))[:, None]
+    predicted = collapses((ratio * w0)[..., None], w0[..., None], lam / var)
+    never = all(
+        np.isinf(t_ab[..., j][col[..., j]]).all() and not (first_r[col[..., j]] == j).any()
+        for j in (0, 1)
+    )
+    first_collapse = [
+        [float(ratio[c.argmax()]) if c.any() else None for c in col[i].T]
+        for i in range(len(depths))
+    ]
+    return claim(
+        "7f.general_collapse",
+        "general flow, JEPA: a feature collapses exactly where v0^2 - w0^2 > rho^2 "
+        "(theory §7.2, at every depth from equal layers), and a collapsed feature is never "
+        "learned (t* = inf, never first)",
+        bool((col == predicted).all()) and never and bool(col.any()),
+        depth=depths,
+        smallest_collapsing_init_ratio_AB=first_collapse,
+    )
+
+
+def _ema_order(ema, depths, order_balanced, phase) -> dict:
+    """The EMA sweep's numbers (into ``phase``) and its claim."""
+    shape = (len(depths), -1)
+    tau = ema["tau"].reshape(shape)[0]
+    first_t = ema["first"].reshape(shape)
+    phase.update(
+        tau=tau,
+        first_vs_tau=first_t,
+        t_ratio_vs_tau=ema["t_ratio"].reshape(shape),
+        ok_vs_tau=ema["ok"].reshape(shape),
+    )
+    flips = [float(tau[np.argmax(f != f[0])]) if (f != f[0]).any() else None for f in first_t]
+    return claim(
+        "7f.general_ema_order",
+        "general flow, JEPA with an EMA target (balanced start): at the smallest tau "
+        "the learning order is the stop-gradient one at every depth, and every solve "
+        "succeeded; the first tau where the order differs is listed per depth",
+        bool((first_t[:, 0] == order_balanced).all()) and bool(ema["ok"].all()),
+        depth=depths,
+        tau=tau,
+        first_vs_tau=first_t,
+        first_flip_tau=flips,
+    )
+
+
+def _general_phase(out, p, lam, var, eps, num, claims) -> None:
+    """f. learning order of A, B against init_ratio and tau (general flow, pair sweeps)."""
+    depths = [int(x) for x in p["phase_depths"]]
+    sg, ema = _pair_sweeps(p, lam, var, eps, depths)
     shape = (len(depths), -1)
     ratio = sg["init_ratio"].reshape(shape)[0]
     first_r = sg["first"].reshape(shape)
@@ -401,51 +447,9 @@ def _general_phase(out, p, lam, var, eps, num, claims) -> None:
             max_rel_error=err,
         )
     )
-    w0 = eps ** (1.0 / np.array(depths, float))[:, None]
-    rho = lam / var
-    predicted = collapses((ratio * w0)[..., None], w0[..., None], rho)
-    never = all(
-        np.isinf(t_ab[..., j][col[..., j]]).all() and not (first_r[col[..., j]] == j).any()
-        for j in (0, 1)
-    )
-    first_collapse = [
-        [float(ratio[c.argmax()]) if c.any() else None for c in col[i].T]
-        for i in range(len(depths))
-    ]
-    claims.append(
-        claim(
-            "7f.general_collapse",
-            "general flow, JEPA: a feature collapses exactly where v0^2 - w0^2 > rho^2 "
-            "(theory §7.2, at every depth from equal layers), and a collapsed feature is never "
-            "learned (t* = inf, never first)",
-            bool((col == predicted).all()) and never and bool(col.any()),
-            depth=depths,
-            smallest_collapsing_init_ratio_AB=first_collapse,
-        )
-    )
+    claims.append(_collapse_claim(lam, var, eps, depths, ratio, first_r, t_ab, col))
     if ema is not None:
-        tau = ema["tau"].reshape(shape)[0]
-        first_t = ema["first"].reshape(shape)
-        num["general_phase"].update(
-            tau=tau,
-            first_vs_tau=first_t,
-            t_ratio_vs_tau=ema["t_ratio"].reshape(shape),
-            ok_vs_tau=ema["ok"].reshape(shape),
-        )
-        flips = [float(tau[np.argmax(f != f[0])]) if (f != f[0]).any() else None for f in first_t]
-        claims.append(
-            claim(
-                "7f.general_ema_order",
-                "general flow, JEPA with an EMA target (balanced start): at the smallest tau "
-                "the learning order is the stop-gradient one at every depth, and every solve "
-                "succeeded; the first tau where the order differs is listed per depth",
-                bool((first_t[:, 0] == order_balanced).all()) and bool(ema["ok"].all()),
-                depth=depths,
-                tau=tau,
-                first_vs_tau=first_t,
-                first_flip_tau=flips,
-            )
-        )
+        claims.append(_ema_order(ema, depths, order_balanced, num["general_phase"]))
     _phase_figure(out, depths, ratio, sg["t_ratio"].reshape(shape), col, ema)
 
 
@@ -488,10 +492,7 @@ def _phase_figure(out, depths, ratio, t_ratio, col, ema) -> None:
     save(fig, out / "phase_general.png")
 
 
-def _figure(out, p, panels, L):
-    fig, axes = subplots(1, 5, w=3.4, h=3.4)
-    cols = feature_colors(2)
-    ax = axes[0, 0]
+def _panel_imbalance(ax, panels, L, cols) -> None:
     k, shift = panels["a"]
     for obj, mk in (("jepa", "o-"), ("mae", "s--")):
         for j, nm in enumerate("AB"):
@@ -503,7 +504,9 @@ def _figure(out, p, panels, L):
     ax.set_ylabel("t*_trained / t*_balanced theory - 1")
     ax.set_title(f"a. JEPA and MAE, depth L = {L}:\nunbalanced start", fontsize=9)
     ax.legend(fontsize=6)
-    ax = axes[0, 1]
+
+
+def _panel_rotation(ax, panels, cols) -> None:
     dep, sr = panels["b"]
     for j, nm in enumerate("AB"):
         ax.plot(dep, 100 * sr[:, j], "o-", color=cols[j], label=f"feature {nm}")
@@ -511,7 +514,9 @@ def _figure(out, p, panels, L):
     ax.set_ylabel("t* shift under rotation (%)")
     ax.set_title("b. JEPA, depths %s:\nrandom rotation U" % list(dep), fontsize=9)
     ax.legend(fontsize=7)
-    ax = axes[0, 2]
+
+
+def _panel_non_commuting(ax, panels, L) -> None:
     nc = panels["c"]
     for obj, mk in (("jepa", "o-"), ("mae", "s--")):
         ax.plot(
@@ -533,7 +538,9 @@ def _figure(out, p, panels, L):
     ax.set_ylabel("max relative t* error vs training")
     ax.set_title(f"c. JEPA and MAE, depth L = {L}:\nnon-commuting covariances", fontsize=9)
     ax.legend(fontsize=6)
-    ax = axes[0, 3]
+
+
+def _panel_ema(ax, panels, L, cols) -> None:
     ema = panels["d"]
     tr, ff = np.array(ema["training"]), np.array(ema["full_flow"])
     for j, nm in enumerate("AB"):
@@ -544,7 +551,9 @@ def _figure(out, p, panels, L):
     ax.set_ylabel("critical time t* (gradient-flow time)")
     ax.set_title(f"d. JEPA, depth L = {L}: EMA target", fontsize=9)
     ax.legend(fontsize=6)
-    ax = axes[0, 4]
+
+
+def _panel_teachers(ax, p, panels, cols) -> None:
     teach = panels["e"]
     ticks, names = [], []
     for i, (name, v) in enumerate(teach.items()):
@@ -568,6 +577,16 @@ def _figure(out, p, panels, L):
         fontsize=9,
     )
     ax.legend(fontsize=6)
+
+
+def _figure(out, p, panels, L):
+    fig, axes = subplots(1, 5, w=3.4, h=3.4)
+    cols = feature_colors(2)
+    _panel_imbalance(axes[0, 0], panels, L, cols)
+    _panel_rotation(axes[0, 1], panels, cols)
+    _panel_non_commuting(axes[0, 2], panels, L)
+    _panel_ema(axes[0, 3], panels, L, cols)
+    _panel_teachers(axes[0, 4], p, panels, cols)
     for a in axes[0]:
         a.grid(alpha=0.3)
     fig.tight_layout()

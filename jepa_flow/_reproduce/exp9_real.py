@@ -42,17 +42,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._theory._fullflow import full_flow
-from .._theory._order import learned_order, learning_order, rank_correlation, top_k_overlap
-from .._training._config import TrainConfig
-from .._training._datasets import digit_pairs, patch_pairs, series_pairs
-from .._training._nonlinear import train_nonlinear
-from .._training._real import (
+from .. import (
+    TrainConfig,
     alignment,
     analyze,
+    digit_pairs,
     from_samples,
+    full_flow,
     learned_directions,
+    learned_order,
+    learning_order,
+    patch_pairs,
     principal_components,
+    rank_correlation,
+    series_pairs,
+    top_k_overlap,
+    train,
+    train_nonlinear,
 )
 from ._common import OBJECTIVE_LABEL, OBJECTIVES, choose_eta, claim, plt, save, subplots
 
@@ -103,9 +109,6 @@ _LOADERS = {"patches": patch_pairs, "digits": digit_pairs, "membrane": series_pa
 
 def _train_linear(objective, data, depth, eps, eta, t_max, seeds, n_t):
     """Trained linear models: ``Wbar(t)`` in input coordinates ``[S, R, d, d]``."""
-    from .._training._config import TrainConfig
-    from .._training._train import train
-
     config = TrainConfig(
         objective=objective,
         depth=depth,
@@ -117,9 +120,9 @@ def _train_linear(objective, data, depth, eps, eta, t_max, seeds, n_t):
         t_extra=(),
         keep_latent=True,
     )
-    r = train(data, config)
+    r = train(data, config).sel(depth=depth, eta=eta)  # [seed, ...]
     U = np.asarray(data.U)
-    return r.t[0, 0, 0], U @ r.latent[:, 0, 0] @ U.T
+    return r.t[0], U @ r.latent @ U.T
 
 
 def _per_feature(t, wbar, basis):

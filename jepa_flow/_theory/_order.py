@@ -71,7 +71,7 @@ def learning_order(t_star: Float[ArrayLike, "*batch d"]) -> Int[np.ndarray, "*ba
     return np.lexsort((key, group), axis=-1)
 
 
-def learned_order(t_star) -> np.ndarray:
+def learned_order(t_star: Float[ArrayLike, " d"]) -> Int[np.ndarray, " k"]:
     """Indices of the learned features (``0 < t* < inf``) only, in learning order (§10).
 
     Examples:
@@ -85,7 +85,7 @@ def learned_order(t_star) -> np.ndarray:
     return order[learned_mask(t)[order]]
 
 
-def learned_first(t_star) -> np.ndarray:
+def learned_first(t_star: Float[ArrayLike, "*batch d"]) -> Int[np.ndarray, "*batch"]:
     """Index of the first-learned feature along the last axis (-1 where none is learned).
 
     A feature with ``t* = 0`` is not learned first: it is not learned at all.
