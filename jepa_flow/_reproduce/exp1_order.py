@@ -2,7 +2,7 @@
 
 Two features, A (larger ``lam``, smaller ``rho``) and B (smaller ``lam``,
 larger ``rho``), balanced start ``eps``. ``wbar(t)`` of JEPA and MAE at each
-depth (``jepa_flow._study.run_study``: ``dynamics.png``,
+depth (``jepa_flow._reproduce._study.write_study``: ``dynamics.png``,
 ``critical_times.png``, ``summary.json``, ``trajectory.npz``), the depth at
 which JEPA's order flips, and how that depth grows with ``log(1/eps)``.
 """
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._theory._critical_time import critical_time
-from .._theory._order import flip_depth
+from .. import critical_time, flip_depth
 from ._common import claim, plt, save
-from ._study import make_features, run_study
+from ._study import make_features, write_study
 
 NAME = "1_order_reversal"
 TITLE = "Learning order reversal (two features, depths 1-8)"
@@ -52,17 +51,9 @@ PARAMS = {
 
 def run(out, p) -> dict:
     feats = make_features(p["lam"], p["var"])
-    summary = run_study(
-        out,
-        ["jepa", "mae"],
-        feats,
-        p["depths"],
-        p["eps"],
-        n_t=p["n_t"],
-        force=True,
-        log=lambda *_: None,
-    )
-    depths = np.asarray(p["depths"])
+    depths = np.asarray(p["depths"], int)
+    objectives, eps = ["jepa", "mae"], float(p["eps"])
+    summary = write_study(out, objectives, feats, depths, eps, None, p["n_t"], lambda *_: None)
     t = {
         o: np.stack([summary["objectives"][o]["t_star"][n] for n in feats.names], axis=-1)
         for o in ("jepa", "mae")
