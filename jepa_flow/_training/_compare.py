@@ -353,74 +353,14 @@ def compare(result: TrainResult, *, full: bool | None = None) -> Comparison:
     if not isinstance(result, TrainResult):
         raise ValueError(f"result must be a TrainResult from train(); got {type(result).__name__}")
     r, cfg = result, result.config
-    d = r.data.d
     obj_th, lam, var = _per_feature_theory(r)
-    exact = _per_feature_exact(r)
-    rotated = not np.array_equal(np.asarray(r.data.U), np.eye(d))
-    flow_tau = ema_flow_tau(cfg.tau, r.eta) if cfg.target == "ema" else np.zeros(r.eta.size)
-    S, D, E = r.t_star.shape[:3]
-    wstar = r.level / cfg.fraction  # [D, d]
-    grid = (S, D, E, d)
-    t_th_all = np.empty(grid)
-    t_full = np.full(grid, np.nan)
-    use_full = np.zeros(grid, bool)
-    curve_th = np.empty_like(r.norm)
-    curve_full = np.full_like(r.norm, np.nan)
-    predicted = [[[() for _ in range(E)] for _ in range(D)] for _ in range(S)]
-    seen, seen_full = [], []
-    for b in range(D):
-        L = int(r.depth[b])
-        t_th = np.asarray(critical_time(obj_th, lam, var, L, cfg.eps, cfg.fraction))
-        gain = capture_gain(lam, var, L, t_th) if obj_th == "jepa" else np.zeros((d, d))
-        for e in range(E):
-            t = r.t[0, b, e]
-            # padded (last time repeated) to the run's fixed record count: runs of any
-            # length share one compiled trajectory (a training sweep's etas)
-            t_pad = np.pad(t, (0, max(record_slots(cfg) - t.size, 0)), mode="edge")
-            th = np.asarray(simulate(obj_th, lam, var, L, cfg.eps, t_pad).wbar)[: t.size]
-            delta0 = perturbation_size(
-                cfg.scale if cfg.init == "balanced" else 1.0, r.eta[e], r.data.batch, rotated
-            )
-            pred = predicted_captures(gain, delta0)
-            captured = np.zeros(d, bool)
-            captured[[c.feature for c in pred]] = True
-            need_full = (captured | (not exact)) & (full is not False)
-            for s in range(S):
-                member = (s, b, e)
-                predicted[s][b][e] = pred
-                t_th_all[member] = t_th
-                curve_th[member] = th
-                use_full[member] = need_full
-                if full is False or (full is None and not need_full.any()):
-                    continue
-                ff = full_flow(
-                    cfg.objective,
-                    r.data,
-                    r.W0[member],
-                    r.V0[member],
-                    L,
-                    t,
-                    r.level[b],
-                    target=cfg.target,
-                    tau=float(flow_tau[e]),
-                    teacher=r.teacher,
-                )
-                curve_full[member] = np.asarray(ff.norm)
-                if bool(ff.ok):
-                    t_full[member] = np.asarray(ff.t_star)
-                if r.latent is not None:
-                    seen_full += seen_captures(
-                        t, np.asarray(ff.latent), wstar[b], t_full[member], t_th, member
-                    )
-            if r.latent is not None:
-                for s in range(S):
-                    member = (s, b, e)
-                    seen += seen_captures(
-                        t, r.latent[member], wstar[b], r.t_star[member], t_th, member
-                    )
-    t_tr = r.t_star
+    grids = _Grids.empty(r)
+    for b in range(r.t_star.shape[1]):
+        _compare_depth(r, b, obj_th, lam, var, full, grids)
+    t_tr, t_th_all, t_full, use_full = r.t_star, grids.t_theory, grids.t_full, grids.use_full
     ref = np.where(use_full, t_full, t_th_all)
-    followed = _followed(r, use_full, curve_th, curve_full, wstar)
+    wstar = r.level / cfg.fraction  # [D, d]
+    followed = _followed(r, use_full, grids.curve_theory, grids.curve_full, wstar)
 
     def trusted(x):
         return np.where(followed, x, np.nan)
@@ -443,9 +383,107 @@ def compare(result: TrainResult, *, full: bool | None = None) -> Comparison:
         order_theory=order_th,
         order_training=order_tr,
         order_agrees=np.all(order_th == order_tr, axis=-1) & followed.all(axis=-1),
-        captures_predicted=tuple(tuple(tuple(x) for x in row) for row in predicted),
-        captures=tuple(seen),
-        captures_full=tuple(seen_full),
-        curve_theory=curve_th,
-        curve_full=curve_full,
+        captures_predicted=tuple(tuple(tuple(x) for x in row) for row in grids.predicted),
+        captures=tuple(grids.seen),
+        captures_full=tuple(grids.seen_full),
+        curve_theory=grids.curve_theory,
+        curve_full=grids.curve_full,
     )
+
+
+@dataclasses.dataclass
+class _Grids:
+    """What ``compare`` fills member by member (``[S, D, E, ...]``) and the events it sees."""
+
+    t_theory: np.ndarray
+    t_full: np.ndarray
+    use_full: np.ndarray
+    curve_theory: np.ndarray
+    curve_full: np.ndarray
+    predicted: list
+    seen: list
+    seen_full: list
+
+    @classmethod
+    def empty(cls, r: TrainResult) -> _Grids:
+        S, D, E, d = r.t_star.shape
+        return cls(
+            t_theory=np.empty((S, D, E, d)),
+            t_full=np.full((S, D, E, d), np.nan),
+            use_full=np.zeros((S, D, E, d), bool),
+            curve_theory=np.empty_like(r.norm),
+            curve_full=np.full_like(r.norm, np.nan),
+            predicted=[[[() for _ in range(E)] for _ in range(D)] for _ in range(S)],
+            seen=[],
+            seen_full=[],
+        )
+
+
+def _theory_curve(r: TrainResult, obj_th, lam, var, L, t) -> np.ndarray:
+    """The per-feature flow's ``wbar`` at the records ``t`` ``[R, d]``.
+
+    The save times are padded (last time repeated) to the run's fixed record
+    count: runs of any length share one compiled trajectory (a training sweep's etas).
+    """
+    t_pad = np.pad(t, (0, max(record_slots(r.config) - t.size, 0)), mode="edge")
+    return np.asarray(simulate(obj_th, lam, var, L, r.config.eps, t_pad).wbar)[: t.size]
+
+
+def _predicted(r: TrainResult, gain, e: int):
+    """Captures predicted for learning rate ``e`` and the features they capture ``[d]``."""
+    cfg, d = r.config, r.data.d
+    rotated = not np.array_equal(np.asarray(r.data.U), np.eye(d))
+    scale = cfg.scale if cfg.init == "balanced" else 1.0
+    pred = predicted_captures(gain, perturbation_size(scale, r.eta[e], r.data.batch, rotated))
+    captured = np.zeros(d, bool)
+    captured[[c.feature for c in pred]] = True
+    return pred, captured
+
+
+def _compare_depth(r: TrainResult, b: int, obj_th, lam, var, full, grids: _Grids) -> None:
+    """Every member of depth index ``b``: theory, predicted captures, full flow where needed."""
+    cfg, d = r.config, r.data.d
+    S, _, E = r.t_star.shape[:3]
+    L = int(r.depth[b])
+    exact = _per_feature_exact(r)
+    flow_tau = ema_flow_tau(cfg.tau, r.eta) if cfg.target == "ema" else np.zeros(r.eta.size)
+    wstar = r.level[b] / cfg.fraction
+    t_th = np.asarray(critical_time(obj_th, lam, var, L, cfg.eps, fraction=cfg.fraction))
+    gain = capture_gain(lam, var, L, t_th) if obj_th == "jepa" else np.zeros((d, d))
+    for e in range(E):
+        t = r.t[0, b, e]
+        th = _theory_curve(r, obj_th, lam, var, L, t)
+        pred, captured = _predicted(r, gain, e)
+        need_full = (captured | (not exact)) & (full is not False)
+        for s in range(S):
+            member = (s, b, e)
+            grids.predicted[s][b][e] = pred
+            grids.t_theory[member] = t_th
+            grids.curve_theory[member] = th
+            grids.use_full[member] = need_full
+            if full is False or (full is None and not need_full.any()):
+                continue
+            ff = full_flow(
+                cfg.objective,
+                r.data,
+                r.W0[member],
+                r.V0[member],
+                L,
+                t,
+                r.level[b],
+                target=cfg.target,
+                tau=float(flow_tau[e]),
+                teacher=r.teacher,
+            )
+            grids.curve_full[member] = np.asarray(ff.norm)
+            if bool(ff.ok):
+                grids.t_full[member] = np.asarray(ff.t_star)
+            if r.latent is not None:
+                latent = np.asarray(ff.latent)
+                t_own = grids.t_full[member]
+                grids.seen_full += seen_captures(t, latent, wstar, t_own, t_th, member)
+        if r.latent is not None:
+            for s in range(S):
+                member = (s, b, e)
+                t_own = r.t_star[member]
+                grids.seen += seen_captures(t, r.latent[member], wstar, t_own, t_th, member)
