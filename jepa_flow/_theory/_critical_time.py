@@ -93,11 +93,10 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact",
             to float64 rounding, no ODE), ``"ode"`` (the hitting time as an
             integral of the flow, by a Gauss-Legendre rule whose node count
             follows ``rtol``; no event and no root finder; relative error below
-            ``rtol``, and about 1e-13 over depth 1-16 at the default, except
-            where ``eps`` lies within a hair of the level: the time then
-            hinges on ``log(u_p / u0) ~ 0`` and the inputs' float64 rounding
-            limits every method alike, to about ``1e-16 |log u0| / log(u_p /
-            u0)``; see ``jepa_flow._theory._ode`` for the accuracy tables), or
+            ``rtol``, except where ``eps`` lies within a hair of the level: the
+            time then hinges on ``log(u_p / u0) ~ 0`` and the inputs' float64
+            rounding limits every method alike, to about ``1e-16 |log u0| /
+            log(u_p / u0)``; the accuracy tables are in docs/solvers.md), or
             ``"series"`` (the leading small-eps asymptotics, independent of
             ``fraction``; rough at moderate eps).
         rtol: relative tolerance of ``method="ode"`` (ignored by the others);
@@ -110,9 +109,8 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact",
     computation gives one device per core).
 
     Precision: the computation runs in float64 when ``jax_enable_x64`` is on
-    and in float32 otherwise; float32 is supported (see ``docs/precision.md``:
-    ``exact`` and ``ode`` agree with float64 to 1.3e-4 relative at worst over
-    depth 1-8, and inputs must be normal float32 numbers).
+    and in float32 otherwise; float32 is supported (its accuracy is measured
+    in docs/precision.md; inputs must be normal float32 numbers).
 
     Members that cannot be computed never raise and never stop the batch:
     ``lam <= 0`` gives ``inf`` (never learned, not an error); a member whose

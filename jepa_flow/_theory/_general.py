@@ -56,11 +56,10 @@ with ``z = 0`` and ``v = rho`` in the bracket (``K0 = var exp(a y0) v0 rho``,
 same non-stiff, depth-independent integrand as the balanced flow's hitting
 time (theory §8.2; at ``init_ratio = 1`` this is exactly that integral). The
 1-D flows are a quadrature: ``diffrax.Dopri8`` with a PID controller at
-``rtol = atol = 1e-10`` (float64; measured relative error below 1e-9 against
-the exact times of theory §4; 1e-12 gives about 1e-13 at 1.5 times the cost), 10-35
-steps per feature whatever the depth or eps; the most below ``init_ratio = 1``,
-where ``v`` rises at rate ``1 / init_ratio^2`` in ``y`` at the start. Large
-batches are sorted by a predictor of the step count and solved in chunks
+``rtol = atol = 1e-10`` (float64: relative error below 1e-9 against the exact
+times of theory §4; steps and cost in docs/solvers.md), the most steps below
+``init_ratio = 1``, where ``v`` rises at rate ``1 / init_ratio^2`` in ``y`` at
+the start. Large batches are sorted by a predictor of the step count and solved in chunks
 (``_ode.map_chunks``), as a vmapped solve runs until its slowest member ends.
 
 The EMA target adds a fast variable: ``z`` relaxes at rate ``1 / (tau K)`` in
@@ -76,32 +75,20 @@ scalar equation in ``z``. ``_solve_ema`` writes Kvaerno's 5(4) ESDIRK
 this system: ``NEWTON_ITERATIONS`` (2) scalar Newton steps per stage with the
 exact derivative, started from the previous stage's value moved along its
 slope and kept above the bracket's pole, and one ``lax.while_loop``
-advancing a whole chunk of members (a vectorized step, not a vmapped
-diffrax solve with a ``lineax`` linear solve per member and Newton
-iteration: about 0.2 us per member and step on one CPU core against about
-30 us). Its step tolerance is ``rtol`` (default 1e-8; the error of ``T``
-relative to ``T``, which can end far below 1): relative error about 1e-8,
-at most 5e-8 against scipy's Radau at 1e-12 on the unreduced flow in ``t``
-over the benchmark's grid (``tau`` in [0.1, 100], ``init_ratio`` in [0.1,
-1000], depth 1-4), a median of 73 steps per rising feature there and at most
-about 250. Long ``tau`` costs little more: 70-270 steps from ``tau = 1e3`` to
-``1e6`` (features A and B, depth 1 and 4; the same relative error). The
-maximum error is about 5 ``rtol`` from 1e-7 to 1e-11 (measured against 1e-12
-on 1024 configurations); the median steps are 48, 71, 114, 189 and 320 (the
-old default, 1e-11) there. ``tau = 0`` holds ``z = 0`` (the stop-gradient
-flow, as theory §6.2 defines it). ``EMA_CHUNK`` members per loop (the chunks
-sorted by an effort that includes ``tau K`` at the level, the best single
-predictor of the steps): 64 measured fastest, 32 1.1 times and 128-256 1.5
-times slower in CPU time (the loop runs until its slowest member ends; with
-the sort a chunk's slowest member takes about 1.3 times the mean steps). A
-queue, where a lane that finishes takes the next member, was measured no
-faster (its scatter of the results costs more per step than the idle lanes
-it saves).
+advancing a whole chunk of members (a vectorized step, far cheaper than a
+vmapped diffrax solve with a ``lineax`` linear solve per member and Newton
+iteration). Its step tolerance is ``rtol`` (default 1e-8; the error of ``T``
+relative to ``T``, which can end far below 1), and its relative error is of
+the order of that tolerance, long ``tau`` included (docs/solvers.md has the
+measurements against scipy's Radau, the step counts and the cost).
+``tau = 0`` holds ``z = 0`` (the stop-gradient flow, as theory §6.2 defines
+it). ``EMA_CHUNK`` members per loop, the chunks sorted by an effort that
+includes ``tau K`` at the level (the best single predictor of the steps;
+the loop runs until its slowest member ends).
 
 Tolerances follow the dtype (theory §8.3): ``1e-10`` (explicit) and ``1e-8``
-(EMA) in float64, ``1e-6`` in float32 (EMA error about 5e-6 there), or the
-caller's ``rtol``. ``ok`` is False where a solve failed (the time is then
-NaN), never hidden in a batch.
+(EMA) in float64, ``1e-6`` in float32, or the caller's ``rtol``. ``ok`` is
+False where a solve failed (the time is then NaN), never hidden in a batch.
 """
 
 from __future__ import annotations

@@ -75,9 +75,8 @@ def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
 
     Precision: float64 when ``jax_enable_x64`` is on, float32 otherwise (no
     warning; see ``docs/precision.md``). In float32 the default ``rtol`` is
-    1.2e-5 and each point lies on the exact trajectory to 8e-4 relative in
-    time at worst, 3e-6 typically (99th percentile 8e-5; measured over depth
-    1-8, lam 1e-2..1e2, rho 10^-1.5..10^0.5, eps 1e-6..1e-1). ``ok`` is False
+    1.2e-5 and each point lies on the exact trajectory to about 1e-3 relative
+    in time at worst (docs/solvers.md). ``ok`` is False
     for a member whose solve did not finish (its trajectory is NaN), never a
     silent wrong curve.
 
