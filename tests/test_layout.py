@@ -106,6 +106,20 @@ def test_the_api_reference_lists_every_public_name():
 # Size limits (issue 17.7): small functions and modules read, test and review better.
 MAX_FUNCTION_LINES = 80  # non-blank lines, the docstring excluded, nested functions included
 MAX_MODULE_LINES = 600
+# Over the limits and being split in another branch of this round (issue 17.7); an entry
+# that no longer exceeds its limit must be removed (test_pending_sizes_are_still_over).
+PENDING_FUNCTIONS = {
+    "jepa_flow/_cli/_train.py _add_data_args": "CLI hostile-input branch edits this file",
+    "jepa_flow/_cli/_train.py _add_run_args": "CLI hostile-input branch edits this file",
+    "jepa_flow/_reproduce/exp3_phase.py run": "waits for the SweepKind interface (sweeps branch)",
+    "jepa_flow/_sweeps/_config.py parse_config": "sweeps branch (SweepKind) rewrites it",
+    "jepa_flow/_sweeps/_train.py parse_train": "sweeps branch (SweepKind) rewrites it",
+    "jepa_flow/_training/_train.py train": "host-overhead branch splits it",
+}
+PENDING_MODULES = {
+    "jepa_flow/_sweeps/_train.py": "sweeps branch (SweepKind) splits it",
+    "jepa_flow/_theory/_general.py": "host-overhead branch rewrites it",
+}
 
 
 def code_lines(node: ast.AST, lines: list[str]) -> int:
@@ -126,10 +140,7 @@ def _function_sizes(path: Path):
     lines = text.splitlines()
     for node in ast.walk(ast.parse(text)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            yield (
-                f"{path.relative_to(ROOT.parent)}:{node.lineno} {node.name}",
-                code_lines(node, lines),
-            )
+            yield f"{path.relative_to(ROOT.parent)} {node.name}", code_lines(node, lines)
 
 
 def test_code_lines_counts_code_not_docstrings():
@@ -138,23 +149,37 @@ def test_code_lines_counts_code_not_docstrings():
     assert code_lines(node, src.splitlines()) == 4  # def, y = x, the comment, return
 
 
-def test_no_function_is_longer_than_80_lines():
-    long = [
-        f"{name}: {n} lines"
+def _long_functions() -> dict[str, int]:
+    return {
+        name: n
         for path in [*_modules(), ROOT / "__init__.py"]
         for name, n in _function_sizes(path)
         if n > MAX_FUNCTION_LINES
-    ]
+    }
+
+
+def _long_modules() -> dict[str, int]:
+    return {
+        str(path.relative_to(ROOT.parent)): n
+        for path in [*_modules(), ROOT / "__init__.py"]
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+
+
+def test_no_function_is_longer_than_80_lines():
+    long = [f"{k}: {n} lines" for k, n in _long_functions().items() if k not in PENDING_FUNCTIONS]
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines of code:\n" + "\n".join(long)
 
 
 def test_no_module_is_longer_than_600_lines():
-    long = [
-        f"{path.relative_to(ROOT.parent)}: {n} lines"
-        for path in [*_modules(), ROOT / "__init__.py"]
-        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
-    ]
+    long = [f"{k}: {n} lines" for k, n in _long_modules().items() if k not in PENDING_MODULES]
     assert not long, f"modules over {MAX_MODULE_LINES} lines:\n" + "\n".join(long)
+
+
+def test_pending_sizes_are_still_over():
+    done = sorted(set(PENDING_FUNCTIONS) - set(_long_functions()))
+    done += sorted(set(PENDING_MODULES) - set(_long_modules()))
+    assert not done, f"within the limits now: remove from the pending lists: {done}"
 
 
 # Experiments are applications of the library: they import its public names
