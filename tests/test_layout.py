@@ -111,7 +111,6 @@ MAX_MODULE_LINES = 600
 PENDING_FUNCTIONS = {
     "jepa_flow/_cli/_train.py _add_data_args": "CLI hostile-input branch edits this file",
     "jepa_flow/_cli/_train.py _add_run_args": "CLI hostile-input branch edits this file",
-    "jepa_flow/_reproduce/exp3_phase.py run": "waits for the SweepKind interface (sweeps branch)",
     "jepa_flow/_sweeps/_config.py parse_config": "sweeps branch (SweepKind) rewrites it",
     "jepa_flow/_sweeps/_train.py parse_train": "sweeps branch (SweepKind) rewrites it",
     "jepa_flow/_training/_train.py train": "host-overhead branch splits it",
