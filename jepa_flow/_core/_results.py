@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +79,7 @@ def _decode(obj, arrays):
     return obj
 
 
-def save_result(result, path) -> tuple[Path, Path]:
+def save_result(result: Any, path: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``result`` to ``path.json`` and ``path.npz`` (atomically); returns both paths.
 
     Examples:
@@ -101,7 +103,7 @@ def save_result(result, path) -> tuple[Path, Path]:
     return js, nz
 
 
-def load_result(path):
+def load_result(path: str | os.PathLike) -> Any:
     """Read a result written by ``save_result`` (``path`` without the suffixes).
 
     Examples:
