@@ -93,3 +93,31 @@ def test_training_status():
 @pytest.mark.parametrize("name", ["BudgetError", "DirectoryLocked", "DivergenceError"])
 def test_errors_are_exported_value_errors(name):
     assert issubclass(getattr(jf, name), ValueError) and name in jf.__all__
+
+
+def test_general_flow_status():
+    # feature A (lam 1, var 2) at depth 1: balanced, starting above half its level
+    # (eps = 0.4 > 0.25), collapsing (init_ratio 600), never learned (lam < 0)
+    res = jf.general_critical_time(
+        "jepa", [1.0, 1.0, 1.0, -1.0], 2.0, 1, [1e-3, 0.4, 1e-3, 1e-3],
+        init_ratio=[1.0, 1.0, 600.0, 1.0],
+    )  # fmt: skip
+    assert list(np.asarray(res.status)) == [
+        S.SUCCESSFUL,
+        S.STARTS_ABOVE_LEVEL,
+        S.NEVER_LEARNED,
+        S.NEVER_LEARNED,
+    ]
+
+
+def test_general_flow_status_reports_the_step_budget(monkeypatch):
+    from jepa_flow._theory import _general
+
+    monkeypatch.setattr(_general, "MAX_STEPS", 3)
+    _general._general_function.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="solve failed"):
+            res = jf.general_critical_time("mae", 1.0, 2.0, 3, 1e-3, init_ratio=0.1)
+        assert int(res.status) == S.MAX_STEPS_REACHED and np.isnan(res.t_star)
+    finally:
+        _general._general_function.cache_clear()

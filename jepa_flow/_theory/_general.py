@@ -106,6 +106,7 @@ from .._core import _validate
 from .._core._batch import flatten_padded, float_dtype
 from .._core._devices import batch_sharding, local_devices, over_devices
 from .._core._results import register_result
+from .._core._status import Status
 from ._ode import CHUNK, map_chunks, min_rtol
 from ._stability import collapses
 from ._targets import frozen_teacher_lam
@@ -449,12 +450,15 @@ class GeneralCriticalTime:
         collapsed: True where ``w -> 0`` (theory §7.2; also ``lam <= 0``).
         ok: False where the solve failed.
         num_steps: solver steps per member.
+        status: (a property) each member's ``Status``: ``SUCCESSFUL``,
+            ``STARTS_ABOVE_LEVEL`` (``t_star = 0``), ``NEVER_LEARNED``
+            (collapsed, or ``lam <= 0``), ``MAX_STEPS_REACHED`` or ``FAILED``.
 
     Examples:
         >>> r = GeneralCriticalTime(np.array([1.0]), np.array([0.5]), np.array([False]),
         ...                         np.array([True]), np.array([12]))
-        >>> bool(r.ok.all()), float(r.t_star[0])
-        (True, 1.0)
+        >>> bool(r.ok.all()), float(r.t_star[0]), r.status.tolist()
+        (True, 1.0, [0])
     """
 
     t_star: np.ndarray
@@ -462,6 +466,25 @@ class GeneralCriticalTime:
     collapsed: np.ndarray
     ok: np.ndarray
     num_steps: np.ndarray
+
+    @property
+    def status(self) -> np.ndarray:
+        """Each member's ``Status`` code, from ``t_star``, ``collapsed``, ``ok`` and the steps."""
+        return general_status(self.t_star, self.collapsed, self.ok, self.num_steps)
+
+
+def general_status(t_star, collapsed, ok, num_steps) -> np.ndarray:
+    """``Status`` codes of general-flow members (``GeneralCriticalTime.status``).
+
+    A failed member ran out of steps when it used the whole budget of its
+    solver (``MAX_STEPS`` diffrax steps, ``MAX_STEPS_EMA`` EMA attempts).
+    """
+    t_star, collapsed, ok, steps = (np.asarray(x) for x in (t_star, collapsed, ok, num_steps))
+    budget = (steps == MAX_STEPS) | (steps >= MAX_STEPS_EMA)
+    failed = np.where(budget, int(Status.MAX_STEPS_REACHED), int(Status.FAILED))
+    code = np.where(t_star == 0, int(Status.STARTS_ABOVE_LEVEL), int(Status.SUCCESSFUL))
+    code = np.where(collapsed, int(Status.NEVER_LEARNED), code)
+    return np.where(ok, code, failed)
 
 
 def _check_target(target) -> str:
