@@ -9,6 +9,8 @@ For the documented float64 accuracy, enable x64 before any jax computation::
 The ``jepa-flow`` command line does this itself.
 """
 
+from importlib import metadata as _metadata
+
 # theory: the balanced per-feature flow and its derived quantities (docs/theory.md §3-§4, §10)
 from ._theory._critical_time import critical_time as critical_time
 from ._theory._critical_time import fixed_point as fixed_point
@@ -101,10 +103,15 @@ from ._core._results import load_result as load_result
 from ._core._results import save_result as save_result
 
 # figures
+from ._plotting._analysis import plot_analysis as plot_analysis
 from ._plotting._compare import plot_compare as plot_compare
 from ._plotting._compare import plot_train as plot_train
 
-__version__ = "0.1.0"
+# the version is written once, in pyproject.toml; the installed package's metadata carries it
+try:
+    __version__ = _metadata.version("jepa_flow")
+except _metadata.PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BudgetError",
@@ -170,6 +177,7 @@ __all__ = [
     "parse_sweep_config",
     "patch_pairs",
     "perturbation_size",
+    "plot_analysis",
     "plot_compare",
     "plot_train",
     "predicted_captures",

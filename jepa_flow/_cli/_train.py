@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from .._core import _validate
-from .._core._budget import check_budget
+from .._core._budget import check_budget, resolve
 from .._core._io import (
     _to_jsonable,
     check_job_out,
+    figure_bytes,
+    load_npy,
     remove_stale_tmp,
     write_bytes_atomic,
     write_json_atomic,
@@ -36,6 +38,8 @@ from ._core import _add_precision_arg, _set_precision, add_budget_args
 # A model-step is about a microsecond on a CPU core for small d: 1e9 is a
 # quarter of an hour at best. Raise it with --max-model-steps.
 MAX_MODEL_STEPS = 1e9
+# an upper estimate of the bytes of a run's figure, JSON records and inputs.json
+FILES_BYTES = 2**20
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -276,7 +280,7 @@ def register(subparsers) -> None:
     _add_data_args(p)
     _add_run_args(p)
     _add_output_args(p)
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=run_train, defaults={a.dest: a.default for a in p._actions})
     p = subparsers.add_parser(
         "compare",
         help="train and compare with the gradient-flow theory",
@@ -286,7 +290,7 @@ def register(subparsers) -> None:
     _add_data_args(p)
     _add_run_args(p)
     _add_output_args(p)
-    p.set_defaults(func=run_compare)
+    p.set_defaults(func=run_compare, defaults={a.dest: a.default for a in p._actions})
 
 
 _REAL_FLAGS = {  # flag attribute -> load_dataset option, per data set
@@ -306,7 +310,11 @@ def _real_data(args):
         given = [f for f in _REAL_FLAGS["patches"] if getattr(args, f) is not None]
         if given:
             raise ValueError(f"--{given[0].replace('_', '-')} does not apply to a .npz file")
-        return from_npz(args.data, **source)
+        try:
+            return from_npz(args.data, max_bytes=resolve(args.max_memory)[0], **source)
+        except ValueError as err:  # name the flag
+            msg = str(err).removeprefix("path ")
+            raise ValueError(f"--data {msg}" if msg != str(err) else f"--data: {msg}") from None
     own = {opt: getattr(args, f) for f, opt in _REAL_FLAGS[args.data].items()}
     own = {k: v for k, v in own.items() if v is not None}
     other = [
@@ -329,11 +337,60 @@ def _real_data(args):
         raise ValueError(msg) from None
 
 
-def _data_from(args):
+_MODEL_FLAGS = {  # generative model -> its own flags (theory §5)
+    "gaussian": ("lam", "var"),
+    "noisy_views": ("s", "nu", "c"),
+    "linear_dynamics": ("a", "var"),
+}
+_ALL_MODEL_FLAGS = ("lam", "var", "s", "nu", "c", "a")
+
+
+def _given(args, dest: str) -> bool:
+    """Whether ``--dest`` was on the command line: argparse keeps the default object
+    itself otherwise (a value given equal to a default int may read as not given)."""
+    return getattr(args, dest) is not args.defaults[dest]
+
+
+def _ignored(args) -> list[tuple[str, str]]:
+    """``(flag, why)`` for every option given that this run would not use."""
+    real = args.data not in _data.MODELS
+    own = () if real else _MODEL_FLAGS[args.data]
+    rules = [(f, f"--data {args.data} does not use it") for f in _ALL_MODEL_FLAGS if f not in own]
+    if not real:
+        rules += [(f, "it applies to real data") for f in ("n_features", "power", "data_seed")]
+    else:
+        rules += [(f, "real data are used as given") for f in ("rotation", "rotation_seed")]
+    rules += [
+        ("sampler", "it chooses the minibatch sampler, and no --batch is given")
+        if args.batch is None
+        else ("sampler", "real data are sampled by rows")
+        if real
+        else None,
+        ("rotation_seed", "--rotation is identity") if args.rotation != "random" else None,
+        ("momentum", "it applies to --optimizer momentum")
+        if args.optimizer != "momentum"
+        else None,
+        ("tau", "it applies to --target ema") if args.target != "ema" else None,
+    ]
+    return [(f, why) for f, why in filter(None, rules) if _given(args, f)]
+
+
+def _refuse_ignored(args) -> None:
+    """Refuse an option that this run would silently ignore (before anything runs)."""
+    ignored = _ignored(args)
+    if ignored:
+        flag, why = ignored[0]
+        raise ValueError(f"--{flag.replace('_', '-')} is not used by this run: {why}")
+
+
+def _data_source_name(args) -> None:
     if args.data not in _data.MODELS + DATASETS and not args.data.endswith(".npz"):
         raise ValueError(
             f"--data must be one of {_data.MODELS + DATASETS} or a FILE.npz; got {args.data!r}"
         )
+
+
+def _data_from(args):
     if args.data in DATASETS or args.data.endswith(".npz"):
         return _real_data(args)
     if args.rotation_seed < 0:
@@ -362,12 +419,13 @@ def _data_from(args):
 def _teacher(args):
     if args.teacher is None:
         return None
-    if not args.teacher.is_file():
-        raise ValueError(f"--teacher {str(args.teacher)!r} is not a file")
+    cap = resolve(args.max_memory)[0]
     if args.teacher.name.endswith(".json"):  # a saved TrainResult (train.json + train.npz)
-        r = load_result(args.teacher.with_suffix(""))
+        r = load_result(args.teacher.with_suffix(""), max_bytes=cap)
+        if not hasattr(r, "wbar"):
+            raise ValueError(f"--teacher {str(args.teacher)!r} is not the train.json of a run")
         return r.wbar.reshape(-1, *r.wbar.shape[-2:])[0]
-    return np.load(args.teacher)
+    return load_npy(args.teacher, "--teacher", cap)
 
 
 def _default_t_max(config: TrainConfig, data) -> float:
@@ -402,15 +460,17 @@ def _config(args, data) -> TrainConfig:
     )
     try:
         config = TrainConfig(**fields)
+        if default_t_max:
+            config = dataclasses.replace(config, steps=None, t_max=_default_t_max(config, data))
     except ValueError as err:  # name the flag, not the field
         msg = str(err)
         for name in sorted(fields, key=len, reverse=True):
             if msg.startswith(f"{name} "):
                 msg = f"--{name.replace('_', '-')} " + msg[len(name) + 1 :]
                 break
+        if default_t_max:
+            msg = msg.replace("t_max =", "the default --t-max (3 x the latest critical time) =")
         raise ValueError(msg) from None
-    if default_t_max:
-        config = dataclasses.replace(config, steps=None, t_max=_default_t_max(config, data))
     return config
 
 
@@ -430,10 +490,13 @@ def _check_run(args, config: TrainConfig, data) -> None:
     n_rec = record_slots(config)
     per_record = 2 + 4 * d + d * d  # loss, t, sv/norm/diag/offdiag, latent
     params = 2 * (layers + 1) * d * d  # initial and final W, V
+    arrays = 8.0 * members * (n_rec * per_record + params)
     check_budget(
         "the training run",
-        memory=8.0 * members * (n_rec * per_record + params),
+        memory=arrays,
+        disk=2 * arrays + FILES_BYTES,  # records (and the comparison's curves), figure, JSON
         max_memory=args.max_memory,
+        max_disk=args.max_disk,
     )
 
 
@@ -467,6 +530,8 @@ def _prepare(args):
     finished, is accepted without ``--force`` and recomputed in place.
     """
     _set_precision(args)  # before the data's arrays are made
+    _data_source_name(args)
+    _refuse_ignored(args)
     data = _data_from(args)
     config = _config(args, data)
     teacher = _teacher(args)
@@ -507,14 +572,23 @@ def _run_nonlinear(args, data, config, inputs) -> int:
     return 0
 
 
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    png = figure_bytes(fig, dpi=120)
+    plt.close(fig)
+    return png
+
+
 def run_train(args) -> int:
     data, config, teacher, inputs = _prepare(args)
     if args.encoder != "linear":
         return _run_nonlinear(args, data, config, inputs)
     r = train(data, config, teacher=teacher, progress=not args.no_progress)
+    png = _png(plot_train(r))  # rendered before anything is written
     with _locked_out(args, inputs) as out:
         save_result(r, out / "train")
-        plot_train(r, out / "train.png")
+        write_bytes_atomic(out / "train.png", png)
     print(f"wrote {out}/train.json, train.npz, train.png")
     for b, L in enumerate(r.depth):
         t = np.array2string(r.t_star[0, b, 0], precision=5)
@@ -528,10 +602,11 @@ def run_compare(args) -> int:
     data, config, teacher, inputs = _prepare(args)
     config = dataclasses.replace(config, keep_latent=True)
     c = compare(train(data, config, teacher=teacher, progress=not args.no_progress))
+    png = _png(plot_compare(c))  # rendered before anything is written
     with _locked_out(args, inputs) as out:
         save_result(c, out / "compare")
         write_json_atomic(out / "summary.json", c.summary())
-        plot_compare(c, out / "compare.png")
+        write_bytes_atomic(out / "compare.png", png)
     print(f"wrote {out}/compare.json, compare.npz, summary.json, compare.png")
     for k in ("t_star_theory", "t_star_training", "rel_error"):
         print(f"{k:16s}{np.array2string(np.asarray(getattr(c, k), float), precision=5)}")

@@ -93,7 +93,8 @@ def format_size(n: float) -> str:
 def parse_size(name: str, value) -> int:
     """A size in bytes from an int, a float or a string like ``"16G"``, ``"500MB"``, ``"2TiB"``.
 
-    Raises ``ValueError`` naming ``name`` for anything else or a size <= 0.
+    Raises ``ValueError`` naming ``name`` for anything else, a size below 1
+    byte (``0``, ``1e-300``) or an infinite one.
     """
     if isinstance(value, bool) or value is None:
         raise ValueError(f"{name} must be a size such as 4G or 500M; got {value!r}")
@@ -105,8 +106,8 @@ def parse_size(name: str, value) -> int:
         raise ValueError(
             f"{name} must be a size such as 4G, 500M or 1T (bytes if no unit); got {value!r}"
         )
-    if not (math.isfinite(size) and size > 0):
-        raise ValueError(f"{name} must be a positive, finite size; got {value!r}")
+    if not (math.isfinite(size) and size >= 1):
+        raise ValueError(f"{name} must be a finite size of at least 1 byte; got {value!r}")
     return int(min(size, 2**62))
 
 

@@ -14,7 +14,7 @@ import enum
 
 import numpy as np
 
-__all__ = ["Status", "crossing_status", "failure_message", "status_ok"]
+__all__ = ["Status", "crossing_status", "failure_counts_message", "failure_message", "status_ok"]
 
 
 class Status(enum.IntEnum):
@@ -85,15 +85,18 @@ def failure_message(status, where: str, dtype: str) -> str | None:
         critical_time: 3 of 4 members returned as NaN: 1 not reached within the sol
     """
     status = np.asarray(status)
-    bad = ~status_ok(status)
-    if not bad.any():
+    counts = np.bincount(np.ravel(status), minlength=len(Status))
+    return failure_counts_message(counts, status.size, where, dtype)
+
+
+def failure_counts_message(counts, n: int, where: str, dtype: str) -> str | None:
+    """``failure_message`` from the members' counts per code (``counts[code]``, ``n`` members)."""
+    failures = [code for code in Status if not code.ok and code < len(counts) and counts[code]]
+    if not failures:
         return None
-    reasons = "; ".join(
-        f"{int((status == code).sum())} {code.describe(dtype)}"
-        for code in Status
-        if not code.ok and (status == code).any()
-    )
-    return f"{where}: {int(bad.sum())} of {status.size} members returned as NaN: {reasons}"
+    bad = int(sum(counts[code] for code in failures))
+    reasons = "; ".join(f"{int(counts[code])} {code.describe(dtype)}" for code in failures)
+    return f"{where}: {bad} of {n} members returned as NaN: {reasons}"
 
 
 def crossing_status(t_star, level, xp=np):

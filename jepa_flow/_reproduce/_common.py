@@ -19,7 +19,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._core._io import save_figure_atomic
-from .._plotting._dynamics import OBJECTIVE_LABEL, feature_colors, feature_label, plt
+from .._plotting._dynamics import (
+    OBJECTIVE_LABEL,
+    feature_colors,
+    feature_label,
+    plain_log_labels,
+    plt,
+)
 from .._theory._critical_time import critical_time
 from .._theory._order import rel_error
 from .._theory._stability import convergence_rate
@@ -39,6 +45,7 @@ __all__ = [
     "feature_label",
     "first_order",
     "member",
+    "plain_log_labels",
     "plt",
     "rel_error",
     "save",

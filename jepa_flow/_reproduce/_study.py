@@ -3,6 +3,7 @@
 ``write_study`` integrates every (objective, depth, feature) with ``simulate``,
 computes exact critical times and fixed points, and writes to ``out``:
 
+- ``inputs.json``: the study's inputs (written first);
 - ``trajectory.npz``: ``t [T]``, ``wbar``/``u`` ``[T, n_objective, n_depth,
   n_feature]``, ``wbar_star``/``t_star`` ``[n_objective, n_depth, n_feature]``
   and the inputs (``objective``, ``depth``, ``lam``, ``var``, ``rho``, ``eps``);
@@ -11,15 +12,14 @@ computes exact critical times and fixed points, and writes to ``out``:
   from depth 1's (the flip depth);
 - ``dynamics.png`` (``wbar / wbar*`` against ``t``) and ``critical_times.png``.
 
-Every file is written atomically. The command-line job around it (inputs,
-budgets, the output directory's checks and lock, resuming) is
-``jepa_flow._cli._study.run_study``.
+Every file is written atomically. The command-line job around it (inputs and
+their overflow checks, budgets, the output directory's checks and lock,
+resuming) is ``jepa_flow._cli._study.run_study``.
 """
 
 from __future__ import annotations
 
 import json
-import string
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +34,7 @@ from .._core._io import (
     write_json_atomic,
     write_npz_atomic,
 )
-from .._plotting._dynamics import close, critical_time_figure, dynamics_figure
+from .._plotting._dynamics import close, critical_time_figure, dynamics_figure, feature_names
 
 TIME_CONVENTION = (
     "gradient-flow time t with unit rate on every parameter (gradient descent with step eta "
@@ -86,8 +86,7 @@ def make_features(lam, var=None, rho=None) -> Features:
         raise ValueError("var = lam / rho must be finite and > 0 (over- or underflow)")
     if not np.all(np.isfinite(rho_arr)):
         raise ValueError("rho = lam / var must be finite (lam too large for var)")
-    n = lam.size
-    names = tuple(string.ascii_uppercase[i] if n <= 26 else f"f{i}" for i in range(n))
+    names = feature_names(lam.size)
     return Features(np.array(lam, float), np.array(var_arr, float), names)
 
 
@@ -123,20 +122,31 @@ def study_inputs(objectives, features, depths, eps, t_max, n_t) -> str:
     return json.dumps(_to_jsonable(inputs), indent=2, allow_nan=False) + "\n"
 
 
-def write_study(out, objectives, features, depths, eps, t_max, n_t, log) -> dict:
-    """Write ``inputs.json``, then compute the study and write its files; the summary.
-
-    The inputs are taken as valid (``jepa_flow._cli._study.run_study`` checks
-    them): ``objectives`` a list, ``depths`` integers, ``eps`` a float.
-    """
-    inputs = (objectives, features, depths, eps, t_max, n_t)
-    write_bytes_atomic(out / "inputs.json", study_inputs(*inputs).encode())
-    d_col = depths[:, None].astype(float)
+def study_arrays(objectives, features, depths, eps):
+    """``(t_star, wbar_star)`` ``[objective, depth, feature]``: exact critical times and
+    fixed points (theory §3-§4)."""
+    d_col = np.asarray(depths, float)[:, None]
     t_star = np.stack(
         [np.asarray(critical_time(o, features.lam, features.var, d_col, eps)) for o in objectives]
     )
     wbar_star = np.stack(
         [np.asarray(fixed_point(o, features.lam, features.var, d_col)) for o in objectives]
+    )
+    return t_star, wbar_star
+
+
+def write_study(out, objectives, features, depths, eps, t_max, n_t, log, derived=None) -> dict:
+    """Write ``inputs.json``, then compute the study and write its files; the summary.
+
+    The inputs are taken as valid (``jepa_flow._cli._study.run_study`` checks
+    them): ``objectives`` a list, ``depths`` integers, ``eps`` a float;
+    ``derived``: ``study_arrays``' result when the caller has it already.
+    """
+    inputs = study_inputs(objectives, features, depths, eps, t_max, n_t)
+    write_bytes_atomic(out / "inputs.json", inputs.encode())
+    d_col = depths[:, None].astype(float)
+    t_star, wbar_star = (
+        study_arrays(objectives, features, depths, eps) if derived is None else derived
     )
     t = time_grid(t_star, t_max, n_t)
     trajs = [simulate(o, features.lam, features.var, d_col, eps, t) for o in objectives]

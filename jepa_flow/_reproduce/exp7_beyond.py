@@ -48,6 +48,7 @@ from ._common import (
     feature_colors,
     features_data,
     member,
+    plain_log_labels,
     rel_error,
     save,
     subplots,
@@ -450,26 +451,36 @@ def _general_phase(out, p, lam, var, eps, num, claims) -> None:
     claims.append(_collapse_claim(lam, var, eps, depths, ratio, first_r, t_ab, col))
     if ema is not None:
         claims.append(_ema_order(ema, depths, order_balanced, num["general_phase"]))
-    _phase_figure(out, depths, ratio, sg["t_ratio"].reshape(shape), col, ema)
+    _phase_figure(out, depths, ratio, sg["t_ratio"].reshape(shape), t_ab, col, ema)
 
 
-def _phase_figure(out, depths, ratio, t_ratio, col, ema) -> None:
+def _phase_figure(out, depths, ratio, t_ratio, t_ab, col, ema) -> None:
     fig, axes = subplots(1, 2, w=4.2, h=3.4)
     cmap = [f"C{i}" for i in range(len(depths))]
     ax = axes[0, 0]
     for i, L in enumerate(depths):
-        live = ~col[i].any(-1)
+        at_start = (t_ab[i] == 0).any(-1)  # t* = 0: not ranked (theory §10)
+        live = ~col[i].any(-1) & ~at_start
         ax.plot(ratio[live], t_ratio[i][live], "o-", color=cmap[i], ms=3, label=f"L = {L}")
         gone = col[i].any(-1)
         if gone.any():
             ax.plot(ratio[gone], np.ones(gone.sum()), "x", color=cmap[i], ms=6)
+        if at_start.any():  # along the bottom edge, one row per depth
+            y = np.full(at_start.sum(), 0.03 + 0.04 * i)
+            ax.plot(
+                ratio[at_start], y, "^", color=cmap[i], ms=6, transform=ax.get_xaxis_transform()
+            )
     ax.axhline(1.0, color="k", lw=0.8)
     ax.axvline(1.0, color="0.6", lw=0.8, ls=":")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("init_ratio = v0 / w0 (1: balanced start)")
     ax.set_ylabel("t*_B / t*_A  (< 1: B learned first)")
-    ax.set_title("f. JEPA, stop-gradient: start imbalance\n(x: a feature collapses)", fontsize=9)
+    ax.set_title(
+        "f. JEPA, stop-gradient: start imbalance\n"
+        "(x: a feature collapses; ^ at the bottom: one starts at its level, t* = 0)",
+        fontsize=9,
+    )
     ax.legend(fontsize=7)
     ax = axes[0, 1]
     if ema is None:
@@ -488,6 +499,7 @@ def _phase_figure(out, depths, ratio, t_ratio, col, ema) -> None:
     ax.set_title("f. JEPA, EMA target, balanced start", fontsize=9)
     for a in axes[0]:
         a.grid(alpha=0.3)
+        plain_log_labels(a.yaxis)
     fig.tight_layout()
     save(fig, out / "phase_general.png")
 

@@ -463,6 +463,16 @@ def _departure(out, p, num, claims) -> None:
     os.replace(sweep_dir / "train_sweep.png", out / DEPARTURE_FIGURE)
 
 
+def _rate_label(obj, depth, rate) -> str:
+    """Legend entry of a growth curve: the measured rate, and gamma for JEPA (theory §7.1)."""
+    head = f"{OBJECTIVE_LABEL[obj]} L={depth}: "
+    if not np.isfinite(rate["measured"]):  # A never learned in the window: nothing to fit
+        text = head + "no growth phase to measure"
+    else:
+        text = head + f"rate {rate['measured']:.3g}"
+    return text + (f" (gamma {rate['gamma']:.3g})" if rate["gamma"] is not None else "")
+
+
 def _panel_capture(ax, p, tB, L, cols) -> None:
     s = np.asarray(p["scales"])
     for obj, mk in (("jepa", "o"), ("mae", "s")):
@@ -498,15 +508,7 @@ def _panel_capture(ax, p, tB, L, cols) -> None:
 def _panel_growth(ax, p, curves, rates) -> None:
     for (obj, Lr), (t, d, start) in curves.items():
         ls = "-" if obj == "jepa" else ":"
-        ax.plot(
-            t,
-            d,
-            ls,
-            lw=1.3,
-            label=f"{OBJECTIVE_LABEL[obj]} L={Lr}: rate "
-            f"{rates[f'{obj}_L{Lr}']['measured']:.4g}"
-            + (f" (gamma {rates[f'{obj}_L{Lr}']['gamma']:.4g})" if obj == "jepa" else ""),
-        )
+        ax.plot(t, d, ls, lw=1.3, label=_rate_label(obj, Lr, rates[f"{obj}_L{Lr}"]))
     ax.set_yscale("log")
     ax.set_xscale("log")
     ax.set_ylim(1e-16, 2)

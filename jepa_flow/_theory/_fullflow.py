@@ -41,6 +41,24 @@ RTOL_F32 = 1e-6  # float32 (theory §8.3: 1e-10 is below its resolution)
 ATOL_F32 = 1e-9
 MAX_STEPS = 200_000
 _GRID = 4096  # dense-output points scanned for each feature's first crossing
+# The dense output keeps every step's interpolation data for all ``max_steps`` steps up
+# front (about 10 states a step for Tsit5): 200,000 steps of a d = 16, depth-2 state were
+# 7 GB. A solve first gets the steps that fit in DENSE_BYTES (at least MIN_STEPS) and
+# reruns with MAX_STEPS only if it runs out; the steps taken do not depend on the buffer.
+DENSE_BYTES = 512 * 2**20
+DENSE_STATES_PER_STEP = 10
+MIN_STEPS = 4096
+
+
+def dense_steps(state_size: int, itemsize: int) -> int:
+    """The steps of a first dense solve of ``state_size`` numbers (see ``DENSE_BYTES``).
+
+    Examples:
+        >>> dense_steps(3 * 16 * 16, 8), dense_steps(3 * 2 * 2, 8)  # d = 16 and 2, depth 2
+        (8738, 200000)
+    """
+    fit = DENSE_BYTES // (DENSE_STATES_PER_STEP * state_size * itemsize)
+    return int(min(MAX_STEPS, max(MIN_STEPS, fit)))
 
 
 def tolerances(dtype) -> tuple[float, float]:
@@ -80,8 +98,16 @@ def full_flow_field(objective, target, t, y, args):
     return dW, -R @ E.T, dWT
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "target"))
-def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, level):
+@functools.partial(jax.jit, static_argnames=("objective", "target", "max_steps"))
+def _solve(objective, target, *args, max_steps):
+    """The solve and its crossings, every matrix product in full precision (no TF32)."""
+    with jax.default_matmul_precision("highest"):
+        return _solve_traced(objective, target, *args, max_steps=max_steps)
+
+
+def _solve_traced(
+    objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, level, *, max_steps
+):
     mask = layer_mask(depth, W0.shape[0])
     y0 = (W0, V0, W0 if target == "ema" else None)
     args = (Sxx, Syx, teacher, mask, tau)
@@ -97,10 +123,11 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, leve
         args=args,
         saveat=diffrax.SaveAt(ts=ts, dense=True),
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=MAX_STEPS,
+        max_steps=max_steps,
         throw=False,
     )
     solver = solver_status(sol)
+    short = sol.result == diffrax.RESULTS.max_steps_reached
 
     def norms(t):
         return jnp.linalg.norm(wbar(sol.evaluate(t)[0]) @ U, axis=0)
@@ -126,7 +153,7 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, leve
 
     t_star = jnp.where(found, jax.vmap(bisect)(jnp.arange(U.shape[0]), first), jnp.inf)
     status = jnp.where(solver == SOLVED, crossing_status(t_star, level, jnp), solver)
-    return latent, t_star, status, sol.stats["num_steps"]
+    return latent, t_star, status, sol.stats["num_steps"], short
 
 
 @register_result
@@ -231,20 +258,14 @@ def full_flow(
     d = data.d
     teacher = jnp.zeros((d, d)) if teacher is None else jnp.asarray(teacher)
     ts = jnp.asarray(np.asarray(t, float))
-    latent, t_star, status, steps = _solve(
-        objective,
-        target,
-        data.Sxx,
-        data.Syx,
-        data.U,
-        teacher,
-        jnp.asarray(float(tau)),
-        jnp.asarray(depth),
-        jnp.asarray(W0),
-        jnp.asarray(V0),
-        ts,
-        jnp.asarray(level),
-    )
+    W0, V0 = jnp.asarray(W0), jnp.asarray(V0)
+    args = (data.Sxx, data.Syx, data.U, teacher, jnp.asarray(float(tau)), jnp.asarray(depth))
+    args += (W0, V0, ts, jnp.asarray(level))
+    state = W0.size * (2 if target == "ema" else 1) + V0.size
+    first = dense_steps(state, ts.dtype.itemsize)
+    latent, t_star, status, steps, short = _solve(objective, target, *args, max_steps=first)
+    if bool(short) and first < MAX_STEPS:  # rare: a long solve, with the full buffer
+        latent, t_star, status, steps, _ = _solve(objective, target, *args, max_steps=MAX_STEPS)
     return FullFlow(
         t=ts,
         latent=latent,

@@ -93,20 +93,23 @@ False where a solve failed (the time is then NaN), never hidden in a batch.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import warnings
+from typing import Literal
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from .._core import _validate
-from .._core._batch import flatten_padded, float_dtype
-from .._core._devices import batch_sharding, local_devices, over_devices
+from .._core._batch import Program, float_dtype, run
+from .._core._devices import batch_sharding, over_devices
 from .._core._results import register_result
 from .._core._status import Status
+from .._core._warn import JepaFlowWarning
 from ._ode import CHUNK, map_chunks, min_rtol
 from ._stability import collapses
 from ._targets import frozen_teacher_lam
@@ -377,7 +380,7 @@ def general_kernel(kind: str, lam, var, depth, eps, init_ratio, tau, fraction, *
     """General-flow critical times of flat, validated arrays (pure, unjitted).
 
     ``kind`` (``flow_kind``) and ``rtol`` (None: ``default_general_rtol``)
-    are static; for a frozen teacher pass ``lam = frozen_teacher_lam(lam, c)``.
+    are static; for a frozen teacher pass ``lam = frozen_teacher_lam(lam, teacher)``.
     Returns ``(t_star, wbar_final, collapsed, ok, num_steps)``;
     ``vmap``/``shard_map`` over chunks like ``critical_time_kernel``.
     """
@@ -438,9 +441,9 @@ def general_kernel(kind: str, lam, var, depth, eps, init_ratio, tau, fraction, *
 
 
 @register_result
-@dataclasses.dataclass(frozen=True)
-class GeneralCriticalTime:
-    """Result of ``general_critical_time``: arrays of the broadcast shape.
+class GeneralCriticalTime(eqx.Module):
+    """Result of ``general_critical_time``: JAX arrays of the broadcast shape (a PyTree,
+    so it can leave ``jax.jit`` and ``jax.vmap``).
 
     Attributes:
         t_star: first time ``wbar`` reaches ``fraction * wbar_final`` (0 for a
@@ -461,30 +464,29 @@ class GeneralCriticalTime:
         (True, 1.0, [0])
     """
 
-    t_star: np.ndarray
-    wbar_final: np.ndarray
-    collapsed: np.ndarray
-    ok: np.ndarray
-    num_steps: np.ndarray
+    t_star: Float[Array, "..."]
+    wbar_final: Float[Array, "..."]
+    collapsed: Bool[Array, "..."]
+    ok: Bool[Array, "..."]
+    num_steps: Int[Array, "..."]
 
     @property
-    def status(self) -> np.ndarray:
+    def status(self) -> Int[Array, "..."]:
         """Each member's ``Status`` code, from ``t_star``, ``collapsed``, ``ok`` and the steps."""
         return general_status(self.t_star, self.collapsed, self.ok, self.num_steps)
 
 
-def general_status(t_star, collapsed, ok, num_steps) -> np.ndarray:
-    """``Status`` codes of general-flow members (``GeneralCriticalTime.status``).
+def general_status(t_star, collapsed, ok, num_steps) -> Int[Array, "..."]:
+    """``Status`` codes of general-flow members (``GeneralCriticalTime.status``; traceable).
 
     A failed member ran out of steps when it used the whole budget of its
     solver (``MAX_STEPS`` diffrax steps, ``MAX_STEPS_EMA`` EMA attempts).
     """
-    t_star, collapsed, ok, steps = (np.asarray(x) for x in (t_star, collapsed, ok, num_steps))
-    budget = (steps == MAX_STEPS) | (steps >= MAX_STEPS_EMA)
-    failed = np.where(budget, int(Status.MAX_STEPS_REACHED), int(Status.FAILED))
-    code = np.where(t_star == 0, int(Status.STARTS_ABOVE_LEVEL), int(Status.SUCCESSFUL))
-    code = np.where(collapsed, int(Status.NEVER_LEARNED), code)
-    return np.where(ok, code, failed)
+    budget = (num_steps == MAX_STEPS) | (num_steps >= MAX_STEPS_EMA)
+    failed = jnp.where(budget, int(Status.MAX_STEPS_REACHED), int(Status.FAILED))
+    code = jnp.where(t_star == 0, int(Status.STARTS_ABOVE_LEVEL), int(Status.SUCCESSFUL))
+    code = jnp.where(collapsed, int(Status.NEVER_LEARNED), code)
+    return jnp.where(ok, code, failed)
 
 
 def _check_target(target) -> str:
@@ -494,18 +496,18 @@ def _check_target(target) -> str:
 
 
 def general_critical_time(
-    objective,
-    lam,
-    var,
-    depth,
-    eps,
+    objective: Literal["jepa", "mae"],
+    lam: Float[ArrayLike, "..."],
+    var: Float[ArrayLike, "..."],
+    depth: Int[ArrayLike, "..."],
+    eps: Float[ArrayLike, "..."],
     *,
-    init_ratio=1.0,
-    target="stopgrad",
-    tau=0.0,
-    c=1.0,
-    fraction=0.5,
-    rtol=None,
+    init_ratio: Float[ArrayLike, "..."] = 1.0,
+    target: Literal["stopgrad", "ema", "frozen"] = "stopgrad",
+    tau: Float[ArrayLike, "..."] = 0.0,
+    teacher: Float[ArrayLike, "..."] = 1.0,
+    fraction: Float[ArrayLike, "..."] = 0.5,
+    rtol: float | None = None,
 ) -> GeneralCriticalTime:
     """Critical time of the general per-feature flow (theory §6.1-§6.3, §7.2).
 
@@ -523,9 +525,10 @@ def general_critical_time(
         eps: ``wbar(0)``, > 0.
         init_ratio: ``v0 / w0``, > 0.
         target: JEPA's target, ``"stopgrad"``, ``"ema"`` (time constant
-            ``tau``) or ``"frozen"`` (teacher entry ``c``); ignored for MAE.
+            ``tau``) or ``"frozen"`` (``teacher``); ignored for MAE.
         tau: EMA time constant in flow time, >= 0 (0 is the stop-gradient).
-        c: frozen teacher's entry along the feature, any real.
+        teacher: the frozen teacher along the feature, ``c = e^T Wbar_T e`` (theory
+            §6.3), any real.
         fraction: the level as a fraction of the fixed point reached, in (0, 1).
         rtol: the solver's step tolerance, in [16 machine epsilons, 0.1]; None
             gives 1e-10 for the 1-D flows (relative error below 1e-9) and 1e-8
@@ -537,7 +540,9 @@ def general_critical_time(
 
     Raises:
         ValueError: for an unknown objective or target, or a value out of
-            range (named, with its allowed range), before anything is compiled.
+            range (named, with its allowed range), before any result is
+            returned (values are checked inside the compiled solve, as in
+            ``critical_time``; under ``jax.jit`` at run time).
 
     Examples:
         Feature A of theory §4 (lam 1, var 2) at depth 1, eps = 1e-3: the
@@ -561,41 +566,69 @@ def general_critical_time(
         >>> sg = jf.general_critical_time("jepa", 1.0, 2.0, 2, 1e-3)
         >>> print(round(float(ema.t_star - sg.t_star), 3))
         7.068
-        >>> frozen = jf.general_critical_time("jepa", 1.0, 2.0, 2, 1e-3, target="frozen", c=0.5)
+        >>> frozen = jf.general_critical_time(
+        ...     "jepa", 1.0, 2.0, 2, 1e-3, target="frozen", teacher=0.5
+        ... )
         >>> mae = jf.critical_time("mae", 0.5, 2.0, 2, 1e-3)
         >>> print(round(float(frozen.t_star), 4), round(float(mae), 4))
         59.6913 59.6913
     """
     _validate.check_objective(objective)
     _check_target(target)
-    ratio = _validate.as_positive("init_ratio", init_ratio)
-    tau = _validate.as_real("tau", tau)
-    if (tau < 0).any():
-        raise ValueError(f"tau must be >= 0 (allowed range [0, inf)); got {tau.min()!r}")
-    c = _validate.as_real("c", c)
+    kind = flow_kind(objective, target)
+    frozen = objective == "jepa" and target == "frozen"
+    if kind != "ema":  # ignored: checked here, never broadcast
+        _validate.as_nonnegative("tau", tau)
+    if not frozen:
+        _validate.as_real("teacher", teacher)
     if rtol is not None:
         dtype = float_dtype()
         rtol = _validate.check_rtol(rtol, min_rtol(dtype), jnp.dtype(dtype).name)
-    shape, p = _validate.feature_params(lam, var, depth, eps, fraction)
-    kind = flow_kind(objective, target)
-    if objective == "jepa" and target == "frozen":
-        p["lam"] = frozen_teacher_lam(p["lam"], c)
-    arrays = dict(p, init_ratio=ratio, tau=tau if kind == "ema" else np.zeros(()))
-    shape, arrays = _validate.broadcast(**arrays)
-    devices = local_devices()
-    flat, n = flatten_padded(arrays, _FILL, multiple=len(devices))
-    if n < 64 * len(devices):
-        devices = devices[:1]
-    dispatch, gather = general_function(kind, devices, rtol)
-    out = gather(dispatch(*(flat[k] for k in KERNEL_INPUTS)))
-    t_star, wbar_final, collapsed, ok, steps = (x[:n].reshape(shape) for x in out)
-    if not ok.all():
+    values = dict(init_ratio=init_ratio, tau=tau, teacher=teacher, lam=lam, var=var, depth=depth)
+    values["eps"] = eps
+    values["fraction"] = fraction
+    outputs, counts, n = run(general_program(kind, kind == "ema", frozen, rtol), values)
+    if counts is not None:  # status 1: the solve failed
         warnings.warn(
-            f"general_critical_time: the solve failed for {int((~ok).sum())} of {n} members "
+            f"general_critical_time: the solve failed for {int(counts[1])} of {n} members "
             "(returned as NaN)",
+            JepaFlowWarning,
             stacklevel=2,
         )
-    return GeneralCriticalTime(t_star, wbar_final, collapsed, ok, steps)
+    return GeneralCriticalTime(*outputs)
+
+
+def _general_kernel(kind, rtol, flat):
+    lam = frozen_teacher_lam(flat["lam"], flat["teacher"]) if "teacher" in flat else flat["lam"]
+    tau = flat["tau"] if "tau" in flat else jnp.zeros_like(lam)
+    args = (lam, flat["var"], flat["depth"], flat["eps"], flat["init_ratio"], tau)
+    outputs = general_kernel(kind, *args, flat["fraction"], rtol=rtol)
+    return outputs, (~outputs[3]).astype(jnp.int8)  # status 1: the solve failed
+
+
+def _any_failed(outputs):
+    return ~outputs[3].all()  # ok
+
+
+@functools.cache
+def general_program(kind: str, ema: bool, frozen: bool, rtol) -> Program:
+    """``general_critical_time``'s batched computation: ``tau`` is a parameter of the EMA
+    flow only, ``teacher`` of the frozen teacher only."""
+    params = (("init_ratio", "positive"),)
+    params += (("tau", "nonneg"),) if ema else ()
+    params += (("teacher", "real"),) if frozen else ()
+    params += (("lam", "real"), ("var", "positive"), ("depth", "depth"), ("eps", "positive"))
+    params += (("fraction", "fraction"),)
+    return Program(
+        key=("general_critical_time", kind, ema, frozen, rtol),
+        params=params,
+        fill=tuple((name, _FILL.get(name, 1.0)) for name, _ in params),
+        kernel=functools.partial(_general_kernel, kind, rtol),
+        subnormal=("lam", "var", "eps", "fraction"),
+        n_status=2,
+        needs_counts=_any_failed,
+        multiple=EMA_CHUNK if kind == "ema" else CHUNK,
+    )
 
 
 def general_function(kind: str, devices: tuple, rtol=None):

@@ -80,6 +80,8 @@ tables, float32) are in docs/solvers.md.
 
 from __future__ import annotations
 
+import functools
+
 import diffrax
 import jax
 import jax.numpy as jnp
@@ -102,11 +104,13 @@ MAX_STEPS_DENSE = 1024
 CHUNK = 1024
 
 
+@functools.cache
 def default_rtol(dtype) -> float:
     """The default relative tolerance: 1e-12 in float64, ``100 eps`` (1.2e-5) in float32."""
     return max(1e-12, 100.0 * float(jnp.finfo(dtype).eps))
 
 
+@functools.cache
 def min_rtol(dtype) -> float:
     """The smallest tolerance the dtype can honour: 16 machine epsilons."""
     return 16.0 * float(jnp.finfo(dtype).eps)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 from jaxtyping import ArrayLike, Float, Int
 
@@ -28,10 +29,14 @@ def frozen_teacher_lam(
         teacher: the frozen teacher along each feature, ``c_j = e_j^T Wbar_T e_j``
             (its diagonal in the feature basis); broadcasts with ``lam``.
 
+    numpy in, numpy out (float64); a JAX array in (or a tracer), a JAX array out.
+
     Examples:
         >>> frozen_teacher_lam([1.0, 0.8], [0.5, 2.0]).tolist()
         [0.5, 1.6]
     """
+    if isinstance(lam, jax.Array) or isinstance(teacher, jax.Array):
+        return teacher * lam  # traceable: the batched general flow
     return np.asarray(teacher, float) * np.asarray(lam, float)
 
 

@@ -22,6 +22,9 @@ OBJECTIVES = ("jepa", "mae")
 TARGETS = ("stopgrad", "ema", "frozen")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 INITS = ("balanced", "random", "given")
+# jax.default_matmul_precision names: "highest" is full float32 (or float64) products;
+# "high" and "default" let a GPU use TF32 (a 10-bit mantissa) and a TPU bfloat16 passes
+MATMUL_PRECISIONS = ("highest", "high", "default")
 MAX_TRAIN_DEPTH = 64
 
 
@@ -103,6 +106,12 @@ class TrainConfig:
             then holds the times). ``()`` records the log-spaced steps only.
         keep_latent: record ``U^T Wbar U`` at every record (None: when it is
             under 1e7 numbers).
+        matmul_precision: precision of every matrix product of the run
+            (``jax.default_matmul_precision``): ``"highest"`` (the default:
+            full float32 or float64 products on every device), or ``"high"``
+            or ``"default"``, which let an A100/H100/H200 GPU use TF32 (about
+            three fewer digits in float32; float64 is unaffected) and a TPU
+            bfloat16 passes, for speed. CPUs compute every choice in full.
 
     Examples:
         >>> cfg = TrainConfig(objective="mae", depth=[1, 2], eta=0.01, t_max=50.0)
@@ -131,6 +140,7 @@ class TrainConfig:
     n_t: int = 120
     t_extra: tuple[float, ...] | Literal["auto"] = "auto"
     keep_latent: bool | None = None
+    matmul_precision: str = "highest"
 
     def __post_init__(self):
         def put(name, value):
@@ -144,6 +154,11 @@ class TrainConfig:
             raise ValueError("give exactly one of t_max (flow time, > 0) and steps (int >= 1)")
         if self.t_max is not None:
             put("t_max", _scalar("t_max", self.t_max, 0.0, lo_open=True))
+            if max(self.eta) > self.t_max:  # not one step would fit before t_max
+                raise ValueError(
+                    f"eta must be at most t_max = {self.t_max:g} (one step covers flow time "
+                    f"eta); got {max(self.eta):g}"
+                )
         else:
             put("steps", _ints("steps", self.steps, 1)[0])
         put("eps", _scalar("eps", self.eps, 0.0, lo_open=True))
@@ -171,6 +186,7 @@ class TrainConfig:
             put("t_extra", _times("t_extra", self.t_extra))
         if self.keep_latent is not None and not isinstance(self.keep_latent, (bool, np.bool_)):
             raise ValueError(f"keep_latent must be True, False or None; got {self.keep_latent!r}")
+        _choice("matmul_precision", self.matmul_precision, MATMUL_PRECISIONS)
 
     @property
     def n_steps(self) -> int:

@@ -23,13 +23,14 @@ deterministic under ``seed``; ``load_dataset(name, **options)`` wraps one in
 from __future__ import annotations
 
 import os
-import zipfile
 from typing import Any, Literal
 
 import numpy as np
 from jaxtyping import Float
 
 from .._core import _validate
+from .._core._budget import DEFAULT_MAX_MEMORY, parse_size
+from .._core._io import load_npz
 from ._data import Data
 from ._real import from_samples
 
@@ -46,10 +47,17 @@ def _int(name, value, lo, hi=None):
     return int(value)
 
 
+# the largest noise std accepted: the shipped views are of order 1 (|x| <= 1.4)
+MAX_NOISE = 1e6
+
+
 def _noise(noise):
     noise = float(_validate.as_real("noise", noise))
-    if noise < 0:
-        raise ValueError(f"noise must be >= 0 (pixel noise std); got {noise}")
+    if not 0 <= noise <= MAX_NOISE:
+        raise ValueError(
+            f"noise must lie in [0, {MAX_NOISE:g}] (noise std; the views are of order 1); "
+            f"got {noise:g}"
+        )
     return noise
 
 
@@ -263,11 +271,15 @@ def load_dataset(name: Literal["patches", "digits", "membrane"], **options: Any)
     return from_samples(x, y, **src)
 
 
-def from_npz(path: str | os.PathLike, **options: Any) -> Data:
+def from_npz(
+    path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_MEMORY, **options: Any
+) -> Data:
     """A ``Data`` source from a ``.npz`` file holding arrays ``x`` and ``y`` (``[n, d]``).
 
     ``options`` are those of ``from_samples``. Raises ``ValueError`` when the
-    file cannot be read or lacks ``x`` or ``y``.
+    file is not a regular file, is larger than ``max_bytes`` (bytes or a size
+    such as ``"8G"``; default the 4 GiB memory budget) unpacked, cannot be
+    read as a ``.npz`` archive, or lacks ``x`` or ``y``.
 
     Examples:
         A round trip gives the source of ``from_samples`` on the same arrays:
@@ -290,15 +302,10 @@ def from_npz(path: str | os.PathLike, **options: Any) -> Data:
         (True, 1.0)
     """
     _, src = _split("npz", options, ())
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("x", "y") if k not in z.files]
-            if missing:
-                raise ValueError(
-                    f"path {str(path)!r} must hold arrays 'x' and 'y'; missing {missing} "
-                    f"(has {z.files})"
-                )
-            x, y = z["x"], z["y"]
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"path {str(path)!r} is not a readable .npz file: {err}") from err
-    return from_samples(x, y, **src)
+    z = load_npz(path, "path", parse_size("max_bytes", max_bytes))
+    missing = [k for k in ("x", "y") if k not in z]
+    if missing:
+        raise ValueError(
+            f"path {str(path)!r} must hold arrays 'x' and 'y'; missing {missing} (has {list(z)})"
+        )
+    return from_samples(z["x"], z["y"], **src)

@@ -45,6 +45,7 @@ NORMALIZE = (None, "max", "trace")
 RANK_TOL = 1e-10  # smallest kept eigenvalue of Sxx, relative to the largest
 # The basis ``analyze`` uses when none is given (theory §11); experiment 10 decides it.
 DEFAULT_BASIS = "pca"
+MIN_SCALE = 1e-100  # smallest largest |x| after centring: its square stays a normal float64
 
 __all__ = [
     "DEFAULT_BASIS",
@@ -75,7 +76,26 @@ def _views(x, y):
         raise ValueError(f"x must be a 2-D array [n, d] with n >= 2 rows; got shape {x.shape}")
     if y.shape != x.shape:
         raise ValueError(f"y must have the shape of x {x.shape} (paired views); got {y.shape}")
-    return x - x.mean(axis=0), y - y.mean(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x, y = x - x.mean(axis=0), y - y.mean(axis=0)
+    _check_scale(x, y)
+    return x, y
+
+
+def _check_scale(x, y) -> None:
+    """Refuse views whose second moments would overflow or underflow float64."""
+    big = max(float(np.abs(x).max(initial=0.0)), float(np.abs(y).max(initial=0.0)))
+    hi = np.sqrt(np.finfo(np.float64).max / (4.0 * x.size))
+    if not big <= hi:
+        raise ValueError(
+            f"x and y must be below {hi:.3g} in magnitude after centring (their covariances "
+            f"would overflow float64); got {big:.3g}: rescale the views"
+        )
+    if 0 < big < MIN_SCALE:
+        raise ValueError(
+            f"x and y must reach at least {MIN_SCALE:g} in magnitude after centring (their "
+            f"covariances would underflow float64); got {big:.3g}: rescale the views"
+        )
 
 
 def _n_features(n_features, d):
@@ -320,7 +340,9 @@ class FeatureAnalysis:
 
     def critical_time(self, objective, depth, eps, fraction=0.5) -> np.ndarray:
         """Per-feature critical times ``[d]`` of the diagonal theory (theory §4; inf: never)."""
-        return np.asarray(_critical_time(objective, self.lam, self.var, depth, eps, fraction))
+        return np.asarray(
+            _critical_time(objective, self.lam, self.var, depth, eps, fraction=fraction)
+        )
 
     def order(self, objective, depth, eps, fraction=0.5) -> np.ndarray:
         """Feature indices in predicted learning order (theory §10).
@@ -399,12 +421,13 @@ def analyze(data: Data, *, basis=None, normalize=None) -> FeatureAnalysis:
     V = fb.vectors
     offdiag, offdiag_feature = _offdiag(V.T @ S @ V, V.T @ Sxx @ V)
     scale = 2 * np.linalg.norm(Sxx) * np.linalg.norm(S)
-    comm = np.linalg.norm(Sxx @ S - S @ Sxx) / max(scale, 1e-300)
+    P = Sxx @ S
+    comm = np.linalg.norm(P - P.T) / max(scale, 1e-300)  # S Sxx = (Sxx S)^T
     n = stderr = None
     if data.model == "samples":
         X, Y = np.asarray(data.X), np.asarray(data.Y)
         n = int(X.shape[0])
-        prod = 0.5 * ((X @ V) * (Y @ V) + (Y @ V) * (X @ V))
+        prod = (X @ V) * (Y @ V)  # per row, x^T v y^T v (already symmetric in x, y)
         stderr = prod.std(axis=0) / np.sqrt(n)
     return FeatureAnalysis(
         basis=V,
