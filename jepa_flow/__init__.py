@@ -76,12 +76,12 @@ from ._training._datasets import series_pairs as series_pairs
 from ._training._nonlinear import NonlinearResult as NonlinearResult
 from ._training._nonlinear import train_nonlinear as train_nonlinear
 from ._training._real import FeatureAnalysis as FeatureAnalysis
-from ._training._real import LearnedDirections as LearnedDirections
-from ._training._real import alignment as alignment
+from ._training._directions import LearnedDirections as LearnedDirections
+from ._training._directions import alignment as alignment
 from ._training._real import analyze as analyze
 from ._training._real import from_samples as from_samples
-from ._training._real import learned_directions as learned_directions
-from ._training._real import mae_end_directions as mae_end_directions
+from ._training._directions import learned_directions as learned_directions
+from ._training._directions import mae_end_directions as mae_end_directions
 from ._training._real import principal_components as principal_components
 
 # sweeps over parameter grids

@@ -175,15 +175,6 @@ def test_the_cycle_finder_finds_a_cycle():
 # Size limits (issue 17.7): small functions and modules read, test and review better.
 MAX_FUNCTION_LINES = 80  # non-blank lines, the docstring excluded, nested functions included
 MAX_MODULE_LINES = 600
-# Over the limits and being split in another branch of this round (issue 17.7); an entry
-# that no longer exceeds its limit must be removed (test_pending_sizes_are_still_over).
-PENDING_FUNCTIONS = {
-    "jepa_flow/_cli/_train.py _add_data_args": "CLI hostile-input branch edits this file",
-    "jepa_flow/_cli/_train.py _add_run_args": "CLI hostile-input branch edits this file",
-}
-PENDING_MODULES = {
-    "jepa_flow/_theory/_general.py": "host-overhead branch rewrites it",
-}
 
 
 def code_lines(node: ast.AST, lines: list[str]) -> int:
@@ -231,19 +222,13 @@ def _long_modules() -> dict[str, int]:
 
 
 def test_no_function_is_longer_than_80_lines():
-    long = [f"{k}: {n} lines" for k, n in _long_functions().items() if k not in PENDING_FUNCTIONS]
+    long = [f"{k}: {n} lines" for k, n in _long_functions().items()]
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines of code:\n" + "\n".join(long)
 
 
 def test_no_module_is_longer_than_600_lines():
-    long = [f"{k}: {n} lines" for k, n in _long_modules().items() if k not in PENDING_MODULES]
+    long = [f"{k}: {n} lines" for k, n in _long_modules().items()]
     assert not long, f"modules over {MAX_MODULE_LINES} lines:\n" + "\n".join(long)
-
-
-def test_pending_sizes_are_still_over():
-    done = sorted(set(PENDING_FUNCTIONS) - set(_long_functions()))
-    done += sorted(set(PENDING_MODULES) - set(_long_modules()))
-    assert not done, f"within the limits now: remove from the pending lists: {done}"
 
 
 # Experiments are applications of the library: they import its public names
