@@ -93,7 +93,7 @@ def case_critical_time(method, n, put):
         return critical_time_status("jepa", method, *args, rtol=rtol)[0][:n]
 
     def public():
-        return jf.critical_time("jepa", lam, var, depth, eps, fraction, method=method)
+        return jf.critical_time("jepa", lam, var, depth, eps, fraction=fraction, method=method)
 
     return public, functools.partial(baseline, lam, var, depth, eps, fraction)
 

@@ -47,7 +47,7 @@ def test_jax_inputs_stay_on_the_device():
     kw = dict(init_ratio=args[5], target="ema", tau=args[5], fraction=args[4])
     for guard in ("allow", "disallow"):  # tracing moves constants: compiled first
         with jax.transfer_guard(guard):
-            t_star = jf.critical_time("jepa", *args[:5])
+            t_star = jf.critical_time("jepa", *args[:4], fraction=args[4])
             res = jf.general_critical_time("jepa", *args[:4], **kw)
     assert isinstance(t_star, jax.Array) and isinstance(res.t_star, jax.Array)
     np.testing.assert_allclose(t_star, ref, rtol=RTOL)

@@ -25,11 +25,11 @@ def test_balanced_start_reproduces_exact_times(objective):
 
 def test_frozen_teacher_is_mae_at_c_lam():
     c = np.array([[0.5], [2.0]])
-    got = jf.general_critical_time("jepa", LAM, VAR, 2, 1e-3, target="frozen", c=c)
+    got = jf.general_critical_time("jepa", LAM, VAR, 2, 1e-3, target="frozen", teacher=c)
     lam_c = jf.frozen_teacher_lam(LAM, c)
     np.testing.assert_allclose(got.t_star, jf.critical_time("mae", lam_c, VAR, 2, 1e-3), 1e-8)
     # MAE has no target: target and c are ignored
-    mae = jf.general_critical_time("mae", LAM, VAR, 2, 1e-3, target="frozen", c=c)
+    mae = jf.general_critical_time("mae", LAM, VAR, 2, 1e-3, target="frozen", teacher=c)
     np.testing.assert_allclose(mae.t_star, jf.critical_time("mae", LAM, VAR, 2, 1e-3), 1e-8)
 
 
@@ -104,7 +104,7 @@ def test_unbalanced_times_match_scipy(objective, depth, ratio, target, tau):
     lam, var, eps, c = 1.0, 2.0, 1e-2, 0.7
     ref, wbar_ref = _scipy_time(objective, lam, var, depth, eps, ratio, target, tau, c)
     got = jf.general_critical_time(
-        objective, lam, var, depth, eps, init_ratio=ratio, target=target, tau=tau, c=c
+        objective, lam, var, depth, eps, init_ratio=ratio, target=target, tau=tau, teacher=c
     )
     assert got.ok and not got.collapsed
     np.testing.assert_allclose(got.wbar_final, wbar_ref, rtol=1e-7)
@@ -219,13 +219,13 @@ def test_general_sweep_runs_resumes_and_loads(tmp_path):
         rows = np.flatnonzero(res["target"] == target)[:16]  # 16: one compiled shape
         objective = "mae" if target == "none" else "jepa"
         assert (res["objective"][rows] == objective).all()
-        kw = dict(target=target, tau=res["tau"][rows], c=res["c"][rows])
+        kw = dict(target=target, tau=res["tau"][rows], teacher=res["c"][rows])
         if target == "none":
             kw = {}
         elif target == "stopgrad":
             kw = {}
         elif target == "ema":
-            kw.pop("c")
+            kw.pop("teacher")
         else:
             kw.pop("tau")
         ref = jf.general_critical_time(

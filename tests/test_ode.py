@@ -47,8 +47,10 @@ def test_ode_critical_time_matches_exact(objective):
         np.concatenate([a, CORNERS[:, k]]) for k, a in enumerate((lam, var, depth, eps))
     )
     fraction = np.where(np.arange(lam.size) % 3 == 0, 0.9, 0.5)
-    exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction))
-    ode = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction, method="ode"))
+    exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction=fraction))
+    ode = np.asarray(
+        jf.critical_time(objective, lam, var, depth, eps, fraction=fraction, method="ode")
+    )
     assert np.isfinite(ode).all()
     assert exact.max() > (1e12 if objective == "jepa" else 1e7)  # the slow corner is in
     rel = np.abs(ode - exact) / np.where(exact > 0, exact, 1.0)
@@ -207,9 +209,9 @@ def test_ode_error_follows_rtol(rtol):
     for objective in ("jepa", "mae"):
         lam, var, depth, eps = _random_configs(objective, 200, seed=5)
         depth = np.where(np.arange(200) % 4 == 0, depth * 8, depth)  # depths up to 128
-        exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, 0.9))
+        exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction=0.9))
         ode = np.asarray(
-            jf.critical_time(objective, lam, var, depth, eps, 0.9, method="ode", rtol=rtol)
+            jf.critical_time(objective, lam, var, depth, eps, fraction=0.9, method="ode", rtol=rtol)
         )
         pos = (exact > 0) & np.isfinite(exact)
         assert pos.sum() > 100

@@ -111,7 +111,7 @@ def test_minibatches_are_rows_of_the_data_set():
 
 def test_principal_components_and_bad_input():
     x, y, R = _diag_pairs(n=2000)
-    Q = jf.principal_components(x, y, 2)
+    Q = jf.principal_components(x, y, n_features=2)
     data = jf.from_samples(x, y, n_features=2)
     assert data.d == 2
     np.testing.assert_allclose(np.abs(Q.T @ R[:, :2]), np.eye(2), atol=0.05)

@@ -99,7 +99,7 @@ PAIR_VAR = np.array([2.0, 1.0])
 def capture_report():
     data = jf.gaussian(Sxx=PAIR_VAR, Syx=PAIR_LAM, U="random", seed=3)
     cfg = jf.TrainConfig(objective="jepa", depth=1, eta=0.05, eps=1e-3, scale=1e-8, t_max=1600.0)
-    cfg = dataclasses.replace(cfg, n_t=200, t_extra=jf.record_times(cfg, data), keep_latent=True)
+    cfg = dataclasses.replace(cfg, n_t=200, t_extra=jf.record_times(data, cfg), keep_latent=True)
     return jf.compare(jf.train(data, cfg))
 
 
@@ -308,7 +308,10 @@ def test_config_round_trip_and_saved_result(tmp_path):
     cfg = jf.TrainConfig(objective="mae", depth=[1, 2], eta=0.05, eps=0.1, steps=50, n_t=10)
     assert jf.TrainConfig.from_dict(cfg.to_dict()) == cfg
     r = jf.train(data, cfg)
-    assert r.config is cfg
+    # t_extra="auto" is resolved by train into the record times it used
+    cfg = dataclasses.replace(cfg, t_extra=jf.record_times(data, cfg))
+    assert r.config == cfg and len(cfg.t_extra) == 200
+    assert jf.train(data, cfg).config is cfg
     jf.save_result(r, tmp_path / "run")
     back = jf.load_result(tmp_path / "run")
     assert back.config == cfg and back.data.model == "gaussian"
@@ -327,7 +330,7 @@ def test_compare_uses_the_runs_own_settings():
     data = jf.gaussian(Sxx=[1.25, 1.0], Syx=[1.0, 0.6])
     cfg = jf.TrainConfig(objective="jepa", depth=1, eta=0.01, eps=0.05, fraction=0.7, t_max=60.0)
     c = jf.compare(jf.train(data, cfg))
-    t_th = jf.critical_time("jepa", [1.0, 0.6], [1.25, 1.0], 1, 0.05, 0.7)
+    t_th = jf.critical_time("jepa", [1.0, 0.6], [1.25, 1.0], 1, 0.05, fraction=0.7)
     np.testing.assert_allclose(c.t_star_theory[0, 0, 0], t_th, rtol=1e-12)
     assert not np.allclose(t_th, jf.critical_time("jepa", [1.0, 0.6], [1.25, 1.0], 1, 1e-3))
     assert np.all(c.rel_error < 1e-2) and c.order_agrees.all()
@@ -395,7 +398,7 @@ def jnp_block(m):
 def test_depth_padding_is_exact_and_values_do_not_recompile():
 
     data = jf.gaussian(Sxx=[1.25, 1.0], Syx=[1.0, 0.6])
-    kw = {"eta": 0.05, "eps": 0.1, "steps": 400, "init": "random", "scale": 0.3}
+    kw = {"eta": 0.05, "eps": 0.1, "steps": 400, "init": "random", "scale": 0.3, "t_extra": ()}
     mixed = _train("jepa", data, depth=[1, 3], **kw)
     alone = _train("jepa", data, depth=1, **kw)
     # a depth-1 member padded with two identity layers computes the same numbers

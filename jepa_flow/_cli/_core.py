@@ -127,11 +127,12 @@ def add_budget_args(p: argparse.ArgumentParser, what: str) -> None:
 
 def _check_out(args, objectives, features, depths, eps, t_max, n_t) -> None:
     """The output directory's checks, with the flags' names (before any work)."""
-    from .._reproduce._study import _inputs_text, check_study_out
+    from .._reproduce._study import study_inputs
+    from ._study import check_study_out
 
     try:
         depths = [int(d) for d in depths]
-        text = _inputs_text(objectives, features, depths, float(eps), t_max, n_t)
+        text = study_inputs(objectives, features, depths, float(eps), t_max, n_t)
     except (TypeError, ValueError):
         return  # run_study names the bad value
     check_study_out(args.out, args.force, text, name="--out", force_name="--force")
@@ -144,7 +145,8 @@ def _features(args):
 
 
 def _run_demo(args) -> int:
-    from .._reproduce._study import make_features, run_study
+    from .._reproduce._study import make_features
+    from ._study import run_study
 
     _set_precision(args)
     features = make_features(DEMO_LAM, var=DEMO_VAR)
@@ -164,7 +166,7 @@ def _run_demo(args) -> int:
 
 
 def _run_simulate(args) -> int:
-    from .._reproduce._study import run_study
+    from ._study import run_study
 
     _set_precision(args)
     features = _features(args)
@@ -185,9 +187,10 @@ def _run_simulate(args) -> int:
 
 
 def _run_critical_time(args) -> int:
-    from .._reproduce._study import check_derived, format_table, learning_order
+    from .._reproduce._study import format_table, learning_order
     from .._theory._critical_time import critical_time, fixed_point
     from .._theory._order import flip_depth
+    from ._study import check_derived
 
     _set_precision(args)
     if args.rtol is not None and args.method != "ode":

@@ -27,221 +27,20 @@ from .._core._results import load_result, save_result
 from .._plotting._compare import plot_compare, plot_train
 from .._theory._critical_time import critical_time
 from .._training import _data
-from .._training._compare import compare, record_times
+from .._training._compare import compare
 from .._training._config import TrainConfig
 from .._training._datasets import DATASETS, from_npz, load_dataset
 from .._training._nonlinear import train_nonlinear
+from .._training._records import record_slots
 from .._training._train import train
 from ._core import _add_precision_arg, _set_precision, add_budget_args
+from ._train_args import add_data_args, add_run_args
 
 # A model-step is about a microsecond on a CPU core for small d: 1e9 is a
 # quarter of an hour at best. Raise it with --max-model-steps.
 MAX_MODEL_STEPS = 1e9
 # an upper estimate of the bytes of a run's figure, JSON records and inputs.json
 FILES_BYTES = 2**20
-
-
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    """The data source: its kind, per-feature parameters, batch, sampler and rotation."""
-    a = p.add_argument
-    a("--objective", choices=("jepa", "mae"), default="jepa", help="loss (default: jepa)")
-    a(
-        "--data",
-        default="gaussian",
-        metavar="SOURCE",
-        help="data source: a generative model, gaussian (--lam, --var), noisy_views (--s, --nu, "
-        "--c) or linear_dynamics (--a, --var); a shipped real data set, patches "
-        "(--patch-size, --shift), digits (--shift) or membrane (--window), each with --noise, "
-        "--n-samples, --data-seed, --n-features, --power; or FILE.npz with paired views x, y "
-        "[n, d] (--n-features, --power) (default: gaussian)",
-    )
-    a("--patch-size", type=int, default=None, help="patches: patch side p (default 8)")
-    a("--shift", type=int, default=None, help="patches/digits: shift of the second view")
-    a("--window", type=int, default=None, help="membrane: window length (default 16)")
-    a("--noise", type=float, default=None, help="real data: pixel/sample noise std")
-    a("--n-samples", type=int, default=None, help="patches/digits: number of pairs")
-    a("--data-seed", type=int, default=None, help="real data: seed of the pairs drawn")
-    a(
-        "--n-features",
-        type=int,
-        default=None,
-        help="real data: keep the top principal components (default all)",
-    )
-    a(
-        "--power",
-        type=float,
-        default=None,
-        help="real data: compress the spectrum, var -> var^power with rho kept (default 1)",
-    )
-    a(
-        "--lam",
-        type=float,
-        nargs="+",
-        default=[1.0, 0.8],
-        help=(
-            "gaussian: per-feature covariance of the two views, one value per feature "
-            "(default: 1 0.8)"
-        ),
-    )
-    a(
-        "--var",
-        type=float,
-        nargs="+",
-        default=[2.0, 1.0],
-        help=(
-            "gaussian/linear_dynamics: per-feature input variance > 0, one value per feature "
-            "(default: 2 1)"
-        ),
-    )
-    a(
-        "--s",
-        type=float,
-        nargs="+",
-        default=[1.0, 0.5],
-        help="noisy_views: signal variances (default: 1 0.5)",
-    )
-    a(
-        "--nu",
-        type=float,
-        nargs="+",
-        default=[1.0, 0.1],
-        help="noisy_views: noise variances (default: 1 0.1)",
-    )
-    a(
-        "--c",
-        type=float,
-        default=0.0,
-        help="noisy_views: noise correlation across views, in [-1, 1] (default: 0)",
-    )
-    a(
-        "--a",
-        type=float,
-        nargs="+",
-        default=[0.5, 0.8],
-        help="linear_dynamics: per-feature autoregression, |a| < 1 (default: 0.5 0.8)",
-    )
-    a(
-        "--batch",
-        type=int,
-        default=None,
-        help="samples per step; omit for the exact population loss (default: population)",
-    )
-    a(
-        "--sampler",
-        choices=("auto", "wishart", "samples"),
-        default="auto",
-        help="minibatch sampler: exact Wishart moments (needs batch >= 2d) or explicit samples; "
-        "auto picks wishart when it can (default: auto)",
-    )
-    a(
-        "--rotation",
-        choices=("identity", "random"),
-        default="identity",
-        help="feature basis U applied to both views (default: identity)",
-    )
-    a("--rotation-seed", type=int, default=0, help="seed of the random rotation (default: 0)")
-
-
-def _add_run_args(p: argparse.ArgumentParser) -> None:
-    """The fields of TrainConfig (and the teacher file)."""
-    a = p.add_argument
-    a(
-        "--encoder",
-        choices=("linear", "tanh", "relu"),
-        default="linear",
-        help="train only: a deep linear encoder, or an MLP with --depth hidden layers of width d "
-        "(tanh/relu; real data only, one --depth and --eta) (default: linear)",
-    )
-    a(
-        "--depth",
-        type=int,
-        nargs="+",
-        default=[2],
-        help="encoder depth(s) L >= 1, one or more (default: 2)",
-    )
-    a(
-        "--eta",
-        type=float,
-        nargs="+",
-        default=[0.05],
-        help="learning rate(s) > 0; flow time t = eta * step (default: 0.05)",
-    )
-    a("--seed", type=int, nargs="+", default=[0], help="seed(s), one or more (default: 0)")
-    a(
-        "--t-max",
-        type=float,
-        default=None,
-        help="flow time to train for, in units of t = eta * step (default: 3 times the latest "
-        "per-feature critical time at the smallest eta)",
-    )
-    a(
-        "--steps",
-        type=int,
-        default=None,
-        help="number of optimizer steps, instead of --t-max (default: none, --t-max decides)",
-    )
-    a(
-        "--eps",
-        type=float,
-        default=1e-3,
-        help="balanced start W_a = V = eps^(1/L) I, so Wbar(0) = eps I (default: 1e-3)",
-    )
-    a(
-        "--init",
-        choices=("balanced", "random"),
-        default="balanced",
-        help="initialization (default: balanced)",
-    )
-    a(
-        "--scale",
-        type=float,
-        default=0.0,
-        help="std of Gaussian noise added to each entry of the balanced start, or of the random "
-        "init (default: 0)",
-    )
-    a(
-        "--target",
-        choices=("stopgrad", "ema", "frozen"),
-        default="stopgrad",
-        help="JEPA target encoder (default: stopgrad)",
-    )
-    a(
-        "--tau",
-        type=float,
-        default=0.0,
-        help="EMA time constant in flow-time units, beta = 1 - eta/tau (default: 0 = stopgrad)",
-    )
-    a(
-        "--teacher",
-        type=Path,
-        default=None,
-        help="frozen target: a .npy d x d encoder Wbar_T, or the train.json of 'jepa-flow train' "
-        "(its first member's final encoder) (default: none; required by --target frozen)",
-    )
-    a(
-        "--optimizer",
-        choices=("sgd", "momentum", "adam"),
-        default="sgd",
-        help="optax optimizer (default: sgd)",
-    )
-    a(
-        "--momentum",
-        type=float,
-        default=0.9,
-        help="momentum coefficient in [0, 1), used by --optimizer momentum (default: 0.9)",
-    )
-    a(
-        "--fraction",
-        type=float,
-        default=0.5,
-        help="critical time level as a fraction of wbar*, in (0, 1) (default: 0.5)",
-    )
-    a(
-        "--n-t",
-        type=int,
-        default=120,
-        help="number of log-spaced records of the trajectories, >= 2 (default: 120)",
-    )
 
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
@@ -276,8 +75,8 @@ def register(subparsers) -> None:
         description="Train a grid of seeds x depths x learning rates in "
         "one compiled call; writes train.npz, train.json, train.png.",
     )
-    _add_data_args(p)
-    _add_run_args(p)
+    add_data_args(p)
+    add_run_args(p)
     _add_output_args(p)
     p.set_defaults(func=run_train, defaults={a.dest: a.default for a in p._actions})
     p = subparsers.add_parser(
@@ -286,8 +85,8 @@ def register(subparsers) -> None:
         description="Train, integrate the per-feature and full-matrix "
         "flows; writes compare.json and compare.png.",
     )
-    _add_data_args(p)
-    _add_run_args(p)
+    add_data_args(p)
+    add_run_args(p)
     _add_output_args(p)
     p.set_defaults(func=run_compare, defaults={a.dest: a.default for a in p._actions})
 
@@ -454,6 +253,8 @@ def _config(args, data) -> TrainConfig:
         momentum=args.momentum,
         fraction=args.fraction,
         n_t=args.n_t,
+        # compare records densely over the rises (record_times); train only log-spaced
+        t_extra="auto" if args.command == "compare" else (),
     )
     try:
         config = TrainConfig(**fields)
@@ -484,7 +285,7 @@ def _check_run(args, config: TrainConfig, data) -> None:
             "shorten --t-max/--steps, raise --eta or raise --max-model-steps"
         )
     d, layers = data.d, max(config.depth)
-    n_rec = config.n_t + len(config.t_extra) + 2
+    n_rec = record_slots(config)
     per_record = 2 + 4 * d + d * d  # loss, t, sv/norm/diag/offdiag, latent
     params = 2 * (layers + 1) * d * d  # initial and final W, V
     arrays = 8.0 * members * (n_rec * per_record + params)
@@ -597,7 +398,7 @@ def run_compare(args) -> int:
     if args.encoder != "linear":
         raise ValueError("--encoder applies to train: compare's theory is that of linear encoders")
     data, config, teacher, inputs = _prepare(args)
-    config = dataclasses.replace(config, t_extra=record_times(config, data), keep_latent=True)
+    config = dataclasses.replace(config, keep_latent=True)
     c = compare(train(data, config, teacher=teacher, progress=not args.no_progress))
     png = _png(plot_compare(c))  # rendered before anything is written
     with _locked_out(args, inputs) as out:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +80,7 @@ def _decode(obj, arrays):
     return obj
 
 
-def save_result(result, path) -> tuple[Path, Path]:
+def save_result(result: Any, path: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``result`` to ``path.json`` and ``path.npz`` (atomically); returns both paths.
 
     Examples:
@@ -102,7 +104,7 @@ def save_result(result, path) -> tuple[Path, Path]:
     return js, nz
 
 
-def load_result(path, max_bytes: int = DEFAULT_MAX_MEMORY):
+def load_result(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_MEMORY) -> Any:
     """Read a result written by ``save_result`` (``path`` without the suffixes).
 
     Only regular files are read, the arrays at most ``max_bytes`` (default

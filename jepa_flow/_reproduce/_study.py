@@ -1,54 +1,40 @@
-"""A study of a few features across depths: the job behind ``simulate`` and ``demo``.
+"""The study behind ``jepa-flow simulate``/``demo`` and experiment 1: a few features across depths.
 
-``run_study`` integrates every (objective, depth, feature) with ``simulate``,
+``write_study`` integrates every (objective, depth, feature) with ``simulate``,
 computes exact critical times and fixed points, and writes to ``out``:
 
+- ``inputs.json``: the study's inputs (written first);
 - ``trajectory.npz``: ``t [T]``, ``wbar``/``u`` ``[T, n_objective, n_depth,
   n_feature]``, ``wbar_star``/``t_star`` ``[n_objective, n_depth, n_feature]``
   and the inputs (``objective``, ``depth``, ``lam``, ``var``, ``rho``, ``eps``);
 - ``summary.json``: the inputs, fixed points, critical times, learning order
   per objective and depth, and the depth at which the order first differs
   from depth 1's (the flip depth);
-- ``dynamics.png`` (``wbar / wbar*`` against ``t``) and ``critical_times.png``;
-- ``inputs.json``: the study's inputs, written first. A directory that holds
-  only a study's files with the same ``inputs.json`` is the same job: when
-  every file is there it is complete and left as it is; otherwise (a killed
-  run) it is recomputed in place, without ``force``, so rerunning a killed
-  command finishes it.
+- ``dynamics.png`` (``wbar / wbar*`` against ``t``) and ``critical_times.png``.
 
-Every file is written atomically. Before anything is computed, the save points
-are checked against the memory and disk budgets (``_core._budget``) and
-``out`` is probed for writability; the study then holds ``out``'s lock
-(``_core._lock``) while it computes and writes.
+Every file is written atomically. The command-line job around it (inputs and
+their overflow checks, budgets, the output directory's checks and lock,
+resuming) is ``jepa_flow._cli._study.run_study``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from .. import critical_time, fixed_point, flip_depth, learned_order, simulate
 from .._core import _validate
-from .._core._batch import bucket, float_dtype
-from .._core._budget import check_budget
+from .._core._batch import float_dtype
 from .._core._io import (
     _to_jsonable,
-    check_job_out,
-    remove_stale_tmp,
     save_figure_atomic,
     write_bytes_atomic,
     write_json_atomic,
     write_npz_atomic,
 )
-from .._core._lock import LOCK_NAME, locked_dir
-from .._plotting._dynamics import feature_names
-from .._theory import _order
-from .._theory._critical_time import critical_time, fixed_point
-from .._theory._simulate import simulate
+from .._plotting._dynamics import close, critical_time_figure, dynamics_figure, feature_names
 
 TIME_CONVENTION = (
     "gradient-flow time t with unit rate on every parameter (gradient descent with step eta "
@@ -106,7 +92,7 @@ def make_features(lam, var=None, rho=None) -> Features:
 
 def learning_order(t_star_row, names) -> list[str]:
     """Names of the learned features (``0 < t* < inf``) in learning order (docs/theory.md §10)."""
-    return [names[j] for j in _order.learned_order(t_star_row)]
+    return [names[j] for j in learned_order(t_star_row)]
 
 
 def time_grid(t_star: np.ndarray, t_max=None, n_t: int = 800) -> np.ndarray:
@@ -121,31 +107,8 @@ def time_grid(t_star: np.ndarray, t_max=None, n_t: int = 800) -> np.ndarray:
     return np.concatenate([[0.0], np.geomspace(t_lo, t_max, n_t - 1)])
 
 
-# bytes of working memory per save time and member while simulating (log_u, wbar,
-# u, v on device and host, the stacked outputs and the npz buffer); an upper estimate
-SIM_BYTES = 8 * 8
-# an upper estimate of the bytes of the two figures, summary.json and inputs.json
-STUDY_FILES_BYTES = 2**20
-
-
-def study_size(n_objectives: int, n_depths: int, n_features: int, n_t: int) -> tuple[int, int]:
-    """Estimated ``(memory, disk)`` bytes of a study with these sizes."""
-    members = n_depths * n_features
-    memory = SIM_BYTES * bucket(n_t) * bucket(members) * n_objectives
-    disk = 2 * 8 * n_t * members * n_objectives  # wbar and u, uncompressed at worst
-    return memory, disk + STUDY_FILES_BYTES
-
-
-STUDY_FILES = (
-    "inputs.json",
-    "trajectory.npz",
-    "summary.json",
-    "dynamics.png",
-    "critical_times.png",
-)
-
-
-def _inputs_text(objectives, features, depths, eps, t_max, n_t) -> str:
+def study_inputs(objectives, features, depths, eps, t_max, n_t) -> str:
+    """The study's inputs as the text of its ``inputs.json`` (the job's identity)."""
     inputs = {
         "objective": list(objectives),
         "lam": features.lam,
@@ -159,141 +122,32 @@ def _inputs_text(objectives, features, depths, eps, t_max, n_t) -> str:
     return json.dumps(_to_jsonable(inputs), indent=2, allow_nan=False) + "\n"
 
 
-def check_study_out(out, force, inputs_text, name="out", force_name="force=True") -> None:
-    """Refuse an ``out`` that is a file, unwritable, or holds anything but the same study."""
-    check_job_out(out, force, inputs_text, STUDY_FILES, name=name, force_name=force_name)
-
-
-def max_time() -> float:
-    """The largest save time a study accepts: ``finfo.max ** 0.8`` of the working dtype
-    (about 1e246 in float64, 1e30 in float32), leaving room for the figures' log axes."""
-    return float(np.finfo(float_dtype()).max) ** 0.8
-
-
-def _refuse_overflow(quantity, values, objectives, features, depths, cause) -> None:
-    """Name the first (objective, depth, feature) where ``values`` is not finite."""
-    o, i, j = (int(k[0]) for k in np.nonzero(~np.isfinite(values)))
-    f = features.names[j]
-    raise ValueError(
-        f"{quantity} of feature {f} (lam = {features.lam[j]:g}, var = {features.var[j]:g}) "
-        f"at depth {int(depths[i])} ({objectives[o].upper()}) is not representable in "
-        f"{np.dtype(float_dtype()).name}; {cause}"
-    )
-
-
-def check_derived(t_star, wbar_star, objectives, features, depths) -> None:
-    """Refuse fixed points that overflow, and critical times that overflow or failed.
-
-    ``t_star``, ``wbar_star``: ``[objective, depth, feature]``. A feature with
-    ``lam <= 0`` has ``t* = inf`` by definition (never learned); any other
-    non-finite value is refused, naming the feature, depth and objective.
-    """
-    args = (objectives, features, depths)
-    if not np.isfinite(wbar_star).all():
-        _refuse_overflow("wbar* (the fixed point)", wbar_star, *args, "rescale lam and var")
-    learnable = np.broadcast_to(features.lam > 0, t_star.shape)
-    if np.isnan(t_star).any() or np.isinf(t_star[learnable]).any():
-        bad = np.where(learnable | np.isnan(t_star), t_star, 0.0)
-        _refuse_overflow("the critical time", bad, *args, "use a larger eps or rescale lam, var")
-
-
-def derived_quantities(objectives, features, depths, eps, t_max):
-    """``(t_star, wbar_star, t_max)`` of a study, refused where they overflow (theory §3-§4).
-
-    Checked before anything is written: every fixed point ``wbar*`` finite,
-    every learned feature's critical time finite, and the last save time
-    (``t_max``, or 5 times the latest critical time) at most ``max_time()``.
-    """
+def study_arrays(objectives, features, depths, eps):
+    """``(t_star, wbar_star)`` ``[objective, depth, feature]``: exact critical times and
+    fixed points (theory §3-§4)."""
     d_col = np.asarray(depths, float)[:, None]
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a NaN is refused below, with its cause
-        t_star = np.stack(
-            [
-                np.asarray(critical_time(o, features.lam, features.var, d_col, eps))
-                for o in objectives
-            ]
-        )
-        wbar_star = np.stack(
-            [np.asarray(fixed_point(o, features.lam, features.var, d_col)) for o in objectives]
-        )
-    check_derived(t_star, wbar_star, objectives, features, depths)
-    latest = t_star[np.isfinite(t_star)]
-    last = t_max if t_max is not None else 5.0 * latest.max() if latest.size else 1.0
-    if last > max_time():
-        flag = "t_max" if t_max is not None else "5 x the latest critical time (default t_max)"
-        raise ValueError(f"{flag} = {last:g} is beyond the largest save time {max_time():.3g}")
+    t_star = np.stack(
+        [np.asarray(critical_time(o, features.lam, features.var, d_col, eps)) for o in objectives]
+    )
+    wbar_star = np.stack(
+        [np.asarray(fixed_point(o, features.lam, features.var, d_col)) for o in objectives]
+    )
     return t_star, wbar_star
 
 
-def run_study(
-    out,
-    objectives,
-    features: Features,
-    depths,
-    eps,
-    *,
-    t_max=None,
-    n_t=800,
-    force=False,
-    log=print,
-    max_memory=None,
-    max_disk=None,
-) -> dict:
-    """Simulate, summarize and plot; returns the summary written to ``summary.json``.
+def write_study(out, objectives, features, depths, eps, t_max, n_t, log, derived=None) -> dict:
+    """Write ``inputs.json``, then compute the study and write its files; the summary.
 
-    ``max_memory``/``max_disk`` (bytes or sizes such as ``"16G"``) raise the
-    budgets (``_core._budget``: 4 GiB and 20 GiB by default) that the number of
-    save times ``n_t`` x objectives x depths x features is checked against.
+    The inputs are taken as valid (``jepa_flow._cli._study.run_study`` checks
+    them): ``objectives`` a list, ``depths`` integers, ``eps`` a float;
+    ``derived``: ``study_arrays``' result when the caller has it already.
     """
-    if isinstance(objectives, str):
-        objectives = [objectives]
-    objectives = [_validate.check_objective(o) for o in objectives]
-    depths = _validate.as_depth(np.atleast_1d(depths)).astype(int)
-    if depths.ndim != 1:
-        raise ValueError(f"depths must be a list of integers; got shape {depths.shape}")
-    eps = float(_validate.as_positive("eps", eps))
-    if isinstance(n_t, bool) or not isinstance(n_t, (int, np.integer)) or n_t < 2:
-        raise ValueError(f"n_t must be an integer >= 2; got {n_t!r}")
-    if t_max is not None:
-        t_max = float(_validate.as_positive("t_max", t_max))
-    _validate.feature_params(features.lam, features.var, depths[:, None], eps)  # before any write
-    derived = derived_quantities(objectives, features, depths, eps, t_max)
-    memory, disk = study_size(len(objectives), depths.size, len(features.names), int(n_t))
-    check_budget(
-        f"{n_t:,} save times x {len(objectives)} objective(s) x {depths.size} depth(s) x "
-        f"{len(features.names)} feature(s)",
-        memory=memory,
-        disk=disk,
-        max_memory=max_memory,
-        max_disk=max_disk,
-    )
-    out = Path(out)
-    existed = out.exists()
-    inputs = _inputs_text(objectives, features, depths, eps, t_max, int(n_t))
-    check_study_out(out, force, inputs)  # refuse a file, an unwritable or a used out
-    try:
-        with locked_dir(out):
-            check_study_out(out, force, inputs)  # again, now that no other process writes here
-            if not force and all((out / f).is_file() for f in STUDY_FILES):
-                log(f"{out} already holds this study, complete (force recomputes it)")
-                return json.loads((out / "summary.json").read_text())
-            remove_stale_tmp(out)  # left by a killed run
-            write_bytes_atomic(out / "inputs.json", inputs.encode())
-            return _run_study(out, objectives, features, depths, eps, t_max, int(n_t), log, derived)
-    except BaseException:
-        # created for a run that failed before its results: leave no trace
-        if not existed and out.is_dir():
-            left = {p.name for p in out.iterdir()} - {LOCK_NAME, "inputs.json"}
-            if not left:
-                shutil.rmtree(out, ignore_errors=True)
-        raise
-
-
-def _run_study(out, objectives, features, depths, eps, t_max, n_t, log, derived) -> dict:
-    from .._plotting._dynamics import close, critical_time_figure, dynamics_figure
-
+    inputs = study_inputs(objectives, features, depths, eps, t_max, n_t)
+    write_bytes_atomic(out / "inputs.json", inputs.encode())
     d_col = depths[:, None].astype(float)
-    t_star, wbar_star = derived
+    t_star, wbar_star = (
+        study_arrays(objectives, features, depths, eps) if derived is None else derived
+    )
     t = time_grid(t_star, t_max, n_t)
     trajs = [simulate(o, features.lam, features.var, d_col, eps, t) for o in objectives]
     wbar = np.stack([np.asarray(tr.wbar) for tr in trajs], axis=1)
@@ -327,7 +181,7 @@ def _run_study(out, objectives, features, depths, eps, t_max, n_t, log, derived)
     }
     for k, o in enumerate(objectives):
         orders = [learning_order(t_star[k, i], features.names) for i in range(len(depths))]
-        flip = _order.flip_depth(depths, t_star[k])
+        flip = flip_depth(depths, t_star[k])
         summary["objectives"][o] = {
             "wbar_star": {n: wbar_star[k, :, j] for j, n in enumerate(features.names)},
             "t_star": {n: t_star[k, :, j] for j, n in enumerate(features.names)},

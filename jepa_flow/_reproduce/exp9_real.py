@@ -42,17 +42,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._theory._fullflow import full_flow
-from .._theory._order import learned_order, learning_order, rank_correlation, top_k_overlap
-from .._training._config import TrainConfig
-from .._training._datasets import digit_pairs, patch_pairs, series_pairs
-from .._training._nonlinear import train_nonlinear
-from .._training._real import (
+from .. import (
+    TrainConfig,
     alignment,
     analyze,
+    digit_pairs,
     from_samples,
+    full_flow,
     learned_directions,
+    learned_order,
+    learning_order,
+    patch_pairs,
     principal_components,
+    rank_correlation,
+    series_pairs,
+    top_k_overlap,
+    train,
+    train_nonlinear,
 )
 from ._common import OBJECTIVE_LABEL, OBJECTIVES, choose_eta, claim, plt, save, subplots
 
@@ -103,9 +109,6 @@ _LOADERS = {"patches": patch_pairs, "digits": digit_pairs, "membrane": series_pa
 
 def _train_linear(objective, data, depth, eps, eta, t_max, seeds, n_t):
     """Trained linear models: ``Wbar(t)`` in input coordinates ``[S, R, d, d]``."""
-    from .._training._config import TrainConfig
-    from .._training._train import train
-
     config = TrainConfig(
         objective=objective,
         depth=depth,
@@ -114,11 +117,12 @@ def _train_linear(objective, data, depth, eps, eta, t_max, seeds, n_t):
         eps=eps,
         t_max=t_max,
         n_t=n_t,
+        t_extra=(),
         keep_latent=True,
     )
-    r = train(data, config)
+    r = train(data, config).sel(depth=depth, eta=eta)  # [seed, ...]
     U = np.asarray(data.U)
-    return r.t[0, 0, 0], U @ r.latent[:, 0, 0] @ U.T
+    return r.t[0], U @ r.latent @ U.T
 
 
 def _per_feature(t, wbar, basis):
@@ -146,7 +150,7 @@ def _dataset(name, spec, p):
     pop = from_samples(x, y, **kw)
     rows = from_samples(x, y, batch=p["batch"], **kw)
     # pixel pictures of the features (power < 1: the features are principal components)
-    Q = principal_components(x, y, spec["k"])
+    Q = principal_components(x, y, n_features=spec["k"])
     return pop, rows, Q
 
 

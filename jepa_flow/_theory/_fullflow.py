@@ -21,15 +21,19 @@ velocity, as in the training engine.
 from __future__ import annotations
 
 import functools
+from typing import Literal, Protocol
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._core._results import register_result
+from .._core._status import crossing_status, status_ok
 from ._layers import layer_mask, wbar
+from ._ode import SOLVED, solver_status
 
 RTOL = 1e-10  # float64 step tolerances
 ATOL = 1e-13
@@ -122,7 +126,7 @@ def _solve_traced(
         max_steps=max_steps,
         throw=False,
     )
-    ok = sol.result == diffrax.RESULTS.successful
+    solver = solver_status(sol)
     short = sol.result == diffrax.RESULTS.max_steps_reached
 
     def norms(t):
@@ -147,15 +151,18 @@ def _solve_traced(
         )
         return jnp.where(i == 0, 0.0, 0.5 * (lo + hi))
 
-    t_star = jax.vmap(bisect)(jnp.arange(U.shape[0]), first)
-    return latent, jnp.where(found, t_star, jnp.inf), ok, sol.stats["num_steps"], short
+    t_star = jnp.where(found, jax.vmap(bisect)(jnp.arange(U.shape[0]), first), jnp.inf)
+    status = jnp.where(solver == SOLVED, crossing_status(t_star, level, jnp), solver)
+    return latent, t_star, status, sol.stats["num_steps"], short
 
 
 @register_result
 class FullFlow(eqx.Module):
     """The full-matrix flow sampled at ``t``: ``latent = U^T Wbar U`` ``[T, d, d]``,
     ``norm = |Wbar e_j|`` ``[T, d]``, and each feature's first crossing ``t_star`` ``[d]``
-    of ``level`` (inf if none before ``t[-1]``); ``ok`` False if the solve failed.
+    of ``level`` (inf if none before ``t[-1]``); ``status`` ``[d]``, each feature's
+    ``Status`` (``MAX_STEPS_REACHED`` or ``FAILED`` for all if the solve failed);
+    ``ok``: the solve succeeded.
 
     Examples:
         A depth-1 MAE on two features (``rho = 0.5, 0.8``), balanced start:
@@ -172,20 +179,47 @@ class FullFlow(eqx.Module):
         >>> print(np.round(ff.latent[-1], 4))
         [[0.7071 0.    ]
          [0.     0.8944]]
-        >>> bool(ff.ok)
-        True
+        >>> bool(ff.ok), [jf.Status(s).name for s in ff.status]
+        (True, ['SUCCESSFUL', 'SUCCESSFUL'])
     """
 
-    t: jax.Array
-    latent: jax.Array
-    norm: jax.Array
-    t_star: jax.Array
-    ok: jax.Array
-    num_steps: jax.Array
+    t: Float[Array, " T"]
+    latent: Float[Array, "T d d"]
+    norm: Float[Array, "T d"]
+    t_star: Float[Array, " d"]
+    status: Int[Array, " d"]
+    num_steps: Int[Array, ""]
+
+    @property
+    def ok(self) -> jax.Array:
+        """Whether the solve succeeded (no feature's status is a failure)."""
+        return jnp.all(status_ok(self.status))
+
+
+class Covariances(Protocol):
+    """What ``full_flow`` reads of a data source (a ``jepa_flow.Data``): its input-basis
+    covariances ``Sxx``, ``Syx`` ``[d, d]`` and feature basis ``U`` (columns)."""
+
+    Sxx: jax.Array
+    Syx: jax.Array
+    U: jax.Array
+
+    @property
+    def d(self) -> int: ...
 
 
 def full_flow(
-    objective, data, W0, V0, depth, t, level, *, target="stopgrad", tau=0.0, teacher=None
+    objective: Literal["jepa", "mae"],
+    data: Covariances,
+    W0: Float[ArrayLike, "n_layers d d"],
+    V0: Float[ArrayLike, "d d"],
+    depth: int,
+    t: Float[ArrayLike, " T"],
+    level: Float[ArrayLike, " d"],
+    *,
+    target: Literal["stopgrad", "ema", "frozen"] = "stopgrad",
+    tau: float = 0.0,
+    teacher: Float[ArrayLike, "d d"] | None = None,
 ) -> FullFlow:
     """Integrate the full-matrix flow of theory §6 from ``(W0, V0)`` (one member).
 
@@ -229,14 +263,14 @@ def full_flow(
     args += (W0, V0, ts, jnp.asarray(level))
     state = W0.size * (2 if target == "ema" else 1) + V0.size
     first = dense_steps(state, ts.dtype.itemsize)
-    latent, t_star, ok, steps, short = _solve(objective, target, *args, max_steps=first)
+    latent, t_star, status, steps, short = _solve(objective, target, *args, max_steps=first)
     if bool(short) and first < MAX_STEPS:  # rare: a long solve, with the full buffer
-        latent, t_star, ok, steps, _ = _solve(objective, target, *args, max_steps=MAX_STEPS)
+        latent, t_star, status, steps, _ = _solve(objective, target, *args, max_steps=MAX_STEPS)
     return FullFlow(
         t=ts,
         latent=latent,
         norm=jnp.linalg.norm(latent, axis=-2),
         t_star=t_star,
-        ok=ok,
+        status=status,
         num_steps=steps,
     )

@@ -25,9 +25,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from jaxtyping import ArrayLike, Bool, Float, Int
 
 
-def learned_mask(t_star) -> np.ndarray:
+def learned_mask(t_star: Float[ArrayLike, "*batch d"]) -> Bool[np.ndarray, "*batch d"]:
     """True where a feature is learned: ``0 < t* < inf`` (docs/theory.md §10).
 
     Examples:
@@ -45,7 +46,7 @@ def _group(t) -> np.ndarray:
         return np.where(learned_mask(t), 0, np.where(t == 0, 1, np.where(t == np.inf, 2, 3)))
 
 
-def learning_order(t_star) -> np.ndarray:
+def learning_order(t_star: Float[ArrayLike, "*batch d"]) -> Int[np.ndarray, "*batch d"]:
     """Feature indices in learning order along the last axis (docs/theory.md §10).
 
     Args:
@@ -70,7 +71,7 @@ def learning_order(t_star) -> np.ndarray:
     return np.lexsort((key, group), axis=-1)
 
 
-def learned_order(t_star) -> np.ndarray:
+def learned_order(t_star: Float[ArrayLike, " d"]) -> Int[np.ndarray, " k"]:
     """Indices of the learned features (``0 < t* < inf``) only, in learning order (§10).
 
     Examples:
@@ -84,7 +85,7 @@ def learned_order(t_star) -> np.ndarray:
     return order[learned_mask(t)[order]]
 
 
-def learned_first(t_star) -> np.ndarray:
+def learned_first(t_star: Float[ArrayLike, "*batch d"]) -> Int[np.ndarray, "*batch"]:
     """Index of the first-learned feature along the last axis (-1 where none is learned).
 
     A feature with ``t* = 0`` is not learned first: it is not learned at all.
@@ -119,7 +120,7 @@ def pair_first(t_a, t_b, xp=np):
     return xp.where(a_first, 0, xp.where(b_first, 1, 2))
 
 
-def flip_depth(depth, t_star):
+def flip_depth(depth: Int[ArrayLike, " D"], t_star: Float[ArrayLike, "D d"]) -> int | None:
     """First depth whose learning order differs from the first depth's (docs/theory.md §10).
 
     Only features learned (``0 < t* < inf``) at both depths are compared: a
@@ -153,7 +154,7 @@ def flip_depth(depth, t_star):
     return None
 
 
-def rel_error(a, b) -> np.ndarray:
+def rel_error(a: Float[ArrayLike, "..."], b: Float[ArrayLike, "..."]) -> Float[np.ndarray, "..."]:
     """``|a - b| / |b|`` elementwise (docs/theory.md §10).
 
     0 where ``a == b`` (the same infinity included), inf where exactly one is
@@ -180,7 +181,7 @@ def _ranks(v) -> np.ndarray:
     return np.bincount(inv, r)[inv] / np.bincount(inv)[inv]
 
 
-def rank_correlation(a, b) -> float:
+def rank_correlation(a: Float[ArrayLike, " d"], b: Float[ArrayLike, " d"]) -> float:
     """Spearman's rank correlation of two samples (docs/theory.md §10).
 
     Over the entries finite in both; ties share their mean rank. NaN when
@@ -204,7 +205,7 @@ def rank_correlation(a, b) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def top_k_overlap(order_a, order_b, k: int) -> float:
+def top_k_overlap(order_a: Int[ArrayLike, " d"], order_b: Int[ArrayLike, " d"], k: int) -> float:
     """Fraction of ``order_a``'s first ``k`` features among ``order_b``'s first ``k`` (§10).
 
     Plain set overlap of two index lists, whatever they contain; for critical
@@ -236,7 +237,9 @@ class OrderAgreement(NamedTuple):
     n_compared: int
 
 
-def order_agreement(t_a, t_b, k: int | None = None) -> OrderAgreement:
+def order_agreement(
+    t_a: Float[ArrayLike, " d"], t_b: Float[ArrayLike, " d"], *, k: int | None = None
+) -> OrderAgreement:
     """Spearman correlation and top-``k`` overlap of two sets of critical times (§10).
 
     Only features learned in both (``0 < t* < inf`` in ``t_a`` and in

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import functools
 import warnings
+from typing import Literal
 
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from .._core import _checks, _validate
 from .._core._batch import Program, bucket, float_dtype, run
 from .._core._results import register_result
+from .._core._status import Status, status_ok
 from .._core._warn import JepaFlowWarning
 from ._fixed_point import wbar_star
-from ._ode import BUDGET, FAILED, SOLVED, ode_trajectory
+from ._ode import BUDGET, SOLVED, ode_trajectory
 
 _FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5}
 
@@ -32,7 +34,9 @@ class Trajectory(eqx.Module):
         v: predictor (JEPA) or decoder (MAE) entry, ``[T, *batch]``; equal to
             ``u`` because ``v^2 - w_a^2`` is conserved from the balanced start.
         wbar_star: the fixed point ``wbar*``, ``[*batch]``.
-        ok: False for members whose solve failed, ``[*batch]``.
+        status: each member's ``Status``, ``[*batch]``: ``SUCCESSFUL``, or
+            ``MAX_STEPS_REACHED`` / ``FAILED`` (the trajectory is then NaN).
+        ok: (a property) ``status`` is not a failure, ``[*batch]``.
 
     Examples:
         >>> import jepa_flow as jf
@@ -43,8 +47,8 @@ class Trajectory(eqx.Module):
         [0.7071 0.63  ]
         >>> print(traj.wbar[-1].round(4))  # converged by t = 100
         [0.7071 0.63  ]
-        >>> bool((traj.u == traj.v).all()), bool(traj.ok.all())
-        (True, True)
+        >>> bool((traj.u == traj.v).all()), bool(traj.ok.all()), traj.status.tolist()
+        (True, True, [0, 0])
     """
 
     objective: str = eqx.field(static=True)
@@ -53,10 +57,24 @@ class Trajectory(eqx.Module):
     u: Float[Array, "T ..."]
     v: Float[Array, "T ..."]
     wbar_star: Float[Array, "..."]
-    ok: Bool[Array, "..."]
+    status: Int[Array, "..."]
+
+    @property
+    def ok(self) -> Bool[Array, "..."]:
+        """Members whose solve finished (``status`` is not a failure)."""
+        return status_ok(self.status)
 
 
-def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
+def simulate(
+    objective: Literal["jepa", "mae"],
+    lam: Float[ArrayLike, "..."],
+    var: Float[ArrayLike, "..."],
+    depth: Int[ArrayLike, "..."],
+    eps: Float[ArrayLike, "..."],
+    t: Float[ArrayLike, " T"],
+    *,
+    rtol: float | None = None,
+) -> Trajectory:
     """Integrate the balanced per-feature flow and sample it at the times ``t``.
 
     Solves ``du/dt = u^(2L) (lam - var u)`` (JEPA) or
@@ -75,9 +93,8 @@ def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
 
     Precision: float64 when ``jax_enable_x64`` is on, float32 otherwise (no
     warning; see ``docs/precision.md``). In float32 the default ``rtol`` is
-    1.2e-5 and each point lies on the exact trajectory to 8e-4 relative in
-    time at worst, 3e-6 typically (99th percentile 8e-5; measured over depth
-    1-8, lam 1e-2..1e2, rho 10^-1.5..10^0.5, eps 1e-6..1e-1). ``ok`` is False
+    1.2e-5 and each point lies on the exact trajectory to about 1e-3 relative
+    in time at worst (docs/solvers.md). ``ok`` is False
     for a member whose solve did not finish (its trajectory is NaN), never a
     silent wrong curve.
 
@@ -123,7 +140,7 @@ def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
     times = _save_times(t, dtype)
     program = _trajectory_program(objective, rtol, int(times.shape[0]))
     values = dict(lam=lam, var=var, depth=depth, eps=eps)
-    (wbar, u, ws, ok), counts, n = run(program, values, extras=(times,))
+    (wbar, u, ws, status), counts, n = run(program, values, extras=(times,))
     if counts is not None:  # some status above SOLVED
         warnings.warn(
             f"simulate: the ODE solve did not finish for {n - int(counts[SOLVED])} of {n} "
@@ -133,7 +150,9 @@ def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
             stacklevel=2,
         )
     times = times if _checks.is_traced(times) else jnp.asarray(times)
-    return Trajectory(objective=objective, t=times, wbar=wbar, u=u, v=u, wbar_star=ws, ok=ok)
+    return Trajectory(
+        objective=objective, t=times, wbar=wbar, u=u, v=u, wbar_star=ws, status=status
+    )
 
 
 def _save_times(t, dtype):
@@ -163,17 +182,17 @@ def _trajectory_kernel(objective, rtol, flat, t):
         jnp.exp(log_u),
         wbar_star(objective, lam, var, depth),
     )
-    return outputs + (ok,), code
+    return outputs + (code,), code
 
 
 def _finish_trajectory(n_t, outputs):
     """``wbar`` and ``u`` from ``[*batch, T_padded]`` to ``[T, *batch]``."""
-    wbar, u, ws, ok = outputs
-    return jnp.moveaxis(wbar[..., :n_t], -1, 0), jnp.moveaxis(u[..., :n_t], -1, 0), ws, ok
+    wbar, u, ws, status = outputs
+    return jnp.moveaxis(wbar[..., :n_t], -1, 0), jnp.moveaxis(u[..., :n_t], -1, 0), ws, status
 
 
 def _any_failed(outputs):
-    return ~outputs[-1].all()  # ok
+    return (outputs[-1] != SOLVED).any()  # status
 
 
 @functools.cache
@@ -185,7 +204,7 @@ def _trajectory_program(objective, rtol, n_t) -> Program:
         fill=tuple((name, _FILL[name]) for name, _ in params),
         kernel=functools.partial(_trajectory_kernel, objective, rtol),
         subnormal=("lam", "var", "eps"),
-        n_status=FAILED + 1,
+        n_status=len(Status),
         needs_counts=_any_failed,
         finish=functools.partial(_finish_trajectory, n_t),
         pad_extras=_pad_times,

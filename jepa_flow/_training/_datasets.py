@@ -22,7 +22,11 @@ deterministic under ``seed``; ``load_dataset(name, **options)`` wraps one in
 
 from __future__ import annotations
 
+import os
+from typing import Any, Literal
+
 import numpy as np
+from jaxtyping import Float
 
 from .._core import _validate
 from .._core._budget import DEFAULT_MAX_MEMORY, parse_size
@@ -63,7 +67,9 @@ def _grey_images():
     return [np.asarray(im, float).mean(axis=2) / 255.0 for im in load_sample_images().images]
 
 
-def patch_pairs(*, p=8, shift=1, n=20000, noise=0.0, seed=0):
+def patch_pairs(
+    *, p: int = 8, shift: int = 1, n: int = 20000, noise: float = 0.0, seed: int = 0
+) -> tuple[Float[np.ndarray, "n d"], Float[np.ndarray, "n d"]]:
     """``n`` pairs of ``p x p`` grey photo patches and their ``shift``-pixel shifts.
 
     Args:
@@ -129,7 +135,9 @@ def _shifted(images, dr, dc):
     return big[np.arange(n)[:, None, None], rows, cols]
 
 
-def digit_pairs(*, shift=1, noise=0.1, n=10000, seed=0):
+def digit_pairs(
+    *, shift: int = 1, noise: float = 0.1, n: int = 10000, seed: int = 0
+) -> tuple[Float[np.ndarray, "n d"], Float[np.ndarray, "n d"]]:
     """``n`` pairs of augmented views of scikit-learn's 8 x 8 digits (``d = 64``).
 
     Args:
@@ -174,7 +182,14 @@ def membrane_trace() -> np.ndarray:
         return np.frombuffer(f.read(), dtype="<f4").astype(float)
 
 
-def series_pairs(*, window=16, lag=None, stride=1, noise=0.0, seed=0):
+def series_pairs(
+    *,
+    window: int = 16,
+    lag: int | None = None,
+    stride: int = 1,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> tuple[Float[np.ndarray, "n d"], Float[np.ndarray, "n d"]]:
     """Windows of the membrane trace and the windows ``lag`` samples later (slow features).
 
     Args:
@@ -230,7 +245,7 @@ def _split(name, options, allowed):
     return own, {k: v for k, v in options.items() if k in SOURCE_OPTIONS}
 
 
-def load_dataset(name, **options) -> Data:
+def load_dataset(name: Literal["patches", "digits", "membrane"], **options: Any) -> Data:
     """A shipped data set as a ``Data`` source (module docstring).
 
     ``options``: the data set's own (see ``patch_pairs``, ``digit_pairs``,
@@ -256,7 +271,9 @@ def load_dataset(name, **options) -> Data:
     return from_samples(x, y, **src)
 
 
-def from_npz(path, *, max_bytes=DEFAULT_MAX_MEMORY, **options) -> Data:
+def from_npz(
+    path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_MEMORY, **options: Any
+) -> Data:
     """A ``Data`` source from a ``.npz`` file holding arrays ``x`` and ``y`` (``[n, d]``).
 
     ``options`` are those of ``from_samples``. Raises ``ValueError`` when the

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Float
 
 from .._core._results import register_result
 from ._config import TrainConfig
@@ -150,10 +152,10 @@ def train_nonlinear(
     data: Data,
     config: TrainConfig,
     *,
-    activation="tanh",
-    batch=256,
-    n_eval=4096,
-    basis=None,
+    activation: Literal["tanh", "relu"] = "tanh",
+    batch: int = 256,
+    n_eval: int = 4096,
+    basis: Float[ArrayLike, "d d"] | None = None,
 ) -> NonlinearResult:
     """Train ``len(config.seed)`` MLP encoders on the rows of a ``"samples"`` source.
 

@@ -43,15 +43,20 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Bool, Float
 
 from .._core import _validate
 from .._core._batch import float_dtype
 from .._core._devices import batch_sharding
+from .._core._grid import Selection, select
 from .._core._results import register_result
+from .._core._status import Status, crossing_status, status_ok
 from .._theory._critical_time import fixed_point
 from .._theory._layers import Params, wbar
 from .._theory._targets import frozen_teacher_lam
@@ -66,6 +71,8 @@ from ._engine import (
     diverged_threshold,
     run,
 )
+from ._labelled import train_dataset
+from ._records import record_slots, record_steps, resolve_t_extra
 
 __all__ = [
     "DIVERGED",
@@ -151,6 +158,76 @@ class TrainResult:
         return np.asarray(self.config.seed)
 
     @property
+    def status(self) -> np.ndarray:
+        """Each member's and feature's ``Status`` ``[S, D, E, d]`` (integer codes).
+
+        ``SUCCESSFUL`` (the level was crossed at ``t_star``), ``STARTS_ABOVE_LEVEL``
+        (``t_star = 0``), ``NEVER_LEARNED`` (``wbar* = 0``: ``level`` is inf),
+        ``NOT_REACHED`` (not within the run), or ``DIVERGED`` for every feature
+        of a diverged member (``diverged_members``; only with ``on_divergence="keep"``).
+        """
+        code = crossing_status(self.t_star, self.level[None, :, None, :])
+        return np.where(diverged_members(self)[..., None], int(Status.DIVERGED), code)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """``[S, D, E, d]``: False where the member diverged (``status`` is a failure)."""
+        return status_ok(self.status)
+
+    @property
+    def coords(self) -> dict[str, np.ndarray]:
+        """The grid's axis values: ``{"seed": [S], "depth": [D], "eta": [E]}``."""
+        return {"seed": self.seed, "depth": self.depth, "eta": self.eta}
+
+    def sel(self, *, seed=None, depth=None, eta=None) -> Selection:
+        """Members by their grid values: every array indexed along ``[seed, depth, eta]``.
+
+        Each argument is None (the whole axis), one value (the axis is
+        dropped) or a list of values (the axis is kept, in that order); an
+        ``eta`` matches a grid value to a relative 1e-12. ``level`` is
+        indexed by ``depth``; values without the grid axes (``config``,
+        ``data``, ``step``) are the result's own. Raises ``ValueError`` for
+        a value not on the grid, naming the axis and its values.
+
+        Examples:
+            >>> import jepa_flow as jf
+            >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+            >>> r = jf.train(data, jf.TrainConfig(depth=[1, 2], eta=0.1, steps=100, n_t=10))
+            >>> r.sel(depth=2, eta=0.1, seed=0).level.round(3).tolist()  # r.level[1]
+            [0.125, 0.32]
+            >>> r.sel(depth=2).norm.shape  # [seed, eta, record, feature]
+            (1, 1, 10, 2)
+            >>> r.sel(depth=3)
+            Traceback (most recent call last):
+            ...
+            ValueError: depth=3 is not on the grid; its depth values are [1, 2]
+        """
+        by_depth = {"level": lambda v, pos: np.take(v, pos["depth"], axis=0)}
+        return select(self, self.coords, {"seed": seed, "depth": depth, "eta": eta}, by_depth)
+
+    def to_xarray(self):
+        """The run as an ``xarray.Dataset`` over ``seed``, ``depth``, ``eta`` (needs xarray).
+
+        Every recorded array is a variable with its grid values as
+        coordinates, plus ``record`` (``step`` as its coordinate; ``t`` is a
+        variable, since it depends on ``eta``), ``feature``, ``component``
+        (singular values), ``layer``, ``out``/``in`` (matrices); ``level``
+        is over ``depth`` and ``feature``; ``status`` holds the ``Status``
+        codes. The configuration is in ``attrs["config"]`` (JSON).
+
+        Examples:
+            >>> import jepa_flow as jf
+            >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+            >>> r = jf.train(data, jf.TrainConfig(depth=[1, 2], eta=0.1, steps=100, n_t=10))
+            >>> ds = r.to_xarray()
+            >>> ds["norm"].dims
+            ('seed', 'depth', 'eta', 'record', 'feature')
+            >>> ds["level"].sel(depth=2).round(3).values.tolist()
+            [0.125, 0.32]
+        """
+        return train_dataset(self)
+
+    @property
     def wbar(self) -> np.ndarray:
         """Final end-to-end encoders ``[S, D, E, d, d]``."""
         E = self.W[..., 0, :, :]
@@ -159,7 +236,7 @@ class TrainResult:
         return E
 
 
-def diverged_members(result: TrainResult) -> np.ndarray:
+def diverged_members(result: TrainResult) -> Bool[np.ndarray, "S D E"]:
     """Members whose recorded loss went NaN or above the divergence threshold, ``[S, D, E]``.
 
     The threshold is ``DIVERGED`` in float64 and ``1e30`` in float32 (the loss's dtype).
@@ -211,27 +288,10 @@ def levels(config: TrainConfig, data: Data, teacher=None) -> np.ndarray:
     return np.where(ws > 0, config.fraction * ws, np.inf)
 
 
-def record_steps(n_steps: int, n_t: int, extra=()) -> np.ndarray:
-    """Step 0, about ``n_t - 1`` log-spaced steps up to ``n_steps``, and ``extra`` steps."""
-    log = np.geomspace(1, n_steps, max(n_t - 1, 1)) if n_steps >= 1 else np.zeros(0)
-    log = np.concatenate([log, np.clip(np.asarray(extra, float), 0, n_steps)])
-    return np.unique(np.concatenate([[0], np.round(log).astype(np.int64), [n_steps]]))
-
-
 # Steps per compiled scan call. Fixed, so runs of different lengths (a training
 # sweep's learning rates) share one compilation; steps past a run's end are skipped
 # by a ``lax.cond`` and cost next to nothing.
 CHUNK_STEPS = 1024
-
-
-def record_slots(config: TrainConfig) -> int:
-    """The most records ``record_steps`` can return for ``config`` (its compiled size).
-
-    ``train`` pads the record steps to this many with a step that is never
-    reached, so that the record buffers' shape, and hence the compiled engine,
-    does not depend on the run's length.
-    """
-    return max(config.n_t - 1, 1) + 2 + len(config.t_extra)
 
 
 def _as_working_dtype(data: Data) -> Data:
@@ -267,11 +327,11 @@ def train(
     data: Data,
     config: TrainConfig,
     *,
-    start=None,
-    teacher=None,
-    progress=False,
-    devices=None,
-    on_divergence="raise",
+    start: Params | None = None,
+    teacher: Float[ArrayLike, "d d"] | Params | TrainResult | None = None,
+    progress: bool = False,
+    devices: Sequence[jax.Device] | None = None,
+    on_divergence: Literal["raise", "keep"] = "raise",
 ) -> TrainResult:
     """Train a grid of deep linear JEPA/MAE members in one compiled, vmapped call.
 
@@ -320,7 +380,7 @@ def train(
     init_members, carry = run(
         st, data, shared, consts, config.n_steps, slots, ctx["eta_m"], ctx["where"], progress, keep
     )
-    return _result(config, data, ctx, init_members, carry[2], carry[3])
+    return _result(ctx["config"], data, ctx, init_members, carry[2], carry[3])
 
 
 def prepared(data: Data, config: TrainConfig, *, start=None, teacher=None, devices=None):
@@ -335,6 +395,7 @@ def prepared(data: Data, config: TrainConfig, *, start=None, teacher=None, devic
     data = _as_working_dtype(data)
     W0, V0 = _start(config, start, d)
     E_T = _teacher(config, teacher, d)
+    config = resolve_t_extra(data, config)  # t_extra="auto": the records over the rises
     depths, etas, seeds = (np.asarray(x) for x in (config.depth, config.eta, config.seed))
     rec = record_steps(config.n_steps, config.n_t, np.asarray(config.t_extra, float) / etas.min())
     keep_latent = config.keep_latent
@@ -382,7 +443,7 @@ def prepared(data: Data, config: TrainConfig, *, start=None, teacher=None, devic
     def where(i):
         return f"eta={eta_m[i]:g}, depth={depths[g_depth[i]]}, seed={seeds[g_seed[i]]}"
 
-    ctx = dict(eta_m=eta_m, where=where, rec=rec, level=level, teacher=E_T)
+    ctx = dict(eta_m=eta_m, where=where, rec=rec, level=level, teacher=E_T, config=config)
     return (st, data, shared, consts, slots), ctx
 
 
