@@ -9,14 +9,21 @@ For the documented float64 accuracy, enable x64 before any jax computation::
 The ``jepa-flow`` command line does this itself.
 """
 
+from importlib import metadata as _metadata
+
 # theory: the balanced per-feature flow and its derived quantities (docs/theory.md §3-§4, §10)
 from ._theory._critical_time import critical_time as critical_time
 from ._theory._critical_time import fixed_point as fixed_point
 from ._theory._fullflow import FullFlow as FullFlow
 from ._theory._fullflow import full_flow as full_flow
 from ._theory._layers import Params as Params
+from ._theory._order import OrderAgreement as OrderAgreement
 from ._theory._order import flip_depth as flip_depth
+from ._theory._order import learned_first as learned_first
+from ._theory._order import learned_mask as learned_mask
+from ._theory._order import learned_order as learned_order
 from ._theory._order import learning_order as learning_order
+from ._theory._order import order_agreement as order_agreement
 from ._theory._order import rank_correlation as rank_correlation
 from ._theory._order import rel_error as rel_error
 from ._theory._order import top_k_overlap as top_k_overlap
@@ -43,7 +50,7 @@ from ._theory._targets import frozen_teacher_lam as frozen_teacher_lam
 from ._training._compare import Capture as Capture
 from ._training._compare import Comparison as Comparison
 from ._training._compare import compare as compare
-from ._training._compare import record_times as record_times
+from ._training._records import record_times as record_times
 from ._training._config import TrainConfig as TrainConfig
 from ._training._data import Data as Data
 from ._training._data import gaussian as gaussian
@@ -70,12 +77,12 @@ from ._training._datasets import series_pairs as series_pairs
 from ._training._nonlinear import NonlinearResult as NonlinearResult
 from ._training._nonlinear import train_nonlinear as train_nonlinear
 from ._training._real import FeatureAnalysis as FeatureAnalysis
-from ._training._real import LearnedDirections as LearnedDirections
-from ._training._real import alignment as alignment
+from ._training._directions import LearnedDirections as LearnedDirections
+from ._training._directions import alignment as alignment
 from ._training._real import analyze as analyze
 from ._training._real import from_samples as from_samples
-from ._training._real import learned_directions as learned_directions
-from ._training._real import mae_end_directions as mae_end_directions
+from ._training._directions import learned_directions as learned_directions
+from ._training._directions import mae_end_directions as mae_end_directions
 from ._training._real import principal_components as principal_components
 
 # sweeps over parameter grids
@@ -86,20 +93,33 @@ from ._sweeps._config import parse_config as parse_sweep_config
 from ._sweeps._load import load_sweep as load_sweep
 from ._sweeps._run import run_sweep as run_sweep
 
+# outcomes of solves, and the errors a caller can catch (each a ValueError)
+from ._core._budget import BudgetError as BudgetError
+from ._core._lock import DirectoryLocked as DirectoryLocked
+from ._core._grid import Selection as Selection
+from ._core._status import Status as Status
+
 # saving and loading any result (one .json and one .npz)
 from ._core._results import load_result as load_result
 from ._core._results import save_result as save_result
 
 # figures
+from ._plotting._analysis import plot_analysis as plot_analysis
 from ._plotting._compare import plot_compare as plot_compare
 from ._plotting._compare import plot_train as plot_train
 
-__version__ = "0.1.0"
+# the version is written once, in pyproject.toml; the installed package's metadata carries it
+try:
+    __version__ = _metadata.version("jepa_flow")
+except _metadata.PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
+    "BudgetError",
     "Capture",
     "Comparison",
     "Data",
+    "DirectoryLocked",
     "DivergenceError",
     "FeatureAnalysis",
     "FeatureBasis",
@@ -107,8 +127,11 @@ __all__ = [
     "GeneralCriticalTime",
     "LearnedDirections",
     "NonlinearResult",
+    "OrderAgreement",
     "Params",
     "PredictedCapture",
+    "Selection",
+    "Status",
     "SweepConfig",
     "SweepResult",
     "TrainConfig",
@@ -141,6 +164,9 @@ __all__ = [
     "general_critical_time",
     "generalized_basis",
     "learned_directions",
+    "learned_first",
+    "learned_mask",
+    "learned_order",
     "learning_order",
     "linear_dynamics",
     "load_dataset",
@@ -149,9 +175,11 @@ __all__ = [
     "mae_end_directions",
     "noisy_views",
     "noncommuting",
+    "order_agreement",
     "parse_sweep_config",
     "patch_pairs",
     "perturbation_size",
+    "plot_analysis",
     "plot_compare",
     "plot_train",
     "predicted_captures",

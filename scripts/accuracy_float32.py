@@ -103,6 +103,7 @@ def compute_train(res):
                     seed=[0, 1, 2] if minibatch else 0,
                     t_max=2.5 * float(t_th.max()),
                     n_t=8,
+                    t_extra=(),
                 )
                 t0 = time.perf_counter()
                 r = jf.train(data, cfg)

@@ -57,11 +57,11 @@ def compute(out_path):
     for o in ("jepa", "mae"):
         for m in ("exact", "ode", "series"):
             res[f"{o}_{m}"] = np.asarray(
-                jf.critical_time(o, lam, var, depth, eps, fraction, method=m)
+                jf.critical_time(o, lam, var, depth, eps, fraction=fraction, method=m)
             )
         res[f"{o}_fixed_point"] = np.asarray(jf.fixed_point(o, lam, var, depth))
         sl = slice(0, 200)
-        t_half = np.asarray(jf.critical_time(o, lam[sl], var[sl], depth[sl], eps[sl], 0.5))
+        t_half = np.asarray(jf.critical_time(o, lam[sl], var[sl], depth[sl], eps[sl], fraction=0.5))
         t = np.geomspace(1e-3, 1.0, 64)[None, :] * (4 * t_half)[:, None]
         # one save-time grid per member: simulate member by member on a shared grid
         grid = np.unique(np.concatenate([[0.0], t.ravel()]))
@@ -140,9 +140,9 @@ def rtol_table():
         for o in ("jepa", "mae"):
             for fr in (0.5, 0.9):
                 lam, var, depth, eps = configs(o, 3000, 7)
-                ex = np.asarray(jf.critical_time(o, lam, var, depth, eps, fr))
+                ex = np.asarray(jf.critical_time(o, lam, var, depth, eps, fraction=fr))
                 od = np.asarray(
-                    jf.critical_time(o, lam, var, depth, eps, fr, method="ode", rtol=rtol)
+                    jf.critical_time(o, lam, var, depth, eps, fraction=fr, method="ode", rtol=rtol)
                 )
                 pos = ex > 0
                 e = np.abs(od[pos] / ex[pos] - 1)
@@ -179,7 +179,7 @@ def nodes_table():
         eps = np.exp(lo + rng.uniform(0, 1, n) * (hi - lo))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # times beyond float64 are NaN in both
-            exact = np.asarray(jf.critical_time(o, lam, lam / rho, depth, eps, fraction))
+            exact = np.asarray(jf.critical_time(o, lam, lam / rho, depth, eps, fraction=fraction))
         # times near the underflow threshold are inaccurate in the closed forms themselves
         pos = np.isfinite(exact) & (exact > 1e-290)
         cases[o] = (lam, lam / rho, depth, eps, fraction, exact, pos)
@@ -188,7 +188,9 @@ def nodes_table():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ode = np.asarray(
-                    jf.critical_time(o, lam, var, depth, eps, fraction, method="ode", rtol=rtol)
+                    jf.critical_time(
+                        o, lam, var, depth, eps, fraction=fraction, method="ode", rtol=rtol
+                    )
                 )
             e = np.abs(ode[pos] / exact[pos] - 1)
             print(

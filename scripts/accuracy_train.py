@@ -49,8 +49,7 @@ def run(objective, data, depth, eta, eps=EPS, scale=0.0, t_end=None, n_t=150) ->
         t_max=t_end if t_end is not None else t_max(objective, depth),
         n_t=n_t,
         keep_latent=True,
-    )
-    cfg = dataclasses.replace(cfg, t_extra=jf.record_times(cfg, data))
+    )  # t_extra="auto": records dense over the rises
     return jf.compare(jf.train(data, cfg))
 
 

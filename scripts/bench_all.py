@@ -3,11 +3,13 @@
     python scripts/bench_all.py                    # make bench: 5 repeats, full sizes
     python scripts/bench_all.py --repeats 3 --small   # small sizes (checks the report format)
     python scripts/bench_all.py --precision float64 float32   # every script in both
-    python scripts/bench_all.py --table results/bench/cpu-2core.json        # README table
-    python scripts/bench_all.py --update-readme results/bench/cpu-2core.json
+    python scripts/bench_all.py --table results/bench/cpu-2core.json   # the docs' table
+    python scripts/bench_all.py --update-docs      # docs/benchmarks.md from the committed reports
 
 Each of ``scripts/bench_critical_time.py``, ``bench_sweep.py``,
-``bench_train.py``, ``bench_train_sweep.py`` and ``bench_general_flow.py``
+``bench_train.py``, ``bench_train_sweep.py``, ``bench_sweep_pipeline.py``,
+``bench_general_flow.py``, ``bench_overhead.py`` (time outside compiled code)
+and ``bench_train_flops.py`` (training's fraction of the matmul peak)
 (float64 only: its scipy references and collapse checks assume it) measures
 its own baseline in the same run and writes its figures and ratios with
 ``--json``; this script runs each ``--repeats`` times in a fresh process, one
@@ -25,9 +27,13 @@ same precision where they can: PyTorch follows it, scipy stays float64); the
 default is float64 only, since each precision costs a full ``make bench`` on
 a 2-core CPU (``make bench PRECISION="float64 float32"`` for both).
 
-``--table`` prints the README's performance table (markdown) from a report;
-``--update-readme`` replaces the table between the ``<!-- bench-table -->``
-markers of README.md with it.
+``--table`` prints the performance table of docs/benchmarks.md (markdown)
+from reports; ``--update-docs [REPORT ...]`` rewrites that page's generated
+tables (between its ``<!-- bench-...:start/end -->`` markers) from the
+reports (default: ``DOC_REPORTS``, the committed ones), through
+``scripts/doc_tables.py``, which tests/test_doc_facts.py also runs to check
+that the page matches the reports. ``--update-readme`` is the former name of
+``--update-docs`` (the tables left the README).
 """
 
 from __future__ import annotations
@@ -56,12 +62,16 @@ SCRIPTS = {
         ["--n", "4096", "--n-ema", "1024", "--n-scipy", "4", "--repeats", "1"]
         + ["--memory-configs", "0"],
     ),
+    "bench_overhead": (["--repeats", "5"], ["--repeats", "2", "--max", "1e4"]),
+    "bench_train_flops": (["--repeats", "3"], ["--quick", "--repeats", "1"]),
+    "bench_sweep_pipeline": (["--repeats", "1"], ["--rows", "1e6", "--repeats", "1"]),
 }
 # Scripts whose references (scipy at 1e-12, collapse checks) assume float64: run in float64 only.
 FLOAT64_ONLY = {"bench_general_flow"}
 PACKAGES = ("jax", "jaxlib", "diffrax", "equinox", "optax", "numpy", "scipy", "torch")
 
-# The README table: (what, script, "figures" or "ratios", key, format, target)
+# The benchmark table of docs/benchmarks.md: (what, script, "figures" or "ratios", key, format,
+# target)
 TABLE = [
     ("`critical_time(method=\"exact\")`, configurations/s", "bench_critical_time", "figures",
      "exact configs/s", "{:,.3g}", ">= 2e6"),
@@ -71,10 +81,14 @@ TABLE = [
      "bench_critical_time", "ratios", "ode / scipy paper ODE (fastest)", "{:.0f}x", ">= 500x"),
     ("ode against scipy on the clock formulation (fastest method)", "bench_critical_time",
      "ratios", "ode / scipy clock ODE (fastest)", "{:.0f}x", ""),
+    ("ode's Gauss-Legendre rule against an adaptive diffrax (Dopri8) integral of the same "
+     "quantity", "bench_critical_time", "ratios", "ode / ode diffrax", "{:.1f}x", ""),
     ("sweep `method=\"exact\"`, configurations/s", "bench_sweep", "figures", "exact configs/s",
      "{:,.3g}", ">= 2e6"),
     ("sweep `method=\"ode\"`, configurations/s", "bench_sweep", "figures", "ode configs/s",
-     "{:,.3g}", ""),
+     "{:,.3g}", ">= 2e5"),
+    ("sweep `method=\"ode\"` against a scipy `solve_ivp` loop per configuration",
+     "bench_sweep", "ratios", "ode / scipy", "{:.0f}x", ">= 500x"),
     ("sweep, peak resident memory (MiB)", "bench_sweep", "figures", "peak RSS MiB", "{:.0f}",
      "< 2048"),
     ("training ensemble 32 x (d 16, L 4, batch 128) against the per-step baseline",
@@ -102,8 +116,30 @@ TABLE = [
      "bench_general_flow", "ratios", "EMA / scipy same flow", "{:.0f}x", ""),
     ("general sweep of 10^7 rows, peak resident memory (GiB)", "bench_general_flow", "figures",
      "general sweep peak RSS GiB", "{:.2f}", "< 2"),
+    ("`critical_time` (exact) at 10^7 configurations, ns per configuration outside compiled "
+     "code", "bench_overhead", "figures", "critical_time exact n=1e+07: overhead ns/config",
+     "{:.1f}", "<= 5"),
+    ("`train`, 1000 d = 16 models x 1000 steps, ns per member-step outside compiled code",
+     "bench_overhead", "figures", "train n=1e+06: overhead ns/config", "{:.3f}", "<= 5"),
+    ("training, ensemble 256 x (d 16, L 4), fraction of the matmul peak", "bench_train_flops",
+     "ratios", "ensemble 256 x d=16 L=4, population: fraction of matmul peak (wall)", "{:.0%}",
+     ">= 50 %"),
+    ("training, ensemble 4096 x (d 16, L 4), fraction of the matmul peak", "bench_train_flops",
+     "ratios", "ensemble 4096 x d=16 L=4, population: fraction of matmul peak (wall)", "{:.0%}",
+     ">= 50 %"),
+    ("training, one model d 1024 (L 2), fraction of the matmul peak", "bench_train_flops",
+     "ratios", "single d=1024 L=2, population: fraction of matmul peak (wall)", "{:.0%}",
+     ">= 50 %"),
 ]  # fmt: skip
-MARKERS = ("<!-- bench-table:start -->", "<!-- bench-table:end -->")
+# The reports docs/benchmarks.md is generated from, in order (a row comes from the first
+# report that has it): CPU float64, the float64/float32 run, then the idle-machine
+# general-flow run before the training-sweep run (whose general-flow rows ran under load).
+DOC_REPORTS = (
+    "results/bench/cpu-2core.json",
+    "results/bench/cpu-2core-float64-float32.json",
+    "results/bench/general_flow/cpu-2core.json",
+    "results/bench/sweeps/cpu-2core.json",
+)
 
 
 def device_info() -> dict:
@@ -181,7 +217,7 @@ def by_precision(report: dict) -> dict[str, dict]:
 
 
 def table(*reports: dict) -> str:
-    """The README's performance table (markdown) from one or more reports.
+    """The performance table of docs/benchmarks.md (markdown) from one or more reports.
 
     One row per figure and precision, taken from the first report that has it;
     one line per report says where and how it was measured.
@@ -198,8 +234,8 @@ def table(*reports: dict) -> str:
         )
         lines.append("")
     lines += [
-        "| what | precision | median | min - max | target |",
-        "| --- | --- | --- | --- | --- |",
+        "| what | precision | median | min - max | target | met |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for what, script, part, key, fmt, target in TABLE:
         done = set()
@@ -211,18 +247,81 @@ def table(*reports: dict) -> str:
                 done.add(precision)
                 lo, hi, med = fmt.format(entry["min"]), fmt.format(entry["max"]), entry["median"]
                 lines.append(
-                    f"| {what} | {precision} | {fmt.format(med)} | {lo} - {hi} | {target} |"
+                    f"| {what} | {precision} | {fmt.format(med)} | {lo} - {hi} | {target} "
+                    f"| {verdict(med, target)} |"
                 )
     return "\n".join(lines)
 
 
-def update_readme(reports: list[dict], readme: Path) -> None:
-    text = readme.read_text()
-    start, end = (text.find(m) for m in MARKERS)
-    if start < 0 or end < start:
-        raise SystemExit(f"{readme}: no {MARKERS[0]} ... {MARKERS[1]} markers")
-    new = text[: start + len(MARKERS[0])] + "\n" + table(*reports) + "\n" + text[end:]
-    readme.write_text(new)
+def verdict(value: float, target: str) -> str:
+    """``yes``, ``**no**`` (the median misses ``target``, e.g. ``>= 10x``), or empty."""
+    if not target:
+        return ""
+    op, _, number = target.partition(" ")
+    bound = float(number.rstrip("x"))
+    met = {">=": value >= bound, ">": value > bound, "<=": value <= bound, "<": value < bound}[op]
+    return "yes" if met else "**no**"
+
+
+def precision_table(report: dict) -> str:
+    """float32 against float64 measured in one run (a ``--precision float64 float32`` report)."""
+    runs = by_precision(report)
+    lines = [
+        "| what | float64 | float32 | float32 / float64 |",
+        "| --- | --- | --- | --- |",
+    ]
+    for what, script, part, key, fmt, _ in TABLE:
+        e64 = runs.get("float64", {}).get(script, {}).get(part, {}).get(key)
+        e32 = runs.get("float32", {}).get(script, {}).get(part, {}).get(key)
+        if e64 is None or e32 is None:
+            continue
+        cells = [
+            f"{fmt.format(e['median'])} ({fmt.format(e['min'])} - {fmt.format(e['max'])})"
+            for e in (e64, e32)
+        ]
+        lines.append(f"| {what} | {cells[0]} | {cells[1]} | {e32['median'] / e64['median']:.2g} |")
+    return "\n".join(lines)
+
+
+# The GPU report (one run of each script, written by hand from their output):
+# (what, script, part, key, format)
+GPU_TABLE = [
+    ("`critical_time(method=\"exact\")`, configurations/s", "bench_critical_time", "figures",
+     "exact configs/s", "{:,.3g}"),
+    ("`critical_time(method=\"ode\")`, configurations/s", "bench_critical_time", "figures",
+     "ode configs/s", "{:,.3g}"),
+    ("ode, max relative error against exact", "bench_critical_time", "figures",
+     "ode max rel. error vs exact", "{:.2g}"),
+    ("ode against scipy `solve_ivp` per configuration (paper's ODE, host CPU)",
+     "bench_critical_time", "ratios", "ode / scipy paper ODE (fastest)", "{:.0f}x"),
+    ("sweep of 10^8 configurations, `method=\"exact\"`, seconds", None, "figures",
+     "exact paper grid seconds for 1e8", "{:.3g}"),
+    ("sweep of 10^8 configurations, `method=\"ode\"`, seconds", None, "figures",
+     "ode paper grid seconds for 1e8", "{:.3g}"),
+    ("training ensemble 32 x (d 16, L 4, batch 128) against a per-step jitted JAX loop",
+     "bench_train", "ratios", "ensemble 32 x (d=16 L=4 batch=128): engine / per-step jitted "
+     "JAX loop", "{:.1f}x"),
+]  # fmt: skip
+
+
+def gpu_table(report: dict) -> str:
+    """The GPU figures of a report whose scripts ran once (plain numbers, no spread)."""
+    dev, scripts = report["device"], report["scripts"]
+    lines = [
+        f"Measured on {dev['name']} ({dev['kind']}), {report['precision']}, jax "
+        f"{report['versions'].get('jax')}, {report['date']}: {report['how']}.",
+        "",
+        "| what | value |",
+        "| --- | --- |",
+    ]
+    for what, script, part, key, fmt in GPU_TABLE:
+        for name, entry in scripts.items():
+            if (script is None or name == script) and key in entry.get(part, {}):
+                lines.append(f"| {what} | {fmt.format(entry[part][key])} |")
+                break
+    lines.append("")
+    lines += [f"- Tests, {what}: {outcome}." for what, outcome in report.get("tests", {}).items()]
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -244,18 +343,26 @@ def main() -> int:
         help="report directory (default results/bench; runs/bench with --small, git-ignored)",
     )
     ap.add_argument(
-        "--table", metavar="REPORT", nargs="+", help="print the README table of these reports"
+        "--table", metavar="REPORT", nargs="+", help="print the docs' table of these reports"
     )
     ap.add_argument(
-        "--update-readme", metavar="REPORT", nargs="+", help="rewrite README.md's table from them"
+        "--update-docs",
+        "--update-readme",
+        metavar="REPORT",
+        nargs="*",
+        help="rewrite the tables of docs/benchmarks.md from these reports "
+        "(default: the committed ones, DOC_REPORTS)",
     )
     args = ap.parse_args()
     if args.table:
         print(table(*(json.loads(Path(p).read_text()) for p in args.table)))
         return 0
-    if args.update_readme:
-        reports = [json.loads(Path(p).read_text()) for p in args.update_readme]
-        update_readme(reports, ROOT / "README.md")
+    if args.update_docs is not None:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from doc_tables import write_docs
+
+        for path in write_docs(ROOT, bench_reports=args.update_docs or None):
+            print(f"rewrote {path}")
         return 0
     if args.repeats < 1:
         ap.error("--repeats must be >= 1")
@@ -274,6 +381,9 @@ def main() -> int:
     out = Path(args.out or ROOT / ("runs" if args.small else "results") / "bench")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{device['name']}.json"
+    if path.exists():  # keep scripts/gpu_check.py's section of the same device's report
+        old = json.loads(path.read_text())
+        report.update({k: old[k] for k in ("gpu_check",) if k in old})
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {path}\n")
     print(table(report))

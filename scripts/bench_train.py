@@ -54,7 +54,14 @@ def workload(d, batch, sampler="auto"):
 
 def time_engine(data, depth, eta, n_models, steps):
     cfg = jf.TrainConfig(
-        objective="jepa", depth=depth, eta=eta, eps=0.1, seed=range(n_models), steps=steps, n_t=60
+        objective="jepa",
+        depth=depth,
+        eta=eta,
+        eps=0.1,
+        seed=range(n_models),
+        steps=steps,
+        n_t=60,
+        t_extra=(),
     )
     jf.train(data, cfg)  # compile
     t0 = time.perf_counter()

@@ -121,7 +121,13 @@ def source(d: int, batch: int, sampler: str):
 
 def engine_call(data, objective, steps):
     cfg = jf.TrainConfig(
-        objective=objective, depth=DEPTHS, eta=ETAS, seed=SEEDS, steps=steps, eps=EPS
+        objective=objective,
+        depth=DEPTHS,
+        eta=ETAS,
+        seed=SEEDS,
+        steps=steps,
+        eps=EPS,
+        t_extra=(),
     )
     n = len(DEPTHS) * len(ETAS) * len(SEEDS)
 

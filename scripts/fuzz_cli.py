@@ -2,7 +2,10 @@
 
 Each command line mixes valid and invalid tokens (signs, zeros, NaN, inf,
 subnormal and huge magnitudes, huge integers, strings, empty values, missing
-and repeated flags, unwritable or file ``--out``) for every subcommand, runs
+and repeated flags, unwritable or file ``--out``, budgets such as ``abc`` or
+``1e-300``, and files that are not what they claim: ``/dev/urandom``, a FIFO,
+a directory, a renamed ``.npy``, text as ``.npz``, a sweep TOML with a
+byte-order mark, views scaled by 1e200) for every subcommand, runs
 ``jepa_flow._cli.main`` on it and sorts the outcome:
 
 - ``ok``: exit 0;
@@ -12,7 +15,8 @@ and repeated flags, unwritable or file ``--out``) for every subcommand, runs
 - ``unexpected``: exit 2, but the one line is the CLI's catch-all for an
   exception nobody anticipated (a bug behind a clean message);
 - ``bad``: anything else (a traceback escaping ``main``, several lines, another
-  exit code, files written by a failed run);
+  exit code, files written by a failed run, a numpy or matplotlib warning
+  printed to the user);
 - ``timeout``: still running after ``--timeout`` seconds (e.g. a valid but
   enormous job that no budget refused), stopped by an alarm.
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import random
 import shutil
 import signal
@@ -45,14 +50,24 @@ ODD = [
     "1e-308", "10" * 40, "abc", "", "None", "True", "0x10", "1,2", " ", "1e", "--", "1.5",
 ]  # fmt: skip
 FLAGS = {
-    "critical-time": ["--lam", "--var", "--rho", "--depth", "--eps", "--fraction", "--objective"],
-    "simulate": ["--lam", "--var", "--rho", "--depth", "--eps", "--n-t", "--t-max", "--objective"],
+    "critical-time": [
+        "--lam", "--var", "--rho", "--depth", "--eps", "--fraction", "--objective", "--method",
+        "--rtol",
+    ],
+    "simulate": [
+        "--lam", "--var", "--rho", "--depth", "--eps", "--n-t", "--t-max", "--objective",
+        "--max-memory", "--max-disk",
+    ],
     "demo": ["--n-t", "--max-memory", "--max-disk"],
     "train": [
         "--lam", "--var", "--depth", "--eta", "--steps", "--t-max", "--eps", "--batch",
         "--seed", "--momentum", "--rotation-seed", "--tau", "--scale", "--records",
+        "--max-memory", "--max-disk", "--data", "--noise", "--teacher", "--n-features",
     ],
-    "compare": ["--lam", "--var", "--depth", "--eta", "--steps", "--eps", "--batch", "--seed"],
+    "compare": [
+        "--lam", "--var", "--depth", "--eta", "--steps", "--eps", "--batch", "--seed",
+        "--max-memory", "--max-disk", "--data", "--teacher",
+    ],
     "sweep": ["--chunk-size", "--max-memory", "--max-disk"],
     "reproduce": ["--only", "--level"],
 }  # fmt: skip
@@ -73,16 +88,41 @@ SWEEPS = [
 ]
 
 
+def hostile_files(tmp: Path) -> None:
+    """Files that are not what they claim: a renamed .npy, text as .npz, a FIFO, huge views."""
+    import numpy as np
+
+    np.save(tmp / "a.npy", np.eye(2))
+    (tmp / "renamed.npz").write_bytes((tmp / "a.npy").read_bytes())
+    (tmp / "text.npz").write_text("not a zip")
+    x = np.random.default_rng(0).standard_normal((40, 2))
+    np.savez(tmp / "huge.npz", x=1e200 * x, y=1e200 * x[::-1])
+    os.mkfifo(tmp / "fifo.npz")
+
+
+# paths a user may pass as a file: devices, pipes, directories, files of the wrong kind
+FILES = [
+    "/dev/urandom", "/dev/null", "/etc/passwd", "/", "{tmp}/fifo.npz", "{tmp}/renamed.npz",
+    "{tmp}/text.npz", "{tmp}/huge.npz", "{tmp}/a.npy", "{tmp}/missing.npz",
+]  # fmt: skip
+
+
 def _value(rng: random.Random, flag: str) -> list[str]:
+    if flag in ("--data", "--teacher"):
+        pool = FILES + (["gaussian", "digits", "patches"] if flag == "--data" else [])
+        return [rng.choice(pool)]
+    if flag == "--noise":
+        return [rng.choice(["0.1", "0", "-1", "1e300", "nan", "1e6"])]
     if flag in CHOICES and rng.random() < 0.7:
         return [rng.choice(CHOICES[flag])]
     if flag in ("--steps", "--n-t", "--records"):
         pool = ["4", "16", "100000000", "1000000000000", "0", "-5", "1e8", "x"]
         return [rng.choice(pool)]
     if flag in ("--max-memory", "--max-disk"):
-        return [rng.choice(["1K", "16G", "0", "-1G", "lots", "1e400", ""])]
-    if flag == "--only":
-        return [rng.choice(["1", "5", "9", "0", "x", "-1"])]
+        pool = ["1K", "16G", "0", "-1G", "lots", "1e400", "", "abc", "-1", "nan", "inf"]
+        return [rng.choice([*pool, "1e-300", "1"])]
+    if flag == "--only":  # never a valid experiment: a reproduction takes minutes
+        return [rng.choice(["10", "0", "x", "-1"])]
     n = rng.choice([0, 1, 1, 1, 1, 2, 2])
     return [rng.choice(NUMBERS if rng.random() < 0.8 else ODD) for _ in range(n)]
 
@@ -92,18 +132,22 @@ def command_line(rng: random.Random, tmp: Path) -> tuple[list[str], Path | None]
     argv = [command]
     out = tmp / "out"
     if command == "sweep":
-        (tmp / "c.toml").write_text(rng.choice(SWEEPS))
-        argv.append(str(tmp / rng.choice(["c.toml", "missing.toml"])))
+        text = rng.choice(SWEEPS)
+        (tmp / "c.toml").write_bytes(
+            (b"\xef\xbb\xbf" if rng.random() < 0.2 else b"") + text.encode()
+        )
+        config = rng.choice(["c.toml", "c.toml", "missing.toml", "fifo.npz", "/dev/urandom", "/"])
+        argv.append(str(tmp / config))  # an absolute name replaces tmp
     for flag in FLAGS[command]:
         if rng.random() < (0.8 if flag in ("--lam", "--var") else 0.3):
-            argv += [flag, *_value(rng, flag)]
+            argv += [flag, *(v.replace("{tmp}", str(tmp)) for v in _value(rng, flag))]
     if command in ("simulate", "demo", "sweep", "reproduce") or (
         command in ("train", "compare") and rng.random() < 0.5
     ):
         target = rng.choice([out, out, out, tmp / "file", Path("/sys/jepa_flow_fuzz")])
         argv += ["--out", str(target)]
     if command == "reproduce":  # a reproduction takes minutes: keep each one invalid
-        argv += rng.choice([["--only", "9"], ["--level", "huge"], ["--only", "x"]])
+        argv += rng.choice([["--only", "10"], ["--level", "huge"], ["--only", "x"]])
     if command == "demo" and rng.random() < 0.9:  # a valid demo takes seconds: few of them
         argv += rng.choice([["--max-memory", "1K"], ["--n-t", "1"], ["--max-disk", "0"]])
     if command in ("train", "compare") and "--steps" not in argv:
@@ -127,6 +171,9 @@ def classify(argv, code, err, escaped, out: Path, file: Path) -> str:
     lines = err.strip().splitlines()
     if escaped is not None or file.read_text() != "x":
         return "bad"
+    if any("encountered in" in line or "matplotlib" in line for line in lines):
+        return "bad"  # a numpy or matplotlib warning reached the user
+    lines = [line for line in lines if not line.startswith("jepa-flow: warning: ")]
     if code == 0:
         return "ok"
     if code != 2 or len(lines) != 1 or not lines[0].startswith("jepa-flow: error: "):
@@ -159,11 +206,11 @@ def main() -> int:
         tmp = Path(tempfile.mkdtemp(prefix="jepa-flow-fuzz-"))
         file = tmp / "file"
         file.write_text("x")
+        hostile_files(tmp)
         argv, out = command_line(rng, tmp)
         stderr, escaped = io.StringIO(), None
         with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings():  # the CLI chooses which warnings to show
                 signal.signal(signal.SIGALRM, _alarm)
                 signal.alarm(args.timeout)
                 try:

@@ -20,6 +20,9 @@ SCRIPT = textwrap.dedent("""
     assert jax.local_device_count() == 2
     out = {m: np.asarray(jf.critical_time("jepa", lam, var, depth, eps, method=m))
            for m in ("exact", "ode")}
+    # a batch above the bucketed size: padded and split inside one compiled call
+    big = [jax.numpy.asarray(np.tile(x, 234)) for x in (lam, var, depth, eps)]
+    out["large"] = np.asarray(jf.critical_time("jepa", *big))
     np.savez(sys.argv[2], **out)
 """)
 
@@ -43,3 +46,5 @@ def test_critical_time_over_two_devices(tmp_path):
     for method in ("exact", "ode"):
         ref = np.asarray(jf.critical_time("jepa", lam, var, depth, eps, method=method))
         np.testing.assert_allclose(out[method], ref, rtol=1e-13, atol=0)
+    assert out["large"].shape == (300 * 234,)  # above _batch.SMALL
+    np.testing.assert_allclose(out["large"], np.tile(out["exact"], 234), rtol=1e-13, atol=0)

@@ -133,8 +133,12 @@ def test_reduced_field_is_the_layers_chain_rule(objective):
     dW, dV, _ = full_flow_field(objective, "stopgrad", 0.0, (W, V, None), args)
     dW = np.asarray(dW)
     dE = sum(
-        np.linalg.multi_dot([np.eye(d)] + [W[b] for b in range(depth - 1, a, -1)] + [dW[a]]
-                            + [W[b] for b in range(a - 1, -1, -1)])  # fmt: skip
+        np.linalg.multi_dot(
+            [np.eye(d)]
+            + [W[b] for b in range(depth - 1, a, -1)]
+            + [dW[a]]
+            + [W[b] for b in range(a - 1, -1, -1)]
+        )
         for a in range(depth)
     )
     E = W[2] @ W[1] @ W[0]
@@ -152,8 +156,17 @@ def test_stiff_flow_against_full_flow(objective, target, depth, t_end):
     eps = 1e-2
     u0 = eps ** (1.0 / depth)
     t = np.geomspace(1.0, t_end, 60)
-    ff = jf.full_flow(objective, data, u0 * np.eye(4)[None].repeat(depth, 0), u0 * np.eye(4),
-                      depth, t, np.ones(4), target=target, tau=1.0)  # fmt: skip
+    ff = jf.full_flow(
+        objective,
+        data,
+        u0 * np.eye(4)[None].repeat(depth, 0),
+        u0 * np.eye(4),
+        depth,
+        t,
+        np.ones(4),
+        target=target,
+        tau=1.0,
+    )
     sf = stiff_flow(objective, data.Sxx, data.Syx, depth, eps, t, target=target, tau=1.0)
     W = np.asarray(ff.latent)  # U = I
     assert ff.ok and sf.ok

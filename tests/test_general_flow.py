@@ -1,5 +1,7 @@
 """The general per-feature flow (theory §6.1-§6.3, §7.2): general_critical_time and its sweeps."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -23,11 +25,11 @@ def test_balanced_start_reproduces_exact_times(objective):
 
 def test_frozen_teacher_is_mae_at_c_lam():
     c = np.array([[0.5], [2.0]])
-    got = jf.general_critical_time("jepa", LAM, VAR, 2, 1e-3, target="frozen", c=c)
+    got = jf.general_critical_time("jepa", LAM, VAR, 2, 1e-3, target="frozen", teacher=c)
     lam_c = jf.frozen_teacher_lam(LAM, c)
     np.testing.assert_allclose(got.t_star, jf.critical_time("mae", lam_c, VAR, 2, 1e-3), 1e-8)
     # MAE has no target: target and c are ignored
-    mae = jf.general_critical_time("mae", LAM, VAR, 2, 1e-3, target="frozen", c=c)
+    mae = jf.general_critical_time("mae", LAM, VAR, 2, 1e-3, target="frozen", teacher=c)
     np.testing.assert_allclose(mae.t_star, jf.critical_time("mae", LAM, VAR, 2, 1e-3), 1e-8)
 
 
@@ -102,7 +104,7 @@ def test_unbalanced_times_match_scipy(objective, depth, ratio, target, tau):
     lam, var, eps, c = 1.0, 2.0, 1e-2, 0.7
     ref, wbar_ref = _scipy_time(objective, lam, var, depth, eps, ratio, target, tau, c)
     got = jf.general_critical_time(
-        objective, lam, var, depth, eps, init_ratio=ratio, target=target, tau=tau, c=c
+        objective, lam, var, depth, eps, init_ratio=ratio, target=target, tau=tau, teacher=c
     )
     assert got.ok and not got.collapsed
     np.testing.assert_allclose(got.wbar_final, wbar_ref, rtol=1e-7)
@@ -217,13 +219,13 @@ def test_general_sweep_runs_resumes_and_loads(tmp_path):
         rows = np.flatnonzero(res["target"] == target)[:16]  # 16: one compiled shape
         objective = "mae" if target == "none" else "jepa"
         assert (res["objective"][rows] == objective).all()
-        kw = dict(target=target, tau=res["tau"][rows], c=res["c"][rows])
+        kw = dict(target=target, tau=res["tau"][rows], teacher=res["c"][rows])
         if target == "none":
             kw = {}
         elif target == "stopgrad":
             kw = {}
         elif target == "ema":
-            kw.pop("c")
+            kw.pop("teacher")
         else:
             kw.pop("tau")
         ref = jf.general_critical_time(
@@ -241,6 +243,16 @@ def test_general_sweep_runs_resumes_and_loads(tmp_path):
     exact = jf.critical_time("jepa", 1.0, res["var"][balanced], res["depth"][balanced], 1e-3)
     np.testing.assert_allclose(res["t_star"][balanced], exact, rtol=1e-8)
     assert np.isnan(res["tau"][res["target"] != "ema"]).all()
+    # by name: the EMA rows at tau = 1.0, and (with xarray) the same cells over the axes
+    picked = res.sel(target="ema", tau=1.0)
+    mask = (res["target"] == "ema") & (res["tau"] == 1.0)
+    np.testing.assert_array_equal(picked["t_star"], res["t_star"][mask])
+    if importlib.util.find_spec("xarray") is not None:
+        ds = res.to_xarray()
+        cells = ds["t_star"].sel(objective="jepa", target="ema", tau=1.0, c=np.nan)
+        np.testing.assert_array_equal(cells.values.ravel(), picked["t_star"])
+        assert ds["t_star"].sel(objective="mae", target="stopgrad").isnull().all()
+        assert not ds["ok"].sel(objective="mae", target="stopgrad").any()  # absent: False
     # a changed configuration is refused
     with pytest.raises(ValueError, match="different sweep configuration"):
         jf.run_sweep(jf.parse_sweep_config(GENERAL.replace("[0.5, 2.0]", "[0.5]")), tmp_path / "g")

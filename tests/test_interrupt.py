@@ -40,10 +40,11 @@ eps = 1e-3
 """
 
 COMMANDS = {
-    # 12 configurations in 4 chunks of 3: writes config.toml, manifest.json, 4 chunks
+    # 12 configurations in 4 chunks of 3: writes config.toml, 3 columns, manifest.json,
+    # then each chunk's rows into the columns and its marker chunks/chunk_NNNNNN.done
     "sweep": (
         ["sweep", "{dir}/sweep.toml", "--out", "{out}", "--chunk-size", "3", "--no-plot"],
-        ["before:1", "after:chunk_000001.npz", "tmp:chunk_000003.npz"],
+        ["before:1", "after:chunk_000001.done", "tmp:chunk_000003.done"],
     ),
     # writes inputs.json, trajectory.npz, summary.json, dynamics.png, critical_times.png
     "simulate": (

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 import jepa_flow as jf
+from jepa_flow._core._batch import compiled_count
 from jepa_flow._theory import _critical_time as ct
 from jepa_flow._theory import _ode
-from jepa_flow._theory._critical_time import _critical_time_flat
-from jepa_flow._theory._simulate import _trajectory_flat
 
 
 def _random_configs(objective, n, seed):
@@ -48,8 +47,10 @@ def test_ode_critical_time_matches_exact(objective):
         np.concatenate([a, CORNERS[:, k]]) for k, a in enumerate((lam, var, depth, eps))
     )
     fraction = np.where(np.arange(lam.size) % 3 == 0, 0.9, 0.5)
-    exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction))
-    ode = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction, method="ode"))
+    exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction=fraction))
+    ode = np.asarray(
+        jf.critical_time(objective, lam, var, depth, eps, fraction=fraction, method="ode")
+    )
     assert np.isfinite(ode).all()
     assert exact.max() > (1e12 if objective == "jepa" else 1e7)  # the slow corner is in
     rel = np.abs(ode - exact) / np.where(exact > 0, exact, 1.0)
@@ -121,14 +122,14 @@ def test_simulate_decay_matches_closed_form():
 
 def test_new_values_do_not_recompile():
     jf.critical_time("jepa", [1.0, 2.0], 1.0, [2, 3], 1e-3, method="ode")
-    before = _critical_time_flat._cache_size()
+    before = compiled_count()
     jf.critical_time("jepa", [0.5, 0.9, 3.0], 1.3, [4, 1, 7], 1e-4, fraction=0.7, method="ode")
-    assert _critical_time_flat._cache_size() == before
+    assert compiled_count() == before
     t = np.array([0.0, 1.0, 2.0])
     jf.simulate("mae", 1.0, 2.0, 3, 1e-3, t)
-    before = _trajectory_flat._cache_size()
+    before = compiled_count()
     jf.simulate("mae", [0.3, 2.0], 1.0, 2, 1e-2, t * 5)
-    assert _trajectory_flat._cache_size() == before
+    assert compiled_count() == before
 
 
 def test_broadcasting_rules():
@@ -171,10 +172,14 @@ BAD = [
 
 
 @pytest.mark.parametrize(("override", "message"), BAD)
-def test_bad_input_raises_before_compiling(override, message):
+def test_bad_input_raises_one_line_error(override, message):
+    """Values are checked inside the compiled function (one flag read back); names,
+    types, shapes and ``rtol`` on the host, before anything is compiled."""
     kwargs = dict(objective="jepa", lam=1.0, var=2.0, depth=2, eps=1e-3, fraction=0.5, method="ode")
     kwargs.update(override)
-    before = _critical_time_flat._cache_size()
+    on_host = "rtol" in message or "must be one of" in message or "real number" in message
+    on_host |= "broadcast" in message
+    before = compiled_count()
     with pytest.raises(
         ValueError,
         match=message.replace("(", r"\(")
@@ -183,7 +188,8 @@ def test_bad_input_raises_before_compiling(override, message):
         .replace("]", r"\]"),
     ):
         jf.critical_time(**kwargs)
-    assert _critical_time_flat._cache_size() == before
+    if on_host:
+        assert compiled_count() == before
 
 
 def test_bad_save_times():
@@ -203,9 +209,9 @@ def test_ode_error_follows_rtol(rtol):
     for objective in ("jepa", "mae"):
         lam, var, depth, eps = _random_configs(objective, 200, seed=5)
         depth = np.where(np.arange(200) % 4 == 0, depth * 8, depth)  # depths up to 128
-        exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, 0.9))
+        exact = np.asarray(jf.critical_time(objective, lam, var, depth, eps, fraction=0.9))
         ode = np.asarray(
-            jf.critical_time(objective, lam, var, depth, eps, 0.9, method="ode", rtol=rtol)
+            jf.critical_time(objective, lam, var, depth, eps, fraction=0.9, method="ode", rtol=rtol)
         )
         pos = (exact > 0) & np.isfinite(exact)
         assert pos.sum() > 100

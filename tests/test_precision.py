@@ -35,7 +35,7 @@ CHILD = textwrap.dedent(
     out = {}
     for o in ("jepa", "mae"):
         for m in ("exact", "ode", "series"):
-            t = jf.critical_time(o, *a, cfg["fraction"], method=m)
+            t = jf.critical_time(o, *a, fraction=cfg["fraction"], method=m)
             assert t.dtype == np.float32, t.dtype
             out[f"{o}_{m}"] = np.asarray(t).tolist()
         out[f"{o}_fixed_point"] = np.asarray(jf.fixed_point(o, *a[:3])).tolist()
@@ -190,13 +190,13 @@ def test_float32_matches_float64(f32):
     cfg, t_grid = f32["cfg"], f32["t_grid"]
     a = (cfg["lam"], cfg["var"], cfg["depth"], cfg["eps"])
     for o in ("jepa", "mae"):
-        ref = np.asarray(jf.critical_time(o, *a, cfg["fraction"]))
+        ref = np.asarray(jf.critical_time(o, *a, fraction=cfg["fraction"]))
         pos = ref > 0
         for m, tol in (("exact", 1e-3), ("ode", 1e-3)):
             rel = np.abs(got[f"{o}_{m}"][pos] / ref[pos] - 1)
             assert rel.max() < tol, (o, m, rel.max())
             assert rel.max() > 1e-9  # it really ran in float32
-        series = np.asarray(jf.critical_time(o, *a, cfg["fraction"], method="series"))
+        series = np.asarray(jf.critical_time(o, *a, fraction=cfg["fraction"], method="series"))
         np.testing.assert_allclose(got[f"{o}_series"], series, rtol=1e-4)
         np.testing.assert_allclose(got[f"{o}_fixed_point"], jf.fixed_point(o, *a[:3]), rtol=1e-4)
         # trajectories: each float32 point (t, wbar) lies on the exact curve, in time

@@ -145,8 +145,12 @@ def test_series_critical_time_at_any_eps(objective, lam, var, depth, eps):
 
 
 def _check_ode_vs_exact(objective, lam, var, depth, eps, fraction):
-    exact = float(jf.critical_time(objective, lam, var, depth, eps, fraction, method="exact"))
-    ode = float(_quiet(jf.critical_time, objective, lam, var, depth, eps, fraction, method="ode"))
+    exact = float(
+        jf.critical_time(objective, lam, var, depth, eps, fraction=fraction, method="exact")
+    )
+    ode = float(
+        _quiet(jf.critical_time, objective, lam, var, depth, eps, fraction=fraction, method="ode")
+    )
     assert not np.isnan(exact)
     assert ode == 0 or ode == math.inf or np.isnan(ode) or ode > 0
     if math.isfinite(exact) and math.isfinite(ode) and exact > 0:
@@ -186,14 +190,16 @@ def test_ode_agrees_with_exact_wide(objective, lam, var, depth, eps, fraction):
 @given(OBJECTIVES, FINITE, POSITIVE, DEPTH, POSITIVE, FRACTION)
 def test_ode_on_extreme_valid_inputs(objective, lam, var, depth, eps, fraction):
     assume(_rho_ok(lam, var))
-    ode = float(_quiet(jf.critical_time, objective, lam, var, depth, eps, fraction, method="ode"))
+    ode = float(
+        _quiet(jf.critical_time, objective, lam, var, depth, eps, fraction=fraction, method="ode")
+    )
     assert ode == 0 or ode == math.inf or (math.isfinite(ode) and ode > 0), ode
 
 
 @given(OBJECTIVES, MODERATE, MODERATE, st.integers(1, 16), st.floats(1e-12, 1e-2), FRACTION)
 def test_critical_time_decreases_with_lam_at_fixed_rho(objective, lam, rho, depth, eps, fraction):
     lams = np.array([lam, 2 * lam, 10 * lam])
-    t = _flat(jf.critical_time(objective, lams, lams / rho, depth, eps, fraction))
+    t = _flat(jf.critical_time(objective, lams, lams / rho, depth, eps, fraction=fraction))
     if np.all(t == 0) or np.all(np.isinf(t)):
         return
     assert np.all(np.diff(t) < 0), t

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import jepa_flow as jf
+from jepa_flow._theory._order import learned_first
 from jepa_flow._training._data import sample
 from jepa_flow._training._model import Params, minibatch_loss, population_loss
 
@@ -110,7 +111,7 @@ def test_minibatches_are_rows_of_the_data_set():
 
 def test_principal_components_and_bad_input():
     x, y, R = _diag_pairs(n=2000)
-    Q = jf.principal_components(x, y, 2)
+    Q = jf.principal_components(x, y, n_features=2)
     data = jf.from_samples(x, y, n_features=2)
     assert data.d == 2
     np.testing.assert_allclose(np.abs(Q.T @ R[:, :2]), np.eye(2), atol=0.05)
@@ -321,6 +322,48 @@ def test_rank_correlation_and_overlap_against_scipy():
     assert jf.rank_correlation(a, b) == pytest.approx(spearmanr(a[1:], b[1:]).statistic, 1e-12)
     assert np.isnan(jf.rank_correlation([1.0, 2.0], [2.0, 1.0]))
     assert jf.top_k_overlap([3, 1, 0, 2], [1, 2, 3, 0], 2) == 0.5
+
+
+def test_orders_rank_only_learned_features():
+    # JEPA, depth 2, eps 0.02: feature 1 (rho 0.164, wbar* = rho^2 = 0.027) starts above
+    # half its level, so t* = 0; feature 3 (lam < 0) is never learned (theory §4, §10)
+    lam, var = [1.0, 0.0056, 0.8, -0.1], [2.0, 0.0341, 1.0, 1.0]
+    t = np.asarray(jf.critical_time("jepa", lam, var, 2, 0.02))
+    wstar = np.asarray(jf.fixed_point("jepa", lam, var, 2))
+    assert 0.5 * wstar[1] < 0.02 < 0.5 * wstar[[0, 2]].min()
+    assert t[1] == 0 and np.isinf(t[3]) and 0 < t[0] < t[2] < np.inf
+    np.testing.assert_array_equal(jf.learned_mask(t), [True, False, True, False])
+    assert jf.learning_order(t).tolist() == [0, 2, 1, 3]
+    assert jf.learning_order(np.append(t, [np.nan, 50.0])).tolist() == [5, 0, 2, 1, 3, 4]
+    a = jf.analyze(jf.gaussian(Sxx=var[:3], Syx=lam[:3]))  # features by descending var
+    np.testing.assert_allclose(a.var, [2.0, 1.0, 0.0341], rtol=1e-12)
+    assert a.order("jepa", 2, 0.02).tolist() == [0, 1, 2]  # the t* = 0 one last, not first
+    assert learned_first([t, [0.0, 0.0, np.inf, np.nan]]).tolist() == [0, -1]
+    # a feature that starts learned at one depth cannot flip the order
+    assert jf.flip_depth([1, 2, 3], [[0.0, 1.0, 5.0], [2.0, 1.0, 5.0], [2.0, 6.0, 5.0]]) == 3
+
+
+def test_order_agreement_over_features_learned_in_both_against_scipy():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(2)
+    a, b = rng.random(12) * 100, rng.random(12) * 100
+    a[[0, 1, 2]] = [0.0, np.inf, np.nan]  # not learned in a
+    b[[3, 4]] = [0.0, np.inf]  # not learned in b
+    b[7] = b[8]  # a tie
+    both = np.arange(12) >= 5
+    r = jf.order_agreement(a, b, k=3)
+    assert r.n_compared == 7
+    assert r.spearman == pytest.approx(spearmanr(a[both], b[both]).statistic, abs=1e-12)
+    top_a = set(np.flatnonzero(both)[np.argsort(a[both], kind="stable")[:3]])
+    top_b = set(np.flatnonzero(both)[np.argsort(b[both], kind="stable")[:3]])
+    assert r.overlap == pytest.approx(len(top_a & top_b) / 3)
+    # rank_correlation alone keeps t* = 0 (it is finite): a different number
+    assert jf.rank_correlation(a, b) != pytest.approx(r.spearman)
+    assert np.isnan(jf.order_agreement(a, b, k=7).overlap)  # 7 compared: top-7 says nothing
+    assert np.isnan(jf.order_agreement(a, b).overlap)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        jf.order_agreement(a, b, k=0)
 
 
 def test_mae_end_directions_predict_the_full_flow_end_state():

@@ -200,9 +200,12 @@ def test_warnings_are_one_line(monkeypatch, capsys):
     import warnings
 
     from jepa_flow._cli import _core
+    from jepa_flow._core._warn import JepaFlowWarning
 
     def warn(args):
-        warnings.warn("the ODE solve failed\nfor 1 of 2 members", stacklevel=2)
+        warnings.warn("the ODE solve failed\nfor 1 of 2 members", JepaFlowWarning, stacklevel=2)
+        warnings.warn("overflow encountered in exp", RuntimeWarning, stacklevel=2)  # numpy's
+        warnings.warn("Data has no positive values", UserWarning, stacklevel=2)  # matplotlib's
         return 0
 
     monkeypatch.setattr(_core, "_run_critical_time", warn)
@@ -295,3 +298,134 @@ def test_progress_bar_only_on_a_terminal(tmp_path, capsys):
     (tmp_path / "c.toml").write_text(TINY_SWEEP)
     jf.run_sweep(str(tmp_path / "c.toml"), tmp_path / "out", progress=True)
     assert capsys.readouterr().err == ""  # stderr is captured, not a terminal
+
+
+# -- hostile inputs of issue 18: one line naming the input, nothing written ---------------
+
+_SIZES = ["abc", "-1", "0", "nan", "inf", "1e-300"]
+
+
+@pytest.mark.parametrize("flag", ["--max-disk", "--max-memory"])
+@pytest.mark.parametrize("command", ["train", "compare", "simulate", "demo", "sweep"])
+def test_budget_flags_are_sizes_on_every_command(tmp_path, capsys, command, flag):
+    (tmp_path / "c.toml").write_text(TINY_SWEEP)
+    base = {
+        "train": ["train", "--steps", "4"],
+        "compare": ["compare", "--steps", "4"],
+        "simulate": ["simulate", "--lam", "1", "--var", "2"],
+        "demo": ["demo"],
+        "sweep": ["sweep", str(tmp_path / "c.toml")],
+    }[command]
+    out = tmp_path / "out"
+    for value in _SIZES:
+        assert main([*base, flag, value, "--out", str(out)]) == 2
+        line = _one_error_line(capsys)
+        assert f"argument {flag}: must be a" in line and repr(value) in line, line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--steps", "4"],
+        ["compare", "--steps", "4"],
+        ["simulate", "--lam", "1", "--var", "2"],
+        ["demo"],
+    ],
+)
+def test_a_disk_budget_of_one_byte_writes_nothing(tmp_path, capsys, argv):
+    out = tmp_path / "out"
+    assert main([*argv, "--max-disk", "1", "--out", str(out)]) == 2
+    assert "of disk space, more than the budget of 1 B" in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def _hostile_files(tmp_path):
+    np.save(tmp_path / "a.npy", np.eye(2))
+    (tmp_path / "a.npy").rename(tmp_path / "renamed.npz")
+    (tmp_path / "text.npz").write_text("not a zip")
+    (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 2))
+    np.savez(tmp_path / "huge.npz", x=1e200 * x, y=1e200 * (x + rng.standard_normal(x.shape)))
+    bom = b"\xef\xbb\xbf" + TINY_SWEEP.encode()
+    (tmp_path / "bom.toml").write_bytes(bom)
+    os.mkfifo(tmp_path / "fifo")
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["sweep", "/dev/urandom"], "CONFIG.toml '/dev/urandom' is not a regular file (a charac"),
+        (["sweep", "{tmp}/fifo"], "is not a regular file (a pipe)"),
+        (["sweep", "{tmp}"], "is not a regular file (a directory)"),
+        (["sweep", "{tmp}/bom.toml", "--max-disk", "1"], "disk space"),  # the BOM is accepted
+        (["train", "--data", "{tmp}/renamed.npz"], "--data '{tmp}/renamed.npz' is a .npy array"),
+        (["train", "--data", "{tmp}/text.npz"], "is not a .npz archive (not a zip file)"),
+        (["train", "--data", "{tmp}/fifo.npz"], "--data '{tmp}/fifo.npz' cannot be read"),
+        (
+            ["train", "--data", "{tmp}/huge.npz"],
+            "x and y must be below 6.7e+152 in magnitude",
+        ),  # sqrt(max / 400)
+        (["train", "--data", "digits", "--noise", "1e300"], "--noise must lie in [0, 1e+06]"),
+        (["train", "--target", "frozen", "--teacher", "{tmp}/passwd"], "is not a .npy array"),
+        (["train", "--target", "frozen", "--teacher", "/dev/urandom"], "not a regular file"),
+        (["train", "--eta", "1e300"], "--eta must be at most the default --t-max (3 x the"),
+        (["train", "--t-max", "1e-300"], "--eta must be at most t_max = 1e-300"),
+        (["train", "--momentum", "0.5", "--steps", "4"], "--momentum is not used by this run"),
+        (
+            ["simulate", "--lam", "1e300", "0.8", "--var", "2", "1", "--depth", "1", "4"],
+            "wbar* (the fixed point) of feature A (lam = 1e+300, var = 2) at depth 4 (JEPA)",
+        ),
+        (["simulate", "--lam", "1", "--var", "2", "--t-max", "1e300"], "beyond the largest"),
+        (
+            ["simulate", "--lam", "1", "--var", "2", "--eps", "1e-300", "--depth", "8"],
+            "the critical time of feature A (lam = 1, var = 2) at depth 8 (JEPA)",
+        ),
+    ],
+)
+def test_hostile_inputs_are_one_line_before_anything_is_written(tmp_path, capsys, argv, words):
+    _hostile_files(tmp_path)
+    out = tmp_path / "out"
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main([*argv, "--out", str(out), *(["--no-progress"] * (argv[0] == "train"))]) == 2
+    assert words.replace("{tmp}", str(tmp_path)) in _one_error_line(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--rtol", "1e-3"], "--rtol applies to --method ode only (--method exact has no tol"),
+        (["--lam", "1e300", "--depth", "4"], "wbar* (the fixed point) of feature A"),
+    ],
+)
+def test_critical_time_refuses_ignored_options_and_overflow(capsys, argv, words):
+    base = {"--lam": ["--lam", "1"], "--var": ["--var", "2"]}
+    given = {a for a in argv if a.startswith("--")}
+    argv = [*argv, *(x for k, v in base.items() if k not in given for x in v)]
+    assert main(["critical-time", *argv]) == 2
+    assert words in _one_error_line(capsys)
+
+
+def test_initial_overflow_names_the_start_not_the_learning_rate(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["train", "--eps", "1e300", "--steps", "4", "--no-progress", "--out", str(out)]
+    assert main(argv) == 2
+    assert "the initial weights are too large: lower eps or the init scale" in (
+        _one_error_line(capsys)
+    )
+    assert not out.exists()
+
+
+def test_exact_sweep_out_of_range_says_what_failed(tmp_path, capsys):
+    text = TINY_SWEEP.replace("lam = [0.5, 1.0]", "lam = {logspace = [-300, 300, 4]}")
+    text = text.replace("rho = 0.5", "rho = {logspace = [-300, 300, 4]}")
+    (tmp_path / "c.toml").write_text(text)
+    assert main(["sweep", str(tmp_path / "c.toml"), "--out", str(tmp_path / "o"), "--no-plot"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # no numpy warning reaches the user
+    assert "configurations not computed (NaN, ok=False: a time or fixed point outside the " in (
+        captured.out
+    )
+    assert "ODE" not in captured.out

@@ -12,6 +12,7 @@ import pytest
 from _helpers import compilations
 
 import jepa_flow as jf
+from jepa_flow._training import _train as _train_module
 from jepa_flow._training._train import record_steps
 
 
@@ -98,7 +99,7 @@ PAIR_VAR = np.array([2.0, 1.0])
 def capture_report():
     data = jf.gaussian(Sxx=PAIR_VAR, Syx=PAIR_LAM, U="random", seed=3)
     cfg = jf.TrainConfig(objective="jepa", depth=1, eta=0.05, eps=1e-3, scale=1e-8, t_max=1600.0)
-    cfg = dataclasses.replace(cfg, n_t=200, t_extra=jf.record_times(cfg, data), keep_latent=True)
+    cfg = dataclasses.replace(cfg, n_t=200, t_extra=jf.record_times(data, cfg), keep_latent=True)
     return jf.compare(jf.train(data, cfg))
 
 
@@ -307,7 +308,10 @@ def test_config_round_trip_and_saved_result(tmp_path):
     cfg = jf.TrainConfig(objective="mae", depth=[1, 2], eta=0.05, eps=0.1, steps=50, n_t=10)
     assert jf.TrainConfig.from_dict(cfg.to_dict()) == cfg
     r = jf.train(data, cfg)
-    assert r.config is cfg
+    # t_extra="auto" is resolved by train into the record times it used
+    cfg = dataclasses.replace(cfg, t_extra=jf.record_times(data, cfg))
+    assert r.config == cfg and len(cfg.t_extra) == 200
+    assert jf.train(data, cfg).config is cfg
     jf.save_result(r, tmp_path / "run")
     back = jf.load_result(tmp_path / "run")
     assert back.config == cfg and back.data.model == "gaussian"
@@ -326,7 +330,7 @@ def test_compare_uses_the_runs_own_settings():
     data = jf.gaussian(Sxx=[1.25, 1.0], Syx=[1.0, 0.6])
     cfg = jf.TrainConfig(objective="jepa", depth=1, eta=0.01, eps=0.05, fraction=0.7, t_max=60.0)
     c = jf.compare(jf.train(data, cfg))
-    t_th = jf.critical_time("jepa", [1.0, 0.6], [1.25, 1.0], 1, 0.05, 0.7)
+    t_th = jf.critical_time("jepa", [1.0, 0.6], [1.25, 1.0], 1, 0.05, fraction=0.7)
     np.testing.assert_allclose(c.t_star_theory[0, 0, 0], t_th, rtol=1e-12)
     assert not np.allclose(t_th, jf.critical_time("jepa", [1.0, 0.6], [1.25, 1.0], 1, 1e-3))
     assert np.all(c.rel_error < 1e-2) and c.order_agrees.all()
@@ -394,7 +398,7 @@ def jnp_block(m):
 def test_depth_padding_is_exact_and_values_do_not_recompile():
 
     data = jf.gaussian(Sxx=[1.25, 1.0], Syx=[1.0, 0.6])
-    kw = {"eta": 0.05, "eps": 0.1, "steps": 400, "init": "random", "scale": 0.3}
+    kw = {"eta": 0.05, "eps": 0.1, "steps": 400, "init": "random", "scale": 0.3, "t_extra": ()}
     mixed = _train("jepa", data, depth=[1, 3], **kw)
     alone = _train("jepa", data, depth=1, **kw)
     # a depth-1 member padded with two identity layers computes the same numbers
@@ -406,7 +410,9 @@ def test_depth_padding_is_exact_and_values_do_not_recompile():
     # random init: entries scale * N(0, 1) on the real layers
     assert 0.5 < np.std(mixed.W0[0, 1, 0]) / 0.3 < 1.5
     # new values of eta, eps, scale, seed, data and run length (hence a different
-    # number of records) reuse the compiled functions
+    # number of records) reuse the compiled engine; only the results' cut to the new
+    # number of records (a reshape on the device) compiles
+    shaping = _train_module._shaped._cache_size()
     with compilations() as compiles:
         again = _train(
             "jepa",
@@ -414,7 +420,7 @@ def test_depth_padding_is_exact_and_values_do_not_recompile():
             depth=[1, 3],
             **{**kw, "eta": 0.02, "eps": 0.3, "scale": 0.1, "seed": 5, "steps": 2500},
         )
-    assert compiles == []
+    assert len(compiles) == _train_module._shaped._cache_size() - shaping == 1
     assert again.step.size != mixed.step.size and again.step[-1] == 2500
     assert not np.array_equal(again.W, mixed.W)
 
@@ -431,3 +437,21 @@ def test_momentum_and_adam():
     # Adam has no flow counterpart but stops at the same fixed point
     a = _train("jepa", data, eta=0.01, eps=0.1, steps=3000, optimizer="adam")
     np.testing.assert_allclose(a.norm[0, 0, 0, -1], [0.8, 0.6], rtol=1e-3)
+
+
+def test_full_flow_step_buffer_does_not_change_the_solve(monkeypatch):
+    """A small first dense buffer (and its rerun when it runs out) gives the same numbers."""
+    from jepa_flow._theory import _fullflow
+
+    data = jf.gaussian(Sxx=[2.0, 1.0, 0.5], Syx=[[1.0, 0.1, 0.0], [0.1, 0.8, 0.05], [0, 0.05, 0.2]])
+    W0, V0 = 1e-2 * np.eye(3)[None], 1e-2 * np.eye(3)
+    args = ("jepa", data, W0, V0, 1, np.geomspace(1.0, 200.0, 30), [0.1, 0.1, 0.05])
+    ref = jf.full_flow(*args)  # a 3 x 3 state fits 200,000 steps in the buffer
+    assert _fullflow.dense_steps(12, 8) == _fullflow.MAX_STEPS and int(ref.num_steps) < 500
+    for min_steps in (int(ref.num_steps) + 1, 8):  # enough; too few: rerun with MAX_STEPS
+        monkeypatch.setattr(_fullflow, "DENSE_BYTES", 1)
+        monkeypatch.setattr(_fullflow, "MIN_STEPS", min_steps)
+        ff = jf.full_flow(*args)
+        np.testing.assert_array_equal(ff.latent, ref.latent)
+        np.testing.assert_array_equal(ff.t_star, ref.t_star)
+        assert bool(ff.ok) and int(ff.num_steps) == int(ref.num_steps)

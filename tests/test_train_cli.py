@@ -89,7 +89,16 @@ def test_train_then_frozen_teacher(tmp_path, capsys):
 def test_cli_errors_name_the_flag(tmp_path, capsys):
     bad = [
         (["--var", "0", "1"], "--var must be > 0"),
-        (["--momentum", "1"], "--momentum must lie in [0, 1)"),
+        (["--optimizer", "momentum", "--momentum", "1"], "--momentum must lie in [0, 1)"),
+        (["--momentum", "0.5"], "--momentum is not used by this run: it applies to --optim"),
+        (["--tau", "5"], "--tau is not used by this run: it applies to --target ema"),
+        (["--rotation-seed", "3"], "--rotation-seed is not used by this run: --rotation is"),
+        (["--n-features", "1"], "--n-features is not used by this run: it applies to real"),
+        (["--s", "1", "2"], "--s is not used by this run: --data gaussian does not use it"),
+        (["--sampler", "samples"], "--sampler is not used by this run: it chooses the mini"),
+        (["--eta", "1e300", "--t-max", "10"], "--eta must be at most t_max = 10 (one step"),
+        (["--t-max", "1e-300"], "--eta must be at most t_max = 1e-300"),
+        (["--max-disk", "1"], "about 1.0 MiB of disk space, more than the budget of 1 B"),
         (["--lam", "1", "--var", "1", "2"], "--lam and --var need one value per feature"),
         (["--fraction", "1.5"], "--fraction must lie in the open interval (0, 1)"),
         (["--rotation", "random", "--rotation-seed", "-1"], "--rotation-seed must be"),

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import jepa_flow as jf
-from jepa_flow._sweeps import _train as _ts
+from jepa_flow._sweeps import _train_run as _ts
+from jepa_flow._sweeps._store import Store
 
 BASE = """
 [train]
@@ -196,16 +197,28 @@ def test_same_seed_same_run_and_population_ignores_the_seed(swept):
     assert (t[:, 0] != t[:, 1]).all()  # minibatches differ by seed
 
 
+def _forget_chunk(out: Path, index: int) -> dict[str, bytes]:
+    """Remove chunk ``index``'s marker and scramble its rows; the column files' bytes before."""
+    store = Store(out)
+    before = {p.name: p.read_bytes() for p in (out / "columns").iterdir()}
+    (out / "chunks" / f"chunk_{index:06d}.done").unlink()
+    lo, n = store.starts[index], store.plan[index].rows
+    for path in (out / "columns").iterdir():
+        column = np.load(path, mmap_mode="r+")
+        column[lo : lo + n] = np.ones_like(column[lo : lo + n])  # not what the run writes
+        column.flush()
+        del column
+    return before
+
+
 def test_resume_after_deleting_a_chunk_gives_the_same_bytes(swept):
     out, _, _ = swept
-    chunk = out / "chunks" / "chunk_000002.npz"
-    before = chunk.read_bytes()
-    chunk.unlink()
+    before = _forget_chunk(out, 2)
     with pytest.raises(ValueError, match="1 of 4 chunks are missing"):
         jf.load_sweep(out)
     summary = jf.run_sweep(_config(), out)
     assert summary.skipped == 3 and summary.computed == 4
-    assert chunk.read_bytes() == before
+    assert {p.name: p.read_bytes() for p in (out / "columns").iterdir()} == before
 
 
 def test_refuses_a_changed_configuration(swept):
@@ -240,6 +253,20 @@ def test_figure_and_departure_grid(swept):
     assert (out / "train_sweep.png").stat().st_size > 10_000
 
 
+def test_results_by_name_and_over_the_axes(swept):
+    out, _, r = swept
+    res = jf.load_sweep(out)
+    picked = res.sel(objective="mae", batch=np.inf, eta=1.2)  # batch inf: the population loss
+    mask = (r["objective"] == "mae") & np.isinf(r["batch"]) & (r["eta"] == 1.2)
+    assert mask.sum() == 2 and picked["t_train"].shape == (2, 2)
+    np.testing.assert_array_equal(picked["t_train"], r["t_train"][mask])
+    xr = pytest.importorskip("xarray")
+    ds = res.to_xarray()
+    assert isinstance(ds, xr.Dataset) and ds["t_train"].dims[-1] == "feature"
+    assert ds["t_train"].shape == (2, 2, 2, 1, 2, 2)  # objective, batch, eta, depth, seed, feature
+    np.testing.assert_array_equal(ds["t_train"].values.reshape(-1, 2), r["t_train"])
+
+
 DEVICES = textwrap.dedent("""
     import sys
     import jax
@@ -259,8 +286,7 @@ def test_three_devices_write_the_bytes_of_one(swept, tmp_path):
     """
     out, _, _ = swept
     shutil.copytree(out, tmp_path / "three")
-    chunk = Path("chunks") / "chunk_000000.npz"
-    (tmp_path / "three" / chunk).unlink()
+    before = _forget_chunk(tmp_path / "three", 0)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     subprocess.run(
         [sys.executable, "-c", DEVICES, BASE, str(tmp_path / "three")],
@@ -268,7 +294,8 @@ def test_three_devices_write_the_bytes_of_one(swept, tmp_path):
         env=env,
         timeout=300,
     )
-    assert (tmp_path / "three" / chunk).read_bytes() == (out / chunk).read_bytes()
+    after = {p.name: p.read_bytes() for p in (tmp_path / "three" / "columns").iterdir()}
+    assert after == before
 
 
 def test_padded_seeds_split_evenly():

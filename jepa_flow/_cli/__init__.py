@@ -8,8 +8,10 @@ No traceback reaches a user: whatever ``run`` raises (a ``ValueError`` for bad
 input, a refused budget, a locked or unwritable directory, an ``OSError``, a
 ``MemoryError`` or an unexpected exception) is printed as one line,
 ``jepa-flow: error: ...``, with exit code 2; ``JEPA_FLOW_DEBUG=1`` re-raises
-it instead, for developers. Ctrl-C exits with 130. Warnings are printed as one
-line, ``jepa-flow: warning: ...``.
+it instead, for developers. Ctrl-C exits with 130. jepa_flow's own warnings
+(``JepaFlowWarning``) are printed as one line, ``jepa-flow: warning: ...``;
+numpy's, matplotlib's and JAX's are not shown (``JEPA_FLOW_DEBUG=1`` shows
+every warning).
 
 The CLI runs in float64 (``--precision float32`` on every command that
 computes switches it; docs/precision.md), with one JAX device per CPU core.
@@ -28,6 +30,7 @@ _SUBCOMMAND_MODULES = (
     "jepa_flow._cli._core",
     "jepa_flow._cli._sweep",
     "jepa_flow._cli._train",
+    "jepa_flow._cli._analyze",
     "jepa_flow._cli._reproduce",
 )
 
@@ -99,6 +102,7 @@ def main(argv=None) -> int:
     import matplotlib
 
     from .._core._devices import use_all_cpu_cores
+    from .._core._warn import JepaFlowWarning
 
     matplotlib.use("Agg")  # files only: the CLI never opens a window
     jax.config.update("jax_enable_x64", True)
@@ -113,7 +117,11 @@ def main(argv=None) -> int:
     if not debug:
         warnings.formatwarning = _format_warning
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            if not debug:  # jepa_flow's own warnings only (numpy's, matplotlib's: internals)
+                warnings.simplefilter("ignore")
+                warnings.simplefilter("default", JepaFlowWarning)
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("jepa-flow: interrupted", file=sys.stderr)
         return 130

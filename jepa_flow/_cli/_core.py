@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 
 import numpy as np
 
@@ -90,11 +91,26 @@ def _set_precision(args) -> None:
     jax.config.update("jax_enable_x64", args.precision == "float64")
 
 
+def size_arg(flag: str):
+    """An argparse ``type`` for a size flag: bytes, checked as the flag is parsed."""
+
+    def parse(text: str) -> int:
+        from .._core._budget import parse_size
+
+        try:
+            return parse_size(flag, text)
+        except ValueError as err:  # argparse prints "argument FLAG: <message>"
+            raise argparse.ArgumentTypeError(str(err).removeprefix(flag + " ")) from None
+
+    return parse
+
+
 def add_budget_args(p: argparse.ArgumentParser, what: str) -> None:
-    """``--max-memory`` and ``--max-disk`` (see ``jepa_flow._core._budget``)."""
+    """``--max-memory`` and ``--max-disk`` (see ``jepa_flow._core._budget``), parsed as sizes."""
     p.add_argument(
         "--max-memory",
         metavar="SIZE",
+        type=size_arg("--max-memory"),
         default=None,
         help=f"memory budget for {what}, e.g. 16G (default {format_size(DEFAULT_MAX_MEMORY)}); "
         "a job estimated to need more is refused before it starts",
@@ -102,6 +118,7 @@ def add_budget_args(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--max-disk",
         metavar="SIZE",
+        type=size_arg("--max-disk"),
         default=None,
         help=f"disk budget for what {what} writes, e.g. 100G "
         f"(default {format_size(DEFAULT_MAX_DISK)})",
@@ -110,11 +127,12 @@ def add_budget_args(p: argparse.ArgumentParser, what: str) -> None:
 
 def _check_out(args, objectives, features, depths, eps, t_max, n_t) -> None:
     """The output directory's checks, with the flags' names (before any work)."""
-    from .._reproduce._study import _inputs_text, check_study_out
+    from .._reproduce._study import study_inputs
+    from ._study import check_study_out
 
     try:
         depths = [int(d) for d in depths]
-        text = _inputs_text(objectives, features, depths, float(eps), t_max, n_t)
+        text = study_inputs(objectives, features, depths, float(eps), t_max, n_t)
     except (TypeError, ValueError):
         return  # run_study names the bad value
     check_study_out(args.out, args.force, text, name="--out", force_name="--force")
@@ -127,7 +145,8 @@ def _features(args):
 
 
 def _run_demo(args) -> int:
-    from .._reproduce._study import make_features, run_study
+    from .._reproduce._study import make_features
+    from ._study import run_study
 
     _set_precision(args)
     features = make_features(DEMO_LAM, var=DEMO_VAR)
@@ -147,7 +166,7 @@ def _run_demo(args) -> int:
 
 
 def _run_simulate(args) -> int:
-    from .._reproduce._study import run_study
+    from ._study import run_study
 
     _set_precision(args)
     features = _features(args)
@@ -171,8 +190,14 @@ def _run_critical_time(args) -> int:
     from .._reproduce._study import format_table, learning_order
     from .._theory._critical_time import critical_time, fixed_point
     from .._theory._order import flip_depth
+    from ._study import check_derived
 
     _set_precision(args)
+    if args.rtol is not None and args.method != "ode":
+        raise ValueError(
+            f"--rtol applies to --method ode only (--method {args.method} has no tolerance); "
+            f"got --rtol {args.rtol:g}"
+        )
     feats = _features(args)
     depths = np.asarray(args.depth, float)[:, None]
     result = {
@@ -186,20 +211,15 @@ def _run_critical_time(args) -> int:
         "depth": args.depth,
         "objectives": {},
     }
-    for o in args.objective:
-        ts = np.asarray(
-            critical_time(
-                o,
-                feats.lam,
-                feats.var,
-                depths,
-                args.eps,
-                fraction=args.fraction,
-                method=args.method,
-                rtol=args.rtol,
-            )
+    kw = dict(fraction=args.fraction, method=args.method, rtol=args.rtol)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a failed (NaN) time is refused below, with its cause
+        ts_all = np.stack(
+            [critical_time(o, feats.lam, feats.var, depths, args.eps, **kw) for o in args.objective]
         )
-        ws = np.asarray(fixed_point(o, feats.lam, feats.var, depths))
+        ws_all = np.stack([fixed_point(o, feats.lam, feats.var, depths) for o in args.objective])
+    check_derived(ts_all, ws_all, args.objective, feats, args.depth)
+    for o, ts, ws in zip(args.objective, ts_all, ws_all):
         orders = [learning_order(row, feats.names) for row in ts]
         result["objectives"][o] = {
             "t_star": {n: ts[:, j] for j, n in enumerate(feats.names)},

@@ -7,9 +7,10 @@ interruption finishes the missing chunks only.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
-from ._core import _add_precision_arg, _set_precision
+from ._core import _add_precision_arg, _set_precision, size_arg
 
 
 def register(subparsers) -> None:
@@ -47,12 +48,14 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--max-memory",
         metavar="SIZE",
+        type=size_arg("--max-memory"),
         default=None,
         help="memory budget, e.g. 16G (default 4 GiB; overrides budget.memory in the TOML)",
     )
     parser.add_argument(
         "--max-disk",
         metavar="SIZE",
+        type=size_arg("--max-disk"),
         default=None,
         help="disk budget for the chunk files (17 bytes per configuration, 42 for a pair "
         "sweep), e.g. 1T (default 20 GiB; overrides budget.disk in the TOML)",
@@ -63,37 +66,29 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Validate, run (or resume), plot, and print one line of totals."""
-    from .._core._io import check_writable
-    from .._sweeps._config import load_config
+    from .._core._io import check_writable, read_text
+    from .._sweeps._config import parse_config
     from .._sweeps._run import maybe_initialize_distributed, run_sweep
 
-    # every check before anything runs
+    # every check before anything runs; only a regular file of at most 16 MiB is read
     _set_precision(args)
-    config = load_config(args.config, max_memory=args.max_memory, max_disk=args.max_disk)
+    text = read_text(args.config, "CONFIG.toml")
+    config = parse_config(text, max_memory=args.max_memory, max_disk=args.max_disk)
     if args.chunk_size is not None and args.chunk_size < 1:
         raise ValueError(f"--chunk-size must be an integer >= 1; got {args.chunk_size}")
     check_writable(args.out, "--out")
     maybe_initialize_distributed()
     import jax
 
-    flow = getattr(config, "flow", "balanced")
-    general, training = flow == "general", flow == "train"
-    if general and jax.process_index() == 0:  # collapsed combinations: the count before running
-        print(f"sweep: flow = 'general', {config.describe()}", file=sys.stdout, flush=True)
-    if training and jax.process_index() == 0:  # the count before running
-        print(f"sweep: [train], {config.describe()}", file=sys.stdout, flush=True)
+    if jax.process_index() == 0:  # what the grid holds, before running
+        print(f"sweep: {config.title}, {config.describe()}", file=sys.stdout, flush=True)
     summary = run_sweep(config, args.out, chunk_size=args.chunk_size, progress=not args.no_progress)
     figures = []
-    if jax.process_index() == 0 and not args.no_plot and not general:
-        if training:
-            from .._plotting._train_sweep import plot_train_sweep as plot_sweep
-        else:
-            from .._plotting._sweep import plot_sweep
-
-        figures = plot_sweep(args.out)
-    failed = f", {summary.failed} failed ODE solves (NaN, ok=False)" if summary.failed else ""
-    if training and summary.failed:
-        failed = f", {summary.failed} runs diverged or without a reference (NaN, ok=False)"
+    if jax.process_index() == 0 and not args.no_plot and config.plot is not None:
+        figures = plot_function(config.plot)(args.out)
+    failed = (
+        f", {summary.failed} {config.failure_message(args.precision)}" if summary.failed else ""
+    )
     print(
         f"sweep: {summary.n_configs} configurations in {summary.n_chunks} chunks "
         f"({summary.skipped} already done); computed {summary.computed} in "
@@ -103,3 +98,9 @@ def run(args) -> int:
         file=sys.stdout,
     )
     return 0
+
+
+def plot_function(name: str):
+    """The plotting function a sweep kind names (``SweepKind.plot``: ``"module:function"``)."""
+    module, _, function = name.partition(":")
+    return getattr(importlib.import_module(module), function)

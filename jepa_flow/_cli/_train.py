@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from .._core import _validate
-from .._core._budget import check_budget
+from .._core._budget import check_budget, resolve
 from .._core._io import (
     _to_jsonable,
     check_job_out,
+    figure_bytes,
+    load_npy,
     remove_stale_tmp,
     write_bytes_atomic,
     write_json_atomic,
@@ -25,219 +27,20 @@ from .._core._results import load_result, save_result
 from .._plotting._compare import plot_compare, plot_train
 from .._theory._critical_time import critical_time
 from .._training import _data
-from .._training._compare import compare, record_times
+from .._training._compare import compare
 from .._training._config import TrainConfig
 from .._training._datasets import DATASETS, from_npz, load_dataset
 from .._training._nonlinear import train_nonlinear
+from .._training._records import record_slots
 from .._training._train import train
 from ._core import _add_precision_arg, _set_precision, add_budget_args
+from ._train_args import add_data_args, add_run_args
 
 # A model-step is about a microsecond on a CPU core for small d: 1e9 is a
 # quarter of an hour at best. Raise it with --max-model-steps.
 MAX_MODEL_STEPS = 1e9
-
-
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    """The data source: its kind, per-feature parameters, batch, sampler and rotation."""
-    a = p.add_argument
-    a("--objective", choices=("jepa", "mae"), default="jepa", help="loss (default: jepa)")
-    a(
-        "--data",
-        default="gaussian",
-        metavar="SOURCE",
-        help="data source: a generative model, gaussian (--lam, --var), noisy_views (--s, --nu, "
-        "--c) or linear_dynamics (--a, --var); a shipped real data set, patches "
-        "(--patch-size, --shift), digits (--shift) or membrane (--window), each with --noise, "
-        "--n-samples, --data-seed, --n-features, --power; or FILE.npz with paired views x, y "
-        "[n, d] (--n-features, --power) (default: gaussian)",
-    )
-    a("--patch-size", type=int, default=None, help="patches: patch side p (default 8)")
-    a("--shift", type=int, default=None, help="patches/digits: shift of the second view")
-    a("--window", type=int, default=None, help="membrane: window length (default 16)")
-    a("--noise", type=float, default=None, help="real data: pixel/sample noise std")
-    a("--n-samples", type=int, default=None, help="patches/digits: number of pairs")
-    a("--data-seed", type=int, default=None, help="real data: seed of the pairs drawn")
-    a(
-        "--n-features",
-        type=int,
-        default=None,
-        help="real data: keep the top principal components (default all)",
-    )
-    a(
-        "--power",
-        type=float,
-        default=None,
-        help="real data: compress the spectrum, var -> var^power with rho kept (default 1)",
-    )
-    a(
-        "--lam",
-        type=float,
-        nargs="+",
-        default=[1.0, 0.8],
-        help=(
-            "gaussian: per-feature covariance of the two views, one value per feature "
-            "(default: 1 0.8)"
-        ),
-    )
-    a(
-        "--var",
-        type=float,
-        nargs="+",
-        default=[2.0, 1.0],
-        help=(
-            "gaussian/linear_dynamics: per-feature input variance > 0, one value per feature "
-            "(default: 2 1)"
-        ),
-    )
-    a(
-        "--s",
-        type=float,
-        nargs="+",
-        default=[1.0, 0.5],
-        help="noisy_views: signal variances (default: 1 0.5)",
-    )
-    a(
-        "--nu",
-        type=float,
-        nargs="+",
-        default=[1.0, 0.1],
-        help="noisy_views: noise variances (default: 1 0.1)",
-    )
-    a(
-        "--c",
-        type=float,
-        default=0.0,
-        help="noisy_views: noise correlation across views, in [-1, 1] (default: 0)",
-    )
-    a(
-        "--a",
-        type=float,
-        nargs="+",
-        default=[0.5, 0.8],
-        help="linear_dynamics: per-feature autoregression, |a| < 1 (default: 0.5 0.8)",
-    )
-    a(
-        "--batch",
-        type=int,
-        default=None,
-        help="samples per step; omit for the exact population loss (default: population)",
-    )
-    a(
-        "--sampler",
-        choices=("auto", "wishart", "samples"),
-        default="auto",
-        help="minibatch sampler: exact Wishart moments (needs batch >= 2d) or explicit samples; "
-        "auto picks wishart when it can (default: auto)",
-    )
-    a(
-        "--rotation",
-        choices=("identity", "random"),
-        default="identity",
-        help="feature basis U applied to both views (default: identity)",
-    )
-    a("--rotation-seed", type=int, default=0, help="seed of the random rotation (default: 0)")
-
-
-def _add_run_args(p: argparse.ArgumentParser) -> None:
-    """The fields of TrainConfig (and the teacher file)."""
-    a = p.add_argument
-    a(
-        "--encoder",
-        choices=("linear", "tanh", "relu"),
-        default="linear",
-        help="train only: a deep linear encoder, or an MLP with --depth hidden layers of width d "
-        "(tanh/relu; real data only, one --depth and --eta) (default: linear)",
-    )
-    a(
-        "--depth",
-        type=int,
-        nargs="+",
-        default=[2],
-        help="encoder depth(s) L >= 1, one or more (default: 2)",
-    )
-    a(
-        "--eta",
-        type=float,
-        nargs="+",
-        default=[0.05],
-        help="learning rate(s) > 0; flow time t = eta * step (default: 0.05)",
-    )
-    a("--seed", type=int, nargs="+", default=[0], help="seed(s), one or more (default: 0)")
-    a(
-        "--t-max",
-        type=float,
-        default=None,
-        help="flow time to train for, in units of t = eta * step (default: 3 times the latest "
-        "per-feature critical time at the smallest eta)",
-    )
-    a(
-        "--steps",
-        type=int,
-        default=None,
-        help="number of optimizer steps, instead of --t-max (default: none, --t-max decides)",
-    )
-    a(
-        "--eps",
-        type=float,
-        default=1e-3,
-        help="balanced start W_a = V = eps^(1/L) I, so Wbar(0) = eps I (default: 1e-3)",
-    )
-    a(
-        "--init",
-        choices=("balanced", "random"),
-        default="balanced",
-        help="initialization (default: balanced)",
-    )
-    a(
-        "--scale",
-        type=float,
-        default=0.0,
-        help="std of Gaussian noise added to each entry of the balanced start, or of the random "
-        "init (default: 0)",
-    )
-    a(
-        "--target",
-        choices=("stopgrad", "ema", "frozen"),
-        default="stopgrad",
-        help="JEPA target encoder (default: stopgrad)",
-    )
-    a(
-        "--tau",
-        type=float,
-        default=0.0,
-        help="EMA time constant in flow-time units, beta = 1 - eta/tau (default: 0 = stopgrad)",
-    )
-    a(
-        "--teacher",
-        type=Path,
-        default=None,
-        help="frozen target: a .npy d x d encoder Wbar_T, or the train.json of 'jepa-flow train' "
-        "(its first member's final encoder) (default: none; required by --target frozen)",
-    )
-    a(
-        "--optimizer",
-        choices=("sgd", "momentum", "adam"),
-        default="sgd",
-        help="optax optimizer (default: sgd)",
-    )
-    a(
-        "--momentum",
-        type=float,
-        default=0.9,
-        help="momentum coefficient in [0, 1), used by --optimizer momentum (default: 0.9)",
-    )
-    a(
-        "--fraction",
-        type=float,
-        default=0.5,
-        help="critical time level as a fraction of wbar*, in (0, 1) (default: 0.5)",
-    )
-    a(
-        "--n-t",
-        type=int,
-        default=120,
-        help="number of log-spaced records of the trajectories, >= 2 (default: 120)",
-    )
+# an upper estimate of the bytes of a run's figure, JSON records and inputs.json
+FILES_BYTES = 2**20
 
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
@@ -272,20 +75,20 @@ def register(subparsers) -> None:
         description="Train a grid of seeds x depths x learning rates in "
         "one compiled call; writes train.npz, train.json, train.png.",
     )
-    _add_data_args(p)
-    _add_run_args(p)
+    add_data_args(p)
+    add_run_args(p)
     _add_output_args(p)
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=run_train, defaults={a.dest: a.default for a in p._actions})
     p = subparsers.add_parser(
         "compare",
         help="train and compare with the gradient-flow theory",
         description="Train, integrate the per-feature and full-matrix "
         "flows; writes compare.json and compare.png.",
     )
-    _add_data_args(p)
-    _add_run_args(p)
+    add_data_args(p)
+    add_run_args(p)
     _add_output_args(p)
-    p.set_defaults(func=run_compare)
+    p.set_defaults(func=run_compare, defaults={a.dest: a.default for a in p._actions})
 
 
 _REAL_FLAGS = {  # flag attribute -> load_dataset option, per data set
@@ -305,7 +108,13 @@ def _real_data(args):
         given = [f for f in _REAL_FLAGS["patches"] if getattr(args, f) is not None]
         if given:
             raise ValueError(f"--{given[0].replace('_', '-')} does not apply to a .npz file")
-        return from_npz(args.data, **source)
+        try:
+            # analyze has no --max-memory: the default budget caps the file it reads
+            max_bytes = resolve(getattr(args, "max_memory", None))[0]
+            return from_npz(args.data, max_bytes=max_bytes, **source)
+        except ValueError as err:  # name the flag
+            msg = str(err).removeprefix("path ")
+            raise ValueError(f"--data {msg}" if msg != str(err) else f"--data: {msg}") from None
     own = {opt: getattr(args, f) for f, opt in _REAL_FLAGS[args.data].items()}
     own = {k: v for k, v in own.items() if v is not None}
     other = [
@@ -328,11 +137,60 @@ def _real_data(args):
         raise ValueError(msg) from None
 
 
-def _data_from(args):
+_MODEL_FLAGS = {  # generative model -> its own flags (theory §5)
+    "gaussian": ("lam", "var"),
+    "noisy_views": ("s", "nu", "c"),
+    "linear_dynamics": ("a", "var"),
+}
+_ALL_MODEL_FLAGS = ("lam", "var", "s", "nu", "c", "a")
+
+
+def _given(args, dest: str) -> bool:
+    """Whether ``--dest`` was on the command line: argparse keeps the default object
+    itself otherwise (a value given equal to a default int may read as not given)."""
+    return getattr(args, dest) is not args.defaults[dest]
+
+
+def _ignored(args) -> list[tuple[str, str]]:
+    """``(flag, why)`` for every option given that this run would not use."""
+    real = args.data not in _data.MODELS
+    own = () if real else _MODEL_FLAGS[args.data]
+    rules = [(f, f"--data {args.data} does not use it") for f in _ALL_MODEL_FLAGS if f not in own]
+    if not real:
+        rules += [(f, "it applies to real data") for f in ("n_features", "power", "data_seed")]
+    else:
+        rules += [(f, "real data are used as given") for f in ("rotation", "rotation_seed")]
+    rules += [
+        ("sampler", "it chooses the minibatch sampler, and no --batch is given")
+        if args.batch is None
+        else ("sampler", "real data are sampled by rows")
+        if real
+        else None,
+        ("rotation_seed", "--rotation is identity") if args.rotation != "random" else None,
+        ("momentum", "it applies to --optimizer momentum")
+        if args.optimizer != "momentum"
+        else None,
+        ("tau", "it applies to --target ema") if args.target != "ema" else None,
+    ]
+    return [(f, why) for f, why in filter(None, rules) if _given(args, f)]
+
+
+def _refuse_ignored(args) -> None:
+    """Refuse an option that this run would silently ignore (before anything runs)."""
+    ignored = _ignored(args)
+    if ignored:
+        flag, why = ignored[0]
+        raise ValueError(f"--{flag.replace('_', '-')} is not used by this run: {why}")
+
+
+def _data_source_name(args) -> None:
     if args.data not in _data.MODELS + DATASETS and not args.data.endswith(".npz"):
         raise ValueError(
             f"--data must be one of {_data.MODELS + DATASETS} or a FILE.npz; got {args.data!r}"
         )
+
+
+def _data_from(args):
     if args.data in DATASETS or args.data.endswith(".npz"):
         return _real_data(args)
     if args.rotation_seed < 0:
@@ -361,12 +219,13 @@ def _data_from(args):
 def _teacher(args):
     if args.teacher is None:
         return None
-    if not args.teacher.is_file():
-        raise ValueError(f"--teacher {str(args.teacher)!r} is not a file")
+    cap = resolve(args.max_memory)[0]
     if args.teacher.name.endswith(".json"):  # a saved TrainResult (train.json + train.npz)
-        r = load_result(args.teacher.with_suffix(""))
+        r = load_result(args.teacher.with_suffix(""), max_bytes=cap)
+        if not hasattr(r, "wbar"):
+            raise ValueError(f"--teacher {str(args.teacher)!r} is not the train.json of a run")
         return r.wbar.reshape(-1, *r.wbar.shape[-2:])[0]
-    return np.load(args.teacher)
+    return load_npy(args.teacher, "--teacher", cap)
 
 
 def _default_t_max(config: TrainConfig, data) -> float:
@@ -396,18 +255,22 @@ def _config(args, data) -> TrainConfig:
         momentum=args.momentum,
         fraction=args.fraction,
         n_t=args.n_t,
+        # compare records densely over the rises (record_times); train only log-spaced
+        t_extra="auto" if args.command == "compare" else (),
     )
     try:
         config = TrainConfig(**fields)
+        if default_t_max:
+            config = dataclasses.replace(config, steps=None, t_max=_default_t_max(config, data))
     except ValueError as err:  # name the flag, not the field
         msg = str(err)
         for name in sorted(fields, key=len, reverse=True):
             if msg.startswith(f"{name} "):
                 msg = f"--{name.replace('_', '-')} " + msg[len(name) + 1 :]
                 break
+        if default_t_max:
+            msg = msg.replace("t_max =", "the default --t-max (3 x the latest critical time) =")
         raise ValueError(msg) from None
-    if default_t_max:
-        config = dataclasses.replace(config, steps=None, t_max=_default_t_max(config, data))
     return config
 
 
@@ -424,13 +287,16 @@ def _check_run(args, config: TrainConfig, data) -> None:
             "shorten --t-max/--steps, raise --eta or raise --max-model-steps"
         )
     d, layers = data.d, max(config.depth)
-    n_rec = config.n_t + len(config.t_extra) + 2
+    n_rec = record_slots(config)
     per_record = 2 + 4 * d + d * d  # loss, t, sv/norm/diag/offdiag, latent
     params = 2 * (layers + 1) * d * d  # initial and final W, V
+    arrays = 8.0 * members * (n_rec * per_record + params)
     check_budget(
         "the training run",
-        memory=8.0 * members * (n_rec * per_record + params),
+        memory=arrays,
+        disk=2 * arrays + FILES_BYTES,  # records (and the comparison's curves), figure, JSON
         max_memory=args.max_memory,
+        max_disk=args.max_disk,
     )
 
 
@@ -464,6 +330,8 @@ def _prepare(args):
     finished, is accepted without ``--force`` and recomputed in place.
     """
     _set_precision(args)  # before the data's arrays are made
+    _data_source_name(args)
+    _refuse_ignored(args)
     data = _data_from(args)
     config = _config(args, data)
     teacher = _teacher(args)
@@ -504,14 +372,23 @@ def _run_nonlinear(args, data, config, inputs) -> int:
     return 0
 
 
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    png = figure_bytes(fig, dpi=120)
+    plt.close(fig)
+    return png
+
+
 def run_train(args) -> int:
     data, config, teacher, inputs = _prepare(args)
     if args.encoder != "linear":
         return _run_nonlinear(args, data, config, inputs)
     r = train(data, config, teacher=teacher, progress=not args.no_progress)
+    png = _png(plot_train(r))  # rendered before anything is written
     with _locked_out(args, inputs) as out:
         save_result(r, out / "train")
-        plot_train(r, out / "train.png")
+        write_bytes_atomic(out / "train.png", png)
     print(f"wrote {out}/train.json, train.npz, train.png")
     for b, L in enumerate(r.depth):
         t = np.array2string(r.t_star[0, b, 0], precision=5)
@@ -523,12 +400,13 @@ def run_compare(args) -> int:
     if args.encoder != "linear":
         raise ValueError("--encoder applies to train: compare's theory is that of linear encoders")
     data, config, teacher, inputs = _prepare(args)
-    config = dataclasses.replace(config, t_extra=record_times(config, data), keep_latent=True)
+    config = dataclasses.replace(config, keep_latent=True)
     c = compare(train(data, config, teacher=teacher, progress=not args.no_progress))
+    png = _png(plot_compare(c))  # rendered before anything is written
     with _locked_out(args, inputs) as out:
         save_result(c, out / "compare")
         write_json_atomic(out / "summary.json", c.summary())
-        plot_compare(c, out / "compare.png")
+        write_bytes_atomic(out / "compare.png", png)
     print(f"wrote {out}/compare.json, compare.npz, summary.json, compare.png")
     for k in ("t_star_theory", "t_star_training", "rel_error"):
         print(f"{k:16s}{np.array2string(np.asarray(getattr(c, k), float), precision=5)}")

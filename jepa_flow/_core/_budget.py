@@ -37,13 +37,26 @@ _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGTP]?)(?:I?
 
 
 class BudgetError(ValueError):
-    """A job whose estimated memory or disk use exceeds its budget.
+    """A job whose estimated memory or disk use exceeds its budget (a ``ValueError``).
+
+    Raised by ``parse_sweep_config`` and ``run_sweep`` (and the CLI) before
+    anything is computed or written; pass a larger ``max_memory=`` or
+    ``max_disk=`` (bytes, or a size such as ``"16G"``) to allow the job.
 
     Attributes:
         param: the parameter that sets the limit, ``"max_memory"`` or ``"max_disk"``.
         estimate: the estimated bytes.
         limit: the budget in bytes.
         what: the job, in words.
+
+    Examples:
+        >>> import jepa_flow as jf
+        >>> err = jf.BudgetError("the sweep", 5e9, 2**30, "max_memory")
+        >>> print(err)  # doctest: +NORMALIZE_WHITESPACE
+        the sweep would need about 4.7 GiB of memory, more than the budget of 1.0 GiB;
+        reduce the job or raise max_memory
+        >>> err.param, err.limit
+        ('max_memory', 1073741824)
     """
 
     def __init__(self, what: str, estimate: float, limit: int, param: str, hint: str = ""):
@@ -80,7 +93,8 @@ def format_size(n: float) -> str:
 def parse_size(name: str, value) -> int:
     """A size in bytes from an int, a float or a string like ``"16G"``, ``"500MB"``, ``"2TiB"``.
 
-    Raises ``ValueError`` naming ``name`` for anything else or a size <= 0.
+    Raises ``ValueError`` naming ``name`` for anything else, a size below 1
+    byte (``0``, ``1e-300``) or an infinite one.
     """
     if isinstance(value, bool) or value is None:
         raise ValueError(f"{name} must be a size such as 4G or 500M; got {value!r}")
@@ -92,8 +106,8 @@ def parse_size(name: str, value) -> int:
         raise ValueError(
             f"{name} must be a size such as 4G, 500M or 1T (bytes if no unit); got {value!r}"
         )
-    if not (math.isfinite(size) and size > 0):
-        raise ValueError(f"{name} must be a positive, finite size; got {value!r}")
+    if not (math.isfinite(size) and size >= 1):
+        raise ValueError(f"{name} must be a finite size of at least 1 byte; got {value!r}")
     return int(min(size, 2**62))
 
 

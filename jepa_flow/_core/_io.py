@@ -8,6 +8,13 @@ resumed after ``kill -9``, is identical to an uninterrupted one).
 
 ``check_writable`` probes an output directory (or the parent that would hold
 it) before any computation, so an unwritable ``out`` fails at once.
+
+Every file a job *reads* from a user (a sweep configuration, a ``.npz`` of
+paired views, a teacher ``.npy``, a saved result) goes through
+``read_bytes_capped``: only a regular file, and at most a given size, is read,
+so ``/dev/urandom``, a FIFO or a directory is refused at once instead of being
+read forever; ``read_text``, ``load_npz`` and ``load_npy`` build on it and say
+what the file is when it is not what was asked for.
 """
 
 from __future__ import annotations
@@ -15,13 +22,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ._budget import format_size
 from ._lock import LOCK_NAME
+
+# the largest text file read (a sweep configuration, a result's JSON record)
+MAX_TEXT_BYTES = 16 * 2**20
 
 # zip's epoch: the timestamp of every member of the .npz archives written here
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -183,9 +195,135 @@ def write_npz_atomic(path, compress: bool = True, **arrays) -> None:
     write_bytes_atomic(path, npz_bytes(arrays, compress))
 
 
+def figure_bytes(fig, fmt: str = "png", **kwargs) -> bytes:
+    """A matplotlib figure rendered in memory (render before writing anything)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
 def save_figure_atomic(fig, path, **kwargs) -> None:
     """Save a matplotlib figure to ``path`` atomically (format from the suffix)."""
     path = Path(path)
-    buf = io.BytesIO()
-    fig.savefig(buf, format=path.suffix.lstrip(".") or "png", **kwargs)
-    write_bytes_atomic(path, buf.getvalue())
+    write_bytes_atomic(path, figure_bytes(fig, path.suffix.lstrip(".") or "png", **kwargs))
+
+
+def _too_big(name: str, path: str, size: float, max_bytes: int) -> ValueError:
+    return ValueError(
+        f"{name} {path!r} is {format_size(size)}, more than the {format_size(max_bytes)} "
+        "this reader accepts"
+    )
+
+
+def _kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((k for test, k in kinds if test(mode)), "not a file")
+
+
+def read_bytes_capped(path, name: str, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``max_bytes`` of them.
+
+    A directory, device, FIFO or socket (``/dev/urandom``, ``/dev/stdin``) is
+    refused without reading from it, and so is a file larger than
+    ``max_bytes``; each with a one-line ``ValueError`` naming ``name``.
+
+    Examples:
+        >>> read_bytes_capped("/dev/urandom", "config", 100)
+        Traceback (most recent call last):
+        ...
+        ValueError: config '/dev/urandom' is not a regular file (a character device)
+    """
+    p = str(path)
+    try:  # O_NONBLOCK: opening a FIFO does not wait for a writer
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise ValueError(f"{name} {p!r} cannot be read: {err.strerror or err}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{name} {p!r} is not a regular file ({_kind(st.st_mode)})")
+        if st.st_size > max_bytes:
+            raise _too_big(name, p, st.st_size, max_bytes)
+        chunks, left = [], max_bytes + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 2**24))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+    except OSError as err:
+        raise ValueError(f"{name} {p!r} cannot be read: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:  # grew while being read
+        raise _too_big(name, p, len(data), max_bytes)
+    return data
+
+
+def read_text(path, name: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """A UTF-8 text file (``read_bytes_capped``); a leading byte-order mark is dropped.
+
+    Examples:
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "c.toml")
+        ...     _ = open(path, "wb").write(b"\\xef\\xbb\\xbfa = 1\\n")  # with a BOM
+        ...     read_text(path, "config")
+        'a = 1\\n'
+    """
+    data = read_bytes_capped(path, name, max_bytes)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{name} {str(path)!r} is not UTF-8 text (byte {err.start}: {data[err.start]:#04x})"
+        ) from None
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def load_npz(path, name: str, max_bytes: int) -> dict:
+    """The arrays of a ``.npz`` archive (no pickled objects), read with ``read_bytes_capped``.
+
+    ``max_bytes`` caps the file and the arrays it unpacks to (a zip bomb is
+    refused before it is inflated).
+    """
+    data = read_bytes_capped(path, name, max_bytes)
+    p = str(path)
+    if data.startswith(_NPY_MAGIC):
+        raise ValueError(f"{name} {p!r} is a .npy array, not a .npz archive of named arrays")
+    if not data.startswith(b"PK"):
+        raise ValueError(f"{name} {p!r} is not a .npz archive (not a zip file)")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+        if unpacked > max_bytes:
+            raise _too_big(name + " (unpacked)", p, unpacked, max_bytes)
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{name} {p!r} is not a readable .npz archive: {err}") from None
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise ValueError(f"{name} {p!r} holds object arrays, which are not read") from None
+        raise ValueError(f"{name} {p!r} is not a readable .npz archive: {err}") from None
+
+
+def load_npy(path, name: str, max_bytes: int) -> np.ndarray:
+    """The array of a ``.npy`` file (no pickled objects), read with ``read_bytes_capped``."""
+    data = read_bytes_capped(path, name, max_bytes)
+    p = str(path)
+    if data.startswith(b"PK"):
+        raise ValueError(f"{name} {p!r} is a .npz archive, not a .npy array")
+    if not data.startswith(_NPY_MAGIC):
+        raise ValueError(f"{name} {p!r} is not a .npy array (no .npy header)")
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, EOFError, ValueError) as err:
+        text = "it holds objects" if "pickle" in str(err) else str(err)
+        raise ValueError(f"{name} {p!r} is not a readable .npy array: {text}") from None

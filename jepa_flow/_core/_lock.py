@@ -32,7 +32,25 @@ LOCK_NAME = ".jepa-flow.lock"
 
 
 class DirectoryLocked(ValueError):
-    """Another process holds the output directory's lock."""
+    """Another process holds the output directory's lock (a ``ValueError``).
+
+    Raised by ``run_sweep`` and the CLI's commands that write a directory, at
+    once, naming the holder's pid; wait for that process or choose another
+    directory.
+
+    Examples:
+        A second lock on a directory in use (here by the same process):
+
+        >>> import tempfile, jepa_flow as jf
+        >>> out = tempfile.mkdtemp()
+        >>> with locked_dir(out):
+        ...     try:
+        ...         with locked_dir(out):
+        ...             pass
+        ...     except jf.DirectoryLocked as err:
+        ...         print(str(err).split(" (pid")[0].replace(out, "OUT"))
+        out 'OUT' is in use by another jepa-flow process
+    """
 
 
 def _holder(path: Path) -> str:

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ._io import _to_jsonable, npz_bytes, write_bytes_atomic
+from ._budget import DEFAULT_MAX_MEMORY
+from ._io import _to_jsonable, load_npz, npz_bytes, read_text, write_bytes_atomic
 
 _TYPES: dict[str, type] = {}
 FORMAT_VERSION = 1
@@ -77,7 +80,7 @@ def _decode(obj, arrays):
     return obj
 
 
-def save_result(result, path) -> tuple[Path, Path]:
+def save_result(result: Any, path: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``result`` to ``path.json`` and ``path.npz`` (atomically); returns both paths.
 
     Examples:
@@ -101,8 +104,11 @@ def save_result(result, path) -> tuple[Path, Path]:
     return js, nz
 
 
-def load_result(path):
+def load_result(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_MEMORY) -> Any:
     """Read a result written by ``save_result`` (``path`` without the suffixes).
+
+    Only regular files are read, the arrays at most ``max_bytes`` (default
+    the 4 GiB memory budget); anything else is a one-line ``ValueError``.
 
     Examples:
         >>> load_result("no/such/run")
@@ -115,9 +121,15 @@ def load_result(path):
     for f in (js, nz):
         if not f.is_file():
             raise ValueError(f"no saved result at {str(path)!r}: {f.name} is missing")
-    doc = json.loads(js.read_text())
-    if doc.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{js.name} has format {doc.get('format')!r}; expected {FORMAT_VERSION}")
-    with np.load(nz, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    return _decode(doc["result"], arrays)
+    try:
+        doc = json.loads(read_text(js, "result record"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"result record {str(js)!r} is not valid JSON ({err.msg})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
+        got = doc.get("format") if isinstance(doc, dict) else None
+        raise ValueError(f"{js.name} has format {got!r}; expected {FORMAT_VERSION}")
+    arrays = load_npz(nz, "result arrays", max_bytes)
+    try:
+        return _decode(doc["result"], arrays)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{js.name} is not a saved result ({type(err).__name__}: {err})") from None

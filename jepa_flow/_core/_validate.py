@@ -14,9 +14,21 @@ import numpy as np
 OBJECTIVES = ("jepa", "mae")
 METHODS = ("exact", "ode", "series")
 MAX_DEPTH = 1024
+TINY = float(np.finfo(np.float64).tiny)  # 2.2e-308, the smallest normal float64
+# The messages of the value checks (``{name}``: the parameter), shared by the host
+# checks below and the device checks of ``_checks``; the offending value follows.
+MESSAGES = {
+    "finite": "{name} must be finite (no NaN or inf)",
+    "positive": "{name} must be > 0 (allowed range (0, inf))",
+    "nonneg": "{name} must be >= 0 (allowed range [0, inf))",
+    "depth": f"{{name}} must be an integer in [1, {MAX_DEPTH}]",
+    "fraction": "{name} must lie in the open interval (0, 1)",
+    "subnormal": f"{{name}} must be 0 or at least {TINY:.3g} in magnitude (subnormal float64 "
+    "values are flushed to zero)",
+}
 
 
-def _first_bad(arr: np.ndarray, bad: np.ndarray) -> str:
+def first_bad(arr: np.ndarray, bad: np.ndarray) -> str:
     """Describe the first offending entry of ``arr`` (value and index)."""
     idx = tuple(int(i) for i in np.argwhere(bad)[0])
     val = (arr[idx] if arr.ndim else arr[()]).item()
@@ -41,7 +53,7 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _not_a_number(name: str, value) -> ValueError:
+def not_a_number(name: str, value) -> ValueError:
     return ValueError(f"{name} must be a real number or array of them; got {_short(value)}")
 
 
@@ -53,17 +65,17 @@ def as_real(name: str, value) -> np.ndarray:
     large for float64, each with a one-line ``ValueError`` naming ``name``.
     """
     if value is None or isinstance(value, (str, bytes)):
-        raise _not_a_number(name, value)
+        raise not_a_number(name, value)
     try:
         raw = np.asarray(value)
     except (TypeError, ValueError, OverflowError) as err:  # ragged nested lists
-        raise _not_a_number(name, value) from err
+        raise not_a_number(name, value) from err
     if raw.dtype.kind == "O":
         for item in raw.flat:
             if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Real):
-                raise _not_a_number(name, value)
+                raise not_a_number(name, value)
     elif raw.dtype.kind not in "iuf":
-        raise _not_a_number(name, value)
+        raise not_a_number(name, value)
     try:
         arr = np.asarray(raw, dtype=np.float64)
     except OverflowError:
@@ -71,34 +83,38 @@ def as_real(name: str, value) -> np.ndarray:
             f"{name} must be finite and within float64 range (|x| < 1.8e308); got {_short(value)}"
         ) from None
     except (TypeError, ValueError) as err:
-        raise _not_a_number(name, value) from err
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(f"{name} must be finite (no NaN or inf); {_first_bad(arr, bad)}")
+        raise not_a_number(name, value) from err
+    _raise_if(name, "finite", arr, ~np.isfinite(arr))
     return arr
+
+
+def _raise_if(name: str, test: str, arr: np.ndarray, bad: np.ndarray) -> None:
+    """Raise ``MESSAGES[test]`` for ``name``, with the first entry of ``arr`` marked ``bad``."""
+    if bad.any():
+        raise ValueError(f"{MESSAGES[test].format(name=name)}; {first_bad(arr, bad)}")
 
 
 def as_positive(name: str, value) -> np.ndarray:
     arr = as_real(name, value)
-    bad = arr <= 0
-    if bad.any():
-        raise ValueError(f"{name} must be > 0 (allowed range (0, inf)); {_first_bad(arr, bad)}")
+    _raise_if(name, "positive", arr, arr <= 0)
+    return arr
+
+
+def as_nonnegative(name: str, value) -> np.ndarray:
+    arr = as_real(name, value)
+    _raise_if(name, "nonneg", arr, arr < 0)
     return arr
 
 
 def as_depth(value) -> np.ndarray:
     arr = as_real("depth", value)
-    bad = (arr != np.round(arr)) | (arr < 1) | (arr > MAX_DEPTH)
-    if bad.any():
-        raise ValueError(f"depth must be an integer in [1, {MAX_DEPTH}]; {_first_bad(arr, bad)}")
+    _raise_if("depth", "depth", arr, (arr != np.round(arr)) | (arr < 1) | (arr > MAX_DEPTH))
     return arr
 
 
 def as_fraction(value) -> np.ndarray:
     arr = as_real("fraction", value)
-    bad = (arr <= 0) | (arr >= 1)
-    if bad.any():
-        raise ValueError(f"fraction must lie in the open interval (0, 1); {_first_bad(arr, bad)}")
+    _raise_if("fraction", "fraction", arr, (arr <= 0) | (arr >= 1))
     return arr
 
 
@@ -123,35 +139,37 @@ def as_times(value) -> np.ndarray:
         raise ValueError(f"t must be a non-empty 1-D array of times; got shape {arr.shape}")
     bad = arr < 0
     if bad.any():
-        raise ValueError(f"t must be >= 0 (allowed range [0, inf)); {_first_bad(arr, bad)}")
+        raise ValueError(f"t must be >= 0 (allowed range [0, inf)); {first_bad(arr, bad)}")
     if np.any(np.diff(arr) < 0):
         raise ValueError("t must be non-decreasing")
     return arr
 
 
+def broadcast_shape(shapes: dict[str, tuple]) -> tuple[int, ...]:
+    """The shape named shapes broadcast to (numpy rules), or say which clash."""
+    first, *rest = shapes.values()
+    if all(s == first for s in rest):
+        return tuple(first)
+    try:
+        return np.broadcast_shapes(*shapes.values())
+    except ValueError as err:
+        text = ", ".join(f"{k}: {tuple(s)}" for k, s in shapes.items())
+        raise ValueError(f"parameter shapes do not broadcast together ({text})") from err
+
+
 def broadcast(**arrays: np.ndarray) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
     """Broadcast named arrays together (numpy rules) or say which shapes clash."""
-    try:
-        shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
-    except ValueError as err:
-        shapes = ", ".join(f"{k}: {a.shape}" for k, a in arrays.items())
-        raise ValueError(f"parameter shapes do not broadcast together ({shapes})") from err
+    shape = broadcast_shape({k: a.shape for k, a in arrays.items()})
     return shape, {k: np.broadcast_to(a, shape) for k, a in arrays.items()}
 
 
 _ABSENT = object()  # "not a parameter of this function", unlike an explicit None
-_TINY = np.finfo(np.float64).tiny  # 2.2e-308, the smallest normal float64
 
 
 def _no_subnormal(name: str, arr: np.ndarray) -> np.ndarray:
     """Refuse subnormal values: XLA on CPU flushes them to zero, so they would be
     computed as 0 (``lam = var = 5e-324`` would give ``wbar* = 0`` instead of 1)."""
-    bad = (arr != 0) & (np.abs(arr) < _TINY)
-    if bad.any():
-        raise ValueError(
-            f"{name} must be 0 or at least {_TINY:.3g} in magnitude (subnormal float64 "
-            f"values are flushed to zero); {_first_bad(arr, bad)}"
-        )
+    _raise_if(name, "subnormal", arr, (arr != 0) & (np.abs(arr) < TINY))
     return arr
 
 

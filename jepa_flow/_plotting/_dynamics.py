@@ -1,14 +1,37 @@
-"""Figures of the per-feature dynamics (matplotlib; the backend is the caller's choice)."""
+"""Figures of the per-feature dynamics (matplotlib; the backend is the caller's choice).
+
+``dynamics_figure`` (``dynamics.png``): ``wbar(t) / wbar*`` per feature, one
+panel per objective and depth, at most ``MAX_COLUMNS`` panels a row (more
+depths wrap onto further rows), so that the text stays readable.
+``critical_time_figure`` (``critical_times.png``): ``t*`` against depth, one
+panel per objective. Both return an open figure; pass ``fig=`` to draw into
+an existing one.
+"""
 
 from __future__ import annotations
+
+import math
+import string
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .._theory._order import flip_depth
+from .._theory._order import flip_depth, learned_order
 
 OBJECTIVE_LABEL = {"jepa": "JEPA", "mae": "MAE"}
+MAX_COLUMNS = 4  # panels per row of the dynamics figure
+TITLE = "Per-feature dynamics (dots: critical time t*, where wbar = wbar*/2)"
+
+
+def feature_names(n: int) -> tuple[str, ...]:
+    """The names the docs use for ``n`` features: A, B, ... (``f0, f1, ...`` beyond 26).
+
+    Examples:
+        >>> feature_names(3), feature_names(27)[-1]
+        (('A', 'B', 'C'), 'f26')
+    """
+    return tuple(string.ascii_uppercase[i] if n <= 26 else f"f{i}" for i in range(n))
 
 
 def feature_colors(n: int) -> list:
@@ -21,83 +44,121 @@ def feature_label(name: str, lam: float, var: float) -> str:
     return f"{name}: λ={lam:.3g}, var={var:.3g}, ρ={lam / var:.3g}"
 
 
-def dynamics_figure(panels, names, lam, var, time_note=""):
-    """Grid of ``wbar(t) / wbar*`` panels, one row per objective, one column per depth.
+def plain_log_labels(axis) -> None:
+    """Tick labels of a log axis as plain numbers (``0.2``, ``60``; not ``6 x 10^1``).
+
+    Across less than two decades the minor ticks at 2 and 5 are labelled too;
+    across more, only the powers of ten. A linear axis is left alone.
+    """
+    if axis.get_scale() != "log":
+        return
+    lo, hi = axis.get_view_interval()
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(plain)
+    if 0 < lo and hi / lo < 100:
+        axis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(2.0, 5.0)))
+        axis.set_minor_formatter(plain)
+    else:
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def _dynamics_panel(ax, t, ratio, t_star, names, lam, var, title) -> None:
+    """One objective at one depth: ``ratio [T, F]``, ``t_star [F]``."""
+    colors = feature_colors(len(names))
+    positive = t > 0
+    for j, name in enumerate(names):
+        label = feature_label(name, lam[j], var[j])
+        ax.plot(t[positive], ratio[positive, j], color=colors[j], lw=1.6, label=label)
+        if 0 < t_star[j] < np.inf:
+            ax.plot([t_star[j]], [0.5], "o", color=colors[j], ms=5)
+    ax.set_xscale("log")
+    span = t_star[np.isfinite(t_star) & (t_star > 0)]
+    if span.size:  # zoom on this panel's rise
+        ax.set_xlim(0.05 * span.min(), 3.0 * span.max())
+    ax.set_ylim(-0.03, 1.08)
+    ax.axhline(0.5, color="0.8", lw=0.8, zorder=0)
+    learned = learned_order(t_star)
+    first = names[learned[0]] if learned.size else "none learned"
+    ax.set_title(f"{title}\nfirst learned: {first}", fontsize=10)
+    notes = [
+        f"{what}: {', '.join(n for n, t in zip(names, t_star) if test(t))}"
+        for what, test in (
+            ("t* = 0, at its level from the start", lambda t: t == 0),
+            ("never learned", lambda t: t == np.inf),
+        )  # fmt: skip
+        if any(test(t) for t in t_star)
+    ]
+    if notes:  # not ranked among the learned features (theory §10)
+        ax.text(0.03, 0.95, "\n".join(notes), transform=ax.transAxes, va="top", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def dynamics_figure(panels, names, lam, var, time_note="", fig=None):
+    """Grid of ``wbar(t) / wbar*`` panels: per objective, one panel per depth, 4 a row.
 
     Args:
         panels: ``{objective: (t [T], ratio [T, D, F], t_star [D, F], depths [D])}``.
         names, lam, var: per-feature names and parameters (legend).
         time_note: extra text for the x label (the time convention).
+        fig: a figure to draw into (default: a new one, sized to the grid).
+
+    Returns:
+        The (open) figure.
     """
-    n_rows = len(panels)
-    n_cols = max(len(p[3]) for p in panels.values())
-    fig, axes = plt.subplots(
-        n_rows,
-        n_cols,
-        figsize=(2.6 * n_cols + 1.0, 2.5 * n_rows + 1.0),
-        squeeze=False,
-        sharey=True,
-    )  # x ranges differ per panel: each zooms on its own rise
-    colors = feature_colors(len(names))
-    for row, (objective, (t, ratio, t_star, depths)) in enumerate(panels.items()):
-        positive = t > 0
-        for col in range(n_cols):
-            ax = axes[row, col]
-            if col >= len(depths):
+    n_depths = max(len(p[3]) for p in panels.values())
+    n_cols = min(n_depths, MAX_COLUMNS)
+    per_objective = math.ceil(n_depths / n_cols)
+    n_rows = per_objective * len(panels)
+    width = max(3.3 * n_cols + 0.8, 7.0)  # wide enough for the title and legend
+    fig = fig or plt.figure(figsize=(width, 2.9 * n_rows + 1.4))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey=True)
+    for k, (objective, (t, ratio, t_star, depths)) in enumerate(panels.items()):
+        for i in range(per_objective * n_cols):
+            ax = axes[k * per_objective + i // n_cols, i % n_cols]
+            if i >= len(depths):
                 ax.set_visible(False)
                 continue
-            for j, name in enumerate(names):
-                ax.plot(
-                    t[positive],
-                    ratio[positive, col, j],
-                    color=colors[j],
-                    lw=1.6,
-                    label=feature_label(name, lam[j], var[j]),
-                )
-                ts = t_star[col, j]
-                if np.isfinite(ts) and ts > 0:
-                    ax.plot([ts], [0.5], "o", color=colors[j], ms=4)
-            finite = t_star[col][np.isfinite(t_star[col])]
-            order = " < ".join(
-                names[j]
-                for j in np.argsort(t_star[col], kind="stable")
-                if np.isfinite(t_star[col, j])
-            )
-            ax.set_xscale("log")
-            span = t_star[col][np.isfinite(t_star[col]) & (t_star[col] > 0)]
-            if span.size:  # zoom on this panel's rise
-                ax.set_xlim(0.05 * span.min(), 3.0 * span.max())
-            ax.set_ylim(-0.03, 1.08)
-            ax.axhline(0.5, color="0.8", lw=0.8, zorder=0)
-            ax.set_title(
-                f"{OBJECTIVE_LABEL[objective]}, L={int(depths[col])}\n"
-                f"first: {order.split(' < ')[0] if finite.size else '-'}",
-                fontsize=9,
-            )
-            ax.tick_params(labelsize=7)
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            if col == 0:
-                ax.set_ylabel("wbar / wbar*", fontsize=9)
-            if row == n_rows - 1:
-                ax.set_xlabel(f"time t{time_note}", fontsize=8)
+            title = f"{OBJECTIVE_LABEL[objective]}, depth L = {int(depths[i])}"
+            _dynamics_panel(ax, t, ratio[:, i], t_star[i], names, lam, var, title)
+            if i % n_cols == 0:
+                ax.set_ylabel("wbar / wbar*", fontsize=10)
+            if i + n_cols >= len(depths):  # the last panel of its column in this block
+                ax.set_xlabel(f"time t{time_note}", fontsize=9)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(
-        handles, labels, loc="lower center", ncol=min(len(names), 4), fontsize=9, frameon=False
-    )
-    fig.suptitle("Per-feature dynamics (dots: critical time, wbar = wbar*/2)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    ncol = min(len(names), max(1, int(width // 3.3)))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=10, frameon=False)
+    fig.suptitle(TITLE if width >= 9 else TITLE.replace(" (", "\n("), fontsize=12)
+    legend_rows = math.ceil(len(names) / ncol)
+    bottom = (0.3 * legend_rows + 0.1) / fig.get_figheight()  # inches -> figure fraction
+    fig.tight_layout(rect=(0, min(0.3, bottom), 1, 0.97))
     return fig
 
 
-def critical_time_figure(t_star, depths, names, lam, var, eps):
-    """Critical time against depth, one panel per objective (``t_star[obj]: [D, F]``)."""
-    fig, axes = plt.subplots(1, len(t_star), figsize=(5.2 * len(t_star), 4.2), squeeze=False)
+def _not_drawn(depths, t_star) -> str:
+    """Legend note for the depths where a feature's ``t*`` is 0 or inf (off a log axis)."""
+    notes = [
+        f"{what} at L = {', '.join(str(int(d)) for d in depths[mask])}"
+        for what, mask in (("t* = 0", t_star == 0), ("never learned", t_star == np.inf))
+        if mask.any()
+    ]
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def critical_time_figure(t_star, depths, names, lam, var, eps, fig=None):
+    """Critical time against depth, one panel per objective (``t_star[obj]: [D, F]``).
+
+    Depths are integer ticks (each depth computed is one). ``fig``: a figure
+    to draw into (default a new one). Returns the (open) figure.
+    """
+    fig = fig or plt.figure(figsize=(5.2 * len(t_star), 4.2))
+    axes = fig.subplots(1, len(t_star), squeeze=False)
     colors = feature_colors(len(names))
+    depths = np.asarray(depths)
     for ax, (objective, ts) in zip(axes[0], t_star.items()):
         for j, name in enumerate(names):
-            ax.plot(
-                depths, ts[:, j], "o-", color=colors[j], label=feature_label(name, lam[j], var[j])
-            )
+            label = feature_label(name, lam[j], var[j]) + _not_drawn(depths, ts[:, j])
+            ax.plot(depths, ts[:, j], "o-", color=colors[j], label=label)
         flip = flip_depth(depths, ts)
         if flip is not None:
             ax.axvline(flip - 0.5, color="0.5", ls="--", lw=1)
@@ -110,11 +171,17 @@ def critical_time_figure(t_star, depths, names, lam, var, eps):
                 color="0.3",
             )
         ax.set_yscale("log")
+        if depths.size <= 16:
+            ax.set_xticks(depths)
+        else:
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=12))
+        ax.set_xlim(depths.min() - 0.5, depths.max() + 0.5)
         ax.set_xlabel("depth L")
         ax.set_ylabel("critical time t* (gradient-flow time)")
         ax.set_title(f"{OBJECTIVE_LABEL[objective]}, eps={eps:g}")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
+        plain_log_labels(ax.yaxis)
     fig.tight_layout()
     return fig
 

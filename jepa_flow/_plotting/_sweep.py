@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._sweeps._config import SweepConfig
+from .._theory._order import learned_mask
+from ._dynamics import plain_log_labels
 
 LABELS = {
     "lam": "lam (view covariance)",
@@ -80,6 +82,15 @@ def _figure(n_rows: int, n_cols: int):
         constrained_layout=True,
     )
     return plt, fig, axes
+
+
+def _suptitle(fig, text: str, fontsize: float = 10) -> None:
+    """The figure title, each line wrapped to the figure's width (never clipped)."""
+    import textwrap
+
+    chars = max(30, int(fig.get_figwidth() * 130 / fontsize))  # about 0.55 em per character
+    lines = [textwrap.fill(line, chars) for line in text.split("\n")]
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
 
 
 def _group_index(config: SweepConfig, gi: int) -> dict:
@@ -154,7 +165,7 @@ def plot_critical_time(
             ax.set_title(f"{objective.upper()} ({method}), depth L = {depth:g}", fontsize=9)
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, label=T_LABEL + "; grey: never learned or t* = 0")
-    fig.suptitle("Critical time t*" + _held(full or config, {"depth", "lam", feature}), fontsize=10)
+    _suptitle(fig, "Critical time t*" + _held(full or config, {"depth", "lam", feature}))
     save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
 
@@ -167,9 +178,83 @@ def _pair_axes(config: SweepConfig) -> tuple[str, str]:
     return x, y
 
 
-def plot_phase(config: SweepConfig, results: dict, path, full: SweepConfig | None = None) -> None:
-    """Write ``phase.png``: which feature is learned first, boundary drawn, per depth/objective."""
+# the cells where no ratio of two learned features exists (theory §10): colour, legend text
+UNRANKED = (
+    ("#e8d77a", "A or B at its level from the start (t* = 0)"),
+    ("0.6", "A or B never learned"),
+)
+
+
+def _phase_layers(t_a, t_b, span):
+    """``(z, category)``: ``log10(t*_B / t*_A)`` where both are learned (clipped to
+    ``span``), and 0 (a ``t* = 0``) or 1 (a never-learned feature) elsewhere, masked."""
+    both = learned_mask(t_a) & learned_mask(t_b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(both, np.clip(np.log10(t_b / t_a), -span, span), np.nan)
+    at_start = (t_a == 0) | (t_b == 0)
+    category = np.where(both, np.nan, np.where(at_start, 0.0, 1.0))
+    return np.ma.masked_invalid(z), np.ma.masked_invalid(category)
+
+
+def _phase_span(results) -> float:
+    t_a, t_b = results["t_star_a"], results["t_star_b"]
+    both = learned_mask(t_a) & learned_mask(t_b)
+    finite = np.abs(np.log10(t_b[both] / t_a[both])) if both.any() else np.zeros(0)
+    return max(float(finite.max()) if finite.size else 1.0, 1e-3)
+
+
+def _phase_panel(ax, config, results, fixed, keys, span, norm, cmap):
+    """One objective at one depth; returns ``(mappable, categories present)``."""
     import matplotlib.colors as mcolors
+
+    x_key, y_key = keys
+    values = dict(config.axes)
+    t_a, t_b = (_grid(config, results, k, fixed, [y_key, x_key]) for k in ("t_star_a", "t_star_b"))
+    z, category = _phase_layers(t_a, t_b, span)
+    xs, ys = values[x_key], values[y_key]
+    mappable = ax.pcolormesh(xs, ys, z, norm=norm, cmap=cmap, shading="nearest")
+    if category.count():
+        colours = mcolors.ListedColormap([c for c, _ in UNRANKED])
+        ax.pcolormesh(xs, ys, category, cmap=colours, vmin=-0.5, vmax=1.5, shading="nearest")
+    if z.min() < 0 < z.max():
+        ax.contour(xs, ys, z.filled(np.nan), levels=[0.0], colors="k", linewidths=1.5)
+    _mark_a(ax, config, x_key, y_key)
+    ax.set_xscale("log" if _log_axis(xs, grid=True) else "linear")
+    ax.set_yscale("log" if _log_axis(ys, grid=True) else "linear")
+    plain_log_labels(ax.xaxis)
+    plain_log_labels(ax.yaxis)
+    ax.set_xlabel(LABELS[x_key])
+    ax.set_ylabel(LABELS[y_key])
+    return mappable, set(np.unique(category.compressed()).astype(int).tolist())
+
+
+def _phase_line(ax, config, results, fixed, key):
+    """One swept axis of B: ``t*_B / t*_A`` against it; returns the categories present."""
+    values = np.asarray(dict(config.axes)[key])
+    t_a, t_b = (_grid(config, results, k, fixed, [key]) for k in ("t_star_a", "t_star_b"))
+    z, category = _phase_layers(t_a, t_b, np.inf)
+    ax.plot(values, 10.0 ** z.filled(np.nan), "o-", ms=3, color="k")
+    for k, (colour, _) in enumerate(UNRANKED):
+        for x in values[category.filled(-1) == k]:
+            ax.axvspan(x, x, color=colour, lw=6)
+    ax.axhline(1.0, color="0.4", lw=1, ls="--")
+    shown = 10.0 ** z.compressed()
+    ax.set_yscale("log" if _log_axis(np.append(shown, 1)) else "linear")
+    ax.set_xscale("log" if _log_axis(values, grid=True) else "linear")
+    ax.set_xlabel(LABELS[key])
+    ax.set_ylabel("t*_B / t*_A  (below 1: B first)")
+    return set(np.unique(category.compressed()).astype(int).tolist())
+
+
+def plot_phase(config: SweepConfig, results: dict, path, full: SweepConfig | None = None) -> None:
+    """Write ``phase.png``: which feature is learned first, boundary drawn, per depth/objective.
+
+    Colour: ``log10(t*_B / t*_A)`` where both are learned (``0 < t* < inf``);
+    cells where one starts at its level (``t* = 0``) or is never learned are
+    drawn in their own colours, named in the legend (theory §10).
+    """
+    import matplotlib.colors as mcolors
+    from matplotlib.patches import Patch
 
     from .._core._io import save_figure_atomic
 
@@ -180,58 +265,32 @@ def plot_phase(config: SweepConfig, results: dict, path, full: SweepConfig | Non
     if not swept:
         return _plot_ratio_by_depth(config, results, path, full)
     plt, fig, axes = _figure(len(rows), len(depths))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_ratio = np.log10(results["t_ratio"])
-    finite = log_ratio[np.isfinite(log_ratio)]
-    span = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-3)
+    span = _phase_span(results)
     norm = mcolors.TwoSlopeNorm(vcenter=0.0, vmin=-span, vmax=span)
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
-    mappable = None
+    cmap = plt.get_cmap("RdBu_r")
+    present, mappable = set(), None
     for r, (gi, objective, method) in enumerate(rows):
         for c, depth in enumerate(depths):
             ax = axes[r, c]
             fixed = dict(_group_index(config, gi), depth=c)
-            ratio = _grid(config, results, "t_ratio", fixed, [y_key, x_key])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                # a feature already at its level (t* = 0) is learned first: clip, do not mask
-                z = np.ma.masked_invalid(np.clip(np.log10(ratio), -span, span))
             if len(swept) == 2:
-                mappable = ax.pcolormesh(
-                    values[x_key], values[y_key], z, norm=norm, cmap=cmap, shading="nearest"
-                )
-                if z.min() < 0 < z.max():
-                    ax.contour(
-                        values[x_key],
-                        values[y_key],
-                        z.filled(np.nan),
-                        levels=[0.0],
-                        colors="k",
-                        linewidths=1.5,
-                    )
-                _mark_a(ax, config, x_key, y_key)
-                ax.set_xscale("log" if _log_axis(values[x_key], grid=True) else "linear")
-                ax.set_yscale("log" if _log_axis(values[y_key], grid=True) else "linear")
-                ax.set_xlabel(LABELS[x_key])
-                ax.set_ylabel(LABELS[y_key])
+                keys = (x_key, y_key)
+                mappable, seen = _phase_panel(ax, config, results, fixed, keys, span, norm, cmap)
             else:
-                key = swept[0]
-                ax.plot(values[key], 10.0 ** z.ravel(), "o-", ms=3)
-                ax.axhline(1.0, color="k", lw=1)
-                ax.set_yscale(
-                    "log" if _log_axis(np.append(10.0 ** z.compressed(), 1)) else "linear"
-                )
-                ax.set_xscale("log" if _log_axis(values[key], grid=True) else "linear")
-                ax.set_xlabel(LABELS[key])
-                ax.set_ylabel("t*_B / t*_A  (below 1: B first)")
+                seen = _phase_line(ax, config, results, fixed, swept[0])
+            present |= seen
             ax.set_title(f"{objective.upper()} ({method}), depth L = {depth:g}", fontsize=9)
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, label="log10(t*_B / t*_A): blue B first, red A first")
-    line = "black line: t*_A = t*_B" if len(swept) == 2 else "t*_A = t*_B at 1"
-    fig.suptitle(
-        f"Which feature is learned first ({_a_text(config)}; {line};\n"
-        "t* = 0, already at the level, counts as learned first; grey: neither learned)"
+    if present:
+        patches = [Patch(color=UNRANKED[k][0], label=UNRANKED[k][1]) for k in sorted(present)]
+        fig.legend(handles=patches, loc="outside lower center", fontsize=9, frameon=False)
+    _suptitle(
+        fig,
+        f"Which feature is learned first ({_a_text(config)}; "
+        + ("black line: t*_A = t*_B" if len(swept) == 2 else "t*_A = t*_B at 1")
+        + ")"
         + _held(full or config, {"depth", x_key, y_key, "lam_a", "rho_a", "var_a"}),
-        fontsize=10,
     )
     save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
@@ -253,13 +312,20 @@ def _plot_ratio_by_depth(
     plt, fig, axes = _figure(1, len(rows))
     for c, (gi, objective, method) in enumerate(rows):
         ax = axes[0, c]
-        ratio = _grid(config, results, "t_ratio", _group_index(config, gi), ["depth"])
-        b_first = ratio < 1
-        ax.plot(depths, ratio, "k-", lw=1)
-        ax.plot(np.asarray(depths)[b_first], ratio[b_first], "o", color="tab:blue", label="B first")
-        ax.plot(
-            np.asarray(depths)[~b_first], ratio[~b_first], "o", color="tab:red", label="A first"
-        )
+        fixed = _group_index(config, gi)
+        t_a, t_b = (_grid(config, results, k, fixed, ["depth"]) for k in ("t_star_a", "t_star_b"))
+        z, category = _phase_layers(t_a, t_b, np.inf)  # a ratio only where both are learned
+        ratio, d = 10.0 ** z.filled(np.nan), np.asarray(depths)
+        ax.plot(d, ratio, "k-", lw=1)
+        for below, colour, label in ((True, "tab:blue", "B first"), (False, "tab:red", "A first")):
+            pick = np.isfinite(ratio) & ((ratio < 1) == below)
+            ax.plot(d[pick], ratio[pick], "o", color=colour, label=label if pick.any() else None)
+        for k, (colour, label) in enumerate(UNRANKED):
+            hit = d[category.filled(-1) == k]
+            for x in hit:
+                ax.axvline(x, color=colour, lw=8, alpha=0.7, zorder=0)
+            if hit.size:
+                ax.plot([], [], color=colour, lw=8, alpha=0.7, label=label)
         positive = ratio[np.isfinite(ratio) & (ratio > 0)]
         ax.set_yscale("log" if _log_axis(np.append(positive, 1)) else "linear")
         ax.axhline(1.0, color="0.4", lw=1, ls="--")
@@ -272,9 +338,8 @@ def _plot_ratio_by_depth(
         ax.legend(fontsize=8)
     b_text = ", ".join(f"{k} = {v[0]:g}" for k, v in config.numeric_axes if k in PAIR_B)
     held = _held(full or config, {"depth", *PAIR_B, "lam_a", "rho_a", "var_a"})
-    fig.suptitle(
-        f"Learning order against depth ({_a_text(config)}; B: {b_text})\n" + held.strip(" ;()"),
-        fontsize=10,
+    _suptitle(
+        fig, f"Learning order against depth ({_a_text(config)}; B: {b_text})\n" + held.strip(" ;()")
     )
     save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)

@@ -5,7 +5,9 @@
 
 - left: the median over seeds of each run's largest relative error of the
   critical times against the theory (log colour); a run that did not follow
-  its reference or diverged counts as infinite (grey where the median is);
+  its reference or diverged counts as infinite: grey where the median is (at
+  least half the seeds ended away from the flow), marked x where most seeds
+  diverged;
 - right: the fraction of seeds whose learning order matches the theory's.
 
 The black line on both is the departure boundary: it encloses the cells where
@@ -23,7 +25,8 @@ DEPARTURE = 0.05
 
 
 def departure_grid(results: dict, config) -> dict[str, np.ndarray]:
-    """Per (objective, batch, eta, depth): ``median_error``, ``order_fraction``, ``departed``.
+    """Per (objective, batch, eta, depth): ``median_error``, ``order_fraction``, ``departed``,
+    ``diverged_fraction``.
 
     ``results``: the columns of ``load_sweep``; arrays have the axes
     ``[objective, batch, eta, depth]`` (seeds reduced).
@@ -35,10 +38,12 @@ def departure_grid(results: dict, config) -> dict[str, np.ndarray]:
     median = np.median(worst, axis=-1)
     order = results["order_match"].reshape(shape).mean(axis=-1)
     followed = results["followed"].reshape(shape).all(axis=-1)
+    diverged = np.asarray(results["diverged"]).reshape(shape).mean(axis=-1)
     return {
         "median_error": median,
         "order_fraction": order,
         "departed": ~followed | ~(median <= DEPARTURE),
+        "diverged_fraction": diverged,
     }
 
 
@@ -103,6 +108,9 @@ def plot_train_sweep(out) -> list[str]:
             im = ax.imshow(values, origin="lower", aspect="auto", cmap=cm, **kw)
             for xs, ys in boundary(dep):
                 ax.plot(xs, ys, "k-", linewidth=2)
+            if c == 0:  # most seeds diverged: no error at all
+                for i, j in zip(*np.nonzero(grid["diverged_fraction"][o, :, :, di] > 0.5)):
+                    ax.text(j, i, "x", ha="center", va="center", fontsize=9, color="k")
             ax.set_xticks(range(len(etas)), x_labels, rotation=45, fontsize=7)
             ax.set_yticks(range(len(batches)), y_labels, fontsize=7)
             ax.set_xlabel("learning rate eta")
@@ -111,7 +119,8 @@ def plot_train_sweep(out) -> list[str]:
             fig.colorbar(im, ax=ax, shrink=0.8)
     fig.suptitle(
         f"SGD against the flow ({config.describe()})\n"
-        f"line: departure (not followed or median error > {DEPARTURE:.0%})",
+        f"line: departure (not followed or median error > {DEPARTURE:.0%}); grey: most "
+        "seeds did not end near the flow, no error reported (x: most seeds diverged)",
         fontsize=9,
     )
     fig.savefig(out / "train_sweep.png", dpi=110)

@@ -8,7 +8,9 @@ in order, each into ``out/<NAME>/``, skips those whose outputs exist at the
 same level (resume; ``force`` recomputes), and writes ``out/claims.json``:
 every claim of every experiment, with its numbers and whether it held.
 ``out`` is probed for writability before anything runs and locked
-(``_core._lock``) while the experiments run.
+(``_core._lock``) while the experiments run. Between experiments the
+compilation caches and figures are dropped (``_core._memory``), so the run's
+memory stays that of its largest experiment instead of their sum.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 from .._core._batch import float_dtype
 from .._core._io import check_writable, remove_stale_tmp, write_json_atomic
 from .._core._lock import locked_dir
+from .._core._memory import release_memory
 from ._common import LEVELS
 
 # number -> (module, output directory); each module's NAME equals its directory here
@@ -115,6 +118,7 @@ def _reproduce(out: Path, level: str, numbers_wanted, force: bool, log) -> dict:
         t0 = time.perf_counter()
         log(f"[{n}] {mod.TITLE} ...")
         numbers = mod.run(exp_dir, mod.PARAMS[level])
+        release_memory()  # the next experiment compiles its own (docs/precision.md, Memory)
         seconds[n] = time.perf_counter() - t0
         numbers = {
             "experiment": n,

@@ -19,10 +19,17 @@ from __future__ import annotations
 import numpy as np
 
 from .._core._io import save_figure_atomic
-from .._plotting._dynamics import OBJECTIVE_LABEL, feature_colors, feature_label, plt
+from .._plotting._dynamics import (
+    OBJECTIVE_LABEL,
+    feature_colors,
+    feature_label,
+    plain_log_labels,
+    plt,
+)
 from .._theory._critical_time import critical_time
-from .._theory._order import learning_order, rel_error
+from .._theory._order import rel_error
 from .._theory._stability import convergence_rate
+from ._study import learning_order as first_order
 
 LEVELS = ("full", "quick", "tiny")
 T_LABEL = "gradient-flow time t (log scale)"
@@ -37,6 +44,8 @@ __all__ = [
     "feature_colors",
     "feature_label",
     "first_order",
+    "member",
+    "plain_log_labels",
     "plt",
     "rel_error",
     "save",
@@ -48,12 +57,6 @@ __all__ = [
 def claim(cid: str, statement: str, held, **values) -> dict:
     """One checked statement: its id, words, whether it held, and the numbers behind it."""
     return {"id": cid, "statement": statement, "held": bool(held), "values": values}
-
-
-def first_order(t_star, names) -> list[str]:
-    """Names in learning order (docs/theory.md §10), learned features only."""
-    t_star = np.asarray(t_star, float)
-    return [names[j] for j in learning_order(t_star) if np.isfinite(t_star[j])]
 
 
 def subplots(n_rows, n_cols, w=3.6, h=3.0, **kw):
@@ -86,11 +89,18 @@ def train_run(objective, data, depth, eps, eta, t_max, n_t=160, start=None, teac
         eps=float(eps),
         t_max=float(t_max),
         n_t=n_t,
+        t_extra=kw.pop("t_extra", ()),
         init="given" if start is not None else kw.pop("init", "balanced"),
         keep_latent=kw.pop("keep_latent", False),
         **kw,
     )
     return train(data, config, start=start, teacher=teacher)
+
+
+def member(result):
+    """The only member of a one-member ``TrainResult`` or ``Comparison``, selected by name."""
+    cfg = result.config
+    return result.sel(seed=cfg.seed[0], depth=cfg.depth[0], eta=cfg.eta[0])
 
 
 def choose_eta(objective, lam, var, depth, eps, steps=20000, t_max=None):
@@ -99,8 +109,8 @@ def choose_eta(objective, lam, var, depth, eps, steps=20000, t_max=None):
     About ``steps`` steps to ``t_max`` (default 1.5 times the latest critical
     time), capped at half the stability limit of the learned state (the
     linearized rate there: ``L var rho^(2L)`` for JEPA, ``(L + 1) var
-    rho^(2L/(L+1))`` for MAE, docs/theory.md §7). Measured on the canonical pair: 2e4 steps give
-    critical times within 0.06 % of the theory (GD lags the flow by O(eta)).
+    rho^(2L/(L+1))`` for MAE, docs/theory.md §7). Gradient descent lags the flow
+    by O(eta); experiment 6 measures the resulting errors (results/README.md).
     """
     lam, var = np.asarray(lam, float), np.asarray(var, float)
     if t_max is None:

@@ -64,8 +64,12 @@ def _beats(cid, text, syn, objective, theory, other, **where):
     a = _median(values(syn, theory, "spearman", objective=objective, **where))
     b = _median(values(syn, other, "spearman", objective=objective, **where))
     n = int(np.isfinite(values(syn, theory, "spearman", objective=objective, **where)).sum())
-    return claim(cid, text, a > b, **{f"median_spearman_{theory}": a,
-                                      f"median_spearman_{other}": b, "configurations": n})  # fmt: skip
+    return claim(
+        cid,
+        text,
+        a > b,
+        **{f"median_spearman_{theory}": a, f"median_spearman_{other}": b, "configurations": n},
+    )
 
 
 def claim_order(syn):
@@ -148,9 +152,12 @@ def offdiag_slopes(syn, p, theta=10.0):
                 pts = [
                     (r["eps"], r["offdiag_dual"])
                     for r in syn
-                    if r["objective"] == "jepa" and r["theta"] == theta
-                    and r["spectrum"] == spectrum and r["depth"] == depth and r["seed"] == seed
-                ]  # fmt: skip
+                    if r["objective"] == "jepa"
+                    and r["theta"] == theta
+                    and r["spectrum"] == spectrum
+                    and r["depth"] == depth
+                    and r["seed"] == seed
+                ]
                 e, o = (np.array([x[i] for x in pts], float) for i in (0, 1))
                 good = np.isfinite(o) & (o > 0)
                 for ee, oo in zip(e, o):
@@ -182,18 +189,34 @@ def claim_cited_offdiag(syn, p):
 
 def _synthetic_claims(syn, p):
     out = [claim_exact(syn, p)]
-    out.append(_beats(
-        "10.2.generalized_beats_pca_jepa",
-        "JEPA stop-gradient, depth >= 2, theta >= 10: the median Spearman of gen-dual exceeds "
-        "that of pca", syn, "jepa", "gen-dual", "pca", depth=_ge(2), theta=_ge(10.0),
-    ))  # fmt: skip
+    out.append(
+        _beats(
+            "10.2.generalized_beats_pca_jepa",
+            "JEPA stop-gradient, depth >= 2, theta >= 10: the median Spearman of gen-dual exceeds "
+            "that of pca",
+            syn,
+            "jepa",
+            "gen-dual",
+            "pca",
+            depth=_ge(2),
+            theta=_ge(10.0),
+        )
+    )
     out += [claim_order(syn), claim_times_near(syn), claim_normalization(syn)]
     if "ema" in p["objectives"]:
-        out.append(_beats(
-            "10.6.ema_like_stopgrad",
-            "JEPA EMA (tau = 1), depth >= 2, theta >= 10: the median Spearman of gen-dual "
-            "exceeds that of pca", syn, "ema", "gen-dual", "pca", depth=_ge(2), theta=_ge(10.0),
-        ))  # fmt: skip
+        out.append(
+            _beats(
+                "10.6.ema_like_stopgrad",
+                "JEPA EMA (tau = 1), depth >= 2, theta >= 10: the median Spearman of gen-dual "
+                "exceeds that of pca",
+                syn,
+                "ema",
+                "gen-dual",
+                "pca",
+                depth=_ge(2),
+                theta=_ge(10.0),
+            )
+        )
     out += [claim_mae_lam(syn), claim_cited_time(syn), claim_cited_offdiag(syn, p)]
     return out
 
@@ -202,8 +225,9 @@ def claim_digits(real, p):
     per, held = {}, True
     for k in p["real"]["n_features"]:
         for power in p["real"]["power"]:
-            w = dict(set="digits", objective="jepa", depth=_between(2, 4), n_features=k,
-                     power=power)  # fmt: skip
+            w = dict(
+                set="digits", objective="jepa", depth=_between(2, 4), n_features=k, power=power
+            )
             g, c = (_median(values(real, th, "spearman", **w)) for th in ("gen-dual", "pca"))
             per[f"n{k}_p{power:g}"] = {"gen-dual": g, "pca": c}
             held = held and g >= 0.5 and g > c

@@ -11,8 +11,15 @@ from ._offdiag_claims import _median, offdiag_slopes, values
 MAP_THEORIES = ("pca", "gen-dual", "lam", "mae", "cited")
 TABLE_THEORIES = ("pca", "gen-dual", "gen-unit", "gen-sxx", "lam", "mae", "cited")
 LABEL = {"jepa": "JEPA (stop-gradient)", "ema": "JEPA (EMA, tau = 1)", "mae": "MAE"}
-COLORS = {"pca": "C0", "gen-dual": "C3", "gen-unit": "C1", "gen-sxx": "C5", "lam": "C2",
-          "mae": "C4", "cited": "0.4"}  # fmt: skip
+COLORS = {
+    "pca": "C0",
+    "gen-dual": "C3",
+    "gen-unit": "C1",
+    "gen-sxx": "C5",
+    "lam": "C2",
+    "mae": "C4",
+    "cited": "0.4",
+}
 
 
 def _grid(rows, theory, score, label, p):
@@ -46,8 +53,14 @@ def plot_validity_map(out, rows, label, p) -> str:
         s = _grid(rows, th, "spearman", label, p)
         e = _grid(rows, th, "median_error", label, p)
         im0 = _panel(axes[0, c], s, p, "RdBu", norms[0], lambda v: f"{v:.2f}")
-        im1 = _panel(axes[1, c], np.maximum(e, 1e-4), p, "viridis", norms[1],
-                     lambda v: f"{v:.0e}" if v < 0.01 else f"{v:.2f}")  # fmt: skip
+        im1 = _panel(
+            axes[1, c],
+            np.maximum(e, 1e-4),
+            p,
+            "viridis",
+            norms[1],
+            lambda v: f"{v:.0e}" if v < 0.01 else f"{v:.2f}",
+        )
         axes[0, c].set_title(th, fontsize=9)
         axes[1, c].set_xlabel("theta (degrees)", fontsize=8)
     axes[0, 0].set_ylabel("Spearman\ndepth L", fontsize=8)
@@ -72,11 +85,19 @@ def plot_cited_offdiag(out, rows, p) -> str:
     for ax, sp in zip(axes[0], spectra):
         for j, (key, v) in enumerate(x for x in s.items() if x[0].startswith(sp + ".")):
             e = np.array(sorted(v["offdiag_median_by_eps"]), float)
-            o = np.array([v["offdiag_median_by_eps"][k] for k in sorted(v["offdiag_median_by_eps"])])
+            o = np.array(
+                [v["offdiag_median_by_eps"][k] for k in sorted(v["offdiag_median_by_eps"])]
+            )
             if not np.isfinite(o).any():
                 continue
-            ax.plot(e, o, "o-", color=f"C{j}", ms=3,
-                    label=f"L={v['depth']}: slope {v['slope']:.2f} (>= {0.5 / v['depth']:.2f}?)")  # fmt: skip
+            ax.plot(
+                e,
+                o,
+                "o-",
+                color=f"C{j}",
+                ms=3,
+                label=f"L={v['depth']}: slope {v['slope']:.2f} (>= {0.5 / v['depth']:.2f}?)",
+            )
         if ax.lines:
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -100,10 +121,19 @@ def plot_real(out, rows, p) -> str:
         for c, name in enumerate(sets):
             ax = axes[r, c]
             for th in TABLE_THEORIES:
-                m = [_median(values(rows, th, "spearman", set=name, objective=label, depth=L))
-                     for L in p["real"]["depths"]]  # fmt: skip
-                ax.plot(p["real"]["depths"], m, marker="o", ms=3, color=COLORS[th], label=th,
-                        ls="--" if th == "cited" else "-")  # fmt: skip
+                m = [
+                    _median(values(rows, th, "spearman", set=name, objective=label, depth=L))
+                    for L in p["real"]["depths"]
+                ]
+                ax.plot(
+                    p["real"]["depths"],
+                    m,
+                    marker="o",
+                    ms=3,
+                    color=COLORS[th],
+                    label=th,
+                    ls="--" if th == "cited" else "-",
+                )
             ax.set_ylim(-1.05, 1.05)
             ax.axhline(0, color="0.8", lw=0.7)
             ax.set_title(f"{name}, {LABEL[label]}", fontsize=8)
@@ -125,14 +155,25 @@ def plot_trained(out, real, trained, mlp, p) -> str:
     for ax, label in zip(axes[0], labels):
         groups = []
         for r in (r for r in trained if r["objective"] == label):
-            flow = [x for x in real if x["set"] == r["set"] and x["objective"] == label
-                    and x["depth"] == tp["depth"] and x["eps"] == tp["eps"]
-                    and x["n_features"] == tp["n_features"] and x["power"] == tp["power"]]  # fmt: skip
+            flow = [
+                x
+                for x in real
+                if x["set"] == r["set"]
+                and x["objective"] == label
+                and x["depth"] == tp["depth"]
+                and x["eps"] == tp["eps"]
+                and x["n_features"] == tp["n_features"]
+                and x["power"] == tp["power"]
+            ]
             groups.append((f"{r['set']}\nflow", flow[0]["scores"] if flow else None))
             groups.append((f"{r['set']}\nlinear GD", r["scores"]))
         for r in (r for r in mlp if r["objective"] == label):
-            groups.append((f"{r['set']}\nMLP (mean)", {k: {"spearman": v}
-                                                     for k, v in r["spearman_mean"].items()}))  # fmt: skip
+            groups.append(
+                (
+                    f"{r['set']}\nMLP (mean)",
+                    {k: {"spearman": v} for k, v in r["spearman_mean"].items()},
+                )
+            )
         w = 0.8 / len(TABLE_THEORIES)
         for i, th in enumerate(TABLE_THEORIES):
             v = [np.nan if g is None else g[th]["spearman"] for _, g in groups]
@@ -142,8 +183,11 @@ def plot_trained(out, real, trained, mlp, p) -> str:
         ax.set_ylim(-1.05, 1.05)
         ax.axhline(0, color="0.5", lw=0.7)
         ax.set_ylabel("Spearman", fontsize=8)
-        ax.set_title(f"{LABEL[label]}: depth {tp['depth']}, eps {tp['eps']:g}, "
-                     f"{tp['n_features']} components, power {tp['power']:g}", fontsize=8)  # fmt: skip
+        ax.set_title(
+            f"{LABEL[label]}: depth {tp['depth']}, eps {tp['eps']:g}, "
+            f"{tp['n_features']} components, power {tp['power']:g}",
+            fontsize=8,
+        )
         ax.tick_params(labelsize=7)
     axes[0, 0].legend(fontsize=6, ncol=4)
     fig.tight_layout()
@@ -160,20 +204,28 @@ def _cell(rows, th, **w):
 def _table(rows, keys, theories, **w) -> list[str]:
     head = "| " + " | ".join(list(keys) + list(theories)) + " |"
     lines = [head, "|" + " --- |" * (len(keys) + len(theories))]
-    combos = sorted({tuple(r[k] for k in keys) for r in rows if all(r[k2] == v for k2, v in
-                                                                    w.items())})  # fmt: skip
+    combos = sorted(
+        {tuple(r[k] for k in keys) for r in rows if all(r[k2] == v for k2, v in w.items())}
+    )
     for combo in combos:
         sel = dict(zip(keys, combo), **w)
-        lines.append("| " + " | ".join([str(c) for c in combo] +
-                                       [_cell(rows, th, **sel) for th in theories]) + " |")  # fmt: skip
+        lines.append(
+            "| "
+            + " | ".join([str(c) for c in combo] + [_cell(rows, th, **sel) for th in theories])
+            + " |"
+        )
     return lines
 
 
 def write_tables(out, syn, real, trained, mlp, p) -> None:
     """``tables.md``: median Spearman / median relative time error of every theory."""
-    lines = ["# Experiment 10: validity tables", "",
-             "Each cell: median Spearman / median relative time error against the full-matrix "
-             "flow, over the configurations of the row (NaN scores left out).", ""]  # fmt: skip
+    lines = [
+        "# Experiment 10: validity tables",
+        "",
+        "Each cell: median Spearman / median relative time error against the full-matrix "
+        "flow, over the configurations of the row (NaN scores left out).",
+        "",
+    ]
     lines += ["## Synthetic family (over seeds, theta > 0 and eps)", ""]
     rows = [r for r in syn if r["theta"] > 0]
     lines += _table(rows, ("spectrum", "objective", "depth"), TABLE_THEORIES) + [""]
@@ -181,16 +233,29 @@ def write_tables(out, syn, real, trained, mlp, p) -> None:
         lines += [f"## {name} (over n_features, power and eps)", ""]
         lines += _table(real, ("objective", "depth"), TABLE_THEORIES, set=name) + [""]
     if trained:
-        lines += ["## Trained linear models (Spearman / median error against their own "
-                  "learned directions)", ""]  # fmt: skip
-        lines += ["| set | objective | steps | " + " | ".join(TABLE_THEORIES) + " |",
-                  "|" + " --- |" * (3 + len(TABLE_THEORIES))]  # fmt: skip
+        lines += [
+            "## Trained linear models (Spearman / median error against their own "
+            "learned directions)",
+            "",
+        ]
+        lines += [
+            "| set | objective | steps | " + " | ".join(TABLE_THEORIES) + " |",
+            "|" + " --- |" * (3 + len(TABLE_THEORIES)),
+        ]
         for r in trained:
-            cells = [f"{r['scores'][t]['spearman']:.2f} / {r['scores'][t]['median_error']:.2g}"
-                     if r["scores"][t]["spearman"] is not None else "nan" for t in TABLE_THEORIES]  # fmt: skip
-            lines.append(f"| {r['set']} | {r['objective']} | {r['steps']} | " + " | ".join(cells) + " |")
+            cells = [
+                f"{r['scores'][t]['spearman']:.2f} / {r['scores'][t]['median_error']:.2g}"
+                if r["scores"][t]["spearman"] is not None
+                else "nan"
+                for t in TABLE_THEORIES
+            ]
+            lines.append(
+                f"| {r['set']} | {r['objective']} | {r['steps']} | " + " | ".join(cells) + " |"
+            )
         lines.append("")
     for r in mlp:
-        lines.append(f"MLP ({r['set']}, {r['objective']}), mean Spearman over seeds: " +
-                     ", ".join(f"{k} {v:.2f}" for k, v in r["spearman_mean"].items()))  # fmt: skip
+        lines.append(
+            f"MLP ({r['set']}, {r['objective']}), mean Spearman over seeds: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["spearman_mean"].items())
+        )
     write_bytes_atomic(out / "tables.md", ("\n".join(lines) + "\n").encode())

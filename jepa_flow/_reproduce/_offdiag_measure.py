@@ -135,9 +135,16 @@ def measure_group(sources, label, depth, eps, p) -> list[dict]:
         bases, t_star = predictions(Sxx, Syx, objective, depth, eps, target=target, tau=p["tau"])
         t = time_grid(np.concatenate(list(t_star.values())), p["points_per_decade"])
         obs = observe_flow(
-            objective, Sxx, Syx, depth, eps, t, target=target, tau=p["tau"],
+            objective,
+            Sxx,
+            Syx,
+            depth,
+            eps,
+            t,
+            target=target,
+            tau=p["tau"],
             dual=bases["gen-dual"].dual,
-        )  # fmt: skip
+        )
         scored = score_observation(obs.time, obs.directions, bases, t_star, p["k"])
         row = _row({**labels, "objective": label, "depth": depth, "eps": eps}, obs, scored)
         row["observation"] = obs.as_dict()

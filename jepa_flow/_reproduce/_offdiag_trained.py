@@ -88,16 +88,22 @@ def trained_linear(p_tr, flow_rows, k, log=print) -> list[dict]:
     out = []
     for name in p_tr["sets"]:
         x, y = LOADERS[name]()
-        data = from_samples(x, y, n_features=p_tr["n_features"], power=p_tr["power"],
-                            normalize="max")  # fmt: skip
+        data = from_samples(
+            x, y, n_features=p_tr["n_features"], power=p_tr["power"], normalize="max"
+        )
         Sxx, Syx = np.asarray(data.Sxx), np.asarray(data.Syx)
         for label in p_tr["objectives"]:
             objective, target = OBJECTIVES[label]
             bases, t_star = predictions(Sxx, Syx, objective, p_tr["depth"], p_tr["eps"])
             flow = _flow_row(
-                flow_rows, set=name, n_features=p_tr["n_features"], power=p_tr["power"],
-                objective=label, depth=p_tr["depth"], eps=p_tr["eps"],
-            )  # fmt: skip
+                flow_rows,
+                set=name,
+                n_features=p_tr["n_features"],
+                power=p_tr["power"],
+                objective=label,
+                depth=p_tr["depth"],
+                eps=p_tr["eps"],
+            )
             row = _linear_one(data, label, bases, t_star, flow, {**p_tr, "k": k})
             log(f"    trained linear {name} {label}: {row['steps']} steps")
             out.append(row)
@@ -124,16 +130,30 @@ def trained_mlp(p_mlp, flow_rows, log=print) -> list[dict]:
         objective, target = OBJECTIVES[label]
         bases, t_star = predictions(Sxx, Syx, objective, p_mlp["depth"], p_mlp["eps"])
         flow = _flow_row(
-            flow_rows, set=p_mlp["set"], n_features=p_mlp["n_features"], power=p_mlp["power"],
-            objective=label, depth=p_mlp["depth"], eps=p_mlp["eps"],
-        )  # fmt: skip
+            flow_rows,
+            set=p_mlp["set"],
+            n_features=p_mlp["n_features"],
+            power=p_mlp["power"],
+            objective=label,
+            depth=p_mlp["depth"],
+            eps=p_mlp["eps"],
+        )
         t_max = horizon(flow)
         eta = _eta(objective, bases, p_mlp["depth"], p_mlp["eps"], p_mlp["steps"], t_max)
-        cfg = TrainConfig(objective=objective, target=target, depth=p_mlp["mlp_depth"], eta=eta,
-                          seed=p_mlp["seeds"], eps=p_mlp["eps"], t_max=t_max, n_t=p_mlp["n_t"])  # fmt: skip
+        cfg = TrainConfig(
+            objective=objective,
+            target=target,
+            depth=p_mlp["mlp_depth"],
+            eta=eta,
+            seed=p_mlp["seeds"],
+            eps=p_mlp["eps"],
+            t_max=t_max,
+            n_t=p_mlp["n_t"],
+        )
         dirs = [_unit(bases[b].vectors) for b in _MLP_DIRECTIONS.values()]
-        nl = train_nonlinear(rows, cfg, activation=p_mlp["activation"], batch=p_mlp["batch"],
-                             basis=np.hstack(dirs))  # fmt: skip
+        nl = train_nonlinear(
+            rows, cfg, activation=p_mlp["activation"], batch=p_mlp["batch"], basis=np.hstack(dirs)
+        )
         d = pop.d
         times = {key: nl.time[:, i * d : (i + 1) * d] for i, key in enumerate(_MLP_DIRECTIONS)}
         spearman = {}

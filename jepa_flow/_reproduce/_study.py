@@ -1,53 +1,40 @@
-"""A study of a few features across depths: the job behind ``simulate`` and ``demo``.
+"""The study behind ``jepa-flow simulate``/``demo`` and experiment 1: a few features across depths.
 
-``run_study`` integrates every (objective, depth, feature) with ``simulate``,
+``write_study`` integrates every (objective, depth, feature) with ``simulate``,
 computes exact critical times and fixed points, and writes to ``out``:
 
+- ``inputs.json``: the study's inputs (written first);
 - ``trajectory.npz``: ``t [T]``, ``wbar``/``u`` ``[T, n_objective, n_depth,
   n_feature]``, ``wbar_star``/``t_star`` ``[n_objective, n_depth, n_feature]``
   and the inputs (``objective``, ``depth``, ``lam``, ``var``, ``rho``, ``eps``);
 - ``summary.json``: the inputs, fixed points, critical times, learning order
   per objective and depth, and the depth at which the order first differs
   from depth 1's (the flip depth);
-- ``dynamics.png`` (``wbar / wbar*`` against ``t``) and ``critical_times.png``;
-- ``inputs.json``: the study's inputs, written first. A directory that holds
-  only a study's files with the same ``inputs.json`` is the same job: when
-  every file is there it is complete and left as it is; otherwise (a killed
-  run) it is recomputed in place, without ``force``, so rerunning a killed
-  command finishes it.
+- ``dynamics.png`` (``wbar / wbar*`` against ``t``) and ``critical_times.png``.
 
-Every file is written atomically. Before anything is computed, the save points
-are checked against the memory and disk budgets (``_core._budget``) and
-``out`` is probed for writability; the study then holds ``out``'s lock
-(``_core._lock``) while it computes and writes.
+Every file is written atomically. The command-line job around it (inputs and
+their overflow checks, budgets, the output directory's checks and lock,
+resuming) is ``jepa_flow._cli._study.run_study``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import string
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from .. import critical_time, fixed_point, flip_depth, learned_order, simulate
 from .._core import _validate
-from .._core._batch import bucket, float_dtype
-from .._core._budget import check_budget
+from .._core._batch import float_dtype
 from .._core._io import (
     _to_jsonable,
-    check_job_out,
-    remove_stale_tmp,
     save_figure_atomic,
     write_bytes_atomic,
     write_json_atomic,
     write_npz_atomic,
 )
-from .._core._lock import LOCK_NAME, locked_dir
-from .._theory import _order
-from .._theory._critical_time import critical_time, fixed_point
-from .._theory._simulate import simulate
+from .._plotting._dynamics import close, critical_time_figure, dynamics_figure, feature_names
 
 TIME_CONVENTION = (
     "gradient-flow time t with unit rate on every parameter (gradient descent with step eta "
@@ -99,14 +86,13 @@ def make_features(lam, var=None, rho=None) -> Features:
         raise ValueError("var = lam / rho must be finite and > 0 (over- or underflow)")
     if not np.all(np.isfinite(rho_arr)):
         raise ValueError("rho = lam / var must be finite (lam too large for var)")
-    n = lam.size
-    names = tuple(string.ascii_uppercase[i] if n <= 26 else f"f{i}" for i in range(n))
+    names = feature_names(lam.size)
     return Features(np.array(lam, float), np.array(var_arr, float), names)
 
 
 def learning_order(t_star_row, names) -> list[str]:
-    """Names of the learned features in learning order (docs/theory.md §10)."""
-    return [names[j] for j in _order.learning_order(t_star_row) if np.isfinite(t_star_row[j])]
+    """Names of the learned features (``0 < t* < inf``) in learning order (docs/theory.md §10)."""
+    return [names[j] for j in learned_order(t_star_row)]
 
 
 def time_grid(t_star: np.ndarray, t_max=None, n_t: int = 800) -> np.ndarray:
@@ -121,29 +107,8 @@ def time_grid(t_star: np.ndarray, t_max=None, n_t: int = 800) -> np.ndarray:
     return np.concatenate([[0.0], np.geomspace(t_lo, t_max, n_t - 1)])
 
 
-# bytes of working memory per save time and member while simulating (log_u, wbar,
-# u, v on device and host, the stacked outputs and the npz buffer); an upper estimate
-SIM_BYTES = 8 * 8
-
-
-def study_size(n_objectives: int, n_depths: int, n_features: int, n_t: int) -> tuple[int, int]:
-    """Estimated ``(memory, disk)`` bytes of a study with these sizes."""
-    members = n_depths * n_features
-    memory = SIM_BYTES * bucket(n_t) * bucket(members) * n_objectives
-    disk = 2 * 8 * n_t * members * n_objectives  # wbar and u, uncompressed at worst
-    return memory, disk
-
-
-STUDY_FILES = (
-    "inputs.json",
-    "trajectory.npz",
-    "summary.json",
-    "dynamics.png",
-    "critical_times.png",
-)
-
-
-def _inputs_text(objectives, features, depths, eps, t_max, n_t) -> str:
+def study_inputs(objectives, features, depths, eps, t_max, n_t) -> str:
+    """The study's inputs as the text of its ``inputs.json`` (the job's identity)."""
     inputs = {
         "objective": list(objectives),
         "lam": features.lam,
@@ -157,83 +122,31 @@ def _inputs_text(objectives, features, depths, eps, t_max, n_t) -> str:
     return json.dumps(_to_jsonable(inputs), indent=2, allow_nan=False) + "\n"
 
 
-def check_study_out(out, force, inputs_text, name="out", force_name="force=True") -> None:
-    """Refuse an ``out`` that is a file, unwritable, or holds anything but the same study."""
-    check_job_out(out, force, inputs_text, STUDY_FILES, name=name, force_name=force_name)
-
-
-def run_study(
-    out,
-    objectives,
-    features: Features,
-    depths,
-    eps,
-    *,
-    t_max=None,
-    n_t=800,
-    force=False,
-    log=print,
-    max_memory=None,
-    max_disk=None,
-) -> dict:
-    """Simulate, summarize and plot; returns the summary written to ``summary.json``.
-
-    ``max_memory``/``max_disk`` (bytes or sizes such as ``"16G"``) raise the
-    budgets (``_core._budget``: 4 GiB and 20 GiB by default) that the number of
-    save times ``n_t`` x objectives x depths x features is checked against.
-    """
-    if isinstance(objectives, str):
-        objectives = [objectives]
-    objectives = [_validate.check_objective(o) for o in objectives]
-    depths = _validate.as_depth(np.atleast_1d(depths)).astype(int)
-    if depths.ndim != 1:
-        raise ValueError(f"depths must be a list of integers; got shape {depths.shape}")
-    eps = float(_validate.as_positive("eps", eps))
-    if isinstance(n_t, bool) or not isinstance(n_t, (int, np.integer)) or n_t < 2:
-        raise ValueError(f"n_t must be an integer >= 2; got {n_t!r}")
-    if t_max is not None:
-        t_max = float(_validate.as_positive("t_max", t_max))
-    _validate.feature_params(features.lam, features.var, depths[:, None], eps)  # before any write
-    memory, disk = study_size(len(objectives), depths.size, len(features.names), int(n_t))
-    check_budget(
-        f"{n_t:,} save times x {len(objectives)} objective(s) x {depths.size} depth(s) x "
-        f"{len(features.names)} feature(s)",
-        memory=memory,
-        disk=disk,
-        max_memory=max_memory,
-        max_disk=max_disk,
-    )
-    out = Path(out)
-    existed = out.exists()
-    inputs = _inputs_text(objectives, features, depths, eps, t_max, int(n_t))
-    check_study_out(out, force, inputs)  # refuse a file, an unwritable or a used out
-    try:
-        with locked_dir(out):
-            check_study_out(out, force, inputs)  # again, now that no other process writes here
-            if not force and all((out / f).is_file() for f in STUDY_FILES):
-                log(f"{out} already holds this study, complete (force recomputes it)")
-                return json.loads((out / "summary.json").read_text())
-            remove_stale_tmp(out)  # left by a killed run
-            write_bytes_atomic(out / "inputs.json", inputs.encode())
-            return _run_study(out, objectives, features, depths, eps, t_max, int(n_t), log)
-    except BaseException:
-        # created for a run that failed before its results: leave no trace
-        if not existed and out.is_dir():
-            left = {p.name for p in out.iterdir()} - {LOCK_NAME, "inputs.json"}
-            if not left:
-                shutil.rmtree(out, ignore_errors=True)
-        raise
-
-
-def _run_study(out, objectives, features, depths, eps, t_max, n_t, log) -> dict:
-    from .._plotting._dynamics import close, critical_time_figure, dynamics_figure
-
-    d_col = depths[:, None].astype(float)
+def study_arrays(objectives, features, depths, eps):
+    """``(t_star, wbar_star)`` ``[objective, depth, feature]``: exact critical times and
+    fixed points (theory §3-§4)."""
+    d_col = np.asarray(depths, float)[:, None]
     t_star = np.stack(
         [np.asarray(critical_time(o, features.lam, features.var, d_col, eps)) for o in objectives]
     )
     wbar_star = np.stack(
         [np.asarray(fixed_point(o, features.lam, features.var, d_col)) for o in objectives]
+    )
+    return t_star, wbar_star
+
+
+def write_study(out, objectives, features, depths, eps, t_max, n_t, log, derived=None) -> dict:
+    """Write ``inputs.json``, then compute the study and write its files; the summary.
+
+    The inputs are taken as valid (``jepa_flow._cli._study.run_study`` checks
+    them): ``objectives`` a list, ``depths`` integers, ``eps`` a float;
+    ``derived``: ``study_arrays``' result when the caller has it already.
+    """
+    inputs = study_inputs(objectives, features, depths, eps, t_max, n_t)
+    write_bytes_atomic(out / "inputs.json", inputs.encode())
+    d_col = depths[:, None].astype(float)
+    t_star, wbar_star = (
+        study_arrays(objectives, features, depths, eps) if derived is None else derived
     )
     t = time_grid(t_star, t_max, n_t)
     trajs = [simulate(o, features.lam, features.var, d_col, eps, t) for o in objectives]
@@ -268,7 +181,7 @@ def _run_study(out, objectives, features, depths, eps, t_max, n_t, log) -> dict:
     }
     for k, o in enumerate(objectives):
         orders = [learning_order(t_star[k, i], features.names) for i in range(len(depths))]
-        flip = _order.flip_depth(depths, t_star[k])
+        flip = flip_depth(depths, t_star[k])
         summary["objectives"][o] = {
             "wbar_star": {n: wbar_star[k, :, j] for j, n in enumerate(features.names)},
             "t_star": {n: t_star[k, :, j] for j, n in enumerate(features.names)},
@@ -303,15 +216,30 @@ def _run_study(out, objectives, features, depths, eps, t_max, n_t, log) -> dict:
     return summary
 
 
+def _unranked(block, names, i) -> str:
+    """The features left out of row ``i``'s order: ``t* = 0`` (learned at the start) and inf."""
+    t = {n: block["t_star"][n][i] for n in names}
+    at_start = [n for n in names if t[n] == 0]
+    never = [n for n in names if t[n] == np.inf]
+    parts = [f"at start: {', '.join(at_start)}"] * bool(at_start)
+    parts += [f"never: {', '.join(never)}"] * bool(never)
+    return f"  ({'; '.join(parts)})" if parts else ""
+
+
 def format_table(summary, names) -> str:
-    """Plain-text table of critical times and learning order per depth."""
+    """Plain-text table of critical times and learning order per depth.
+
+    The order lists the learned features (``0 < t* < inf``, theory §10); those
+    learned at the start (``t* = 0``) or never are named after it.
+    """
     lines = []
     for o, block in summary["objectives"].items():
         header = f"{o.upper():>5} depth " + " ".join(f"{'t*_' + n:>13}" for n in names) + "  order"
         lines.append(header)
         for i, d in enumerate(summary["depth"]):
             ts = " ".join(f"{block['t_star'][n][i]:>13.6g}" for n in names)
-            lines.append(f"{'':>5} {int(d):>5} {ts}  {' < '.join(block['learning_order'][int(d)])}")
+            order = " < ".join(block["learning_order"][int(d)]) or "-"
+            lines.append(f"{'':>5} {int(d):>5} {ts}  {order}{_unranked(block, names, i)}")
         flip = block["flip_depth"]
         lines.append(f"{'':>5} order flips at depth: {flip if flip is not None else 'never'}")
     return "\n".join(lines)

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
-
 from ._offdiag_claims import claims, default_basis
 from ._offdiag_figures import (
     plot_cited_offdiag,
@@ -110,8 +108,13 @@ PARAMS = {
         "theta_deg": [0.0, 10.0, 30.0],
         "depths": [1, 2, 4],
         "eps": [1e-2, 1e-3],
-        "real": {**_REAL, "sets": ["digits"], "n_features": [8], "power": [1.0],
-                 "depths": [1, 2, 4]},  # fmt: skip
+        "real": {
+            **_REAL,
+            "sets": ["digits"],
+            "n_features": [8],
+            "power": [1.0],
+            "depths": [1, 2, 4],
+        },
         "trained": {**_TRAINED, "sets": ["digits"]},
         "mlp": {**_MLP, "seeds": [0, 1], "n_t": 40},
     },
@@ -145,8 +148,10 @@ def _real(p, cache, log):
 def run(out, p, log=print) -> dict:
     cache = out / "cache"
     sources = synthetic_sources(p)
-    log(f"  synthetic: {len(sources)} sources x {len(p['objectives'])} objectives x "
-        f"{len(p['depths'])} depths x {len(p['eps'])} eps")  # fmt: skip
+    log(
+        f"  synthetic: {len(sources)} sources x {len(p['objectives'])} objectives x "
+        f"{len(p['depths'])} depths x {len(p['eps'])} eps"
+    )
     synthetic = _with_sources(
         measure_grid("synthetic", sources, p, cache, log), sources, ("spectrum", "seed", "theta")
     )

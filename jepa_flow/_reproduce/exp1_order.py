@@ -2,7 +2,7 @@
 
 Two features, A (larger ``lam``, smaller ``rho``) and B (smaller ``lam``,
 larger ``rho``), balanced start ``eps``. ``wbar(t)`` of JEPA and MAE at each
-depth (``jepa_flow._study.run_study``: ``dynamics.png``,
+depth (``jepa_flow._reproduce._study.write_study``: ``dynamics.png``,
 ``critical_times.png``, ``summary.json``, ``trajectory.npz``), the depth at
 which JEPA's order flips, and how that depth grows with ``log(1/eps)``.
 """
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._theory._critical_time import critical_time
-from .._theory._order import flip_depth
+from .. import critical_time, flip_depth
 from ._common import claim, plt, save
-from ._study import make_features, run_study
+from ._study import make_features, write_study
 
 NAME = "1_order_reversal"
 TITLE = "Learning order reversal (two features, depths 1-8)"
@@ -50,24 +49,7 @@ PARAMS = {
 }
 
 
-def run(out, p) -> dict:
-    feats = make_features(p["lam"], p["var"])
-    summary = run_study(
-        out,
-        ["jepa", "mae"],
-        feats,
-        p["depths"],
-        p["eps"],
-        n_t=p["n_t"],
-        force=True,
-        log=lambda *_: None,
-    )
-    depths = np.asarray(p["depths"])
-    t = {
-        o: np.stack([summary["objectives"][o]["t_star"][n] for n in feats.names], axis=-1)
-        for o in ("jepa", "mae")
-    }
-    flips = {o: summary["objectives"][o]["flip_depth"] for o in t}
+def _depth_claims(p, t, flips, depths) -> list:
     claims = [
         claim(
             "1.half_times",
@@ -105,29 +87,25 @@ def run(out, p) -> dict:
             max_depth=int(max(depths)),
         )
     )
+    return claims
 
-    # flip depth against eps: grows like log(1/eps) (theory §4)
+
+def _flip_vs_eps(p):
+    """JEPA's and MAE's flip depths at each eps of ``theory_flip`` (exact critical times)."""
     eps_list = np.array(sorted(p["theory_flip"], reverse=True))
     dd = np.arange(1, p["flip_depths_searched"] + 1, dtype=float)[:, None, None]
     lam, var = np.asarray(p["lam"]), np.asarray(p["var"])
-    ts = {o: np.asarray(critical_time(o, lam, var, dd, eps_list[None, :, None])) for o in t}
+    ts = {
+        o: np.asarray(critical_time(o, lam, var, dd, eps_list[None, :, None]))
+        for o in ("jepa", "mae")
+    }
     dl = dd[:, 0, 0].astype(int)
     flip_eps = [flip_depth(dl, ts["jepa"][:, k]) for k in range(len(eps_list))]
     flip_eps_mae = [flip_depth(dl, ts["mae"][:, k]) for k in range(len(eps_list))]
-    claims.append(
-        claim(
-            "1.flip_depth_vs_eps",
-            "JEPA's flip depth grows with log(1/eps) and matches theory §4 "
-            "(3, 4, 6, 9, 13 at eps = 1e-2 ... 1e-9); MAE never flips up to depth "
-            f"{p['flip_depths_searched']}",
-            flip_eps == [p["theory_flip"][e] for e in eps_list]
-            and all(f is None for f in flip_eps_mae),
-            eps=eps_list,
-            flip_depth_jepa=flip_eps,
-            flip_depth_mae=flip_eps_mae,
-        )
-    )
+    return eps_list, flip_eps, flip_eps_mae
 
+
+def _flip_figure(path, p, eps_list, flip_eps) -> None:
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     ax.plot(np.log(1 / eps_list), flip_eps, "o-", color="k", label="JEPA flip depth (exact t*)")
     ax.set_xlabel("log(1/eps)  (eps: balanced initial scale, wbar(0) = eps)")
@@ -148,7 +126,37 @@ def run(out, p) -> dict:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    save(fig, out / "flip_depth_vs_eps.png", dpi=110)
+    save(fig, path, dpi=110)
+
+
+def run(out, p) -> dict:
+    feats = make_features(p["lam"], p["var"])
+    depths = np.asarray(p["depths"], int)
+    objectives, eps = ["jepa", "mae"], float(p["eps"])
+    summary = write_study(out, objectives, feats, depths, eps, None, p["n_t"], lambda *_: None)
+    t = {
+        o: np.stack([summary["objectives"][o]["t_star"][n] for n in feats.names], axis=-1)
+        for o in ("jepa", "mae")
+    }
+    flips = {o: summary["objectives"][o]["flip_depth"] for o in t}
+    claims = _depth_claims(p, t, flips, depths)
+    # flip depth against eps: grows like log(1/eps) (theory §4)
+    eps_list, flip_eps, flip_eps_mae = _flip_vs_eps(p)
+    claims.append(
+        claim(
+            "1.flip_depth_vs_eps",
+            "JEPA's flip depth grows with log(1/eps) and matches theory §4 "
+            "(3, 4, 6, 9, 13 at eps = 1e-2 ... 1e-9); MAE never flips up to depth "
+            f"{p['flip_depths_searched']}",
+            flip_eps == [p["theory_flip"][e] for e in eps_list]
+            and all(f is None for f in flip_eps_mae),
+            eps=eps_list,
+            flip_depth_jepa=flip_eps,
+            flip_depth_mae=flip_eps_mae,
+        )
+    )
+    _flip_figure(out / "flip_depth_vs_eps.png", p, eps_list, flip_eps)
+    lam, var = np.asarray(p["lam"]), np.asarray(p["var"])
     return {
         "figures": ["dynamics.png", "critical_times.png", "flip_depth_vs_eps.png"],
         "lam": lam,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from .._theory._critical_time import critical_time
+from .. import critical_time
 from ._common import (
     OBJECTIVE_LABEL,
     OBJECTIVES,
@@ -74,123 +74,136 @@ PARAMS = {
 
 def _train(objective, lam, var, depth, eps, steps):
     eta, t_max = choose_eta(objective, lam, var, depth, eps, steps)
-    return train_run(objective, features_data(lam, var), depth, eps, eta, t_max).t_star[0, 0, 0]
+    run = train_run(objective, features_data(lam, var), depth, eps, eta, t_max)
+    return run.sel(seed=0, depth=int(depth), eta=eta).t_star
+
+
+def _grids(p) -> dict:
+    """The x grids: depth, rho and lam for the theory, rho and lam for training, the series'."""
+    return {
+        "depths": np.asarray(p["depths"], float),
+        "rho": np.geomspace(*p["rho_range"], p["n_grid"]),
+        "lam": np.geomspace(*p["lam_range"], p["n_grid"]),
+        "rho_train": np.geomspace(*p["rho_train_range"], p["n_train"]),
+        "lam_train": np.geomspace(*p["lam_range"], p["n_train"]),
+        "rho_depth": np.asarray(p["rho_depth_panel"]),
+        "series_eps": np.asarray(p["series_eps"]),
+        "series_depth": np.asarray(p["series_depths"], float),
+    }
+
+
+def _theory(obj, p, g):
+    """Panels ``name: (x, lam, var, depth)`` and their times by each method."""
+    lam0, L0 = p["lam"], p["depth_fixed"]
+    panels = {  # broadcast over the x grid
+        "depth": (g["depths"], lam0, lam0 / g["rho_depth"][None, :], g["depths"][:, None]),
+        "rho": (g["rho"], lam0, lam0 / g["rho"], L0),
+        "lam": (g["lam"], g["lam"], g["lam"] / p["rho_fixed"], L0),
+    }
+    t = {
+        k: {
+            m: np.asarray(critical_time(obj, la, va, dd, p["eps"], method=m))
+            for m in ("exact", "ode", "series")
+        }
+        for k, (_, la, va, dd) in panels.items()
+    }
+    return panels, t
+
+
+def _training(obj, p, g):
+    """Trained critical times per panel and the exact ones at the same points.
+
+    The features of one panel are trained together (a diagonal start stays diagonal).
+    """
+    lam0, L0, eps, steps = p["lam"], p["depth_fixed"], p["eps"], p["train_steps"]
+    rho_d, rho_tr, lam_tr = g["rho_depth"], g["rho_train"], g["lam_train"]
+    tr = {
+        "depth": np.array(
+            [
+                _train(obj, np.full(rho_d.size, lam0), lam0 / rho_d, L, eps, steps)
+                for L in p["train_depths"]
+            ]
+        ),
+        "rho": _train(obj, np.full(rho_tr.size, lam0), lam0 / rho_tr, L0, eps, steps)
+        if rho_tr.size
+        else np.zeros(0),
+        "lam": _train(obj, lam_tr, lam_tr / p["rho_fixed"], L0, eps, steps)
+        if lam_tr.size
+        else np.zeros(0),
+    }
+    train_depths = np.asarray(p["train_depths"], float)[:, None]
+    ref = {
+        "depth": np.asarray(critical_time(obj, lam0, lam0 / rho_d[None, :], train_depths, eps)),
+        "rho": np.asarray(critical_time(obj, lam0, lam0 / rho_tr, L0, eps)),
+        "lam": np.asarray(critical_time(obj, lam_tr, lam_tr / p["rho_fixed"], L0, eps)),
+    }
+    return tr, ref
+
+
+def _series_error(obj, p, g):
+    """The series' relative error against the exact time ``[series depth, series eps]``."""
+    var, depth, eps = p["lam"] / p["rho_fixed"], g["series_depth"][:, None], g["series_eps"]
+    ex = np.asarray(critical_time(obj, p["lam"], var, depth, eps))
+    se = np.asarray(critical_time(obj, p["lam"], var, depth, eps, method="series"))
+    return rel_error(se, ex)
+
+
+def _series_claim(obj, p, g, s_err):
+    return claim(
+        f"2.series_converges_{obj}",
+        f"{OBJECTIVE_LABEL[obj]}: the asymptotic series' relative "
+        f"error (rho = {p['rho_fixed']}) falls monotonically as eps -> 0 at every depth "
+        "(until "
+        "float64 rounding, 1e-12)",
+        bool(np.all((np.diff(s_err, axis=1) < 0) | (s_err[:, 1:] < 1e-12))),
+        depth=g["series_depth"],
+        eps=g["series_eps"],
+        rel_error=s_err,
+        at_largest_eps=s_err[:, 0],
+        at_smallest_eps=s_err[:, -1],
+    )
+
+
+def _objective(out, obj, p, g):
+    """One objective's numbers, its series claim, its figure; and its worst errors."""
+    panels, t = _theory(obj, p, g)
+    tr, ref = _training(obj, p, g)
+    err_ode = max(float(rel_error(t[k]["ode"], t[k]["exact"]).max()) for k in t)
+    err_tr = {k: rel_error(tr[k], ref[k]) for k in tr}
+    worst_train = max(float(e.max()) for e in err_tr.values() if e.size)
+    s_err = _series_error(obj, p, g)
+    numbers = {
+        "t_star": {k: v["exact"] for k, v in t.items()},
+        "max_rel_error_ode": err_ode,
+        "training": {
+            k: {"t_star_training": tr[k], "t_star_exact": ref[k], "rel_error": err_tr[k]}
+            for k in tr
+        },
+        "series_rel_error": {
+            "eps": g["series_eps"],
+            "depth": g["series_depth"],
+            "rel_error": s_err,
+        },
+    }
+    _figure(out / f"critical_time_{obj}.png", obj, p, panels, t, tr, g, s_err)
+    return numbers, _series_claim(obj, p, g, s_err), err_ode, worst_train
 
 
 def run(out, p) -> dict:
-    eps, lam0 = p["eps"], p["lam"]
-    depths = np.asarray(p["depths"], float)
-    L0 = p["depth_fixed"]
-    rho_g = np.geomspace(*p["rho_range"], p["n_grid"])
-    lam_g = np.geomspace(*p["lam_range"], p["n_grid"])
-    rho_tr = np.geomspace(*p["rho_train_range"], p["n_train"])
-    lam_tr = np.geomspace(*p["lam_range"], p["n_train"])
-    rho_d = np.asarray(p["rho_depth_panel"])
-    s_eps = np.asarray(p["series_eps"])
-    s_depth = np.asarray(p["series_depths"], float)
-    num, claims = {"eps": eps, "depth": depths, "rho_grid": rho_g, "lam_grid": lam_g}, []
-    worst_ode, worst_train = 0.0, 0.0
+    g = _grids(p)
+    num = {"eps": p["eps"], "depth": g["depths"], "rho_grid": g["rho"], "lam_grid": g["lam"]}
+    series_claims, worst_ode, worst_train = [], 0.0, 0.0
     for obj in OBJECTIVES:
-        panels = {  # name: (x, lam, var, depth) broadcast over the x grid
-            "depth": (depths, lam0, lam0 / rho_d[None, :], depths[:, None]),
-            "rho": (rho_g, lam0, lam0 / rho_g, L0),
-            "lam": (lam_g, lam_g, lam_g / p["rho_fixed"], L0),
-        }
-        t = {
-            k: {
-                m: np.asarray(critical_time(obj, la, va, dd, eps, method=m))
-                for m in ("exact", "ode", "series")
-            }
-            for k, (_, la, va, dd) in panels.items()
-        }
-        # training: features of one panel trained together (a diagonal start stays diagonal)
-        tr = {
-            "depth": np.array(
-                [
-                    _train(obj, np.full(rho_d.size, lam0), lam0 / rho_d, L, eps, p["train_steps"])
-                    for L in p["train_depths"]
-                ]
-            ),
-            "rho": _train(obj, np.full(rho_tr.size, lam0), lam0 / rho_tr, L0, eps, p["train_steps"])
-            if rho_tr.size
-            else np.zeros(0),
-            "lam": _train(obj, lam_tr, lam_tr / p["rho_fixed"], L0, eps, p["train_steps"])
-            if lam_tr.size
-            else np.zeros(0),
-        }
-        ref = {
-            "depth": np.asarray(
-                critical_time(
-                    obj,
-                    lam0,
-                    lam0 / rho_d[None, :],
-                    np.asarray(p["train_depths"], float)[:, None],
-                    eps,
-                )
-            ),
-            "rho": np.asarray(critical_time(obj, lam0, lam0 / rho_tr, L0, eps)),
-            "lam": np.asarray(critical_time(obj, lam_tr, lam_tr / p["rho_fixed"], L0, eps)),
-        }
-        err_ode = max(float(rel_error(t[k]["ode"], t[k]["exact"]).max()) for k in t)
-        err_tr = {k: rel_error(tr[k], ref[k]) for k in tr}
-        worst_ode = max(worst_ode, err_ode)
-        worst_train = max(worst_train, max(float(e.max()) for e in err_tr.values() if e.size))
-        # series error against eps
-        ex = np.asarray(critical_time(obj, lam0, lam0 / p["rho_fixed"], s_depth[:, None], s_eps))
-        se = np.asarray(
-            critical_time(
-                obj, lam0, lam0 / p["rho_fixed"], s_depth[:, None], s_eps, method="series"
-            )
-        )
-        s_err = rel_error(se, ex)
-        num[obj] = {
-            "t_star": {k: v["exact"] for k, v in t.items()},
-            "max_rel_error_ode": err_ode,
-            "training": {
-                k: {"t_star_training": tr[k], "t_star_exact": ref[k], "rel_error": err_tr[k]}
-                for k in tr
-            },
-            "series_rel_error": {"eps": s_eps, "depth": s_depth, "rel_error": s_err},
-        }
-        claims.append(
-            claim(
-                f"2.series_converges_{obj}",
-                f"{OBJECTIVE_LABEL[obj]}: the asymptotic series' relative "
-                f"error (rho = {p['rho_fixed']}) falls monotonically as eps -> 0 at every depth "
-                "(until "
-                "float64 rounding, 1e-12)",
-                bool(np.all((np.diff(s_err, axis=1) < 0) | (s_err[:, 1:] < 1e-12))),
-                depth=s_depth,
-                eps=s_eps,
-                rel_error=s_err,
-                at_largest_eps=s_err[:, 0],
-                at_smallest_eps=s_err[:, -1],
-            )
-        )
-        _figure(
-            out / f"critical_time_{obj}.png",
-            obj,
-            p,
-            panels,
-            t,
-            tr,
-            s_eps,
-            s_depth,
-            s_err,
-            rho_tr,
-            lam_tr,
-        )
-    claims.insert(
-        0,
+        num[obj], series, err_ode, err_train = _objective(out, obj, p, g)
+        series_claims.append(series)
+        worst_ode, worst_train = max(worst_ode, err_ode), max(worst_train, err_train)
+    claims = [
         claim(
             "2.ode_matches_exact",
             "ODE critical times agree with the exact ones to 1e-8 relative over every panel",
             worst_ode < 1e-8,
             max_rel_error=worst_ode,
         ),
-    )
-    claims.insert(
-        1,
         claim(
             "2.training_matches_theory",
             "trained models' critical times agree "
@@ -199,11 +212,15 @@ def run(out, p) -> dict:
             worst_train < 1e-2,
             max_rel_error=worst_train,
         ),
-    )
+        *series_claims,
+    ]
     return {"figures": [f"critical_time_{o}.png" for o in OBJECTIVES], **num, "claims": claims}
 
 
-def _figure(path, obj, p, panels, t, tr, s_eps, s_depth, s_err, rho_tr, lam_tr):
+def _figure(path, obj, p, panels, t, tr, g, s_err):
+    s_eps, s_depth, rho_tr, lam_tr = (
+        g[k] for k in ("series_eps", "series_depth", "rho_train", "lam_train")
+    )
     fig, axes = subplots(1, 4, w=3.7, h=3.4)
     lab = OBJECTIVE_LABEL[obj]
     cols = feature_colors(max(len(p["rho_depth_panel"]), len(s_depth)))

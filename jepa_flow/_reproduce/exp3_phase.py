@@ -19,10 +19,12 @@ import shutil
 
 import numpy as np
 
+from .. import load_sweep, run_sweep
+from .. import parse_sweep_config as parse_config
+
+# not public yet: the phase diagram (public plots: issue 17.4) and the slice it draws
 from .._plotting._sweep import plot_phase
-from .._sweeps._config import parse_config
-from .._sweeps._load import load_sweep, load_sweep_slice
-from .._sweeps._run import run_sweep
+from .._sweeps._load import load_sweep_slice
 from ._common import claim, plt, save
 
 NAME = "3_phase_diagrams"
@@ -87,75 +89,64 @@ def angle(ly, lx) -> float:
     )
 
 
-def run(out, p) -> dict:
-    config = parse_config(config_text(p))
-    sweep_dir = out / "sweep"
-    run_sweep(config, sweep_dir)
-    full, sub, shown = load_sweep_slice(sweep_dir, {"depth", "lam_ratio", "rho_ratio"})
-    plot_phase(sub, shown, out / "phase.png", full)
-    res = load_sweep(sweep_dir)
-    values = dict(config.axes)
+def _grids(config, res) -> dict:
+    """The sweep's columns as ``[objective, depth, eps, lam_ratio, rho_ratio]`` grids."""
+    names, shape = config.names, config.shape
+    order = [names.index(k) for k in ("objective", "depth", "eps", "lam_ratio", "rho_ratio")]
+    keep = [i for i in range(len(shape)) if i not in order]
+
+    def grid(column):
+        arr = res[column].reshape(shape)
+        arr = arr[tuple(0 if i in keep else slice(None) for i in range(len(shape)))]
+        kept = [i for i in range(len(shape)) if i not in keep]
+        return np.transpose(arr, [kept.index(i) for i in order])
+
+    return {k: grid(k) for k in ("t_ratio", "first", "t_star_a", "t_star_b")}
+
+
+def _per_grid(fn, n_eps, n_depth):
+    """``[[fn(d, e) for d in depths] for e in eps]``: the layout of numbers.json."""
+    return [[fn(d, e) for d in range(n_depth)] for e in range(n_eps)]
+
+
+def _numbers(values, g) -> dict:
     lam_r, rho_r = values["lam_ratio"], values["rho_ratio"]
     lx, ly = np.log10(rho_r), np.log10(lam_r)
-    names = config.names
-    shape = config.shape
-    t_ratio = res["t_ratio"].reshape(shape)
-    first = res["first"].reshape(shape)
-    ta, tb = res["t_star_a"].reshape(shape), res["t_star_b"].reshape(shape)
-    i_l, i_r = names.index("lam_ratio"), names.index("rho_ratio")
-
-    def grid(arr, o, d, e):
-        idx = [0] * len(shape)
-        idx[names.index("objective")], idx[names.index("depth")], idx[names.index("eps")] = o, d, e
-        idx[i_l], idx[i_r] = slice(None), slice(None)
-        return arr[tuple(idx)]  # [lam_ratio, rho_ratio]
-
     depths, eps = [int(d) for d in values["depth"]], list(values["eps"])
     LR, RR = np.meshgrid(lam_r, rho_r, indexing="ij")
-    num = {
-        "depth": depths,
-        "eps": eps,
-        "lam_ratio": lam_r,
-        "rho_ratio": rho_r,
-        "angle_deg": {},
-        "disagree_fraction": {},
-        "agree_with_lam_order": {},
-        "agree_with_rho_order": {},
-        "mae_max_boundary_offset_log10": {},
-        "t_star_zero": 0,
-    }
+    t_ratio, first = g["t_ratio"], g["first"]
+    n_e, n_d = len(eps), len(depths)
+    num = {"depth": depths, "eps": eps, "lam_ratio": lam_r, "rho_ratio": rho_r}
+    num.update(angle_deg={}, disagree_fraction={}, agree_with_lam_order={})
+    num.update(agree_with_rho_order={}, mae_max_boundary_offset_log10={}, t_star_zero=0)
     for o, obj in enumerate(values["objective"]):
-        num["angle_deg"][obj] = [
-            [
-                angle(boundary(np.log10(grid(t_ratio, o, d, e)), lx, ly), lx)
-                for d in range(len(depths))
-            ]
-            for e in range(len(eps))
-        ]
-        num["agree_with_lam_order"][obj] = [
-            [float(np.mean((grid(first, o, d, e) == 1) == (LR > 1))) for d in range(len(depths))]
-            for e in range(len(eps))
-        ]
-        num["agree_with_rho_order"][obj] = [
-            [float(np.mean((grid(first, o, d, e) == 1) == (RR > 1))) for d in range(len(depths))]
-            for e in range(len(eps))
-        ]
-        num["t_star_zero"] += int(((ta == 0) | (tb == 0)).sum())
-    num["disagree_fraction"] = [
-        [float(np.mean(grid(first, 0, d, e) != grid(first, 1, d, e))) for d in range(len(depths))]
-        for e in range(len(eps))
-    ]
-    num["mae_max_boundary_offset_log10"] = [
-        [
-            float(np.nanmax(np.abs(boundary(np.log10(grid(t_ratio, 1, d, e)), lx, ly))))
-            for d in range(len(depths))
-        ]
-        for e in range(len(eps))
-    ]
+        num["angle_deg"][obj] = _per_grid(
+            lambda d, e: angle(boundary(np.log10(t_ratio[o, d, e]), lx, ly), lx), n_e, n_d
+        )
+        num["agree_with_lam_order"][obj] = _per_grid(
+            lambda d, e: float(np.mean((first[o, d, e] == 1) == (LR > 1))), n_e, n_d
+        )
+        num["agree_with_rho_order"][obj] = _per_grid(
+            lambda d, e: float(np.mean((first[o, d, e] == 1) == (RR > 1))), n_e, n_d
+        )
+        num["t_star_zero"] += int(((g["t_star_a"] == 0) | (g["t_star_b"] == 0)).sum())
+    num["disagree_fraction"] = _per_grid(
+        lambda d, e: float(np.mean(first[0, d, e] != first[1, d, e])), n_e, n_d
+    )
+    num["mae_max_boundary_offset_log10"] = _per_grid(
+        lambda d, e: float(np.nanmax(np.abs(boundary(np.log10(t_ratio[1, d, e]), lx, ly)))),
+        n_e,
+        n_d,
+    )
+    return num
+
+
+def _claims(num) -> list:
+    depths, eps = num["depth"], num["eps"]
     a_j, a_m = np.array(num["angle_deg"]["jepa"]), np.array(num["angle_deg"]["mae"])
     off = np.array(num["mae_max_boundary_offset_log10"])
     dis = np.array(num["disagree_fraction"])
-    claims = [
+    return [
         claim(
             "3.jepa_boundary_rotates",
             f"at eps = {eps[0]:g} JEPA's boundary angle (0: lam_B = "
@@ -198,6 +189,11 @@ def run(out, p) -> dict:
         ),
     ]
 
+
+def _figure(path, num) -> None:
+    depths, eps = num["depth"], num["eps"]
+    a_j, a_m = np.array(num["angle_deg"]["jepa"]), np.array(num["angle_deg"]["mae"])
+    dis = np.array(num["disagree_fraction"])
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for e, ep in enumerate(eps):
         axes[0].plot(depths, a_j[e], "o-", label=f"JEPA, eps={ep:g}")
@@ -214,7 +210,18 @@ def run(out, p) -> dict:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    save(fig, out / "boundary_vs_depth.png", dpi=110)
+    save(fig, path, dpi=110)
+
+
+def run(out, p) -> dict:
+    config = parse_config(config_text(p))
+    sweep_dir = out / "sweep"
+    run_sweep(config, sweep_dir)
+    full, sub, shown = load_sweep_slice(sweep_dir, {"depth", "lam_ratio", "rho_ratio"})
+    plot_phase(sub, shown, out / "phase.png", full)
+    num = _numbers(dict(config.axes), _grids(config, load_sweep(sweep_dir)))
+    claims = _claims(num)
+    _figure(out / "boundary_vs_depth.png", num)
     if not p["keep_sweep"]:
         shutil.rmtree(sweep_dir)
     return {

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._theory._critical_time import critical_time, fixed_point
-from .._training._data import noisy_views
+from .. import critical_time, fixed_point, noisy_views
 from ._common import (
     OBJECTIVE_LABEL,
     OBJECTIVES,
@@ -31,6 +30,7 @@ from ._common import (
     train_run,
 )
 
+CLEAN = 0  # the feature without noise
 NAME = "4_noisy_features"
 TITLE = "Noisy features: JEPA suppresses them, MAE does not"
 
@@ -60,36 +60,32 @@ def features(p):
     return lam, var, names, labels
 
 
-def run(out, p) -> dict:
-    lam, var, names, labels = features(p)
-    rho = lam / var
-    eps, depths = p["eps"], np.asarray(p["depths"], float)
-    clean, noisiest, shared = 0, int(np.argmin(np.where(p["c"], np.inf, rho))), len(lam) - 1
-    num = {"lam": lam, "var": var, "rho": rho, "names": names, "eps": eps, "depth": depths}
+def _theory(obj, p, lam, var, names, depths) -> dict:
+    """Critical times, fixed points, the budget and what is learned by it (one objective)."""
+    eps = p["eps"]
+    ts = np.asarray(critical_time(obj, lam, var, depths[:, None], eps))
+    ws = np.asarray(fixed_point(obj, lam, var, depths[:, None]))
+    budget = p["budget_factor"] * ts[:, CLEAN]
+    frac = np.array(
+        [learned_fraction(obj, lam, var, L, eps, np.array([b]))[0] for L, b in zip(depths, budget)]
+    )
+    return {
+        "t_star": ts,
+        "wbar_star": ws,
+        "budget": budget,
+        "fraction_at_budget": frac,
+        "order": [first_order(row, names) for row in ts],
+        "learned_at_budget": [[n for n, f in zip(names, row) if f >= 0.5] for row in frac],
+    }
+
+
+def _dynamics_figure(path, p, lam, var, labels, depths, num) -> None:
     fig, axes = subplots(2, len(depths), w=3.4, h=3.0)
-    budget_frac = {}
     for r, obj in enumerate(OBJECTIVES):
-        ts = np.asarray(critical_time(obj, lam, var, depths[:, None], eps))
-        ws = np.asarray(fixed_point(obj, lam, var, depths[:, None]))
-        budget = p["budget_factor"] * ts[:, clean]
-        frac = np.array(
-            [
-                learned_fraction(obj, lam, var, L, eps, np.array([b]))[0]
-                for L, b in zip(depths, budget)
-            ]
-        )
-        budget_frac[obj] = frac
-        num[obj] = {
-            "t_star": ts,
-            "wbar_star": ws,
-            "budget": budget,
-            "fraction_at_budget": frac,
-            "order": [first_order(row, names) for row in ts],
-            "learned_at_budget": [[n for n, f in zip(names, row) if f >= 0.5] for row in frac],
-        }
+        ts, budget = num[obj]["t_star"], num[obj]["budget"]
         for col, L in enumerate(depths):
             t = time_grid(ts[col], p["n_t"])
-            ratio = learned_fraction(obj, lam, var, L, eps, t)
+            ratio = learned_fraction(obj, lam, var, L, p["eps"], t)
             ax = axes[r, col]
             plot_dynamics(ax, t, ratio, labels, obj, L, t_star=ts[col], legend=False)
             ax.axvline(budget[col], color="k", ls="--", lw=1)
@@ -97,46 +93,43 @@ def run(out, p) -> dict:
     h, lb = axes[0, 0].get_legend_handles_labels()
     fig.legend(h, lb, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(
-        f"Noisy views (s = signal, nu = noise), eps = {eps:g}: fraction learned "
+        f"Noisy views (s = signal, nu = noise), eps = {p['eps']:g}: fraction learned "
         f"(ticks: t*; dashed: budget = {p['budget_factor']:g} t* of the clean feature)",
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0.1, 1, 0.96))
-    save(fig, out / "dynamics.png")
+    save(fig, path)
 
-    # final weights: theory against trained models
-    trained = {}
-    for obj in OBJECTIVES:
-        rows = []
-        for L in p["train_depths"]:
-            t_last = float(np.max(num[obj]["t_star"][list(depths).index(L)]))
-            eta, t_max = choose_eta(
-                obj, lam, var, L, eps, p["train_steps"], t_max=p["train_t_factor"] * t_last
-            )
-            data = noisy_views(p["s"], p["nu"], p["c"])
-            rows.append(train_run(obj, data, L, eps, eta, t_max).norm[0, 0, 0, -1])
-        trained[obj] = np.array(rows)
-    ws_tr = {
-        o: np.asarray(fixed_point(o, lam, var, np.asarray(p["train_depths"], float)[:, None]))
-        for o in OBJECTIVES
-    }
-    err_w = max(float(rel_error(trained[o], ws_tr[o]).max()) for o in OBJECTIVES)
-    num["trained_final_weights"] = {
-        o: {"depth": p["train_depths"], "wbar": trained[o], "wbar_star": ws_tr[o]}
-        for o in OBJECTIVES
-    }
 
+def _trained_weights(obj, p, lam, var, depths, t_star) -> np.ndarray:
+    """Trained models' final ``|Wbar e_j|`` per training depth ``[depth, feature]``."""
+    rows = []
+    for L in p["train_depths"]:
+        t_last = float(np.max(t_star[list(depths).index(L)]))
+        eta, t_max = choose_eta(
+            obj, lam, var, L, p["eps"], p["train_steps"], t_max=p["train_t_factor"] * t_last
+        )
+        data = noisy_views(p["s"], p["nu"], p["c"])
+        r = train_run(obj, data, L, p["eps"], eta, t_max)
+        rows.append(r.sel(seed=0, depth=L, eta=eta).norm[-1])
+    return np.array(rows)
+
+
+def _claims(p, lam, var, names, depths, num, err_w) -> list:
+    rho = lam / var
+    noisiest, shared = int(np.argmin(np.where(p["c"], np.inf, rho))), len(lam) - 1
     deep = len(depths) - 1
-    fj, fm = budget_frac["jepa"][deep], budget_frac["mae"][deep]
+    fj = num["jepa"]["fraction_at_budget"][deep]
+    fm = num["mae"]["fraction_at_budget"][deep]
     noisy = [j for j in range(len(lam) - 1) if rho[j] <= 0.5] + [shared]
-    ratio_j = num["jepa"]["wbar_star"][:, noisiest] / num["jepa"]["wbar_star"][:, clean]
-    ratio_m = num["mae"]["wbar_star"][:, noisiest] / num["mae"]["wbar_star"][:, clean]
-    claims = [
+    ratio_j = num["jepa"]["wbar_star"][:, noisiest] / num["jepa"]["wbar_star"][:, CLEAN]
+    ratio_m = num["mae"]["wbar_star"][:, noisiest] / num["mae"]["wbar_star"][:, CLEAN]
+    return [
         claim(
             "4.jepa_suppresses_noisy_at_budget",
             f"at depth {int(depths[deep])} and the budget, "
             "JEPA has learned the clean feature but none with rho <= 0.5 nor the shared noise",
-            fj[clean] >= 0.5 and all(fj[j] < 0.5 for j in noisy),
+            fj[CLEAN] >= 0.5 and all(fj[j] < 0.5 for j in noisy),
             fraction_learned=dict(zip(names, fj)),
             budget=num["jepa"]["budget"][deep],
         ),
@@ -145,7 +138,7 @@ def run(out, p) -> dict:
             "MAE learns the shared-noise feature (largest lam) first "
             "at every depth, and at the budget has learned every feature",
             all(o[0] == names[shared] for o in num["mae"]["order"])
-            and bool(np.all(budget_frac["mae"] >= 0.5)),
+            and bool(np.all(num["mae"]["fraction_at_budget"] >= 0.5)),
             first=[o[0] for o in num["mae"]["order"]],
             fraction_learned_deepest=dict(zip(names, fm)),
         ),
@@ -169,12 +162,37 @@ def run(out, p) -> dict:
         ),
     ]
 
+
+def run(out, p) -> dict:
+    lam, var, names, labels = features(p)
+    depths = np.asarray(p["depths"], float)
+    num = {"lam": lam, "var": var, "rho": lam / var, "names": names, "eps": p["eps"]}
+    num["depth"] = depths
+    for obj in OBJECTIVES:
+        num[obj] = _theory(obj, p, lam, var, names, depths)
+    _dynamics_figure(out / "dynamics.png", p, lam, var, labels, depths, num)
+    # final weights: theory against trained models
+    train_depths = np.asarray(p["train_depths"], float)[:, None]
+    trained = {o: _trained_weights(o, p, lam, var, depths, num[o]["t_star"]) for o in OBJECTIVES}
+    ws_tr = {o: np.asarray(fixed_point(o, lam, var, train_depths)) for o in OBJECTIVES}
+    err_w = max(float(rel_error(trained[o], ws_tr[o]).max()) for o in OBJECTIVES)
+    num["trained_final_weights"] = {
+        o: {"depth": p["train_depths"], "wbar": trained[o], "wbar_star": ws_tr[o]}
+        for o in OBJECTIVES
+    }
+    claims = _claims(p, lam, var, names, depths, num, err_w)
+    _weights_figure(out / "budget_and_weights.png", p, lam, var, depths, num, trained)
+    return {"figures": ["dynamics.png", "budget_and_weights.png"], **num, "claims": claims}
+
+
+def _weights_figure(path, p, lam, var, depths, num, trained) -> None:
+    rho, deep = lam / var, len(depths) - 1
     fig, axes = subplots(1, 3, w=4.0, h=3.4)
     cols = feature_colors(len(lam))
     x = np.arange(len(lam))
     for k, obj in enumerate(OBJECTIVES):
         ax = axes[0, k]
-        ax.bar(x, budget_frac[obj][deep], color=cols)
+        ax.bar(x, num[obj]["fraction_at_budget"][deep], color=cols)
         ax.axhline(0.5, color="k", lw=0.8, ls="--")
         ax.set_xticks(x, [f"ρ={r_:.2f}\nλ={la:.2g}" for r_, la in zip(rho, lam)], fontsize=7)
         ax.set_ylabel("wbar / wbar* at the budget")
@@ -213,5 +231,4 @@ def run(out, p) -> dict:
     ax.legend(fontsize=6)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    save(fig, out / "budget_and_weights.png")
-    return {"figures": ["dynamics.png", "budget_and_weights.png"], **num, "claims": claims}
+    save(fig, path)

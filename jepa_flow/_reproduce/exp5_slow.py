@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._theory._critical_time import critical_time
-from .._theory._order import rank_correlation as spearman
+from .. import critical_time
+from .. import rank_correlation as spearman
 from ._common import (
     OBJECTIVE_LABEL,
     OBJECTIVES,
@@ -42,63 +42,62 @@ PARAMS = {
 }
 
 
-def run(out, p) -> dict:
-    a, var = np.asarray(p["a"], float), np.asarray(p["var"], float)
-    lam = a * var
-    eps, depths = p["eps"], np.asarray(p["depths"], float)
-    names = [f"a={x:g}" for x in a]
-    labels = [f"a={x:g}, var={v:g} (λ={la:.3g})" for x, v, la in zip(a, var, lam)]
-    num = {"a": a, "var": var, "lam": lam, "eps": eps, "depth": depths}
-    corr = {}
-    for obj in OBJECTIVES:
-        ts = np.asarray(critical_time(obj, lam, var, depths[:, None], eps))
-        corr[obj] = {
-            "slow_first": [spearman(row, -a) for row in ts],
-            "high_variance_first": [spearman(row, -var) for row in ts],
-        }
-        num[obj] = {"t_star": ts, "order": [first_order(row, names) for row in ts], **corr[obj]}
+def _theory(obj, p, lam, var, a, depths, names) -> dict:
+    ts = np.asarray(critical_time(obj, lam, var, depths[:, None], p["eps"]))
+    return {
+        "t_star": ts,
+        "order": [first_order(row, names) for row in ts],
+        "slow_first": [spearman(row, -a) for row in ts],
+        "high_variance_first": [spearman(row, -var) for row in ts],
+    }
+
+
+def _correlation_panel(ax, obj, depths, corr) -> None:
+    ax.plot(depths, corr["slow_first"], "o-", color="k", label="with slowness (-a)")
+    ax.plot(depths, corr["high_variance_first"], "s--", color="0.5", label="with variance (-var)")
+    ax.set_ylim(-1.1, 1.1)
+    ax.set_xlabel("depth L")
+    ax.set_ylabel("rank correlation of t* order")
+    ax.set_title(
+        f"{OBJECTIVE_LABEL[obj]}, depths {int(depths[0])}-{int(depths[-1])}: "
+        "learning order\n(+1: slow first / high variance first)",
+        fontsize=8,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def _figure(path, p, lam, var, labels, depths, num) -> None:
     fig, axes = subplots(2, len(p["show"]) + 1, w=3.5, h=3.0)
     for r, obj in enumerate(OBJECTIVES):
         for col, L in enumerate(p["show"]):
             ts = num[obj]["t_star"][list(depths).index(L)]
             t = time_grid(ts, p["n_t"])
-            plot_dynamics(
-                axes[r, col],
-                t,
-                learned_fraction(obj, lam, var, L, eps, t),
-                labels,
-                obj,
-                L,
-                t_star=ts,
-                legend=False,
-            )
-        ax = axes[r, -1]
-        ax.plot(depths, corr[obj]["slow_first"], "o-", color="k", label="with slowness (-a)")
-        ax.plot(
-            depths,
-            corr[obj]["high_variance_first"],
-            "s--",
-            color="0.5",
-            label="with variance (-var)",
-        )
-        ax.set_ylim(-1.1, 1.1)
-        ax.set_xlabel("depth L")
-        ax.set_ylabel("rank correlation of t* order")
-        ax.set_title(
-            f"{OBJECTIVE_LABEL[obj]}, depths {int(depths[0])}-{int(depths[-1])}: "
-            "learning order\n(+1: slow first / high variance first)",
-            fontsize=8,
-        )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+            ratio = learned_fraction(obj, lam, var, L, p["eps"], t)
+            plot_dynamics(axes[r, col], t, ratio, labels, obj, L, t_star=ts, legend=False)
+        _correlation_panel(axes[r, -1], obj, depths, num[obj])
     h, lb = axes[0, 0].get_legend_handles_labels()
     fig.legend(h, lb, loc="lower center", ncol=5, fontsize=8, frameon=False)
     fig.suptitle(
-        f"Linear dynamics x_(t+1) = a x_t + noise, eps = {eps:g}: fraction learned (ticks: t*)",
+        f"Linear dynamics x_(t+1) = a x_t + noise, eps = {p['eps']:g}: fraction learned "
+        "(ticks: t*)",
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    save(fig, out / "dynamics.png")
+    save(fig, path)
+
+
+def run(out, p) -> dict:
+    a, var = np.asarray(p["a"], float), np.asarray(p["var"], float)
+    lam = a * var
+    depths = np.asarray(p["depths"], float)
+    names = [f"a={x:g}" for x in a]
+    labels = [f"a={x:g}, var={v:g} (λ={la:.3g})" for x, v, la in zip(a, var, lam)]
+    num = {"a": a, "var": var, "lam": lam, "eps": p["eps"], "depth": depths}
+    for obj in OBJECTIVES:
+        num[obj] = _theory(obj, p, lam, var, a, depths, names)
+    _figure(out / "dynamics.png", p, lam, var, labels, depths, num)
+    corr = {o: num[o] for o in OBJECTIVES}
     cj, cm = corr["jepa"]["slow_first"], corr["mae"]["high_variance_first"]
     claims = [
         claim(

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._theory._order import rel_error
-from .._training._compare import compare
-from .._training._data import linear_dynamics, noisy_views
+from .. import compare, linear_dynamics, noisy_views, rel_error
 from . import exp1_order, exp3_phase, exp4_noisy, exp5_slow
 from ._common import (
     OBJECTIVE_LABEL,
@@ -95,64 +93,78 @@ def setups(p, batch=None) -> dict:
     return {k: out[k] for k in p["setups"]}
 
 
-def run(out, p) -> dict:
-    eps = p["eps"]
+def _population_run(p, k, lam, var, data, obj, L):
+    """One population-GD run against the theory: its row and the member's compare selection."""
+    eta, t_max = choose_eta(obj, lam, var, L, p["eps"], p["steps"])
+    r = train_run(obj, data, L, p["eps"], eta, t_max, n_t=p["n_t"])
+    m = compare(r).sel(seed=0, depth=L, eta=eta)
+    row = {
+        "setup": k,
+        "objective": obj,
+        "depth": L,
+        "eta": eta,
+        "n_steps": r.config.n_steps,
+        "t_star_theory": m.t_star_theory,
+        "t_star_training": m.t_star_training,
+        "rel_error": m.rel_error_theory,
+        "order_agrees": bool(m.order_agrees),
+    }
+    return row, m
+
+
+def _population_runs(p):
+    """Every setup, objective and depth; and the curves shown at ``show_depth``."""
     rows, shown = [], {}
     for k, (title, lam, var, data) in setups(p).items():
         for obj in OBJECTIVES:
             for L in p["depths"]:
-                eta, t_max = choose_eta(obj, lam, var, L, eps, p["steps"])
-                r = train_run(obj, data, L, eps, eta, t_max, n_t=p["n_t"])
-                c = compare(r)
-                t_th, t_tr = c.t_star_theory[0, 0, 0], c.t_star_training[0, 0, 0]
-                rows.append(
-                    {
-                        "setup": k,
-                        "objective": obj,
-                        "depth": L,
-                        "eta": eta,
-                        "n_steps": r.config.n_steps,
-                        "t_star_theory": t_th,
-                        "t_star_training": t_tr,
-                        "rel_error": c.rel_error_theory[0, 0, 0],
-                        "order_agrees": bool(c.order_agrees[0, 0, 0]),
-                    }
-                )
+                row, m = _population_run(p, k, lam, var, data, obj, L)
+                rows.append(row)
                 if L == p["show_depth"]:
-                    ws = r.level[0] / r.config.fraction
-                    shown[(k, obj)] = (r.t[0, 0, 0], r.norm[0, 0, 0] / ws, t_th, lam, var, title)
-    # minibatch SGD: its noise seeds the capture of theory §7 where a lower-influence
-    # feature is learned first; those features are expected early and scored apart
+                    r = m.result
+                    ws = r.level / r.config.fraction
+                    shown[(k, obj)] = (r.t, r.norm / ws, row["t_star_theory"], lam, var, title)
+    return rows, shown
+
+
+def _minibatch_run(p, k, lam, var, data, obj, L) -> dict:
+    eta, t_max = choose_eta(obj, lam, var, L, p["eps"], p["steps"])
+    r = train_run(obj, data, L, p["eps"], eta, t_max)
+    m = compare(r, full=False).sel(seed=0, depth=L, eta=eta)
+    t_th, t_tr = m.t_star_theory, m.t_star_training
+    return {
+        "setup": k,
+        "objective": obj,
+        "depth": L,
+        "eta": eta,
+        "batch": p["batch"],
+        "t_star_theory": t_th,
+        "t_star_training": t_tr,
+        # the critical times are scored even where the run does not end at
+        # the per-feature fixed point (followed, below): compare() itself
+        # reports no agreement there
+        "rel_error": rel_error(t_tr, t_th),
+        "capture_predicted": sorted({x.feature for x in m.captures_predicted}),
+        "followed": bool(m.followed.all()),
+        "final_sv": np.sort(m.result.sv[-1]),
+        "final_sv_theory": np.sort(m.curve_theory[-1]),
+    }
+
+
+def _minibatch_runs(p) -> list:
+    """Minibatch SGD: its noise seeds the capture of theory §7 where a lower-influence
+    feature is learned first; those features are expected early and scored apart."""
     mb = []
-    for k, (title, lam, var, data) in setups(p, batch=p["batch"]).items():
+    for k, (_, lam, var, data) in setups(p, batch=p["batch"]).items():
         if k not in p.get("mb_setups", p["setups"]):
             continue
         for obj in OBJECTIVES:
             for L in p["mb_depths"]:
-                eta, t_max = choose_eta(obj, lam, var, L, eps, p["steps"])
-                r = train_run(obj, data, L, eps, eta, t_max)
-                c = compare(r, full=False)
-                cap = sorted({x.feature for x in c.captures_predicted[0][0][0]})
-                t_th, t_tr = c.t_star_theory[0, 0, 0], c.t_star_training[0, 0, 0]
-                mb.append(
-                    {
-                        "setup": k,
-                        "objective": obj,
-                        "depth": L,
-                        "eta": eta,
-                        "batch": p["batch"],
-                        "t_star_theory": t_th,
-                        "t_star_training": t_tr,
-                        # the critical times are scored even where the run does not end at
-                        # the per-feature fixed point (followed, below): compare() itself
-                        # reports no agreement there
-                        "rel_error": rel_error(t_tr, t_th),
-                        "capture_predicted": cap,
-                        "followed": bool(c.followed[0, 0, 0].all()),
-                        "final_sv": np.sort(r.sv[0, 0, 0, -1]),
-                        "final_sv_theory": np.sort(c.curve_theory[0, 0, 0, -1]),
-                    }
-                )
+                mb.append(_minibatch_run(p, k, lam, var, data, obj, L))
+    return mb
+
+
+def _claims(p, rows, mb) -> list:
     free = [
         float(e)
         for r_ in mb
@@ -170,12 +182,11 @@ def run(out, p) -> dict:
         for j in r_["capture_predicted"]
     ]
     worst = max(float(np.max(r_["rel_error"])) for r_ in rows)
-    order_ok = all(r_["order_agrees"] for r_ in rows)
     per_setup = {
         k: max(float(np.max(r_["rel_error"])) for r_ in rows if r_["setup"] == k)
         for k in p["setups"]
     }
-    claims = [
+    return [
         claim(
             "6.max_rel_error",
             "largest relative error between a trained model's critical time "
@@ -189,7 +200,7 @@ def run(out, p) -> dict:
         claim(
             "6.order_agrees",
             "trained models learn the features in the theory's order in every run",
-            order_ok,
+            all(r_["order_agrees"] for r_ in rows),
             n_runs=len(rows),
         ),
         claim(
@@ -208,6 +219,25 @@ def run(out, p) -> dict:
         ),
     ]
 
+
+def run(out, p) -> dict:
+    rows, shown = _population_runs(p)
+    mb = _minibatch_runs(p)
+    claims = _claims(p, rows, mb)
+    _curves_figure(out / "theory_vs_training.png", p, shown)
+    worst = max(float(np.max(r_["rel_error"])) for r_ in rows)
+    _errors_figure(out / "errors.png", p, rows, mb, worst)
+    return {
+        "figures": ["theory_vs_training.png", "errors.png"],
+        "eps": p["eps"],
+        "runs": rows,
+        "minibatch_runs": mb,
+        "claims": claims,
+    }
+
+
+def _curves_figure(path, p, shown) -> None:
+    eps = p["eps"]
     n = len(p["setups"])
     fig, axes = subplots(n, 2, w=4.6, h=2.8)
     for i, k in enumerate(p["setups"]):
@@ -240,8 +270,10 @@ def run(out, p) -> dict:
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.98))
-    save(fig, out / "theory_vs_training.png")
+    save(fig, path)
 
+
+def _errors_figure(path, p, rows, mb, worst) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     cols = feature_colors(5)
     for r_ in rows:
@@ -280,11 +312,4 @@ def run(out, p) -> dict:
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    save(fig, out / "errors.png")
-    return {
-        "figures": ["theory_vs_training.png", "errors.png"],
-        "eps": eps,
-        "runs": rows,
-        "minibatch_runs": mb,
-        "claims": claims,
-    }
+    save(fig, path)

@@ -27,28 +27,28 @@ from __future__ import annotations
 import tempfile
 
 import numpy as np
-from matplotlib.ticker import NullFormatter
 
-from .._sweeps._config import parse_config
-from .._sweeps._run import run_sweep
-from .._theory._critical_time import critical_time
-from .._theory._layers import Params
-from .._theory._order import learned_first
-from .._theory._stability import collapses
-from .._theory._targets import ema_half_time_delay, frozen_teacher_lam
-from .._training._compare import compare
-from .._training._data import gaussian
+from .. import (
+    Params,
+    collapses,
+    compare,
+    critical_time,
+    ema_half_time_delay,
+    frozen_teacher_lam,
+    gaussian,
+    learned_first,
+    run_sweep,
+)
+from .. import parse_sweep_config as parse_config
 from ._common import (
-    OBJECTIVE_LABEL,
     choose_eta,
     claim,
-    feature_colors,
     features_data,
+    member,
     rel_error,
-    save,
-    subplots,
     train_run,
 )
+from .exp7_figures import beyond_figure, phase_figure
 
 NAME = "7_beyond_assumptions"
 TITLE = "Beyond the assumptions: imbalance, rotation, non-commuting, EMA, frozen teachers"
@@ -102,6 +102,12 @@ PARAMS = {
 }
 
 
+def _first_name(t_star) -> str:
+    """ "A" or "B", whichever is learned first (``0 < t* < inf``, theory §10); "none" if neither."""
+    i = int(learned_first(t_star))
+    return "AB"[i] if i >= 0 else "none"
+
+
 def _train(obj, data, lam, var, L, eps, steps, t_factor=1.0, **kw):
     eta, t_max = choose_eta(obj, lam, var, L, eps, steps)
     eta, t_max = eta * t_factor, t_max * t_factor
@@ -121,21 +127,11 @@ def _unbalanced(p, ctx, num, claims, panels) -> None:
                 W=np.broadcast_to(k ** (-1.0 / L) * u0 * np.eye(d), (L, d, d)).copy(),
                 V=k * u0 * np.eye(d),
             )
-            c = compare(
-                _train(
-                    obj,
-                    data,
-                    lam,
-                    var,
-                    L,
-                    eps,
-                    p["steps"],
-                    start=start,
-                    t_factor=p["imbalance_t_factor"],
-                )
-            )
-            tr.append(c.t_star_training[0, 0, 0])
-            ff.append(c.t_star_full[0, 0, 0])
+            steps, t_factor = p["steps"], p["imbalance_t_factor"]
+            r = _train(obj, data, lam, var, L, eps, steps, start=start, t_factor=t_factor)
+            c = member(compare(r))
+            tr.append(c.t_star_training)
+            ff.append(c.t_star_full)
         res[obj] = {
             "training": np.array(tr),
             "full_flow": np.array(ff),
@@ -174,11 +170,9 @@ def _rotation(p, ctx, num, claims, panels) -> None:
             p["steps"],
             eta=float(r0.eta[0]),
         )
-        rot["t_diag"].append(r0.t_star[0, 0, 0])
-        rot["t_rot"].append(r1.t_star[0, 0, 0])
-        rot["first_theory"].append(
-            "AB"[int(learned_first(critical_time("jepa", lam, var, Lr, eps)))]
-        )
+        rot["t_diag"].append(member(r0).t_star)
+        rot["t_rot"].append(member(r1).t_star)
+        rot["first_theory"].append(_first_name(critical_time("jepa", lam, var, Lr, eps)))
     shift_rot = np.array(rot["t_rot"]) / np.array(rot["t_diag"]) - 1
     rot["shift_B"] = shift_rot[:, 1]
     rot["shift_A"] = shift_rot[:, 0]
@@ -243,9 +237,9 @@ def _ema(p, ctx, num, claims, panels) -> None:
     eta_e = p["ema_eta"]
     for tau in p["tau"]:
         r = _train("jepa", data, lam, var, L, eps, p["steps"], target="ema", tau=tau, eta=eta_e)
-        c = compare(r)  # the continuous EMA of time constant tau - eta (theory §6.2)
-        ema["training"].append(c.t_star_training[0, 0, 0])
-        ema["full_flow"].append(c.t_star_full[0, 0, 0])
+        c = member(compare(r))  # the continuous EMA of time constant tau - eta (theory §6.2)
+        ema["training"].append(c.t_star_training)
+        ema["full_flow"].append(c.t_star_full)
     ema["delay_training"] = np.array(ema["training"]) - t_bal["jepa"]
     ema["delay_first_order"] = ema_half_time_delay(
         lam[None, :], var[None, :], L, eps, np.array(p["tau"])[:, None]
@@ -276,29 +270,28 @@ def _frozen_teacher(p, ctx, num, claims, panels) -> None:
     lam, var, eps, L, data, d, t_bal = ctx
     Ls, Lt = p["student_depth"], p["teacher_depth"]
     teacher_run = _train("jepa", data, lam, var, Lt, eps, p["steps"])
-    t_jepa = teacher_run.wbar[0, 0, 0]
+    t_jepa = member(teacher_run).wbar
     rng = np.random.default_rng(p["teacher_seed"])
     t_rand = np.diag(rng.uniform(0.2, 1.5, d))
     teach = {}
     for name, T in (("random", t_rand), ("jepa_trained", t_jepa)):
         c_lam = frozen_teacher_lam(lam, np.diag(T))  # the MAE flow the student follows
         eta, t_max = choose_eta("mae", c_lam, var, Ls, eps, p["steps"])
-        c = compare(
-            train_run("jepa", data, Ls, eps, eta, t_max, n_t=200, target="frozen", teacher=T)
-        )
-        t_th, t_tr = c.t_star_theory[0, 0, 0], c.t_star_training[0, 0, 0]
+        r = train_run("jepa", data, Ls, eps, eta, t_max, n_t=200, target="frozen", teacher=T)
+        c = member(compare(r))
+        t_th, t_tr = c.t_star_theory, c.t_star_training
         teach[name] = {
             "c": np.diag(T),
             "t_star_theory": t_th,
             "t_star_training": t_tr,
-            "first": "AB"[int(learned_first(t_tr))],
-            "first_theory": "AB"[int(learned_first(t_th))],
+            "first": _first_name(t_tr),
+            "first_theory": _first_name(t_th),
         }
     num["frozen"] = {"student_depth": Ls, "teacher_depth": Lt, **teach}
     e_fr = max(
         float(rel_error(v["t_star_training"], v["t_star_theory"]).max()) for v in teach.values()
     )
-    own = "AB"[int(learned_first(critical_time("jepa", lam, var, Ls, eps)))]
+    own = _first_name(critical_time("jepa", lam, var, Ls, eps))
     claims.append(
         claim(
             "7e.frozen_teacher",
@@ -329,7 +322,7 @@ def run(out, p) -> dict:
     ctx = (lam, var, eps, L, data, d, t_bal)
     for panel in (_unbalanced, _rotation, _non_commuting, _ema, _frozen_teacher):
         panel(p, ctx, num, claims, panels)
-    _figure(out, p, panels, L)
+    beyond_figure(out, p, panels, L)
     _general_phase(out, p, lam, var, eps, num, claims)
     return {"figures": ["beyond.png", "phase_general.png"], **num, "claims": claims}
 
@@ -351,9 +344,8 @@ var_b = {var[1]!r}
 """
 
 
-def _general_phase(out, p, lam, var, eps, num, claims) -> None:
-    """f. learning order of A, B against init_ratio and tau (general flow, pair sweeps)."""
-    depths = [int(x) for x in p["phase_depths"]]
+def _pair_sweeps(p, lam, var, eps, depths):
+    """The stop-gradient sweep over init_ratio and (when ``phase_tau``) the EMA one over tau."""
     lo, hi, n = p["phase_init_ratio"]
     fmt = dict(depths=depths, eps=float(eps), lam=[float(x) for x in lam])
     fmt["var"] = [float(x) for x in var]
@@ -368,6 +360,60 @@ def _general_phase(out, p, lam, var, eps, num, claims) -> None:
             tau = f"tau = {{logspace = [{lo_t}, {hi_t}, {n_t}]}}"
             text = _PAIR_SWEEP.format(target="ema", init_ratio="1.0", tau=tau, **fmt)
             ema = run_sweep(parse_config(text), tmp + "/tau").columns()
+    return sg, ema
+
+
+def _collapse_claim(lam, var, eps, depths, ratio, first_r, t_ab, col) -> dict:
+    w0 = eps ** (1.0 / np.array(depths, float))[:, None]
+    predicted = collapses((ratio * w0)[..., None], w0[..., None], lam / var)
+    never = all(
+        np.isinf(t_ab[..., j][col[..., j]]).all() and not (first_r[col[..., j]] == j).any()
+        for j in (0, 1)
+    )
+    first_collapse = [
+        [float(ratio[c.argmax()]) if c.any() else None for c in col[i].T]
+        for i in range(len(depths))
+    ]
+    return claim(
+        "7f.general_collapse",
+        "general flow, JEPA: a feature collapses exactly where v0^2 - w0^2 > rho^2 "
+        "(theory §7.2, at every depth from equal layers), and a collapsed feature is never "
+        "learned (t* = inf, never first)",
+        bool((col == predicted).all()) and never and bool(col.any()),
+        depth=depths,
+        smallest_collapsing_init_ratio_AB=first_collapse,
+    )
+
+
+def _ema_order(ema, depths, order_balanced, phase) -> dict:
+    """The EMA sweep's numbers (into ``phase``) and its claim."""
+    shape = (len(depths), -1)
+    tau = ema["tau"].reshape(shape)[0]
+    first_t = ema["first"].reshape(shape)
+    phase.update(
+        tau=tau,
+        first_vs_tau=first_t,
+        t_ratio_vs_tau=ema["t_ratio"].reshape(shape),
+        ok_vs_tau=ema["ok"].reshape(shape),
+    )
+    flips = [float(tau[np.argmax(f != f[0])]) if (f != f[0]).any() else None for f in first_t]
+    return claim(
+        "7f.general_ema_order",
+        "general flow, JEPA with an EMA target (balanced start): at the smallest tau "
+        "the learning order is the stop-gradient one at every depth, and every solve "
+        "succeeded; the first tau where the order differs is listed per depth",
+        bool((first_t[:, 0] == order_balanced).all()) and bool(ema["ok"].all()),
+        depth=depths,
+        tau=tau,
+        first_vs_tau=first_t,
+        first_flip_tau=flips,
+    )
+
+
+def _general_phase(out, p, lam, var, eps, num, claims) -> None:
+    """f. learning order of A, B against init_ratio and tau (general flow, pair sweeps)."""
+    depths = [int(x) for x in p["phase_depths"]]
+    sg, ema = _pair_sweeps(p, lam, var, eps, depths)
     shape = (len(depths), -1)
     ratio = sg["init_ratio"].reshape(shape)[0]
     first_r = sg["first"].reshape(shape)
@@ -397,174 +443,7 @@ def _general_phase(out, p, lam, var, eps, num, claims) -> None:
             max_rel_error=err,
         )
     )
-    w0 = eps ** (1.0 / np.array(depths, float))[:, None]
-    rho = lam / var
-    predicted = collapses((ratio * w0)[..., None], w0[..., None], rho)
-    never = all(
-        np.isinf(t_ab[..., j][col[..., j]]).all() and not (first_r[col[..., j]] == j).any()
-        for j in (0, 1)
-    )
-    first_collapse = [
-        [float(ratio[c.argmax()]) if c.any() else None for c in col[i].T]
-        for i in range(len(depths))
-    ]
-    claims.append(
-        claim(
-            "7f.general_collapse",
-            "general flow, JEPA: a feature collapses exactly where v0^2 - w0^2 > rho^2 "
-            "(theory §7.2, at every depth from equal layers), and a collapsed feature is never "
-            "learned (t* = inf, never first)",
-            bool((col == predicted).all()) and never and bool(col.any()),
-            depth=depths,
-            smallest_collapsing_init_ratio_AB=first_collapse,
-        )
-    )
+    claims.append(_collapse_claim(lam, var, eps, depths, ratio, first_r, t_ab, col))
     if ema is not None:
-        tau = ema["tau"].reshape(shape)[0]
-        first_t = ema["first"].reshape(shape)
-        num["general_phase"].update(
-            tau=tau,
-            first_vs_tau=first_t,
-            t_ratio_vs_tau=ema["t_ratio"].reshape(shape),
-            ok_vs_tau=ema["ok"].reshape(shape),
-        )
-        flips = [float(tau[np.argmax(f != f[0])]) if (f != f[0]).any() else None for f in first_t]
-        claims.append(
-            claim(
-                "7f.general_ema_order",
-                "general flow, JEPA with an EMA target (balanced start): at the smallest tau "
-                "the learning order is the stop-gradient one at every depth, and every solve "
-                "succeeded; the first tau where the order differs is listed per depth",
-                bool((first_t[:, 0] == order_balanced).all()) and bool(ema["ok"].all()),
-                depth=depths,
-                tau=tau,
-                first_vs_tau=first_t,
-                first_flip_tau=flips,
-            )
-        )
-    _phase_figure(out, depths, ratio, sg["t_ratio"].reshape(shape), col, ema)
-
-
-def _phase_figure(out, depths, ratio, t_ratio, col, ema) -> None:
-    fig, axes = subplots(1, 2, w=4.2, h=3.4)
-    cmap = [f"C{i}" for i in range(len(depths))]
-    ax = axes[0, 0]
-    for i, L in enumerate(depths):
-        live = ~col[i].any(-1)
-        ax.plot(ratio[live], t_ratio[i][live], "o-", color=cmap[i], ms=3, label=f"L = {L}")
-        gone = col[i].any(-1)
-        if gone.any():
-            ax.plot(ratio[gone], np.ones(gone.sum()), "x", color=cmap[i], ms=6)
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.axvline(1.0, color="0.6", lw=0.8, ls=":")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("init_ratio = v0 / w0 (1: balanced start)")
-    ax.set_ylabel("t*_B / t*_A  (< 1: B learned first)")
-    ax.set_title("f. JEPA, stop-gradient: start imbalance\n(x: a feature collapses)", fontsize=9)
-    ax.legend(fontsize=7)
-    ax = axes[0, 1]
-    if ema is None:
-        ax.text(0.5, 0.5, "EMA sweep: quick and full levels", ha="center", transform=ax.transAxes)
-    else:
-        tau = ema["tau"].reshape(len(depths), -1)[0]
-        tr = ema["t_ratio"].reshape(len(depths), -1)
-        for i, L in enumerate(depths):
-            ax.plot(tau, tr[i], "o-", color=cmap[i], ms=3, label=f"L = {L}")
-        ax.legend(fontsize=7)
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("EMA time constant tau (flow time)")
-    ax.set_ylabel("t*_B / t*_A  (< 1: B learned first)")
-    ax.set_title("f. JEPA, EMA target, balanced start", fontsize=9)
-    for a in axes[0]:
-        a.grid(alpha=0.3)
-    fig.tight_layout()
-    save(fig, out / "phase_general.png")
-
-
-def _figure(out, p, panels, L):
-    fig, axes = subplots(1, 5, w=3.4, h=3.4)
-    cols = feature_colors(2)
-    ax = axes[0, 0]
-    k, shift = panels["a"]
-    for obj, mk in (("jepa", "o-"), ("mae", "s--")):
-        for j, nm in enumerate("AB"):
-            ax.plot(k, shift[obj][:, j], mk, color=cols[j], label=f"{OBJECTIVE_LABEL[obj]} {nm}")
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticks(k, [f"{x:g}" for x in k])
-    ax.set_xlabel("imbalance k (V0 = k u0 I, W_a0 = k^(-1/L) u0 I)")
-    ax.set_ylabel("t*_trained / t*_balanced theory - 1")
-    ax.set_title(f"a. JEPA and MAE, depth L = {L}:\nunbalanced start", fontsize=9)
-    ax.legend(fontsize=6)
-    ax = axes[0, 1]
-    dep, sr = panels["b"]
-    for j, nm in enumerate("AB"):
-        ax.plot(dep, 100 * sr[:, j], "o-", color=cols[j], label=f"feature {nm}")
-    ax.set_xlabel("depth L")
-    ax.set_ylabel("t* shift under rotation (%)")
-    ax.set_title("b. JEPA, depths %s:\nrandom rotation U" % list(dep), fontsize=9)
-    ax.legend(fontsize=7)
-    ax = axes[0, 2]
-    nc = panels["c"]
-    for obj, mk in (("jepa", "o-"), ("mae", "s--")):
-        ax.plot(
-            nc["delta"],
-            nc[obj]["drift_diagonal_theory"],
-            mk,
-            color="k",
-            label=f"{OBJECTIVE_LABEL[obj]}: diagonal theory",
-        )
-        ax.plot(
-            nc["delta"],
-            np.maximum(nc[obj]["rel_error_full_flow"], 1e-8),
-            mk,
-            color="0.6",
-            label=f"{OBJECTIVE_LABEL[obj]}: full-matrix flow",
-        )
-    ax.set_yscale("log")
-    ax.set_xlabel("delta (off-diagonal part of Syx)")
-    ax.set_ylabel("max relative t* error vs training")
-    ax.set_title(f"c. JEPA and MAE, depth L = {L}:\nnon-commuting covariances", fontsize=9)
-    ax.legend(fontsize=6)
-    ax = axes[0, 3]
-    ema = panels["d"]
-    tr, ff = np.array(ema["training"]), np.array(ema["full_flow"])
-    for j, nm in enumerate("AB"):
-        ax.plot(ema["tau"], ff[:, j], "-", color=cols[j], label=f"{nm}: EMA full flow")
-        ax.plot(ema["tau"], tr[:, j], "o", color=cols[j], label=f"{nm}: trained")
-    ax.set_xscale("log")
-    ax.set_xlabel("EMA time constant tau (flow time)")
-    ax.set_ylabel("critical time t* (gradient-flow time)")
-    ax.set_title(f"d. JEPA, depth L = {L}: EMA target", fontsize=9)
-    ax.legend(fontsize=6)
-    ax = axes[0, 4]
-    teach = panels["e"]
-    ticks, names = [], []
-    for i, (name, v) in enumerate(teach.items()):
-        x = np.array([0.0, 0.8]) + 2.2 * i
-        ax.bar(
-            x,
-            v["t_star_theory"],
-            0.7,
-            color=cols,
-            edgecolor="k",
-            label="theory: MAE flow, lam -> c lam" if i == 0 else None,
-        )
-        ax.plot(x, v["t_star_training"], "kx", ms=9, mew=2, label="trained" if i == 0 else None)
-        ticks += list(x)
-        names += [f"{name.replace('_', ' ')}\nteacher: {f}" for f in "AB"]
-    ax.set_xticks(ticks, names, fontsize=6)
-    ax.set_ylabel("student critical time t* (flow time)")
-    ax.set_title(
-        f"e. JEPA student, depth L = {p['student_depth']}:\nfrozen teachers "
-        f"(JEPA teacher depth {p['teacher_depth']})",
-        fontsize=9,
-    )
-    ax.legend(fontsize=6)
-    for a in axes[0]:
-        a.grid(alpha=0.3)
-    fig.tight_layout()
-    save(fig, out / "beyond.png")
+        claims.append(_ema_order(ema, depths, order_balanced, num["general_phase"]))
+    phase_figure(out, depths, ratio, sg["t_ratio"].reshape(shape), t_ab, col, ema)

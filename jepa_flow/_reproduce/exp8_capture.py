@@ -36,13 +36,22 @@ import shutil
 
 import numpy as np
 
+from .. import (
+    Params,
+    capture_rate,
+    collapsed_predictor,
+    collapses,
+    compare,
+    critical_time,
+    fixed_point,
+    run_sweep,
+)
+from .. import parse_sweep_config as parse_config
+
+# not public yet: the training-sweep figure's internals (public plots: issue 17.4) and
+# the sweep runner's resumability check
 from .._plotting._train_sweep import DEPARTURE, departure_grid, plot_train_sweep
-from .._sweeps._config import parse_config
-from .._sweeps._run import can_resume, run_sweep
-from .._theory._critical_time import critical_time, fixed_point
-from .._theory._layers import Params
-from .._theory._stability import capture_rate, collapsed_predictor, collapses
-from .._training._compare import compare
+from .._sweeps._run import can_resume
 from ._common import (
     OBJECTIVE_LABEL,
     OBJECTIVES,
@@ -50,6 +59,7 @@ from ._common import (
     claim,
     feature_colors,
     features_data,
+    member,
     plt,
     rel_error,
     save,
@@ -133,17 +143,17 @@ def _capture(p, ctx, num, claims) -> dict:
         for s in p["scales"]:
             r = train_run(obj, data, L, eps, eta, t_max, n_t=200, scale=s)
             if obj == "jepa":  # the full-matrix flow from the same perturbed start
-                c = compare(r, full=True)
-                ff.append(float(c.t_star_full[0, 0, 0, 1]))
-            tr.append(float(r.t_star[0, 0, 0, 1]))
+                ff.append(float(member(compare(r, full=True)).t_star_full[1]))
+            tr.append(float(member(r).t_star[1]))
         tB[obj] = {"theory": float(t_th[1]), "training": tr, "full_flow": ff}
     # the largest perturbation, trained to convergence: singular values and diagonal entries
     eta, t_max = choose_eta("jepa", lam, var, L, eps, p["steps"])
     r = train_run(
         "jepa", data, L, eps, eta, p["converge_factor"] * t_max, n_t=50, scale=p["scales"][-1]
     )
-    sv = np.sort(np.linalg.svd(r.wbar[0, 0, 0], compute_uv=False))[::-1]
-    dg = np.diag(r.wbar[0, 0, 0])
+    wbar = member(r).wbar
+    sv = np.sort(np.linalg.svd(wbar, compute_uv=False))[::-1]
+    dg = np.diag(wbar)
     num["final_singular_values"], num["final_diagonal"] = sv, dg
     num["t_star_B"] = tB
     jt, mt = np.array(tB["jepa"]["training"]), np.array(tB["mae"]["training"])
@@ -214,11 +224,12 @@ def _growth(p, ctx, num, claims):
                 scale=p["rate_scale"],
                 keep_latent=True,
             )
-            t, delta = r.t[0, 0, 0], r.latent[0, 0, 0, :, 0, 1]
-            learned = r.norm[0, 0, 0, :, 0] >= 0.99 * r.level[0, 0] / r.config.fraction
+            m = member(r)
+            t, delta = m.t, m.latent[:, 0, 1]
+            learned = m.norm[:, 0] >= 0.99 * m.level[0] / r.config.fraction
             start = t[np.argmax(learned)] if learned.any() else np.inf
             gamma = capture_rate(lam, var, Lr)[0, 1]
-            mix = np.abs(delta) / np.maximum(r.norm[0, 0, 0, :, 1], 1e-300)
+            mix = np.abs(delta) / np.maximum(m.norm[:, 1], 1e-300)
             rates[f"{obj}_L{Lr}"] = {
                 "measured": growth_rate(t, delta, start),
                 "gamma": float(gamma) if obj == "jepa" else None,
@@ -256,8 +267,9 @@ def _collapse(p, ctx, num, claims):
     data_c = features_data(np.full(n, p["collapse_lam"]), np.full(n, p["collapse_var"]))
     start = Params(W=np.diag(w0)[None], V=np.diag(v0))
     r = train_run("jepa", data_c, 1, 1e-3, p["collapse_eta"], p["collapse_t_max"], 20, start)
-    w_end = np.abs(np.diag(r.W[0, 0, 0, 0]))
-    v_end = np.diag(r.V[0, 0, 0])
+    m = member(r)
+    w_end = np.abs(np.diag(m.W[0]))  # the one layer
+    v_end = np.diag(m.V)
     delta = v0**2 - w0**2
     predicted = collapses(v0, w0, rho_c)
     collapsed = w_end < 1e-3
@@ -451,10 +463,17 @@ def _departure(out, p, num, claims) -> None:
     os.replace(sweep_dir / "train_sweep.png", out / DEPARTURE_FIGURE)
 
 
-def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
-    fig, axes = subplots(1, 4, w=3.9, h=3.6)
-    cols = feature_colors(2)
-    ax = axes[0, 0]
+def _rate_label(obj, depth, rate) -> str:
+    """Legend entry of a growth curve: the measured rate, and gamma for JEPA (theory §7.1)."""
+    head = f"{OBJECTIVE_LABEL[obj]} L={depth}: "
+    if not np.isfinite(rate["measured"]):  # A never learned in the window: nothing to fit
+        text = head + "no growth phase to measure"
+    else:
+        text = head + f"rate {rate['measured']:.3g}"
+    return text + (f" (gamma {rate['gamma']:.3g})" if rate["gamma"] is not None else "")
+
+
+def _panel_capture(ax, p, tB, L, cols) -> None:
     s = np.asarray(p["scales"])
     for obj, mk in (("jepa", "o"), ("mae", "s")):
         th = tB[obj]["theory"]
@@ -484,18 +503,12 @@ def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
     )
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    ax = axes[0, 1]
+
+
+def _panel_growth(ax, p, curves, rates) -> None:
     for (obj, Lr), (t, d, start) in curves.items():
         ls = "-" if obj == "jepa" else ":"
-        ax.plot(
-            t,
-            d,
-            ls,
-            lw=1.3,
-            label=f"{OBJECTIVE_LABEL[obj]} L={Lr}: rate "
-            f"{rates[f'{obj}_L{Lr}']['measured']:.4g}"
-            + (f" (gamma {rates[f'{obj}_L{Lr}']['gamma']:.4g})" if obj == "jepa" else ""),
-        )
+        ax.plot(t, d, ls, lw=1.3, label=_rate_label(obj, Lr, rates[f"{obj}_L{Lr}"]))
     ax.set_yscale("log")
     ax.set_xscale("log")
     ax.set_ylim(1e-16, 2)
@@ -508,7 +521,9 @@ def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
     )
     ax.legend(fontsize=6)
     ax.grid(alpha=0.3)
-    ax = axes[0, 2]
+
+
+def _panel_encoder(ax, p, num, L, cols) -> None:
     x = np.arange(2)
     ax.bar(
         x - 0.2,
@@ -528,7 +543,9 @@ def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
         fontsize=9,
     )
     ax.legend(fontsize=6)
-    ax = axes[0, 3]
+
+
+def _panel_collapse(fig, ax, p, V0g, W0g, w_end, rho_c) -> None:
     im = ax.pcolormesh(
         V0g[:, 0], W0g[0], np.log10(np.maximum(w_end, 1e-16)).T, shading="nearest", cmap="viridis"
     )
@@ -545,6 +562,15 @@ def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
         fontsize=9,
     )
     ax.legend(fontsize=7, loc="upper left")
+
+
+def _figure(out, p, num, tB, curves, rates, rho, L, V0g, W0g, w_end, rho_c):
+    fig, axes = subplots(1, 4, w=3.9, h=3.6)
+    cols = feature_colors(2)
+    _panel_capture(axes[0, 0], p, tB, L, cols)
+    _panel_growth(axes[0, 1], p, curves, rates)
+    _panel_encoder(axes[0, 2], p, num, L, cols)
+    _panel_collapse(fig, axes[0, 3], p, V0g, W0g, w_end, rho_c)
     fig.tight_layout()
     save(fig, out / "capture_collapse.png")
     plt.close("all")

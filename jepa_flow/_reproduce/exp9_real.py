@@ -42,17 +42,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._theory._fullflow import full_flow
-from .._theory._order import learning_order, rank_correlation, top_k_overlap
-from .._training._config import TrainConfig
-from .._training._datasets import digit_pairs, patch_pairs, series_pairs
-from .._training._nonlinear import train_nonlinear
-from .._training._real import (
+from .. import (
+    TrainConfig,
     alignment,
     analyze,
+    digit_pairs,
     from_samples,
+    full_flow,
     learned_directions,
+    learned_order,
+    learning_order,
+    patch_pairs,
     principal_components,
+    rank_correlation,
+    series_pairs,
+    top_k_overlap,
+    train,
+    train_nonlinear,
 )
 from ._common import OBJECTIVE_LABEL, OBJECTIVES, choose_eta, claim, plt, save, subplots
 
@@ -103,9 +109,6 @@ _LOADERS = {"patches": patch_pairs, "digits": digit_pairs, "membrane": series_pa
 
 def _train_linear(objective, data, depth, eps, eta, t_max, seeds, n_t):
     """Trained linear models: ``Wbar(t)`` in input coordinates ``[S, R, d, d]``."""
-    from .._training._config import TrainConfig
-    from .._training._train import train
-
     config = TrainConfig(
         objective=objective,
         depth=depth,
@@ -114,11 +117,12 @@ def _train_linear(objective, data, depth, eps, eta, t_max, seeds, n_t):
         eps=eps,
         t_max=t_max,
         n_t=n_t,
+        t_extra=(),
         keep_latent=True,
     )
-    r = train(data, config)
+    r = train(data, config).sel(depth=depth, eta=eta)  # [seed, ...]
     U = np.asarray(data.U)
-    return r.t[0, 0, 0], U @ r.latent[:, 0, 0] @ U.T
+    return r.t[0], U @ r.latent @ U.T
 
 
 def _per_feature(t, wbar, basis):
@@ -136,8 +140,8 @@ def _late(t, t_max):
 
 
 def _scored(t_star, k):
-    order = learning_order(t_star)
-    return np.array([i for i in order if 0 < t_star[i] < np.inf][:k], int)
+    """The first ``k`` learned features (``0 < t* < inf``) of the theory's order."""
+    return learned_order(t_star)[:k].astype(int)
 
 
 def _dataset(name, spec, p):
@@ -146,7 +150,7 @@ def _dataset(name, spec, p):
     pop = from_samples(x, y, **kw)
     rows = from_samples(x, y, batch=p["batch"], **kw)
     # pixel pictures of the features (power < 1: the features are principal components)
-    Q = principal_components(x, y, spec["k"])
+    Q = principal_components(x, y, n_features=spec["k"])
     return pop, rows, Q
 
 
@@ -220,8 +224,11 @@ def _study(name, spec, p):
     return res, Q, a
 
 
+_UNLEARNED = {0.0: "t*=0 (at start)", np.inf: "never learned"}
+
+
 def _feature_grid(out, name, Q, a, res, p, side):
-    """Features as pictures, ordered by JEPA's and by MAE's predicted learning order."""
+    """Features as pictures in JEPA's and MAE's predicted learning order (learned ones first)."""
     n = min(8, a.d)
     fig, axes = subplots(2, n, w=1.25, h=1.5)
     for r, obj in enumerate(OBJECTIVES):
@@ -232,7 +239,8 @@ def _feature_grid(out, name, Q, a, res, p, side):
             ax.imshow(img, cmap="RdBu_r", vmin=-np.abs(img).max(), vmax=np.abs(img).max())
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"#{i} λ={a.lam[i]:.2g}\nρ={a.rho[i]:.2f} t*={t[i]:.3g}", fontsize=6)
+            when = f"t*={t[i]:.3g}" if 0 < t[i] < np.inf else _UNLEARNED.get(t[i], "failed")
+            ax.set_title(f"#{i} λ={a.lam[i]:.2g}\nρ={a.rho[i]:.2f} {when}", fontsize=6)
         axes[r, 0].set_ylabel(f"{OBJECTIVE_LABEL[obj]} order", fontsize=8)
     fig.suptitle(f"{name}: features in predicted learning order (depth {p['depth']})", fontsize=9)
     fig.tight_layout()

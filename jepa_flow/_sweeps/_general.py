@@ -26,6 +26,9 @@ apply to it (``tau`` only under ``ema``, ``c`` only under ``frozen``).
 prints it before running. Groups are chunked one after another; each chunk is
 one call of ``general_function`` (theory layer) over all local devices.
 
+The grid's axes are every group's axes together; ``tau`` and ``c`` are NaN
+in the groups where they do not apply (``load_sweep``'s columns too).
+
 Outputs per configuration: ``t_star`` (inf where collapsed), ``wbar_final``
 (the fixed point reached), ``collapsed``, ``ok``; for pairs the same per
 feature (suffix ``_a``, ``_b``) plus ``first`` and ``t_ratio``.
@@ -34,43 +37,49 @@ feature (suffix ``_a``, ``_b``) plus ``first`` and ``t_ratio``.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 
 from .._core import _budget, _validate
 from .._theory._general import KERNEL_INPUTS, TARGETS, flow_kind, general_function
 from .._theory._targets import frozen_teacher_lam
-from ._config import SweepConfig, _checked, _grid, fingerprint_of
+from ._balanced import PAIR_KEYS, SweepConfig, check_rtol, feature_axes, sweep_tables
+from ._balanced_chunk import derived_features, in_dtype
+from ._kind import Grid, Output, SweepKind
+from ._values import check_values, grid_values
 
 SHARED = ("objective", "target", "depth", "eps", "fraction", "init_ratio", "tau", "c")
 FEATURE = ("lam", "rho", "var")
 DEFAULTS = {"target": "stopgrad", "fraction": 0.5, "init_ratio": 1.0}
 NO_TARGET = "none"
-OUTPUTS = ("t_star", "wbar_final", "collapsed", "ok")
+OUTPUTS = (
+    Output("t_star"),
+    Output("wbar_final"),
+    Output("collapsed", "bool"),
+    Output("ok", "bool"),
+)
 PAIR_OUTPUTS = (
-    "t_star_a",
-    "t_star_b",
-    "wbar_final_a",
-    "wbar_final_b",
-    "collapsed_a",
-    "collapsed_b",
-    "first",
-    "t_ratio",
-    "ok",
+    Output("t_star_a"),
+    Output("t_star_b"),
+    Output("wbar_final_a"),
+    Output("wbar_final_b"),
+    Output("collapsed_a", "bool"),
+    Output("collapsed_b", "bool"),
+    Output("first", "int8"),
+    Output("t_ratio"),
+    Output("ok", "bool"),
 )
 # Configurations per chunk: the explicit quadrature gains from large chunks; the
 # implicit EMA solve has a larger per-member state and many more steps.
 DEFAULT_CHUNK = 1 << 14
 WORK_BYTES = 4096  # memory per configuration in flight (solver state, as the balanced ODE)
-# bytes written per configuration: t_star, wbar_final (8 each), collapsed, ok (1 each)
-BYTES_PER_CONFIG = {False: 8 + 8 + 1 + 1, True: 4 * 8 + 2 + 1 + 8 + 1}
 _FILL = {"lam": 1.0, "var": 2.0, "depth": 1.0, "eps": 1e-2, "init_ratio": 1.0}
 _FILL.update(tau=0.0, fraction=0.5)
+_NUMERIC = ("depth", "eps", "fraction", "init_ratio", "tau", "c")
 
 
 @dataclasses.dataclass(frozen=True)
-class GeneralSweepConfig:
+class GeneralSweepConfig(SweepKind):
     """A validated general-flow sweep: one balanced-style grid per (objective, target).
 
     Attributes:
@@ -101,14 +110,48 @@ class GeneralSweepConfig:
     grids: tuple = dataclasses.field(repr=False)
     pair: bool = False
     text: str = dataclasses.field(default="", repr=False)
-    flow: str = "general"
     budget: tuple = (_budget.DEFAULT_MAX_MEMORY, _budget.DEFAULT_MAX_DISK)
     rtol: float | None = None  # the kernels' tolerance (None: their dtype's default)
 
-    @property
-    def disk_bytes(self) -> int:
-        """Bytes of the chunk files of the whole sweep."""
-        return self.size * BYTES_PER_CONFIG[self.pair]
+    name = "general"
+    title = "flow = 'general'"
+
+    @classmethod
+    def claims(cls, doc: dict) -> bool:
+        sweep = doc.get("sweep")
+        return isinstance(sweep, dict) and sweep.get("flow") == "general"
+
+    @classmethod
+    def from_toml(cls, doc: dict, text: str, *, limits: tuple, check: bool) -> GeneralSweepConfig:
+        sweep, pair, rtol = sweep_tables(doc)
+        allowed = SHARED if pair is not None else SHARED + FEATURE
+        for key in sweep:
+            if key not in allowed:
+                raise ValueError(
+                    f"unknown key sweep.{key} for flow = 'general'; "
+                    f"allowed: flow, {', '.join(allowed)}"
+                )
+        sweep = {**DEFAULTS, **sweep}
+        for key in ("objective", "depth", "eps"):
+            if key not in sweep:
+                raise ValueError(f"sweep.{key} is required")
+        groups = _groups(sweep)
+        numeric = {k: _numeric(k, sweep[k]) for k in _NUMERIC if k in sweep}
+        features = feature_axes({k: sweep[k] for k in FEATURE if k in sweep}, pair, limits)
+        grids = []
+        for objective, target in groups:
+            keys = ("depth", "eps", "fraction", "init_ratio")
+            keys += ("tau",) * (target == "ema") + ("c",) * (target == "frozen")
+            axes = (("objective", (objective,)),) + tuple((k, numeric[k]) for k in keys)
+            grids.append(SweepConfig(axes=axes + features, pair=pair is not None, text=text))
+        config = cls(tuple(groups), tuple(grids), pair is not None, text, limits, rtol)
+        if check:
+            _budget.check_budget(
+                f"the sweep's results ({config.describe()}, {config.row_bytes()} bytes each)",
+                disk=config.disk_bytes,
+                max_disk=limits[1],
+            )
+        return config
 
     @property
     def size(self) -> int:
@@ -131,17 +174,39 @@ class GeneralSweepConfig:
             out["rtol"] = self.rtol
         return out
 
-    def fingerprint(self) -> str:
-        """sha256 of ``canonical()``: equal iff the configurations are equal."""
-        return fingerprint_of(self.canonical())
+    def make_grid(self) -> Grid:
+        """Every group's axes together (``tau``, ``c``: NaN where they do not apply)."""
+        per_group = []
+        for (objective, target), grid in zip(self.groups, self.grids):
+            axes = dict(grid.axes)
+            axes.update(objective=np.asarray([objective]), target=np.asarray([target]))
+            for key in ("tau", "c"):
+                axes.setdefault(key, np.asarray([np.nan]))
+            per_group.append(axes)
+        features = tuple(n for n, _ in self.grids[0].axes if n in FEATURE or n in PAIR_KEYS)
+        names = ("objective", "target") + _NUMERIC + features
+        union = [(n, _unique(np.concatenate([np.asarray(a[n]) for a in per_group]))) for n in names]
+        blocks = [[_positions(values, np.asarray(a[n])) for n, values in union] for a in per_group]
+        return Grid(union, blocks)
 
-    def chunk_plan(self, chunk_size: int) -> list[tuple[int, int, int, int]]:
-        """``(index, group, lo, hi)`` for every chunk; ``lo:hi`` indexes within the group."""
-        plan = []
-        for g, grid in enumerate(self.grids):
-            for lo in range(0, grid.size, chunk_size):
-                plan.append((len(plan), g, lo, min(lo + chunk_size, grid.size)))
-        return plan
+    def derived(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return derived_features(columns, self.pair)
+
+    def outputs(self) -> tuple[Output, ...]:
+        return PAIR_OUTPUTS if self.pair else OUTPUTS
+
+    def group_sizes(self) -> tuple[int, ...]:
+        return tuple(g.size for g in self.grids)
+
+    def default_chunk(self) -> int:
+        return DEFAULT_CHUNK
+
+    def work(self, chunk_size: int) -> tuple[int, int]:
+        features = 2 if self.pair else 1
+        return min(chunk_size, max(g.size for g in self.grids)), features * WORK_BYTES
+
+    def check_runnable(self, dtype) -> None:
+        check_rtol(self.rtol, dtype)
 
     def kernel_inputs(self, group: int, lo: int, hi: int, padded: int) -> list[np.ndarray]:
         """``KERNEL_INPUTS`` of rows ``lo:hi`` of ``group`` (A's then B's for pairs), padded."""
@@ -160,45 +225,20 @@ class GeneralSweepConfig:
                 out.append(buf)
         return out
 
-    def parameters(self) -> dict[str, np.ndarray]:
-        """Every parameter column, one row per configuration (groups one after another)."""
-        cols: dict[str, list] = {}
-        for g, ((objective, target), grid) in enumerate(zip(self.groups, self.grids)):
-            rows = grid.rows(0, grid.size)
-            rows["objective"] = np.full(grid.size, objective)
-            rows["target"] = np.full(grid.size, target)
-            for key in ("tau", "c"):  # NaN where the key does not apply
-                rows.setdefault(key, np.full(grid.size, np.nan))
-            for key, value in rows.items():
-                cols.setdefault(key, []).append(value)
-        return {k: np.concatenate(v) for k, v in cols.items()}
+    def chunk_function(self, group: int, devices: tuple):
+        dispatch, gather = _kernel_function(self, group, devices)
+
+        def start(chunk, padded):
+            return dispatch(in_dtype(self.kernel_inputs(group, chunk.lo, chunk.hi, padded)))
+
+        return start, gather
 
 
-def parse_general(
-    sweep: dict, pair: dict | None, text: str, limits=None, check: bool = True, rtol=None
-) -> GeneralSweepConfig:
-    """Validate the ``[sweep]`` (and ``[pair]``) tables of a general-flow sweep.
-
-    ``limits`` is ``(max_memory, max_disk)`` as resolved by ``parse_config``;
-    ``check`` False skips the disk-budget check (reading finished results);
-    ``rtol`` is ``sweep.rtol`` as ``parse_config`` validated it (None: the default).
-    """
-    limits = limits or (_budget.DEFAULT_MAX_MEMORY, _budget.DEFAULT_MAX_DISK)
-    from ._config import PAIR_KEYS
-
-    allowed = SHARED if pair is not None else SHARED + FEATURE
-    for key in sweep:
-        if key not in allowed:
-            raise ValueError(
-                f"unknown key sweep.{key} for flow = 'general'; allowed: flow, {', '.join(allowed)}"
-            )
-    sweep = {**DEFAULTS, **sweep}
-    for key in ("objective", "depth", "eps"):
-        if key not in sweep:
-            raise ValueError(f"sweep.{key} is required")
-    objectives = _grid("sweep.objective", "objective", sweep["objective"])
-    _checked("sweep.objective", "objective", objectives)
-    targets = _grid("sweep.target", "objective", sweep["target"])  # strings, no repeats
+def _groups(sweep: dict) -> list[tuple[str, str]]:
+    """``(objective, target)`` per group; checks ``objective``, ``target``, ``tau`` and ``c``."""
+    objectives = grid_values("sweep.objective", "objective", sweep["objective"])
+    check_values("sweep.objective", "objective", objectives)
+    targets = grid_values("sweep.target", "objective", sweep["target"])  # strings, no repeats
     for t in targets:
         if t not in TARGETS:
             raise ValueError(f"sweep.target: target must be one of {TARGETS}; got {t!r}")
@@ -209,72 +249,43 @@ def parse_general(
             raise ValueError(f"sweep.{key} is required when sweep.target includes {target!r}")
         if key in sweep and target not in used:
             raise ValueError(f"sweep.{key} applies only to a JEPA target {target!r}; remove it")
-    numeric = {}
-    for key in ("depth", "eps", "fraction", "init_ratio", "tau", "c"):
-        if key in sweep:
-            grid = _grid(f"sweep.{key}", key, sweep[key])
-            if key == "init_ratio":
-                _validate.as_positive("sweep.init_ratio", grid)
-            elif key == "tau":
-                if (np.asarray(grid) < 0).any():
-                    raise ValueError(f"sweep.tau must be >= 0; got {float(np.min(grid))!r}")
-            else:
-                _checked(f"sweep.{key}", key, grid)
-            numeric[key] = grid
-    if pair is None:
-        if "lam" not in sweep:
-            raise ValueError("sweep.lam is required")
-        table = "[sweep]\n" + "".join(f"{k} = {_toml(sweep[k])}\n" for k in FEATURE if k in sweep)
+    return groups
+
+
+def _numeric(key: str, value) -> np.ndarray:
+    """One of ``_NUMERIC``'s values, range-checked."""
+    grid = grid_values(f"sweep.{key}", key, value)
+    if key == "init_ratio":
+        _validate.as_positive("sweep.init_ratio", grid)
+    elif key == "tau":
+        if (np.asarray(grid) < 0).any():
+            raise ValueError(f"sweep.tau must be >= 0; got {float(np.min(grid))!r}")
     else:
-        table = "[pair]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in pair.items())
-    # The feature axes go through the balanced parser: same keys, same checks, same messages.
-    from ._config import parse_config
-
-    shared = '[sweep]\nobjective = "jepa"\ndepth = 1\neps = 1.0\n'
-    base = parse_config(shared + table.replace("[sweep]\n", ""))
-    features = tuple((n, v) for n, v in base.axes if n in FEATURE or n in PAIR_KEYS)
-    grids = []
-    for objective, target in groups:
-        axes = [("objective", (objective,))]
-        for key in ("depth", "eps", "fraction", "init_ratio"):
-            axes.append((key, numeric[key]))
-        if target == "ema":
-            axes.append(("tau", numeric["tau"]))
-        if target == "frozen":
-            axes.append(("c", numeric["c"]))
-        grids.append(SweepConfig(axes=tuple(axes) + features, pair=pair is not None, text=text))
-    config = GeneralSweepConfig(
-        tuple(groups), tuple(grids), pair is not None, text, budget=limits, rtol=rtol
-    )
-    if check:
-        _budget.check_budget(
-            f"the sweep's results ({config.describe()}, "
-            f"{BYTES_PER_CONFIG[config.pair]} bytes each)",
-            disk=config.disk_bytes,
-            max_disk=limits[1],
-        )
-    return config
+        check_values(f"sweep.{key}", key, grid)
+    return grid
 
 
-def _toml(value) -> str:
-    """A parsed TOML value written back as TOML (numbers, strings, lists, inline tables)."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)
+def _unique(values: np.ndarray) -> np.ndarray:
+    """``values`` without repeats (NaN equal to NaN), in order of first appearance."""
+    keep = [i for i, v in enumerate(values) if _positions(values[:i], values[i : i + 1]).size == 0]
+    return values[keep]
 
 
-def outputs(pair: bool) -> tuple[str, ...]:
-    return PAIR_OUTPUTS if pair else OUTPUTS
+def _positions(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Index in ``values`` of each of ``wanted`` (NaN finds NaN); empty where absent."""
+    out = []
+    for w in wanted:
+        if values.dtype.kind == "f" and np.isnan(w):
+            hit = np.flatnonzero(np.isnan(values))
+        else:
+            hit = np.flatnonzero(values == w)
+        if hit.size:
+            out.append(hit[0])
+    return np.asarray(out, dtype=np.int64)
 
 
-def chunk_function(config: GeneralSweepConfig, group: int, devices: tuple):
-    """``(dispatch, gather)`` for a chunk of ``group`` (see ``_run.chunk_function``)."""
+def _kernel_function(config: GeneralSweepConfig, group: int, devices: tuple):
+    """``(dispatch, gather)`` of ``general_function`` for a chunk of ``group``."""
     objective, target = config.groups[group]
     dispatch, gather = general_function(flow_kind(objective, target), devices, config.rtol)
     if not config.pair:

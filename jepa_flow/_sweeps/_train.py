@@ -54,7 +54,11 @@ import math
 import numpy as np
 
 from .._core import _budget, _validate
-from ._config import MAX_GRID, _count, _grid, fingerprint_of
+from .._training._data import gaussian, linear_dynamics, noisy_views
+from .._training._datasets import load_dataset
+from ._kind import Grid, Output, SweepKind
+from ._train_run import run_chunk
+from ._values import MAX_GRID, count_values, grid_values
 
 OBJECTIVES = ("jepa", "mae")
 SYNTHETIC = {
@@ -119,9 +123,9 @@ def _int_list(key: str, value, lo: int, hi: int) -> tuple[int, ...]:
             if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_GRID:
                 raise ValueError(f"train.seed: range must be an integer >= 1; got {n!r}")
             return tuple(range(n))
-        grid = _grid(_where(key), key, value)
+        grid = grid_values(_where(key), key, value)
     else:
-        grid = _grid(_where(key), key, value)
+        grid = grid_values(_where(key), key, value)
     arr = np.asarray(grid, float)
     bad = (arr != np.round(arr)) | (arr < lo) | (arr > hi)
     if bad.any():
@@ -170,7 +174,7 @@ def _choice(key: str, value, allowed) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainSweepConfig:
+class TrainSweepConfig(SweepKind):
     """A validated ``[train]`` sweep: training runs over ``objective x batch x eta x depth x seed``.
 
     Attributes:
@@ -210,8 +214,20 @@ class TrainSweepConfig:
     text: str = dataclasses.field(default="", repr=False)
     budget: tuple = (_budget.DEFAULT_MAX_MEMORY, _budget.DEFAULT_MAX_DISK)
     d: int | None = None
-    flow: str = "train"
     pair: bool = False
+
+    name = "train"
+    title = "[train]"
+    plot = "jepa_flow._plotting._train_sweep:plot_train_sweep"
+    failure = "runs diverged or without a reference"
+
+    @classmethod
+    def claims(cls, doc: dict) -> bool:
+        return "train" in doc
+
+    @classmethod
+    def from_toml(cls, doc: dict, text: str, *, limits: tuple, check: bool) -> TrainSweepConfig:
+        return parse_train(doc, text, limits=limits, check=check)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -245,11 +261,6 @@ class TrainSweepConfig:
     def members_per_eta(self) -> int:
         return len(self.axis("depth")) * len(self.axis("seed"))
 
-    @property
-    def disk_bytes(self) -> int:
-        """Bytes of the chunk files of the whole sweep (``d`` unknown: 64 features)."""
-        return self.size * (25 * (self.d or 64) + 8)
-
     def describe(self) -> str:
         shape = " x ".join(f"{n} {len(v)}" for n, v in self.axes)
         d = f", d = {self.d} features" if self.d else ""
@@ -266,9 +277,28 @@ class TrainSweepConfig:
             "settings": [list(kv) for kv in self.settings],
         }
 
-    def fingerprint(self) -> str:
-        """sha256 of ``canonical()``: equal iff the configurations are equal."""
-        return fingerprint_of(self.canonical())
+    def make_grid(self) -> Grid:
+        """The axes as columns: ``batch`` inf for the population, ``eta``/``depth`` floats."""
+        axes = []
+        for name, values in self.axes:
+            if name == "batch":
+                values = [np.inf if b is None else float(b) for b in values]
+            col = np.asarray(values)
+            if name in ("eta", "depth"):
+                col = col.astype(np.float64)
+            axes.append((name, col))
+        return Grid.product(axes)
+
+    def outputs(self) -> tuple[Output, ...]:
+        """Per-feature outputs have ``d`` entries (64 while ``d`` is not known)."""
+        d = (self.d or 64,)
+        per_feature = (("t_train", "float"), ("t_theory", "float64"))
+        per_feature += (("use_full", "bool"), ("rel_error", "float64"))
+        scalars = (("order_match", "bool"), ("captures_seen", "int32"), ("followed", "bool"))
+        scalars += (("diverged", "bool"), ("ok", "bool"))
+        return tuple(Output(n, t, d, ("feature",)) for n, t in per_feature) + tuple(
+            Output(n, t) for n, t in scalars
+        )
 
     def etas_per_chunk(self, chunk_size: int) -> int:
         """With ``t_max`` one eta per chunk (its own steps); with ``steps`` a block of them."""
@@ -276,14 +306,14 @@ class TrainSweepConfig:
             return 1
         return max(1, min(len(self.axis("eta")), chunk_size // self.members_per_eta))
 
-    def chunk_plan(self, chunk_size: int) -> list[tuple[int, int, int, int]]:
-        """``(index, group, lo, hi)`` for every chunk; ``lo:hi`` rows within the group."""
-        k, m, n_eta = self.etas_per_chunk(chunk_size), self.members_per_eta, len(self.axis("eta"))
-        plan = []
-        for g in range(len(self.groups)):
-            for e in range(0, n_eta, k):
-                plan.append((len(plan), g, e * m, min(e + k, n_eta) * m))
-        return plan
+    def chunk_rows(self, chunk_size: int) -> int:
+        return self.etas_per_chunk(chunk_size) * self.members_per_eta
+
+    def group_sizes(self) -> tuple[int, ...]:
+        return (self.group_size,) * len(self.groups)
+
+    def default_chunk(self) -> int:
+        return DEFAULT_CHUNK
 
     def chunk_members(self, chunk_size: int) -> int:
         """Members of the largest ``train`` call."""
@@ -296,18 +326,26 @@ class TrainSweepConfig:
         layers = max(self.axis("depth")) + 3
         return 8 * 4 * (n_rec * (2 + 6 * d + d * d) + 4 * layers * d * d)
 
-    def parameters(self) -> dict[str, np.ndarray]:
+    def work(self, chunk_size: int) -> tuple[int, int]:
+        return self.chunk_members(chunk_size), self.work_bytes()
+
+    def chunk_function(self, group: int, devices: tuple):
+        """``dispatch`` only notes the rows; ``gather`` trains and compares them.
+
+        The engine checks its members between its own scan chunks, so a
+        chunk runs synchronously; running it in ``gather`` lets the runner
+        write each chunk as soon as it is done.
+        """
+
+        def gather(chunk):
+            outputs = run_chunk(self, group, chunk.lo, chunk.hi, devices)
+            return [outputs[o.name] for o in self.outputs()]
+
+        return (lambda chunk, padded: chunk), gather
+
+    def parameters(self, names=None, rows=None) -> dict[str, np.ndarray]:
         """Every axis as a column, one row per configuration (``batch`` inf: population)."""
-        idx = np.unravel_index(np.arange(self.size), self.shape)
-        out = {}
-        for (name, values), i in zip(self.axes, idx):
-            if name == "batch":
-                values = [np.inf if b is None else float(b) for b in values]
-            col = np.asarray(values)
-            if name in ("eta", "depth"):
-                col = col.astype(np.float64)
-            out[name] = col[i]
-        return out
+        return super().parameters(names, rows)
 
     @functools.cached_property
     def _sources(self) -> dict:
@@ -321,9 +359,6 @@ class TrainSweepConfig:
 
 
 def _make_data(config: TrainSweepConfig, batch):
-    from .._training._data import gaussian, linear_dynamics, noisy_views
-    from .._training._datasets import load_dataset
-
     s = config.setting
     f = {k: np.asarray(v, float) for k, v in config.features}
     if config.data in DATASETS:
@@ -350,6 +385,33 @@ def parse_train(doc: dict, text: str, limits=None, check: bool = True) -> TrainS
     loss (so its own checks run, and ``d`` is known) before anything runs.
     """
     limits = limits or (_budget.DEFAULT_MAX_MEMORY, _budget.DEFAULT_MAX_DISK)
+    table = _train_table(doc)
+    _count_axes(table, limits[0] if check else None)
+    axes = _axes(table)
+    eta = np.asarray(axes[2][1])
+    s = _settings(table, eta)
+    data = table["data"]
+    if data in DATASETS and ("rotation" in doc["train"] or "rotation_seed" in doc["train"]):
+        raise ValueError(f"train.rotation does not apply to the real data set {data!r}")
+    if data in SYNTHETIC:
+        features, options, d = _synthetic(table, data, s["sampler"], axes[1][1])
+    else:
+        features, options, d = (), _options(table, doc, data), None
+    config = TrainSweepConfig(
+        axes=axes,
+        data=data,
+        features=features,
+        options=options,
+        settings=tuple(sorted(s.items())),
+        text=text,
+        budget=limits,
+        d=d,
+    )
+    return _checked_source(config) if check else config
+
+
+def _train_table(doc: dict) -> dict:
+    """The ``[train]`` table with its defaults; refuses unknown tables and keys."""
     extra = set(doc) - {"train", "budget"}
     if extra:
         raise ValueError(f"a [train] sweep takes only [train] and [budget]; remove [{min(extra)}]")
@@ -373,29 +435,36 @@ def parse_train(doc: dict, text: str, limits=None, check: bool = True) -> TrainS
                 f"train.{key} does not apply to data = {data!r}; "
                 f"its keys: {', '.join(allowed_data)}"
             )
-    # count the grid before generating any axis
+    return table
+
+
+def _count_axes(table: dict, max_memory) -> None:
+    """Count the grid before generating any axis (and check its memory: ``max_memory``)."""
     counts = []
     for key in AXES:
         value = table[key]
         if key == "seed" and isinstance(value, dict) and set(value) == {"range"}:
             counts.append(value["range"] if isinstance(value["range"], int) else 1)
         else:
-            counts.append(_count(_where(key), value))
+            counts.append(count_values(_where(key), value))
     size = math.prod(counts)
     if size > MAX_GRID:
         raise ValueError(f"the grid has {size:.3g} training runs, more than {MAX_GRID:.0e}")
-    if check:
+    if max_memory is not None:
         _budget.check_budget(
             f"the grid's axes ({sum(counts)} values)",
             memory=8 * sum(counts),
-            max_memory=limits[0],
+            max_memory=max_memory,
         )
 
-    objectives = _grid("train.objective", "objective", table["objective"])
+
+def _axes(table: dict) -> tuple:
+    """``(name, values)`` for ``AXES``, validated."""
+    objectives = grid_values("train.objective", "objective", table["objective"])
     for o in objectives:
         _choice("objective", o, OBJECTIVES)
     batches = _batches(table["batch"])
-    eta = _grid("train.eta", "eta", table["eta"])
+    eta = grid_values("train.eta", "eta", table["eta"])
     try:
         _validate.as_positive("eta", eta)
     except ValueError as err:
@@ -404,7 +473,17 @@ def parse_train(doc: dict, text: str, limits=None, check: bool = True) -> TrainS
         raise ValueError("train.eta: repeated values")
     depth = _int_list("depth", table["depth"], 1, 64)
     seed = _int_list("seed", table["seed"], 0, 2**32 - 1)
+    return (
+        ("objective", tuple(objectives)),
+        ("batch", batches),
+        ("eta", tuple(float(x) for x in eta)),
+        ("depth", depth),
+        ("seed", seed),
+    )
 
+
+def _settings(table: dict, eta: np.ndarray) -> dict:
+    """The single-valued settings, validated (``eta``: the swept step sizes, for ``tau``)."""
     s = {}
     if ("t_max" in table) == ("steps" in table):
         raise ValueError("train: give exactly one of t_max (flow time, > 0) and steps (int >= 1)")
@@ -438,175 +517,64 @@ def parse_train(doc: dict, text: str, limits=None, check: bool = True) -> TrainS
     if isinstance(rs, bool) or not isinstance(rs, int) or rs < 0:
         raise ValueError(f"train.rotation_seed must be an integer >= 0; got {rs!r}")
     s["rotation_seed"] = rs
-    if data in DATASETS and ("rotation" in doc["train"] or "rotation_seed" in doc["train"]):
-        raise ValueError(f"train.rotation does not apply to the real data set {data!r}")
+    return s
 
-    features, options, d = [], (), None
-    if data in SYNTHETIC:
-        for key in REQUIRED[data]:
-            if key not in table:
-                raise ValueError(f"train.{key} is required for data = {data!r}")
-        for key in SYNTHETIC[data]:
-            if key in table:
-                values = table[key] if isinstance(table[key], list) else [table[key]]
-                arr = _validate.as_real(_where(key), values)
-                if arr.ndim != 1 or arr.size == 0:
-                    raise ValueError(f"train.{key} must be a number or a list of numbers")
-                features.append((key, tuple(float(x) for x in arr)))
-        sizes = {len(v) for k, v in features if k != "c" or len(v) > 1}
-        if len(sizes) > 1:
-            raise ValueError(
-                f"train: the feature lists {', '.join(k for k, _ in features)} must have "
-                "the same length (one value per feature)"
-            )
-        d = sizes.pop()
-        if s["sampler"] == "moments":
-            small = [b for b in batches if b is not None and b < 2 * d]
-            if small:
-                raise ValueError(
-                    f"train.batch {small[0]} is below 2d = {2 * d}, the least sampler "
-                    "'moments' draws; use larger batches or sampler = 'samples'"
-                )
-    else:
-        opts = table.get("options", {})
-        if not isinstance(opts, dict):
-            raise ValueError("train.options must be a table: options = {...}")
-        if "batch" in opts:
-            raise ValueError("train.options.batch: give the batch sizes as train.batch")
-        options = tuple(sorted(opts.items()))
-        if "sampler" in doc["train"]:
-            raise ValueError(
-                f"train.sampler does not apply to the real data set {data!r} (rows are drawn)"
-            )
 
-    axes = (
-        ("objective", tuple(objectives)),
-        ("batch", batches),
-        ("eta", tuple(float(x) for x in eta)),
-        ("depth", depth),
-        ("seed", seed),
-    )
-    config = TrainSweepConfig(
-        axes=axes,
-        data=data,
-        features=tuple(features),
-        options=options,
-        settings=tuple(sorted(s.items())),
-        text=text,
-        budget=limits,
-        d=d,
-    )
-    if check:
-        try:
-            source = config.data_source(None)
-        except ValueError as err:
-            raise ValueError(f"train.data = {data!r}: {err}") from None
-        config = dataclasses.replace(config, d=source.d)
-        config._sources[None] = source
-        _budget.check_budget(
-            f"the sweep's results ({config.describe()}, {25 * config.d + 8} bytes each)",
-            disk=config.disk_bytes,
-            max_disk=limits[1],
+def _synthetic(table: dict, data: str, sampler: str, batches) -> tuple:
+    """``(features, (), d)`` of a synthetic source: one value per feature for each key."""
+    for key in REQUIRED[data]:
+        if key not in table:
+            raise ValueError(f"train.{key} is required for data = {data!r}")
+    features = []
+    for key in SYNTHETIC[data]:
+        if key in table:
+            values = table[key] if isinstance(table[key], list) else [table[key]]
+            arr = _validate.as_real(_where(key), values)
+            if arr.ndim != 1 or arr.size == 0:
+                raise ValueError(f"train.{key} must be a number or a list of numbers")
+            features.append((key, tuple(float(x) for x in arr)))
+    sizes = {len(v) for k, v in features if k != "c" or len(v) > 1}
+    if len(sizes) > 1:
+        raise ValueError(
+            f"train: the feature lists {', '.join(k for k, _ in features)} must have "
+            "the same length (one value per feature)"
         )
-    return config
+    d = sizes.pop()
+    if sampler == "moments":
+        small = [b for b in batches if b is not None and b < 2 * d]
+        if small:
+            raise ValueError(
+                f"train.batch {small[0]} is below 2d = {2 * d}, the least sampler "
+                "'moments' draws; use larger batches or sampler = 'samples'"
+            )
+    return tuple(features), (), d
 
 
-def _take_seeds(result, n: int):
-    """The ``TrainResult`` of its first ``n`` seeds (the padding for the devices dropped)."""
-    if result.t_star.shape[0] == n:
-        return result
-    cut = {}
-    for f in ("t", "loss", "sv", "norm", "diag", "offdiag", "latent", "t_star"):
-        x = getattr(result, f)
-        cut[f] = None if x is None else x[:n]
-    for f in ("W0", "V0", "W", "V"):
-        cut[f] = getattr(result, f)[:n]
-    config = dataclasses.replace(result.config, seed=result.config.seed[:n])
-    return dataclasses.replace(result, config=config, **cut)
+def _options(table: dict, doc: dict, data: str) -> tuple:
+    """A real data set's ``options`` table as sorted ``(key, value)`` pairs."""
+    opts = table.get("options", {})
+    if not isinstance(opts, dict):
+        raise ValueError("train.options must be a table: options = {...}")
+    if "batch" in opts:
+        raise ValueError("train.options.batch: give the batch sizes as train.batch")
+    if "sampler" in doc["train"]:
+        raise ValueError(
+            f"train.sampler does not apply to the real data set {data!r} (rows are drawn)"
+        )
+    return tuple(sorted(opts.items()))
 
 
-def _padded_seeds(seeds: tuple, members_per_seed: int, n_devices: int) -> tuple:
-    """``seeds`` plus unused ones until the members split evenly over the devices."""
-    seeds = list(seeds)
-    extra = max(seeds) + 1
-    while (len(seeds) * members_per_seed) % n_devices:
-        seeds.append(extra)
-        extra += 1
-    return tuple(seeds)
-
-
-def run_chunk(config: TrainSweepConfig, group: int, lo: int, hi: int, devices) -> dict:
-    """Train and compare rows ``lo:hi`` of ``group``; the outputs, rows in sweep order."""
-    from .._training._compare import compare
-    from .._training._config import TrainConfig
-    from .._training._train import diverged_members, train
-
-    objective, batch = config.groups[group]
-    s = config.setting
-    m = config.members_per_eta
-    etas = config.axis("eta")[lo // m : hi // m]
-    depths, seeds = config.axis("depth"), config.axis("seed")
-    n_dev = len(devices)
-    padded = _padded_seeds(seeds, len(depths) * len(etas), n_dev)
-    tc = TrainConfig(
-        objective=objective,
-        depth=depths,
-        eta=etas,
-        seed=padded,
-        t_max=s.get("t_max"),
-        steps=s.get("steps"),
-        eps=s["eps"],
-        scale=s["scale"],
-        target=s["target"] if objective == "jepa" else "stopgrad",
-        tau=s["tau"] if objective == "jepa" else 0.0,
-        fraction=s["fraction"],
-        n_t=s["n_t"],
-        keep_latent=True,
+def _checked_source(config: TrainSweepConfig) -> TrainSweepConfig:
+    """Build the population-loss data source (its checks run, ``d`` is known); check the disk."""
+    try:
+        source = config.data_source(None)
+    except ValueError as err:
+        raise ValueError(f"train.data = {config.data!r}: {err}") from None
+    config = dataclasses.replace(config, d=source.d)
+    config._sources[None] = source
+    _budget.check_budget(
+        f"the sweep's results ({config.describe()}, {config.row_bytes()} bytes each)",
+        disk=config.disk_bytes,
+        max_disk=config.budget[1],
     )
-    data = config.data_source(batch)
-    result = train(data, tc, devices=devices if n_dev > 1 else None, on_divergence="keep")
-    result = _take_seeds(result, len(seeds))
-    diverged = diverged_members(result)  # [S, D, E]
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        c = compare(result)
-    seen = np.zeros(diverged.shape, np.int32)
-    for cap in c.captures:
-        seen[cap.member] += 1
-    seen[diverged] = 0  # entries blowing up before the NaN are no capture
-
-    def rows(x):  # [S, D, E, ...] -> [E * D * S, ...] (seed fastest)
-        x = np.asarray(x)
-        order = (2, 1, 0) + tuple(range(3, x.ndim))
-        return np.ascontiguousarray(x.transpose(order).reshape(-1, *x.shape[3:]))
-
-    dv = diverged[..., None]
-    t_theory = np.asarray(c.t_star_reference, np.float64)
-    followed = c.followed.all(axis=-1) & ~diverged
-    return {
-        "t_train": rows(np.where(dv, np.nan, c.t_star_training)),
-        "t_theory": rows(t_theory),
-        "use_full": rows(c.use_full),
-        "rel_error": rows(np.where(dv, np.nan, c.rel_error)),
-        "order_match": rows(c.order_agrees & ~diverged),
-        "captures_seen": rows(seen),
-        "followed": rows(followed),
-        "diverged": rows(diverged),
-        "ok": rows(~diverged & ~np.isnan(t_theory).any(axis=-1)),
-    }
-
-
-def chunk_function(config: TrainSweepConfig, group: int, devices: tuple):
-    """``(dispatch, gather)`` for a chunk of ``group`` (see ``_run.chunk_function``).
-
-    ``dispatch((lo, hi))`` trains and compares (synchronously: the engine
-    checks its members between its own scan chunks); ``gather`` returns the
-    outputs in ``OUTPUTS`` order.
-    """
-
-    def dispatch(rows):
-        return run_chunk(config, group, *rows, devices)
-
-    def gather(outputs):
-        return [outputs[name] for name in OUTPUTS]
-
-    return dispatch, gather
+    return config

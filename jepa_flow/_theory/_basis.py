@@ -144,8 +144,8 @@ def _nonorthogonality(V):
 
 def _orthonormal(kind, U, Sxx, S):
     """A ``FeatureBasis`` of orthonormal columns ``U``: ``var``, ``lam`` by projection."""
-    var = np.einsum("ij,ik,kj->j", U, Sxx, U)
-    lam = np.einsum("ij,ik,kj->j", U, S, U)
+    var = np.sum(U * (Sxx @ U), axis=0)
+    lam = np.sum(U * (S @ U), axis=0)
     return FeatureBasis(kind, None, U, U, lam / var, lam, var, 0.0, 0.0)
 
 

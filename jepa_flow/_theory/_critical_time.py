@@ -4,38 +4,47 @@ from __future__ import annotations
 
 import functools
 import warnings
+from typing import Literal
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._core import _validate
-from .._core._batch import flatten_padded, float_dtype
-from .._core._devices import local_devices, over_devices
+from .._core._batch import Program, float_dtype, run
+from .._core._status import Status, failure_counts_message, status_ok
+from .._core._warn import JepaFlowWarning
 from ._exact import time_to_level
 from ._fixed_point import log_u_level, wbar_star
-from ._ode import BUDGET, SOLVED, default_rtol, min_rtol, ode_critical_time
+from ._ode import BUDGET, CHUNK, SOLVED, default_rtol, min_rtol, ode_critical_time
 from ._series import series_time
 
 # Values used to pad a batch; they describe an easy, learned feature.
 _FILL = {"lam": 1.0, "var": 1.0, "depth": 1.0, "eps": 0.5, "fraction": 0.5}
+# The batched parameters and their kinds (``_core._checks.KINDS``), in argument order.
+_PARAMS = (
+    ("lam", "real"),
+    ("var", "positive"),
+    ("depth", "depth"),
+    ("eps", "positive"),
+    ("fraction", "fraction"),
+)
 
-# Status of each member of a critical-time batch (``critical_time_kernel``).
-OK = 0  # a finite time (0 where eps already reaches the level)
-NEVER = 1  # lam <= 0: never learned, the time is +inf (not an error)
-OUT_OF_RANGE = 2  # the time, or rho = lam / var, lam, var or eps, is outside the float range
-BUDGET_EXHAUSTED = 3  # method="ode": the solver ran out of steps (max_steps)
-FAILED = 4  # the method broke down (NaN or a negative time), or a solver failure
-STATUS_NAMES = {
-    OUT_OF_RANGE: "outside the {dtype} range (the time overflows, or lam, var, eps or "
-    "rho = lam / var is not a normal {dtype} number)",
-    BUDGET_EXHAUSTED: "not reached within the solver's step budget",
-    FAILED: "not computable by the method (a NaN or negative result, e.g. the series far "
-    "outside its small-eps regime, or a level within rounding of the fixed point)",
-}
+# Status of each member of a critical-time batch (``critical_time_status``): ``Status`` codes.
+OK = int(Status.SUCCESSFUL)  # a finite, positive time
+STARTS_ABOVE = int(Status.STARTS_ABOVE_LEVEL)  # eps already reaches the level: the time is 0
+NEVER = int(Status.NEVER_LEARNED)  # lam <= 0: never learned, the time is +inf (not an error)
+OUT_OF_RANGE = int(Status.OUT_OF_RANGE)  # the time, rho, lam, var or eps is outside the range
+BUDGET_EXHAUSTED = int(Status.MAX_STEPS_REACHED)  # method="ode": the solver ran out of steps
+FAILED = int(Status.FAILED)  # the method broke down (NaN or a negative time), or the solver
 
 
-def fixed_point(objective, lam, var, depth):
+def fixed_point(
+    objective: Literal["jepa", "mae"],
+    lam: Float[ArrayLike, "..."],
+    var: Float[ArrayLike, "..."],
+    depth: Int[ArrayLike, "..."],
+) -> Float[Array, "..."]:
     """The learned end-to-end encoder ``wbar*`` of each feature (theory §3).
 
     ``JEPA: wbar* = rho^L``; ``MAE: wbar* = rho^(L/(L+1))``, with
@@ -67,18 +76,38 @@ def fixed_point(objective, lam, var, depth):
         0.0
     """
     _validate.check_objective(objective)
-    shape, p = _validate.feature_params(lam, var, depth)
-    flat, n = flatten_padded(p, _FILL)
-    out = _fixed_point_flat(objective, flat["lam"], flat["var"], flat["depth"])
-    return out[:n].reshape(shape)
+    (out,), _, _ = run(_fixed_point_program(objective), dict(lam=lam, var=var, depth=depth))
+    return out
 
 
-@functools.partial(jax.jit, static_argnames="objective")
-def _fixed_point_flat(objective, lam, var, depth):
-    return wbar_star(objective, lam, var, depth)
+def _fixed_point_kernel(objective, flat):
+    return (wbar_star(objective, flat["lam"], flat["var"], flat["depth"]),), None
 
 
-def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact", rtol=None):
+@functools.cache
+def _fixed_point_program(objective) -> Program:
+    return Program(
+        key=("fixed_point", objective),
+        params=_PARAMS[:3],
+        fill=tuple((name, _FILL[name]) for name, _ in _PARAMS[:3]),
+        kernel=functools.partial(_fixed_point_kernel, objective),
+        subnormal=("lam", "var"),
+        multi_device=False,
+    )
+
+
+def critical_time(
+    objective: Literal["jepa", "mae"],
+    lam: Float[ArrayLike, "..."],
+    var: Float[ArrayLike, "..."],
+    depth: Int[ArrayLike, "..."],
+    eps: Float[ArrayLike, "..."],
+    *,
+    fraction: Float[ArrayLike, "..."] = 0.5,
+    method: Literal["exact", "ode", "series"] = "exact",
+    rtol: float | None = None,
+    return_status: bool = False,
+) -> Float[Array, "..."] | tuple[Float[Array, "..."], Int[Array, "..."]]:
     """Time at which ``wbar`` first reaches ``fraction * wbar*`` (theory §4).
 
     The flow starts from the balanced ``W_a(0) = V(0) = eps^(1/L) I``, so
@@ -98,16 +127,17 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact",
             to float64 rounding, no ODE), ``"ode"`` (the hitting time as an
             integral of the flow, by a Gauss-Legendre rule whose node count
             follows ``rtol``; no event and no root finder; relative error below
-            ``rtol``, and about 1e-13 over depth 1-16 at the default, except
-            where ``eps`` lies within a hair of the level: the time then
-            hinges on ``log(u_p / u0) ~ 0`` and the inputs' float64 rounding
-            limits every method alike, to about ``1e-16 |log u0| / log(u_p /
-            u0)``; see ``jepa_flow._theory._ode`` for the accuracy tables), or
+            ``rtol``, except where ``eps`` lies within a hair of the level: the
+            time then hinges on ``log(u_p / u0) ~ 0`` and the inputs' float64
+            rounding limits every method alike, to about ``1e-16 |log u0| /
+            log(u_p / u0)``; the accuracy tables are in docs/solvers.md), or
             ``"series"`` (the leading small-eps asymptotics, independent of
             ``fraction``; rough at moderate eps).
         rtol: relative tolerance of ``method="ode"`` (ignored by the others);
             default 1e-12 in float64 and 1.2e-5 in float32; allowed range
             [16 machine epsilons, 0.1].
+        return_status: also return each member's ``Status`` code (an integer
+            array of the same shape): ``(t_star, status)``.
 
     All parameters broadcast together (numpy rules); the result has the
     broadcast shape. A large batch is split over all local devices (on a CPU,
@@ -115,24 +145,34 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact",
     computation gives one device per core).
 
     Precision: the computation runs in float64 when ``jax_enable_x64`` is on
-    and in float32 otherwise; float32 is supported (see ``docs/precision.md``:
-    ``exact`` and ``ode`` agree with float64 to 1.3e-4 relative at worst over
-    depth 1-8, and inputs must be normal float32 numbers).
+    and in float32 otherwise; float32 is supported (its accuracy is measured
+    in docs/precision.md; inputs must be normal float32 numbers).
 
     Members that cannot be computed never raise and never stop the batch:
     ``lam <= 0`` gives ``inf`` (never learned, not an error); a member whose
     time overflows the dtype, or whose ``lam``, ``var``, ``eps`` or
     ``rho = lam / var`` is not a normal number of the dtype (``var = 1e-320``,
     ``eps = 1e-50`` in float32), gives NaN. Each NaN is
-    counted in a ``RuntimeWarning`` that names the reason; the other members
-    are unaffected. ``critical_time_kernel`` returns the same as a status code.
+    counted in a ``JepaFlowWarning`` that names the reason; the other members
+    are unaffected. ``return_status=True`` returns the reason per member: a
+    ``Status`` (``SUCCESSFUL``, ``STARTS_ABOVE_LEVEL``, ``NEVER_LEARNED``,
+    ``OUT_OF_RANGE``, ``MAX_STEPS_REACHED`` or ``FAILED``).
 
     Raises:
         ValueError: for an unknown objective or method, a non-finite value,
             ``var <= 0``, a non-integer depth or one outside [1, 1024],
             ``eps <= 0``, ``fraction`` outside (0, 1), ``rtol`` outside its
-            range, or shapes that do not broadcast; raised before anything is
-            compiled.
+            range, or shapes that do not broadcast; raised before any result
+            is returned (names, types, shapes and ``rtol`` before anything is
+            compiled; the values inside the compiled computation, which
+            returns one flag; under ``jax.jit`` the error is raised at run time
+            by ``equinox``, naming the parameter and its range).
+
+    JAX arrays stay on their device and the result is a JAX array; the
+    function traces under ``jax.jit`` and ``jax.vmap`` (then without the
+    NaN-counting warning). A host (numpy) batch of up to 65536 members is
+    padded to a bucket size and shares one compiled function with batches of
+    similar size; larger batches and JAX arrays compile once per shape.
 
     Examples:
         The canonical pair of theory §4 at ``eps = 1e-3``: JEPA learns A
@@ -161,19 +201,24 @@ def critical_time(objective, lam, var, depth, eps, fraction=0.5, method="exact",
 
         >>> print(jf.critical_time("jepa", [-1.0, 1.0], 1.0, 2, eps=[1e-3, 0.9]))
         [inf  0.]
+
+        The reason of each member, with ``return_status=True``:
+
+        >>> t, status = jf.critical_time("jepa", [-1.0, 1.0, 1.0], 1.0, 2, eps=[1e-3, 0.9, 1e-3],
+        ...                              return_status=True)
+        >>> [jf.Status(s).name for s in status]
+        ['NEVER_LEARNED', 'STARTS_ABOVE_LEVEL', 'SUCCESSFUL']
     """
     _validate.check_objective(objective)
     _validate.check_method(method)
     dtype = float_dtype()
     rtol = resolve_rtol(rtol, dtype)
-    shape, p = _validate.feature_params(lam, var, depth, eps, fraction)
-    devices = local_devices()
-    flat, n = flatten_padded(p, _FILL, multiple=len(devices))
-    if n < 64 * len(devices):  # small batches: one device is quicker
-        devices = devices[:1]
-    t_star, status = _critical_time_jit(objective, method, rtol, devices)(*(flat[k] for k in _FILL))
-    warn_status(np.asarray(status[:n]), "critical_time", jnp.dtype(dtype).name)
-    return t_star[:n].reshape(shape)
+    values = dict(lam=lam, var=var, depth=depth, eps=eps, fraction=fraction)
+    program = critical_time_program(objective, method, rtol, bool(return_status))
+    outputs, counts, n = run(program, values)
+    if counts is not None:
+        warn_counts(counts, n, "critical_time", jnp.dtype(dtype).name)
+    return outputs if return_status else outputs[0]
 
 
 def resolve_rtol(rtol, dtype) -> float:
@@ -184,27 +229,24 @@ def resolve_rtol(rtol, dtype) -> float:
 
 
 def warn_status(status: np.ndarray, where: str, dtype_name: str) -> None:
-    """One ``RuntimeWarning`` that counts the members returned as NaN, by reason."""
-    bad = status >= OUT_OF_RANGE
-    if not bad.any():
-        return
-    reasons = "; ".join(
-        f"{int((status == code).sum())} {text.format(dtype=dtype_name)}"
-        for code, text in STATUS_NAMES.items()
-        if (status == code).any()
-    )
-    warnings.warn(
-        f"{where}: {int(bad.sum())} of {status.size} members returned as NaN: {reasons}",
-        RuntimeWarning,
-        stacklevel=3,
-    )
+    """One ``JepaFlowWarning`` that counts the members returned as NaN, by reason."""
+    counts = np.bincount(np.ravel(status), minlength=len(Status))
+    warn_counts(counts, np.size(status), where, dtype_name, stacklevel=4)
+
+
+def warn_counts(counts, n: int, where: str, dtype_name: str, stacklevel=3) -> None:
+    """``warn_status`` from the members' counts per ``Status`` code (``counts[code]``)."""
+    message = failure_counts_message(counts, n, where, dtype_name)
+    if message is not None:
+        warnings.warn(message, JepaFlowWarning, stacklevel=stacklevel)
 
 
 def critical_time_status(objective, method, lam, var, depth, eps, fraction, rtol=None):
     """Critical times of flat, validated arrays and their status: ``(t_star, status)``.
 
-    ``status`` is ``OK``, ``NEVER`` (``lam <= 0``, ``t_star = inf``),
-    ``OUT_OF_RANGE``, ``BUDGET_EXHAUSTED`` or ``FAILED`` (the last three with
+    ``status`` holds ``Status`` codes: ``SUCCESSFUL``, ``STARTS_ABOVE_LEVEL``
+    (``t_star = 0``), ``NEVER_LEARNED`` (``lam <= 0``, ``t_star = inf``),
+    ``OUT_OF_RANGE``, ``MAX_STEPS_REACHED`` or ``FAILED`` (the last three with
     ``t_star = NaN``). Pure and unjitted; ``rtol`` is a Python float (None:
     the dtype's default).
     """
@@ -260,7 +302,8 @@ def critical_time_status(objective, method, lam, var, depth, eps, fraction, rtol
             ),
         ),
     )
-    t_star = jnp.where(status == OK, t_star, jnp.nan)
+    status = jnp.where((status == OK) & reached, STARTS_ABOVE, status)
+    t_star = jnp.where((status == OK) | (status == STARTS_ABOVE), t_star, jnp.nan)
     return jnp.where(learned, t_star, jnp.inf), status
 
 
@@ -273,16 +316,33 @@ def critical_time_kernel(objective, method, lam, var, depth, eps, fraction, rtol
     ``t_star`` is NaN (see ``critical_time_status`` for the reason).
     """
     t_star, status = critical_time_status(objective, method, lam, var, depth, eps, fraction, rtol)
-    return t_star, status <= NEVER
+    return t_star, status_ok(status)
 
 
-_critical_time_flat = jax.jit(critical_time_status, static_argnames=("objective", "method", "rtol"))
+def _status_kernel(objective, method, rtol, flat):
+    return critical_time_status(objective, method, *(flat[k] for k in _FILL), rtol=rtol)
+
+
+def _critical_time_kernel(objective, method, rtol, with_status, flat):
+    t_star, status = _status_kernel(objective, method, rtol, flat)
+    return ((t_star, status) if with_status else (t_star,)), status
+
+
+def _any_nan(outputs):
+    return jnp.isnan(outputs[0]).any()
 
 
 @functools.cache
-def _critical_time_jit(objective, method, rtol, devices):
-    """The status kernel, jitted and split over ``devices`` (one compiled function per shape)."""
-    if len(devices) == 1:
-        return functools.partial(_critical_time_flat, objective, method, rtol=rtol)
-    fn = functools.partial(critical_time_status, objective, method, rtol=rtol)
-    return jax.jit(over_devices(fn, devices))
+def critical_time_program(objective, method, rtol, with_status=False) -> Program:
+    """``critical_time``'s batched computation (``_core._batch.run`` runs it); with
+    ``with_status`` the ``Status`` codes are a second output."""
+    return Program(
+        key=("critical_time", objective, method, rtol, with_status),
+        params=_PARAMS,
+        fill=tuple((name, _FILL[name]) for name, _ in _PARAMS),
+        kernel=functools.partial(_critical_time_kernel, objective, method, rtol, with_status),
+        subnormal=("lam", "var", "eps", "fraction"),
+        n_status=len(Status),
+        needs_counts=_any_nan,  # NaN exactly where the status is OUT_OF_RANGE or worse
+        multiple=1 if method == "exact" else CHUNK,
+    )

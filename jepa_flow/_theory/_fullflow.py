@@ -21,15 +21,19 @@ velocity, as in the training engine.
 from __future__ import annotations
 
 import functools
+from typing import Literal, Protocol
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._core._results import register_result
+from .._core._status import crossing_status, status_ok
 from ._layers import layer_mask, wbar
+from ._ode import SOLVED, solver_status
 
 RTOL = 1e-10  # float64 step tolerances
 ATOL = 1e-13
@@ -37,6 +41,24 @@ RTOL_F32 = 1e-6  # float32 (theory §8.3: 1e-10 is below its resolution)
 ATOL_F32 = 1e-9
 MAX_STEPS = 200_000
 _GRID = 4096  # dense-output points scanned for each feature's first crossing
+# The dense output keeps every step's interpolation data for all ``max_steps`` steps up
+# front (about 10 states a step for Tsit5): 200,000 steps of a d = 16, depth-2 state were
+# 7 GB. A solve first gets the steps that fit in DENSE_BYTES (at least MIN_STEPS) and
+# reruns with MAX_STEPS only if it runs out; the steps taken do not depend on the buffer.
+DENSE_BYTES = 512 * 2**20
+DENSE_STATES_PER_STEP = 10
+MIN_STEPS = 4096
+
+
+def dense_steps(state_size: int, itemsize: int) -> int:
+    """The steps of a first dense solve of ``state_size`` numbers (see ``DENSE_BYTES``).
+
+    Examples:
+        >>> dense_steps(3 * 16 * 16, 8), dense_steps(3 * 2 * 2, 8)  # d = 16 and 2, depth 2
+        (8738, 200000)
+    """
+    fit = DENSE_BYTES // (DENSE_STATES_PER_STEP * state_size * itemsize)
+    return int(min(MAX_STEPS, max(MIN_STEPS, fit)))
 
 
 def tolerances(dtype) -> tuple[float, float]:
@@ -76,8 +98,16 @@ def full_flow_field(objective, target, t, y, args):
     return dW, -R @ E.T, dWT
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "target"))
-def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, level):
+@functools.partial(jax.jit, static_argnames=("objective", "target", "max_steps"))
+def _solve(objective, target, *args, max_steps):
+    """The solve and its crossings, every matrix product in full precision (no TF32)."""
+    with jax.default_matmul_precision("highest"):
+        return _solve_traced(objective, target, *args, max_steps=max_steps)
+
+
+def _solve_traced(
+    objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, level, *, max_steps
+):
     mask = layer_mask(depth, W0.shape[0])
     y0 = (W0, V0, W0 if target == "ema" else None)
     args = (Sxx, Syx, teacher, mask, tau)
@@ -93,10 +123,11 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, leve
         args=args,
         saveat=diffrax.SaveAt(ts=ts, dense=True),
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=MAX_STEPS,
+        max_steps=max_steps,
         throw=False,
     )
-    ok = sol.result == diffrax.RESULTS.successful
+    solver = solver_status(sol)
+    short = sol.result == diffrax.RESULTS.max_steps_reached
 
     def norms(t):
         return jnp.linalg.norm(wbar(sol.evaluate(t)[0]) @ U, axis=0)
@@ -120,15 +151,18 @@ def _solve(objective, target, Sxx, Syx, U, teacher, tau, depth, W0, V0, ts, leve
         )
         return jnp.where(i == 0, 0.0, 0.5 * (lo + hi))
 
-    t_star = jax.vmap(bisect)(jnp.arange(U.shape[0]), first)
-    return latent, jnp.where(found, t_star, jnp.inf), ok, sol.stats["num_steps"]
+    t_star = jnp.where(found, jax.vmap(bisect)(jnp.arange(U.shape[0]), first), jnp.inf)
+    status = jnp.where(solver == SOLVED, crossing_status(t_star, level, jnp), solver)
+    return latent, t_star, status, sol.stats["num_steps"], short
 
 
 @register_result
 class FullFlow(eqx.Module):
     """The full-matrix flow sampled at ``t``: ``latent = U^T Wbar U`` ``[T, d, d]``,
     ``norm = |Wbar e_j|`` ``[T, d]``, and each feature's first crossing ``t_star`` ``[d]``
-    of ``level`` (inf if none before ``t[-1]``); ``ok`` False if the solve failed.
+    of ``level`` (inf if none before ``t[-1]``); ``status`` ``[d]``, each feature's
+    ``Status`` (``MAX_STEPS_REACHED`` or ``FAILED`` for all if the solve failed);
+    ``ok``: the solve succeeded.
 
     Examples:
         A depth-1 MAE on two features (``rho = 0.5, 0.8``), balanced start:
@@ -145,20 +179,47 @@ class FullFlow(eqx.Module):
         >>> print(np.round(ff.latent[-1], 4))
         [[0.7071 0.    ]
          [0.     0.8944]]
-        >>> bool(ff.ok)
-        True
+        >>> bool(ff.ok), [jf.Status(s).name for s in ff.status]
+        (True, ['SUCCESSFUL', 'SUCCESSFUL'])
     """
 
-    t: jax.Array
-    latent: jax.Array
-    norm: jax.Array
-    t_star: jax.Array
-    ok: jax.Array
-    num_steps: jax.Array
+    t: Float[Array, " T"]
+    latent: Float[Array, "T d d"]
+    norm: Float[Array, "T d"]
+    t_star: Float[Array, " d"]
+    status: Int[Array, " d"]
+    num_steps: Int[Array, ""]
+
+    @property
+    def ok(self) -> jax.Array:
+        """Whether the solve succeeded (no feature's status is a failure)."""
+        return jnp.all(status_ok(self.status))
+
+
+class Covariances(Protocol):
+    """What ``full_flow`` reads of a data source (a ``jepa_flow.Data``): its input-basis
+    covariances ``Sxx``, ``Syx`` ``[d, d]`` and feature basis ``U`` (columns)."""
+
+    Sxx: jax.Array
+    Syx: jax.Array
+    U: jax.Array
+
+    @property
+    def d(self) -> int: ...
 
 
 def full_flow(
-    objective, data, W0, V0, depth, t, level, *, target="stopgrad", tau=0.0, teacher=None
+    objective: Literal["jepa", "mae"],
+    data: Covariances,
+    W0: Float[ArrayLike, "n_layers d d"],
+    V0: Float[ArrayLike, "d d"],
+    depth: int,
+    t: Float[ArrayLike, " T"],
+    level: Float[ArrayLike, " d"],
+    *,
+    target: Literal["stopgrad", "ema", "frozen"] = "stopgrad",
+    tau: float = 0.0,
+    teacher: Float[ArrayLike, "d d"] | None = None,
 ) -> FullFlow:
     """Integrate the full-matrix flow of theory §6 from ``(W0, V0)`` (one member).
 
@@ -197,25 +258,19 @@ def full_flow(
     d = data.d
     teacher = jnp.zeros((d, d)) if teacher is None else jnp.asarray(teacher)
     ts = jnp.asarray(np.asarray(t, float))
-    latent, t_star, ok, steps = _solve(
-        objective,
-        target,
-        data.Sxx,
-        data.Syx,
-        data.U,
-        teacher,
-        jnp.asarray(float(tau)),
-        jnp.asarray(depth),
-        jnp.asarray(W0),
-        jnp.asarray(V0),
-        ts,
-        jnp.asarray(level),
-    )
+    W0, V0 = jnp.asarray(W0), jnp.asarray(V0)
+    args = (data.Sxx, data.Syx, data.U, teacher, jnp.asarray(float(tau)), jnp.asarray(depth))
+    args += (W0, V0, ts, jnp.asarray(level))
+    state = W0.size * (2 if target == "ema" else 1) + V0.size
+    first = dense_steps(state, ts.dtype.itemsize)
+    latent, t_star, status, steps, short = _solve(objective, target, *args, max_steps=first)
+    if bool(short) and first < MAX_STEPS:  # rare: a long solve, with the full buffer
+        latent, t_star, status, steps, _ = _solve(objective, target, *args, max_steps=MAX_STEPS)
     return FullFlow(
         t=ts,
         latent=latent,
         norm=jnp.linalg.norm(latent, axis=-2),
         t_star=t_star,
-        ok=ok,
+        status=status,
         num_steps=steps,
     )

@@ -56,11 +56,10 @@ with ``z = 0`` and ``v = rho`` in the bracket (``K0 = var exp(a y0) v0 rho``,
 same non-stiff, depth-independent integrand as the balanced flow's hitting
 time (theory §8.2; at ``init_ratio = 1`` this is exactly that integral). The
 1-D flows are a quadrature: ``diffrax.Dopri8`` with a PID controller at
-``rtol = atol = 1e-10`` (float64; measured relative error below 1e-9 against
-the exact times of theory §4; 1e-12 gives about 1e-13 at 1.5 times the cost), 10-35
-steps per feature whatever the depth or eps; the most below ``init_ratio = 1``,
-where ``v`` rises at rate ``1 / init_ratio^2`` in ``y`` at the start. Large
-batches are sorted by a predictor of the step count and solved in chunks
+``rtol = atol = 1e-10`` (float64: relative error below 1e-9 against the exact
+times of theory §4; steps and cost in docs/solvers.md), the most steps below
+``init_ratio = 1``, where ``v`` rises at rate ``1 / init_ratio^2`` in ``y`` at
+the start. Large batches are sorted by a predictor of the step count and solved in chunks
 (``_ode.map_chunks``), as a vmapped solve runs until its slowest member ends.
 
 The EMA target adds a fast variable: ``z`` relaxes at rate ``1 / (tau K)`` in
@@ -71,73 +70,56 @@ the critical time the target lags far behind and ``y`` creeps along the slow
 manifold ``rho exp(L z) = v`` instead (stiff the other way). Both regimes
 want an implicit solver, and the flow's structure makes one cheap:
 ``dT/dy`` does not depend on ``T``, so each implicit stage is a single
-scalar equation in ``z``. ``_solve_ema`` writes Kvaerno's 5(4) ESDIRK
+scalar equation in ``z``. ``_general_ema.solve_ema`` writes Kvaerno's 5(4) ESDIRK
 (A-L stable, stiffly accurate; the tableau of ``diffrax.Kvaerno5``) out for
 this system: ``NEWTON_ITERATIONS`` (2) scalar Newton steps per stage with the
 exact derivative, started from the previous stage's value moved along its
 slope and kept above the bracket's pole, and one ``lax.while_loop``
-advancing a whole chunk of members (a vectorized step, not a vmapped
-diffrax solve with a ``lineax`` linear solve per member and Newton
-iteration: about 0.2 us per member and step on one CPU core against about
-30 us). Its step tolerance is ``rtol`` (default 1e-8; the error of ``T``
-relative to ``T``, which can end far below 1): relative error about 1e-8,
-at most 5e-8 against scipy's Radau at 1e-12 on the unreduced flow in ``t``
-over the benchmark's grid (``tau`` in [0.1, 100], ``init_ratio`` in [0.1,
-1000], depth 1-4), a median of 73 steps per rising feature there and at most
-about 250. Long ``tau`` costs little more: 70-270 steps from ``tau = 1e3`` to
-``1e6`` (features A and B, depth 1 and 4; the same relative error). The
-maximum error is about 5 ``rtol`` from 1e-7 to 1e-11 (measured against 1e-12
-on 1024 configurations); the median steps are 48, 71, 114, 189 and 320 (the
-old default, 1e-11) there. ``tau = 0`` holds ``z = 0`` (the stop-gradient
-flow, as theory §6.2 defines it). ``EMA_CHUNK`` members per loop (the chunks
-sorted by an effort that includes ``tau K`` at the level, the best single
-predictor of the steps): 64 measured fastest, 32 1.1 times and 128-256 1.5
-times slower in CPU time (the loop runs until its slowest member ends; with
-the sort a chunk's slowest member takes about 1.3 times the mean steps). A
-queue, where a lane that finishes takes the next member, was measured no
-faster (its scatter of the results costs more per step than the idle lanes
-it saves).
+advancing a whole chunk of members (a vectorized step, far cheaper than a
+vmapped diffrax solve with a ``lineax`` linear solve per member and Newton
+iteration). Its step tolerance is ``rtol`` (default 1e-8; the error of ``T``
+relative to ``T``, which can end far below 1), and its relative error is of
+the order of that tolerance, long ``tau`` included (docs/solvers.md has the
+measurements against scipy's Radau, the step counts and the cost).
+``tau = 0`` holds ``z = 0`` (the stop-gradient flow, as theory §6.2 defines
+it). ``EMA_CHUNK`` members per loop, the chunks sorted by an effort that
+includes ``tau K`` at the level (the best single predictor of the steps;
+the loop runs until its slowest member ends).
 
 Tolerances follow the dtype (theory §8.3): ``1e-10`` (explicit) and ``1e-8``
-(EMA) in float64, ``1e-6`` in float32 (EMA error about 5e-6 there), or the
-caller's ``rtol``. ``ok`` is False where a solve failed (the time is then
-NaN), never hidden in a batch.
+(EMA) in float64, ``1e-6`` in float32, or the caller's ``rtol``. ``ok`` is
+False where a solve failed (the time is then NaN), never hidden in a batch.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import warnings
+from typing import Literal
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from .._core import _validate
-from .._core._batch import flatten_padded, float_dtype
-from .._core._devices import batch_sharding, local_devices, over_devices
+from .._core._batch import Program, float_dtype, run
+from .._core._devices import batch_sharding, over_devices
 from .._core._results import register_result
+from .._core._status import Status
+from .._core._warn import JepaFlowWarning
+from ._general_ema import MAX_STEPS_EMA, exponent, solve_ema, v_ratio
 from ._ode import CHUNK, map_chunks, min_rtol
 from ._stability import collapses
 from ._targets import frozen_teacher_lam
 
 TARGETS = ("stopgrad", "ema", "frozen")
 MAX_STEPS = 4096
-# Attempted steps (rejected ones included) of one EMA member: at most about 300 were
-# measured, tau up to 1e6 included (module docstring); the cap only ends a member
-# that would not finish (it comes back NaN, ok = False), and costs nothing unused.
-MAX_STEPS_EMA = 16384
 # Members per EMA solve (one while loop runs until its slowest member ends):
 # measured fastest at 64 (see EMA_CHUNK's note in the module docstring).
 EMA_CHUNK = 64
-# Newton iterations per implicit stage of the EMA solve (scalar, exact derivative,
-# started from the previous stage's value moved along its slope): 2 take the same
-# steps as 4 or 6 (and 1.4x less time than 4), 1 does not converge (a stage that does
-# not converge rejects its step). Started from the previous stage's value alone, 4
-# were needed.
-NEWTON_ITERATIONS = 2
 _BISECTIONS = 120
 # Padding rows: an easy, balanced, learned feature.
 _FILL = {
@@ -182,25 +164,15 @@ def _tolerances(kind: str, dtype, rtol=None) -> tuple[float, float]:
     return tol, max(1e-3 * tol, 100.0 * float(jnp.finfo(dtype).eps))
 
 
-def _exponent(kind: str, depth):
-    """``a`` of ``K = var exp(a y) v (...)``: ``2L - 2`` (JEPA) or ``L - 2`` (MAE)."""
-    return depth - 2.0 if kind == "mae" else 2.0 * depth - 2.0
-
-
-def _v_ratio(y, y0, r):
-    """``v / v0 = sqrt(r^2 - 1 + exp(2 (y - y0))) / r`` (exact 1-to-1 at ``r = 1``)."""
-    return jnp.sqrt(r * r + jnp.expm1(2.0 * (y - y0))) / r
-
-
 def _field(kind: str):
-    """``d(T, z)/dy`` of a 1-D flow (``z`` stays 0; the EMA flow has ``_ema_parts``)."""
+    """``d(T, z)/dy`` of a 1-D flow (``z`` stays 0; the EMA flow: ``_general_ema``)."""
 
     def field(y, state, args):
         rho, depth, y0, r, v0, _ = args
-        vr = _v_ratio(y, y0, r)
+        vr = v_ratio(y, y0, r)
         v = v0 * vr
         bracket = rho - v * jnp.exp(depth * y) if kind == "mae" else rho - v
-        dT = jnp.exp(-_exponent(kind, depth) * (y - y0)) * rho / (vr * bracket)
+        dT = jnp.exp(-exponent(kind, depth) * (y - y0)) * rho / (vr * bracket)
         return jnp.stack([dT, jnp.zeros_like(dT)])
 
     return field
@@ -229,140 +201,6 @@ def _log_fixed_point(kind: str, log_rho, depth, y0, r):
     return 0.5 * (lo + hi)
 
 
-# Kvaerno's 5(4) ESDIRK tableau (A-L stable, stiffly accurate, explicit first
-# stage; the coefficients of ``diffrax.Kvaerno5``): row i holds a_i1 .. a_i(i-1),
-# the diagonal is _GAMMA, the last row is the solution's weights.
-_GAMMA = 0.26
-_A = (
-    (),
-    (_GAMMA,),
-    (0.13, 0.84033320996790809),
-    (0.22371961478320505, 0.47675532319799699, -0.06470895363112615),
-    (0.16648564323248321, 0.10450018841591720, 0.03631482272098715, -0.13090704451073998),
-    (0.13855640231268224, 0.0, -0.04245337201752043, 0.02446657898003141, 0.61943039072480676),
-    (
-        0.13659751177640291,
-        0.0,
-        -0.05496908796538376,
-        -0.04118626728321046,
-        0.62993304899016403,
-        0.06962479448202728,
-    ),
-)
-_C = (0.0, 0.52, 1.230333209967908, 0.8957659843500759, 0.43639360985864756, 1.0, 1.0)
-_B = _A[6] + (_GAMMA,)
-# solution minus the embedded 4th-order one (the 6th stage's row with its diagonal)
-_B_ERR = tuple(b - e for b, e in zip(_B, _A[5] + (_GAMMA, 0.0)))
-
-
-def _ema_parts(rho, depth, y0, r, v0, tau_k0):
-    """The EMA field in two halves: ``at(y)`` (what depends on ``y`` only) and
-    ``field(pre, z) -> (dz/dy, dT/dy, d(dz/dy)/dz, z_pole)``.
-
-    ``z_pole = log(v / rho) / L`` is where the bracket ``rho exp(L z) - v``
-    vanishes: the flow lives above it (``dT/dy > 0``).
-    """
-    a = _exponent("ema", depth)
-    ema = tau_k0 > 0
-    inv_tau = jnp.where(ema, 1.0 / jnp.where(ema, tau_k0, 1.0), 0.0)
-
-    def at(y):
-        vr = _v_ratio(y, y0, r)
-        v = v0 * vr
-        return v, jnp.exp(-a * (y - y0)) * rho / vr, jnp.log(v / rho) / depth
-
-    def field(pre, z):
-        v, scale, z_pole = pre
-        ez = rho * jnp.exp(depth * z)
-        bracket = ez - v
-        g = scale / bracket
-        em = jnp.expm1(-z)
-        f = jnp.where(ema, em * inv_tau * g - 1.0, 0.0)
-        f_z = inv_tau * g * (-(em + 1.0) - em * depth * ez / bracket)
-        return f, g, f_z, z_pole
-
-    return at, field
-
-
-def _solve_ema(tols, y_start, y_end, args):
-    """The EMA flow ``d(T, z)/dy`` from ``y_start`` to ``y_end``, vectorized over members.
-
-    Kvaerno's 5(4) ESDIRK written out for this system: ``dT/dy`` does not
-    depend on ``T``, so each implicit stage is one scalar equation in ``z``,
-    solved by ``NEWTON_ITERATIONS`` Newton steps with the exact derivative (kept
-    above the bracket's pole). A step is accepted when every stage converged
-    and its error estimate is within ``rtol * (1 + |z|)`` for ``z`` and
-    ``rtol * |T|`` for ``T`` (relative: ``T`` is the answer, and it can end
-    far below 1); the step size then follows ``0.9 err^(-1/5)`` within
-    ``[0.2, 5]`` (a non-converged stage quarters it). One ``lax.while_loop``
-    advances every member until each has reached ``y_end`` or spent
-    ``MAX_STEPS_EMA`` attempts. Returns ``(T, ok, steps)``.
-    """
-    tol, newton_tol = tols
-    at, field = _ema_parts(*args)
-    span = y_end - y_start
-    zero = jnp.zeros_like(y_start)
-    f1, g1, _, _ = field(at(y_start), zero)
-    count = jnp.zeros(y_start.shape, jnp.int32)
-    tiny = jnp.finfo(y_start.dtype).tiny
-    init = (y_start, zero, zero, f1, g1, 0.01 * span, count, span <= 0, span != span)
-
-    def active(state):
-        *_, done, failed = state
-        return ~done & ~failed
-
-    def body(state):
-        y, T, z, f1, g1, h, steps, done, failed = state
-        rest = y_end - y
-        last = h >= rest
-        h = jnp.minimum(h, rest)
-        fs, gs = [f1], [g1]
-        Z = z
-        converged = jnp.ones_like(done)
-        for i in range(1, 7):
-            pre = at(y + _C[i] * h)
-            base = z + h * sum(a * f for a, f in zip(_A[i], fs))
-            Z = Z + (_C[i] - _C[i - 1]) * h * fs[-1]  # from the previous stage, along its slope
-            for _ in range(NEWTON_ITERATIONS):
-                f, _, f_z, z_pole = field(pre, Z)
-                step = (Z - base - h * _GAMMA * f) / (1.0 - h * _GAMMA * f_z)
-                new = Z - step
-                new = jnp.where(new > z_pole, new, 0.5 * (Z + z_pole))  # stay above the pole
-                Z = jnp.where(jnp.isfinite(new), new, Z)
-            f, g, _, z_pole = field(pre, Z)
-            residual = jnp.abs(Z - base - h * _GAMMA * f)
-            converged &= (residual <= newton_tol * (1.0 + jnp.abs(Z))) & (Z > z_pole)
-            converged &= jnp.isfinite(f) & jnp.isfinite(g) & (g > 0)
-            fs.append(f)
-            gs.append(g)
-        T_new = T + h * sum(b * g for b, g in zip(_B, gs))
-        err_z = h * sum(b * f for b, f in zip(_B_ERR, fs))
-        err_T = h * sum(b * g for b, g in zip(_B_ERR, gs))
-        scale_z = tol * (1.0 + jnp.maximum(jnp.abs(z), jnp.abs(Z)))
-        scale_T = tol * jnp.maximum(jnp.maximum(jnp.abs(T), jnp.abs(T_new)), tiny)
-        err = jnp.maximum(jnp.abs(err_z) / scale_z, jnp.abs(err_T) / scale_T)
-        err = jnp.where(converged & jnp.isfinite(err) & jnp.isfinite(T_new), err, jnp.inf)
-        accept = err <= 1.0
-        factor = jnp.where(converged, jnp.clip(0.9 * err**-0.2, 0.2, 5.0), 0.25)
-        moving = active(state)
-        take = moving & accept
-        y = jnp.where(take, jnp.where(last, y_end, y + h), y)
-        T = jnp.where(take, T_new, T)
-        z = jnp.where(take, Z, z)  # stiffly accurate: the last stage is the solution
-        f1 = jnp.where(take, fs[-1], f1)
-        g1 = jnp.where(take, gs[-1], g1)
-        h = jnp.where(moving, h * factor, h)
-        steps = steps + moving
-        done = done | (take & last)
-        failed = failed | (moving & ~done & (steps >= MAX_STEPS_EMA))
-        return y, T, z, f1, g1, h, steps, done, failed
-
-    out = jax.lax.while_loop(lambda s: jnp.any(active(s)), body, init)
-    T, steps, done, failed = out[1], out[6], out[7], out[8]
-    ok = done & ~failed & jnp.isfinite(T)
-    return T, ok, steps
-
-
 def _solve(kind: str, tols, y_start, y_end, args):
     """One member's ``T`` of a 1-D flow (diffrax Dopri8, vmapped by the caller)."""
     tol, _ = tols
@@ -389,7 +227,7 @@ def general_kernel(kind: str, lam, var, depth, eps, init_ratio, tau, fraction, *
     """General-flow critical times of flat, validated arrays (pure, unjitted).
 
     ``kind`` (``flow_kind``) and ``rtol`` (None: ``default_general_rtol``)
-    are static; for a frozen teacher pass ``lam = frozen_teacher_lam(lam, c)``.
+    are static; for a frozen teacher pass ``lam = frozen_teacher_lam(lam, teacher)``.
     Returns ``(t_star, wbar_final, collapsed, ok, num_steps)``;
     ``vmap``/``shard_map`` over chunks like ``critical_time_kernel``.
     """
@@ -413,23 +251,23 @@ def general_kernel(kind: str, lam, var, depth, eps, init_ratio, tau, fraction, *
     rho = jnp.where(reached, 1.0, rho)
     r = jnp.where(reached, 1.0, init_ratio)
     v0 = r * jnp.exp(y0)
-    k0 = var * jnp.exp(_exponent(kind, depth) * y0) * v0 * rho
+    k0 = var * jnp.exp(exponent(kind, depth) * y0) * v0 * rho
     tau_k0 = jnp.where((tau > 0) & ~reached, tau * k0, 0.0)
     # Sorted into chunks of similar step counts: the steps grow with the depth's
     # exponent over the interval and, below init_ratio = 1, with log(1 / r)
     # (v rises at rate 1 / r^2 in y at the start).
     slow_start = jnp.log(jnp.maximum(1.0 / r, 1.0))
-    effort = (_exponent(kind, depth) + 1.0) * (y_end - y0) + 8.0 * slow_start
+    effort = (exponent(kind, depth) + 1.0) * (y_end - y0) + 8.0 * slow_start
     if kind == "ema":
         # EMA: the steps grow most with tau K at the level (K with z = 0: how far
         # the target lags there; measured correlation 0.7 over the benchmark's
         # grid), then with the interval and log(1 / r) (weights fitted there).
-        vr = _v_ratio(y_end, y0, r)
-        lag = tau_k0 * jnp.exp(_exponent(kind, depth) * (y_end - y0)) * vr * (1.0 - v0 * vr / rho)
+        vr = v_ratio(y_end, y0, r)
+        lag = tau_k0 * jnp.exp(exponent(kind, depth) * (y_end - y0)) * vr * (1.0 - v0 * vr / rho)
         effort = 2.0 * (y_end - y0) + 10.0 * slow_start + 8.0 * jnp.log1p(10.0 * jnp.abs(lag))
 
         def solve(y0, y_end, *args):
-            return _solve_ema(tols, y0, y_end, args)
+            return solve_ema(tols, y0, y_end, args)
 
     else:
 
@@ -450,9 +288,9 @@ def general_kernel(kind: str, lam, var, depth, eps, init_ratio, tau, fraction, *
 
 
 @register_result
-@dataclasses.dataclass(frozen=True)
-class GeneralCriticalTime:
-    """Result of ``general_critical_time``: arrays of the broadcast shape.
+class GeneralCriticalTime(eqx.Module):
+    """Result of ``general_critical_time``: JAX arrays of the broadcast shape (a PyTree,
+    so it can leave ``jax.jit`` and ``jax.vmap``).
 
     Attributes:
         t_star: first time ``wbar`` reaches ``fraction * wbar_final`` (0 for a
@@ -462,19 +300,40 @@ class GeneralCriticalTime:
         collapsed: True where ``w -> 0`` (theory §7.2; also ``lam <= 0``).
         ok: False where the solve failed.
         num_steps: solver steps per member.
+        status: (a property) each member's ``Status``: ``SUCCESSFUL``,
+            ``STARTS_ABOVE_LEVEL`` (``t_star = 0``), ``NEVER_LEARNED``
+            (collapsed, or ``lam <= 0``), ``MAX_STEPS_REACHED`` or ``FAILED``.
 
     Examples:
         >>> r = GeneralCriticalTime(np.array([1.0]), np.array([0.5]), np.array([False]),
         ...                         np.array([True]), np.array([12]))
-        >>> bool(r.ok.all()), float(r.t_star[0])
-        (True, 1.0)
+        >>> bool(r.ok.all()), float(r.t_star[0]), r.status.tolist()
+        (True, 1.0, [0])
     """
 
-    t_star: np.ndarray
-    wbar_final: np.ndarray
-    collapsed: np.ndarray
-    ok: np.ndarray
-    num_steps: np.ndarray
+    t_star: Float[Array, "..."]
+    wbar_final: Float[Array, "..."]
+    collapsed: Bool[Array, "..."]
+    ok: Bool[Array, "..."]
+    num_steps: Int[Array, "..."]
+
+    @property
+    def status(self) -> Int[Array, "..."]:
+        """Each member's ``Status`` code, from ``t_star``, ``collapsed``, ``ok`` and the steps."""
+        return general_status(self.t_star, self.collapsed, self.ok, self.num_steps)
+
+
+def general_status(t_star, collapsed, ok, num_steps) -> Int[Array, "..."]:
+    """``Status`` codes of general-flow members (``GeneralCriticalTime.status``; traceable).
+
+    A failed member ran out of steps when it used the whole budget of its
+    solver (``MAX_STEPS`` diffrax steps, ``MAX_STEPS_EMA`` EMA attempts).
+    """
+    budget = (num_steps == MAX_STEPS) | (num_steps >= MAX_STEPS_EMA)
+    failed = jnp.where(budget, int(Status.MAX_STEPS_REACHED), int(Status.FAILED))
+    code = jnp.where(t_star == 0, int(Status.STARTS_ABOVE_LEVEL), int(Status.SUCCESSFUL))
+    code = jnp.where(collapsed, int(Status.NEVER_LEARNED), code)
+    return jnp.where(ok, code, failed)
 
 
 def _check_target(target) -> str:
@@ -484,18 +343,18 @@ def _check_target(target) -> str:
 
 
 def general_critical_time(
-    objective,
-    lam,
-    var,
-    depth,
-    eps,
+    objective: Literal["jepa", "mae"],
+    lam: Float[ArrayLike, "..."],
+    var: Float[ArrayLike, "..."],
+    depth: Int[ArrayLike, "..."],
+    eps: Float[ArrayLike, "..."],
     *,
-    init_ratio=1.0,
-    target="stopgrad",
-    tau=0.0,
-    c=1.0,
-    fraction=0.5,
-    rtol=None,
+    init_ratio: Float[ArrayLike, "..."] = 1.0,
+    target: Literal["stopgrad", "ema", "frozen"] = "stopgrad",
+    tau: Float[ArrayLike, "..."] = 0.0,
+    teacher: Float[ArrayLike, "..."] = 1.0,
+    fraction: Float[ArrayLike, "..."] = 0.5,
+    rtol: float | None = None,
 ) -> GeneralCriticalTime:
     """Critical time of the general per-feature flow (theory §6.1-§6.3, §7.2).
 
@@ -513,9 +372,10 @@ def general_critical_time(
         eps: ``wbar(0)``, > 0.
         init_ratio: ``v0 / w0``, > 0.
         target: JEPA's target, ``"stopgrad"``, ``"ema"`` (time constant
-            ``tau``) or ``"frozen"`` (teacher entry ``c``); ignored for MAE.
+            ``tau``) or ``"frozen"`` (``teacher``); ignored for MAE.
         tau: EMA time constant in flow time, >= 0 (0 is the stop-gradient).
-        c: frozen teacher's entry along the feature, any real.
+        teacher: the frozen teacher along the feature, ``c = e^T Wbar_T e`` (theory
+            §6.3), any real.
         fraction: the level as a fraction of the fixed point reached, in (0, 1).
         rtol: the solver's step tolerance, in [16 machine epsilons, 0.1]; None
             gives 1e-10 for the 1-D flows (relative error below 1e-9) and 1e-8
@@ -527,7 +387,9 @@ def general_critical_time(
 
     Raises:
         ValueError: for an unknown objective or target, or a value out of
-            range (named, with its allowed range), before anything is compiled.
+            range (named, with its allowed range), before any result is
+            returned (values are checked inside the compiled solve, as in
+            ``critical_time``; under ``jax.jit`` at run time).
 
     Examples:
         Feature A of theory §4 (lam 1, var 2) at depth 1, eps = 1e-3: the
@@ -551,41 +413,69 @@ def general_critical_time(
         >>> sg = jf.general_critical_time("jepa", 1.0, 2.0, 2, 1e-3)
         >>> print(round(float(ema.t_star - sg.t_star), 3))
         7.068
-        >>> frozen = jf.general_critical_time("jepa", 1.0, 2.0, 2, 1e-3, target="frozen", c=0.5)
+        >>> frozen = jf.general_critical_time(
+        ...     "jepa", 1.0, 2.0, 2, 1e-3, target="frozen", teacher=0.5
+        ... )
         >>> mae = jf.critical_time("mae", 0.5, 2.0, 2, 1e-3)
         >>> print(round(float(frozen.t_star), 4), round(float(mae), 4))
         59.6913 59.6913
     """
     _validate.check_objective(objective)
     _check_target(target)
-    ratio = _validate.as_positive("init_ratio", init_ratio)
-    tau = _validate.as_real("tau", tau)
-    if (tau < 0).any():
-        raise ValueError(f"tau must be >= 0 (allowed range [0, inf)); got {tau.min()!r}")
-    c = _validate.as_real("c", c)
+    kind = flow_kind(objective, target)
+    frozen = objective == "jepa" and target == "frozen"
+    if kind != "ema":  # ignored: checked here, never broadcast
+        _validate.as_nonnegative("tau", tau)
+    if not frozen:
+        _validate.as_real("teacher", teacher)
     if rtol is not None:
         dtype = float_dtype()
         rtol = _validate.check_rtol(rtol, min_rtol(dtype), jnp.dtype(dtype).name)
-    shape, p = _validate.feature_params(lam, var, depth, eps, fraction)
-    kind = flow_kind(objective, target)
-    if objective == "jepa" and target == "frozen":
-        p["lam"] = frozen_teacher_lam(p["lam"], c)
-    arrays = dict(p, init_ratio=ratio, tau=tau if kind == "ema" else np.zeros(()))
-    shape, arrays = _validate.broadcast(**arrays)
-    devices = local_devices()
-    flat, n = flatten_padded(arrays, _FILL, multiple=len(devices))
-    if n < 64 * len(devices):
-        devices = devices[:1]
-    dispatch, gather = general_function(kind, devices, rtol)
-    out = gather(dispatch(*(flat[k] for k in KERNEL_INPUTS)))
-    t_star, wbar_final, collapsed, ok, steps = (x[:n].reshape(shape) for x in out)
-    if not ok.all():
+    values = dict(init_ratio=init_ratio, tau=tau, teacher=teacher, lam=lam, var=var, depth=depth)
+    values["eps"] = eps
+    values["fraction"] = fraction
+    outputs, counts, n = run(general_program(kind, kind == "ema", frozen, rtol), values)
+    if counts is not None:  # status 1: the solve failed
         warnings.warn(
-            f"general_critical_time: the solve failed for {int((~ok).sum())} of {n} members "
+            f"general_critical_time: the solve failed for {int(counts[1])} of {n} members "
             "(returned as NaN)",
+            JepaFlowWarning,
             stacklevel=2,
         )
-    return GeneralCriticalTime(t_star, wbar_final, collapsed, ok, steps)
+    return GeneralCriticalTime(*outputs)
+
+
+def _general_kernel(kind, rtol, flat):
+    lam = frozen_teacher_lam(flat["lam"], flat["teacher"]) if "teacher" in flat else flat["lam"]
+    tau = flat["tau"] if "tau" in flat else jnp.zeros_like(lam)
+    args = (lam, flat["var"], flat["depth"], flat["eps"], flat["init_ratio"], tau)
+    outputs = general_kernel(kind, *args, flat["fraction"], rtol=rtol)
+    return outputs, (~outputs[3]).astype(jnp.int8)  # status 1: the solve failed
+
+
+def _any_failed(outputs):
+    return ~outputs[3].all()  # ok
+
+
+@functools.cache
+def general_program(kind: str, ema: bool, frozen: bool, rtol) -> Program:
+    """``general_critical_time``'s batched computation: ``tau`` is a parameter of the EMA
+    flow only, ``teacher`` of the frozen teacher only."""
+    params = (("init_ratio", "positive"),)
+    params += (("tau", "nonneg"),) if ema else ()
+    params += (("teacher", "real"),) if frozen else ()
+    params += (("lam", "real"), ("var", "positive"), ("depth", "depth"), ("eps", "positive"))
+    params += (("fraction", "fraction"),)
+    return Program(
+        key=("general_critical_time", kind, ema, frozen, rtol),
+        params=params,
+        fill=tuple((name, _FILL.get(name, 1.0)) for name, _ in params),
+        kernel=functools.partial(_general_kernel, kind, rtol),
+        subnormal=("lam", "var", "eps", "fraction"),
+        n_status=2,
+        needs_counts=_any_failed,
+        multiple=EMA_CHUNK if kind == "ema" else CHUNK,
+    )
 
 
 def general_function(kind: str, devices: tuple, rtol=None):

@@ -61,72 +61,39 @@ tames both ends: the start becomes a double-exponential fall over
 ``z = O(1)``, and the long flat end is compressed logarithmically into an
 interval of length ``log(1 + c W) <= 15``. One fixed Gauss-Legendre panel in
 ``z`` then integrates every member, with no adaptivity:
-``gauss_nodes(rtol)`` picks 16-64 nodes from the measured worst case below.
+``gauss_nodes(rtol)`` picks 16-64 nodes from the measured worst case
+(docs/solvers.md).
 
-Two integrators were measured (``scripts/bench_critical_time.py``):
-``diffrax.Dopri8`` with a ``PIDController`` on ``dI/dw`` (``integrator=
-"diffrax"``; 20 steps of 12 stages on average and up to 33 at rtol 1e-12,
-and a vmapped while loop that runs until its slowest member is done), and
-the fixed 64-node rule, which is as accurate and about 10-25x faster per
-configuration (no loop, no rejected steps, the same cost for every member).
-The fixed rule is the default; the diffrax one stays for that comparison.
+The fixed rule is the default: as accurate as the adaptive ``diffrax.Dopri8``
+solve of the same integral (``integrator="diffrax"``, kept for that
+comparison) and faster per configuration, with no loop and no rejected steps.
 Either way nothing can fail to bracket: the ``optimistix.Bisection`` event
 this replaces raised "The root is not contained in [lower, upper]" from
 inside a batch (optimistix issue #206) for rho above ~100, eps = 1e-300,
 lam = 1e300 and in float32.
 
-Accuracy, relative to ``method="exact"`` in float64
-(``scripts/accuracy_precision.py``). Over the documented range (3000
-configurations per objective and fraction: depth 1-16, rho 0.01-10, lam
-1e-3..1e3, eps log-uniform from 1e-6 to the fixed point) the node count
-hardly matters: the worst error at every tolerance 1e-6, 1e-8, 1e-10, 1e-12
-is the closed forms' own rounding::
-
-    rtol     JEPA 0.5   JEPA 0.9   MAE 0.5   MAE 0.9    (max relative error)
-    1e-6     3.5e-14    3.7e-13    2.3e-13   1.2e-12
-    1e-8     3.5e-14    3.7e-13    2.3e-13   2.1e-14
-    1e-10    3.5e-14    3.7e-13    2.3e-13   2.1e-14
-    1e-12    3.5e-14    3.7e-13    2.3e-13   2.1e-14
-    (medians 4e-16 to 2e-15)
-
-Deep networks need the nodes. Over depth 1-1024 (log-uniform), rho
-1e-4..1e4, eps 1e-300 to the level, fractions 0.01-0.999 (20000
-configurations per objective)::
-
-    rtol    nodes   JEPA worst   MAE worst
-    1e-3    16      3.1e-4       3.9e-6
-    1e-5    24      2.5e-6       2.9e-8
-    1e-7    32      2.4e-8       1.5e-9
-    1e-9    40      1.8e-10      8.7e-11
-    1e-11   48      1.6e-12      5.3e-12
-    1e-12   64      1.6e-12      2.9e-13
-
-(the JEPA 1.6e-12 is one configuration whose error does not move from 48 to
-64 nodes: the reference's rounding; its 99.9th percentile is 1.5e-13). Where
-``eps`` starts within a hair of the level the time hinges on
-``log(u_p / u0) ~ 0``, and the rounding of the inputs limits every method
-alike: in ``scripts/bench_critical_time.py``'s million configurations the
-largest difference from the closed forms, 2.7e-11, is such a case (``t`` =
-0.54 for ``u_p / u0 = 1 + 3e-5``), where the Gauss rule agrees with the
-diffrax integral at rtol 1e-14 to 15 digits and both closed form and
-quadrature differ from an 80-bit evaluation of the closed form by 2-5e-11. So
-the error is below ``rtol`` for every tolerance from 1e-3 to 1e-11 and within
-2x of it at 1e-12. In float32 (default rtol 1.2e-5, 24 nodes) the method
-agrees with float64 to 9e-5 relative at worst over depth 1-8
-(docs/precision.md).
+Accuracy: the error relative to ``method="exact"`` is below ``rtol`` for
+every tolerance from 1e-3 to 1e-11 and within 2x of it at 1e-12, over depth
+1-1024 and eps from 1e-300 to the level; the measurements (node counts,
+tables, float32) are in docs/solvers.md.
 """
 
 from __future__ import annotations
+
+import functools
 
 import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core._status import Status
 from ._fixed_point import clock_exponents, log_u_level, log_u_star
 
-# Result codes of the solvers (``critical_time`` maps them to its status).
-SOLVED, BUDGET, FAILED = 0, 1, 2
+# Result codes of the solvers: the ``Status`` codes of their three outcomes.
+SOLVED, BUDGET, FAILED = (
+    int(s) for s in (Status.SUCCESSFUL, Status.MAX_STEPS_REACHED, Status.FAILED)
+)
 # Steps allowed per diffrax hitting-time integral: about 33 are needed at rtol 1e-12.
 MAX_STEPS = 256
 # Dense output stores every step: about 240 steps at most are needed from eps =
@@ -137,17 +104,20 @@ MAX_STEPS_DENSE = 1024
 CHUNK = 1024
 
 
+@functools.cache
 def default_rtol(dtype) -> float:
     """The default relative tolerance: 1e-12 in float64, ``100 eps`` (1.2e-5) in float32."""
     return max(1e-12, 100.0 * float(jnp.finfo(dtype).eps))
 
 
+@functools.cache
 def min_rtol(dtype) -> float:
     """The smallest tolerance the dtype can honour: 16 machine epsilons."""
     return 16.0 * float(jnp.finfo(dtype).eps)
 
 
-def _result_code(sol):
+def solver_status(sol):
+    """The ``Status`` of a diffrax solution: successful, max steps reached or failed."""
     return jnp.where(
         sol.result == diffrax.RESULTS.successful,
         SOLVED,
@@ -218,7 +188,7 @@ def _diffrax_integral(k, x0, width, rtol):
         max_steps=MAX_STEPS,
         throw=False,
     )
-    return sol.ys[-1], _result_code(sol), sol.stats["num_steps"]
+    return sol.ys[-1], solver_status(sol), sol.stats["num_steps"]
 
 
 def map_chunks(fn, args, effort, chunk=CHUNK):
@@ -376,7 +346,7 @@ def ode_trajectory(objective: str, lam, var, depth, eps, t, rtol):
 
     def one(rho, q, r, y0, y_star, tol, tau_max, s1, scale):
         sol = _solve_dense(rho, q, r, y0, y_star, tol, tau_max, s1, rtol)
-        code = jnp.where(sol.result == diffrax.RESULTS.event_occurred, SOLVED, _result_code(sol))
+        code = jnp.where(sol.result == diffrax.RESULTS.event_occurred, SOLVED, solver_status(sol))
         return _invert_clock(sol, t * scale, bisections), code, sol.stats["num_steps"]
 
     return jax.vmap(one)(rho, q, r, y0, y_star, tol, tau_max, s1, scale)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Float, Int
 
 from .._core import _validate
 
@@ -50,7 +51,12 @@ def series_time(objective: str, lam, var, depth, eps):
     return mae_series(lam, var, depth, eps)
 
 
-def cited_critical_time(lam, var, depth, eps):
+def cited_critical_time(
+    lam: Float[ArrayLike, "..."],
+    var: Float[ArrayLike, "..."],
+    depth: Int[ArrayLike, "..."],
+    eps: Float[ArrayLike, "..."],
+) -> Float[np.ndarray, "..."]:
     """The critical time a 2026 note claims in the generalized basis (theory §11).
 
     ``t ~ 1 / (lam rho^(2L-2) eps^(1/L))`` in this library's time (the note's

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import functools
 import warnings
+from typing import Literal
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from .._core import _validate
-from .._core._batch import bucket, flatten_padded, float_dtype
+from .._core import _checks, _validate
+from .._core._batch import Program, bucket, float_dtype, run
 from .._core._results import register_result
+from .._core._status import Status, status_ok
+from .._core._warn import JepaFlowWarning
 from ._fixed_point import wbar_star
 from ._ode import BUDGET, SOLVED, ode_trajectory
 
@@ -32,7 +34,9 @@ class Trajectory(eqx.Module):
         v: predictor (JEPA) or decoder (MAE) entry, ``[T, *batch]``; equal to
             ``u`` because ``v^2 - w_a^2`` is conserved from the balanced start.
         wbar_star: the fixed point ``wbar*``, ``[*batch]``.
-        ok: False for members whose solve failed, ``[*batch]``.
+        status: each member's ``Status``, ``[*batch]``: ``SUCCESSFUL``, or
+            ``MAX_STEPS_REACHED`` / ``FAILED`` (the trajectory is then NaN).
+        ok: (a property) ``status`` is not a failure, ``[*batch]``.
 
     Examples:
         >>> import jepa_flow as jf
@@ -43,8 +47,8 @@ class Trajectory(eqx.Module):
         [0.7071 0.63  ]
         >>> print(traj.wbar[-1].round(4))  # converged by t = 100
         [0.7071 0.63  ]
-        >>> bool((traj.u == traj.v).all()), bool(traj.ok.all())
-        (True, True)
+        >>> bool((traj.u == traj.v).all()), bool(traj.ok.all()), traj.status.tolist()
+        (True, True, [0, 0])
     """
 
     objective: str = eqx.field(static=True)
@@ -53,10 +57,24 @@ class Trajectory(eqx.Module):
     u: Float[Array, "T ..."]
     v: Float[Array, "T ..."]
     wbar_star: Float[Array, "..."]
-    ok: Bool[Array, "..."]
+    status: Int[Array, "..."]
+
+    @property
+    def ok(self) -> Bool[Array, "..."]:
+        """Members whose solve finished (``status`` is not a failure)."""
+        return status_ok(self.status)
 
 
-def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
+def simulate(
+    objective: Literal["jepa", "mae"],
+    lam: Float[ArrayLike, "..."],
+    var: Float[ArrayLike, "..."],
+    depth: Int[ArrayLike, "..."],
+    eps: Float[ArrayLike, "..."],
+    t: Float[ArrayLike, " T"],
+    *,
+    rtol: float | None = None,
+) -> Trajectory:
     """Integrate the balanced per-feature flow and sample it at the times ``t``.
 
     Solves ``du/dt = u^(2L) (lam - var u)`` (JEPA) or
@@ -75,9 +93,8 @@ def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
 
     Precision: float64 when ``jax_enable_x64`` is on, float32 otherwise (no
     warning; see ``docs/precision.md``). In float32 the default ``rtol`` is
-    1.2e-5 and each point lies on the exact trajectory to 8e-4 relative in
-    time at worst, 3e-6 typically (99th percentile 8e-5; measured over depth
-    1-8, lam 1e-2..1e2, rho 10^-1.5..10^0.5, eps 1e-6..1e-1). ``ok`` is False
+    1.2e-5 and each point lies on the exact trajectory to about 1e-3 relative
+    in time at worst (docs/solvers.md). ``ok`` is False
     for a member whose solve did not finish (its trajectory is NaN), never a
     silent wrong curve.
 
@@ -94,8 +111,10 @@ def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
         A ``Trajectory`` with ``wbar``, ``u`` and ``v`` of shape ``[T, *batch]``.
 
     Raises:
-        ValueError: for bad parameters, save times or ``rtol``, before anything
-            is compiled.
+        ValueError: for bad parameters, save times or ``rtol``, before any
+            result is returned (the parameters' values are checked inside
+            the compiled solve, as in ``critical_time``; under ``jax.jit`` the
+            error is raised at run time).
 
     Examples:
         Feature A of theory §4 at depth 1 (``wbar* = rho = 0.5``) is at half
@@ -118,38 +137,76 @@ def simulate(objective, lam, var, depth, eps, t, rtol=None) -> Trajectory:
     _validate.check_objective(objective)
     dtype = float_dtype()
     rtol = resolve_rtol(rtol, dtype)
-    times = _validate.as_times(t)
-    shape, p = _validate.feature_params(lam, var, depth, eps)
-    flat, n = flatten_padded(p, _FILL)
-    n_t = times.size
-    t_pad = np.full(bucket(n_t), times[-1])
-    t_pad[:n_t] = times
-    log_u, code, _ = _trajectory_flat(objective, rtol, t=jnp.asarray(t_pad, dtype), **flat)
-    ok = np.asarray(code[:n]) == SOLVED
-    log_u = jnp.where(jnp.asarray(ok)[:, None], log_u[:n], jnp.nan)
-    log_u = log_u[:, :n_t].T.reshape((n_t, *shape))
-    depth_b = jnp.asarray(p["depth"], log_u.dtype)
-    u = jnp.exp(log_u)
-    if not ok.all():
-        budget = int((np.asarray(code[:n]) == BUDGET).sum())
+    times = _save_times(t, dtype)
+    program = _trajectory_program(objective, rtol, int(times.shape[0]))
+    values = dict(lam=lam, var=var, depth=depth, eps=eps)
+    (wbar, u, ws, status), counts, n = run(program, values, extras=(times,))
+    if counts is not None:  # some status above SOLVED
         warnings.warn(
-            f"simulate: the ODE solve did not finish for {int((~ok).sum())} of {n} members "
-            f"({budget} ran out of steps; the others failed or left the float range); "
-            "their trajectories are NaN",
-            RuntimeWarning,
+            f"simulate: the ODE solve did not finish for {n - int(counts[SOLVED])} of {n} "
+            f"members ({int(counts[BUDGET])} ran out of steps; the others failed or left the "
+            "float range); their trajectories are NaN",
+            JepaFlowWarning,
             stacklevel=2,
         )
+    times = times if _checks.is_traced(times) else jnp.asarray(times)
     return Trajectory(
-        objective=objective,
-        t=jnp.asarray(times, log_u.dtype),
-        wbar=jnp.exp(depth_b * log_u),
-        u=u,
-        v=u,
-        wbar_star=wbar_star(objective, jnp.asarray(p["lam"]), jnp.asarray(p["var"]), depth_b),
-        ok=jnp.asarray(ok.reshape(shape)),
+        objective=objective, t=times, wbar=wbar, u=u, v=u, wbar_star=ws, status=status
     )
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "rtol"))
-def _trajectory_flat(objective, rtol, lam, var, depth, eps, t):
-    return ode_trajectory(objective, lam, var, depth, eps, t, rtol)
+def _save_times(t, dtype):
+    """The save times, checked (on the host; at run time when traced)."""
+    if _checks.is_traced(t):
+        if t.ndim != 1 or t.shape[0] == 0:
+            raise ValueError(f"t must be a non-empty 1-D array of times; got shape {t.shape}")
+        bad = ~jnp.isfinite(t) | (t < 0) | (jnp.diff(t, prepend=t[:1]) < 0)
+        return eqx.error_if(t, bad.any(), "t must be finite, >= 0 and non-decreasing").astype(dtype)
+    return _validate.as_times(t).astype(dtype)  # numpy: padded on the host if need be
+
+
+def _pad_times(extras):
+    """Save times padded with the last one to a bucket size (the bucketed path: one
+    compiled solve per bucket of save times too)."""
+    (t,) = extras
+    return (np.pad(t, (0, bucket(t.shape[0]) - t.shape[0]), mode="edge"),)
+
+
+def _trajectory_kernel(objective, rtol, flat, t):
+    lam, var, depth, eps = (flat[k] for k in _FILL)
+    log_u, code, _ = ode_trajectory(objective, lam, var, depth, eps, t, rtol)
+    ok = code == SOLVED
+    log_u = jnp.where(ok[:, None], log_u, jnp.nan)
+    outputs = (
+        jnp.exp(depth[:, None] * log_u),
+        jnp.exp(log_u),
+        wbar_star(objective, lam, var, depth),
+    )
+    return outputs + (code,), code
+
+
+def _finish_trajectory(n_t, outputs):
+    """``wbar`` and ``u`` from ``[*batch, T_padded]`` to ``[T, *batch]``."""
+    wbar, u, ws, status = outputs
+    return jnp.moveaxis(wbar[..., :n_t], -1, 0), jnp.moveaxis(u[..., :n_t], -1, 0), ws, status
+
+
+def _any_failed(outputs):
+    return (outputs[-1] != SOLVED).any()  # status
+
+
+@functools.cache
+def _trajectory_program(objective, rtol, n_t) -> Program:
+    params = (("lam", "real"), ("var", "positive"), ("depth", "depth"), ("eps", "positive"))
+    return Program(
+        key=("simulate", objective, rtol, n_t),
+        params=params,
+        fill=tuple((name, _FILL[name]) for name, _ in params),
+        kernel=functools.partial(_trajectory_kernel, objective, rtol),
+        subnormal=("lam", "var", "eps"),
+        n_status=len(Status),
+        needs_counts=_any_failed,
+        finish=functools.partial(_finish_trajectory, n_t),
+        pad_extras=_pad_times,
+        multi_device=False,
+    )

@@ -21,25 +21,38 @@ that set:
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import jax
 import numpy as np
+from jaxtyping import ArrayLike, Bool, Float, Int
+
+from .._core import _validate
 
 CAPTURE_LEVEL = 0.1  # an off-diagonal entry counts once it reaches this fraction of wbar*_j
 CAPTURE_GAIN_MIN = 1.0  # at least one e-fold of growth, however large the seed
 ROUNDING = 1e-16  # float64 rounding: the seed a rotated basis gives by itself
 
 
-def convergence_rate(objective: str, lam, var, depth) -> np.ndarray:
+def convergence_rate(
+    objective: Literal["jepa", "mae"],
+    lam: Float[ArrayLike, "..."],
+    var: Float[ArrayLike, "..."],
+    depth: Int[ArrayLike, "..."],
+) -> Float[np.ndarray, "..."]:
     """Linearized rate of convergence to the fixed point (docs/theory.md §7, §8.4).
 
     ``L var rho^(2L)`` for JEPA, ``(L + 1) var rho^(2L/(L+1))`` for MAE
     (``rho = lam / var``, clipped at 0: an unlearned feature has rate 0).
 
+    Raises:
+        ValueError: for an objective other than ``"jepa"`` or ``"mae"``.
+
     Examples:
         >>> float(convergence_rate("jepa", 1.0, 2.0, 1))
         0.5
     """
+    _validate.check_objective(objective)
     lam, var, depth = (np.asarray(x, float) for x in (lam, var, depth))
     rho = np.clip(lam / var, 0.0, None)
     if objective == "jepa":
@@ -47,7 +60,9 @@ def convergence_rate(objective: str, lam, var, depth) -> np.ndarray:
     return (depth + 1) * var * rho ** (2 * depth / (depth + 1))
 
 
-def capture_rate(lam, var, depth) -> np.ndarray:
+def capture_rate(
+    lam: Float[ArrayLike, " d"], var: Float[ArrayLike, " d"], depth: int
+) -> Float[np.ndarray, "d d"]:
     """``gamma[i, j] = var_j rho_i^(2L-1) (rho_j - rho_i)`` (docs/theory.md §7.1).
 
     The first-order growth rate (JEPA, stop-gradient target, balanced) of the
@@ -65,7 +80,12 @@ def capture_rate(lam, var, depth) -> np.ndarray:
     return var[None, :] * rho[:, None] ** (2 * depth - 1) * (rho[None, :] - rho[:, None])
 
 
-def capture_gain(lam, var, depth, t_star) -> np.ndarray:
+def capture_gain(
+    lam: Float[ArrayLike, " d"],
+    var: Float[ArrayLike, " d"],
+    depth: int,
+    t_star: Float[ArrayLike, " d"],
+) -> Float[np.ndarray, "d d"]:
     """``G[i, j] = gamma_ij (t*_j - t*_i)`` where ``rho_i < rho_j`` and ``t*_i < t*_j``, else 0.
 
     How many e-folds the capturing entry grows between channel ``i``'s
@@ -126,8 +146,14 @@ class PredictedCapture:
     needed: float
 
 
-def predicted_captures(gain, seed: float) -> tuple[PredictedCapture, ...]:
-    """Pairs whose ``gain`` reaches ``max(1, log(CAPTURE_LEVEL / seed))`` (docs/theory.md §10).
+def predicted_captures(
+    gain: Float[ArrayLike, "d d"], delta0: float
+) -> tuple[PredictedCapture, ...]:
+    """Pairs whose ``gain`` reaches ``max(1, log(CAPTURE_LEVEL / delta0))`` (docs/theory.md §10).
+
+    Args:
+        gain: ``capture_gain``'s e-folds ``[d, d]``.
+        delta0: the relative size of the off-diagonal seed (``perturbation_size``), >= 0.
 
     Examples:
         >>> [c.feature for c in predicted_captures([[0.0, 30.0], [0.0, 0.0]], 1e-8)]
@@ -135,17 +161,19 @@ def predicted_captures(gain, seed: float) -> tuple[PredictedCapture, ...]:
         >>> predicted_captures([[0.0, 30.0], [0.0, 0.0]], 0.0)  # no seed: nothing to capture
         ()
     """
-    if seed <= 0:
+    if delta0 <= 0:
         return ()
     gain = np.asarray(gain, float)
-    needed = max(CAPTURE_GAIN_MIN, float(np.log(CAPTURE_LEVEL / seed)))
+    needed = max(CAPTURE_GAIN_MIN, float(np.log(CAPTURE_LEVEL / delta0)))
     return tuple(
         PredictedCapture(int(i), int(j), float(gain[i, j]), needed)
         for i, j in zip(*np.nonzero(gain >= needed))
     )
 
 
-def collapses(v0, w0, rho) -> np.ndarray:
+def collapses(
+    v0: Float[ArrayLike, "..."], w0: Float[ArrayLike, "..."], rho: Float[ArrayLike, "..."]
+) -> Bool[ArrayLike, "..."]:
     """Whether a JEPA feature collapses, ``v0^2 - w0^2 > rho^2`` (docs/theory.md §7.2).
 
     Stated at depth 1 in §7.2; it holds at any depth from a start with equal
@@ -161,7 +189,9 @@ def collapses(v0, w0, rho) -> np.ndarray:
     return v0**2 - w0**2 > rho**2
 
 
-def collapsed_predictor(v0, w0) -> np.ndarray:
+def collapsed_predictor(
+    v0: Float[ArrayLike, "..."], w0: Float[ArrayLike, "..."]
+) -> Float[np.ndarray, "..."]:
     """The predictor's limit after a collapse, ``v -> sqrt(v0^2 - w0^2)`` (docs/theory.md §7.2).
 
     Examples:

@@ -78,7 +78,9 @@ class _Reduced:
         E = y[..., : d * d].reshape(y.shape[:-1] + (d, d))
         V = y[..., d * d :].reshape(y.shape[:-1] + (d, d))
         dE, dV = reduced_field(self.objective, self.depth, E, V, Sxx, Syx)
-        return np.concatenate([dE.reshape(y.shape[:-1] + (-1,)), dV.reshape(y.shape[:-1] + (-1,))], -1)
+        return np.concatenate(
+            [dE.reshape(y.shape[:-1] + (-1,)), dV.reshape(y.shape[:-1] + (-1,))], -1
+        )
 
     def jac(self, y, Sxx, Syx, tau=None):
         h = 1.5e-8 * np.maximum(np.abs(y), np.mean(np.abs(y)))

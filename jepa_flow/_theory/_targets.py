@@ -14,24 +14,35 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
+from jaxtyping import ArrayLike, Float, Int
 
 
-def frozen_teacher_lam(lam, teacher_diagonal) -> np.ndarray:
+def frozen_teacher_lam(
+    lam: Float[ArrayLike, "..."], teacher: Float[ArrayLike, "..."]
+) -> Float[np.ndarray, "..."]:
     """The ``lam`` of the MAE flow a student of a frozen teacher follows: ``c lam`` (§6.3).
 
     Args:
-        lam: the features' covariances ``[d]``.
-        teacher_diagonal: ``c_j = e_j^T Wbar_T e_j`` in the feature basis ``[d]``.
+        lam: the features' covariances.
+        teacher: the frozen teacher along each feature, ``c_j = e_j^T Wbar_T e_j``
+            (its diagonal in the feature basis); broadcasts with ``lam``.
+
+    numpy in, numpy out (float64); a JAX array in (or a tracer), a JAX array out.
 
     Examples:
         >>> frozen_teacher_lam([1.0, 0.8], [0.5, 2.0]).tolist()
         [0.5, 1.6]
     """
-    return np.asarray(teacher_diagonal, float) * np.asarray(lam, float)
+    if isinstance(lam, jax.Array) or isinstance(teacher, jax.Array):
+        return teacher * lam  # traceable: the batched general flow
+    return np.asarray(teacher, float) * np.asarray(lam, float)
 
 
-def ema_flow_tau(tau, eta) -> np.ndarray:
+def ema_flow_tau(
+    tau: Float[ArrayLike, "..."], eta: Float[ArrayLike, "..."]
+) -> Float[np.ndarray, "..."]:
     """Time constant of the continuous EMA that a discrete one with step ``eta`` follows.
 
     ``beta = 1 - eta / tau`` per step lags by ``tau - eta`` in flow time
@@ -45,7 +56,13 @@ def ema_flow_tau(tau, eta) -> np.ndarray:
     return np.where(tau > 0, tau - eta, 0.0)
 
 
-def ema_half_time_delay(lam, var, depth, eps, tau) -> np.ndarray:
+def ema_half_time_delay(
+    lam: Float[ArrayLike, "..."],
+    var: Float[ArrayLike, "..."],
+    depth: Int[ArrayLike, "..."],
+    eps: Float[ArrayLike, "..."],
+    tau: Float[ArrayLike, "..."],
+) -> Float[np.ndarray, "..."]:
     """First-order delay of the half time by an EMA target (docs/theory.md §6.2).
 
     ``L tau log((rho - u0) / (u0 (2^(1/L) - 1)))`` with ``u0 = eps^(1/L)``:

@@ -20,10 +20,11 @@ and MAE) or the general per-feature flow (JEPA with an EMA target, theory §6.2)
 
 Scores of a predicted time per direction against an observed one
 (``order_scores``) are computed over the directions *learned in both*
-(``0 < t < inf`` on both sides, theory §10): Spearman's rank correlation (NaN
-below 3 directions), the first-``k`` overlap of the two orders (NaN below
-``k`` directions) and the relative errors ``|t_pred - t_obs| / t_obs`` (their
-median and maximum; NaN when no direction is left).
+(``0 < t < inf`` on both sides, ``learned_mask``, theory §10): Spearman's rank
+correlation and the first-``k`` overlap of the two orders (``order_agreement``:
+NaN below 3 directions, and unless more than ``k`` are compared) and the
+relative errors ``|t_pred - t_obs| / t_obs`` (their median and maximum; NaN
+when no direction is left).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .._core._results import register_result
 from ._basis import FeatureBasis, feature_basis
 from ._critical_time import critical_time
 from ._general import general_critical_time
-from ._order import rank_correlation, rel_error, top_k_overlap
+from ._order import learned_mask, order_agreement, rel_error
 from ._series import cited_critical_time
 
 # theory name -> (basis, normalization of the generalized basis)
@@ -105,12 +106,7 @@ def theory_times(
             "jepa", lam, var, depth, eps, target="ema", tau=tau, fraction=fraction
         )
         return np.asarray(res.t_star)
-    return np.asarray(critical_time(objective, lam, var, depth, eps, fraction))
-
-
-def _learned(t) -> np.ndarray:
-    t = np.asarray(t, float)
-    return (t > 0) & np.isfinite(t)
+    return np.asarray(critical_time(objective, lam, var, depth, eps, fraction=fraction))
 
 
 @register_result
@@ -163,15 +159,9 @@ def order_scores(predicted, observed, k: int) -> OrderScores:
             f"predicted and observed must be 1-D of one length; got {predicted.shape}, "
             f"{observed.shape}"
         )
-    both = _learned(predicted) & _learned(observed)
-    p, o = predicted[both], observed[both]
+    both = learned_mask(predicted) & learned_mask(observed)
+    agree = order_agreement(predicted, observed, k=k)
+    err = rel_error(predicted[both], observed[both])
     n = int(both.sum())
-    spearman = rank_correlation(p, o) if n >= 3 else float("nan")
-    overlap = (
-        top_k_overlap(np.argsort(o, kind="stable"), np.argsort(p, kind="stable"), k)
-        if n >= k
-        else float("nan")
-    )
-    err = rel_error(p, o)
     med, worst = (float(np.median(err)), float(err.max())) if n else (np.nan, np.nan)
-    return OrderScores(float(spearman), float(overlap), med, worst, n, int(k))
+    return OrderScores(float(agree.spearman), float(agree.overlap), med, worst, n, int(k))

@@ -50,6 +50,7 @@ import dataclasses
 
 import numpy as np
 
+from .._core._grid import GRID, Selection, select, take_grid
 from .._core._results import register_result
 from .._theory._critical_time import critical_time
 from .._theory._fullflow import full_flow
@@ -65,12 +66,13 @@ from .._theory._stability import (
 from .._theory._targets import ema_flow_tau, frozen_teacher_lam
 from .._theory._validity import order_scores
 from ._config import TrainConfig
-from ._data import Data
-from ._train import TrainResult, record_slots, teacher_diagonal
+from ._real import DEFAULT_BASIS
+from ._records import record_slots
+from ._train import TrainResult, teacher_diagonal
 
 FOLLOW_TOL = 0.1  # |training - reference| at the end, as a fraction of wbar*
 # basis of the per-feature theory per objective (experiment 10's default-basis rule)
-THEORY_BASIS = {"jepa": "pca", "mae": "pca"}
+THEORY_BASIS = {"jepa": DEFAULT_BASIS, "mae": DEFAULT_BASIS}
 TOP_K = 2  # the first-k overlap of the learning orders
 REFERENCES = ("per-feature theory", "full-matrix flow")
 
@@ -136,38 +138,6 @@ def seen_captures(t, latent, wbar_star, t_learned, t_own, member=(0, 0, 0)) -> l
             size = float(A[:, i, j].max() / wbar_star[j])
             out.append(Capture(tuple(int(x) for x in member), i, j, tc, size))
     return out
-
-
-def record_times(config: TrainConfig, data: Data, n=100) -> np.ndarray:
-    """Flow times to record for a comparison: linear grids over each depth's rises.
-
-    From half the earliest to 1.5 times the latest per-feature critical time
-    of every depth (docs/theory.md §4), ``n`` points each. Pass them as
-    ``TrainConfig(t_extra=...)`` so that curves are dense where features rise.
-
-    Examples:
-        >>> import jepa_flow as jf
-        >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
-        >>> t = record_times(jf.TrainConfig(objective="mae", steps=1), data, n=3)
-        >>> t.round(2).tolist()  # 0.5 x 6.0119 ... 1.5 x 7.8086
-        [3.01, 7.36, 11.71]
-    """
-    t = np.asarray(
-        critical_time(
-            config.objective,
-            np.asarray(data.lam),
-            np.asarray(data.var),
-            np.asarray(config.depth)[:, None],
-            config.eps,
-            config.fraction,
-        )
-    )
-    grids = []
-    for row in t:
-        row = row[np.isfinite(row) & (row > 0)]
-        if row.size:
-            grids.append(np.linspace(0.5 * row.min(), 1.5 * row.max(), n))
-    return np.concatenate(grids) if grids else np.zeros(0)
 
 
 @register_result
@@ -250,6 +220,33 @@ class Comparison:
         """The compared run's configuration."""
         return self.result.config
 
+    def sel(self, *, seed=None, depth=None, eta=None) -> Selection:
+        """Members by their grid values, as ``TrainResult.sel``: arrays indexed along the grid.
+
+        ``result`` is the ``TrainResult``'s selection, ``captures_predicted``
+        an object array (or, for one member, its tuple), and ``captures`` /
+        ``captures_full`` keep the events of the selected members (their
+        ``member`` still indexes the whole grid).
+
+        Examples:
+            >>> import jepa_flow as jf
+            >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+            >>> cfg = jf.TrainConfig(objective="mae", depth=[1, 2], eta=1e-3, t_max=12.0)
+            >>> c = jf.compare(jf.train(data, cfg))
+            >>> c.sel(seed=0, depth=1, eta=1e-3).t_star_theory.round(4).tolist()
+            [6.0119, 7.8086]
+            >>> c.sel(eta=1e-3).order_theory.shape  # [seed, depth, feature]
+            (1, 2, 2)
+        """
+        special = {
+            "result": lambda r, _: r.sel(seed=seed, depth=depth, eta=eta),
+            "captures_predicted": _select_predicted,
+            "captures": _select_seen,
+            "captures_full": _select_seen,
+        }
+        selection = {"seed": seed, "depth": depth, "eta": eta}
+        return select(self, self.result.coords, selection, special)
+
     def summary(self) -> dict:
         """The comparison as JSON values (no curves): configuration, times, errors, events."""
         r = self.result
@@ -290,6 +287,15 @@ class Comparison:
             "captures": [dataclasses.asdict(c) for c in self.captures],
             "captures_full": [dataclasses.asdict(c) for c in self.captures_full],
         }
+
+
+def _select_predicted(nested, positions):
+    return take_grid(_object_grid(nested), positions)  # one member: its tuple
+
+
+def _select_seen(events, positions):
+    keep = [np.atleast_1d(positions[k]) for k in GRID]
+    return tuple(c for c in events if all(i in k for i, k in zip(c.member, keep)))
 
 
 def _object_grid(nested) -> np.ndarray:
@@ -355,7 +361,7 @@ def _order_scores(t_training, t_reference, followed):
     return spearman, overlap
 
 
-def compare(result: TrainResult, *, full=None) -> Comparison:
+def compare(result: TrainResult, *, full: bool | None = None) -> Comparison:
     """Compare every member of a training run with the theory, at the run's own settings.
 
     The only way from a ``TrainResult`` to the theory: the per-feature
@@ -365,8 +371,8 @@ def compare(result: TrainResult, *, full=None) -> Comparison:
 
     Args:
         result: a ``TrainResult`` from ``train``. Curves are sampled at its
-            records (train with ``TrainConfig(t_extra=record_times(...))``
-            for dense curves); seen captures need ``keep_latent``.
+            records (dense over the rises under the default
+            ``TrainConfig(t_extra="auto")``); seen captures need ``keep_latent``.
         full: integrate the full-matrix flow for every member (True), for
             none (False: the per-feature theory is then the reference
             everywhere, captures are still predicted), or where it is the
@@ -390,74 +396,14 @@ def compare(result: TrainResult, *, full=None) -> Comparison:
     if not isinstance(result, TrainResult):
         raise ValueError(f"result must be a TrainResult from train(); got {type(result).__name__}")
     r, cfg = result, result.config
-    d = r.data.d
     obj_th, lam, var = _per_feature_theory(r)
-    exact = _per_feature_exact(r)
-    rotated = not np.array_equal(np.asarray(r.data.U), np.eye(d))
-    flow_tau = ema_flow_tau(cfg.tau, r.eta) if cfg.target == "ema" else np.zeros(r.eta.size)
-    S, D, E = r.t_star.shape[:3]
-    wstar = r.level / cfg.fraction  # [D, d]
-    grid = (S, D, E, d)
-    t_th_all = np.empty(grid)
-    t_full = np.full(grid, np.nan)
-    use_full = np.zeros(grid, bool)
-    curve_th = np.empty_like(r.norm)
-    curve_full = np.full_like(r.norm, np.nan)
-    predicted = [[[() for _ in range(E)] for _ in range(D)] for _ in range(S)]
-    seen, seen_full = [], []
-    for b in range(D):
-        L = int(r.depth[b])
-        t_th = np.asarray(critical_time(obj_th, lam, var, L, cfg.eps, cfg.fraction))
-        gain = capture_gain(lam, var, L, t_th) if obj_th == "jepa" else np.zeros((d, d))
-        for e in range(E):
-            t = r.t[0, b, e]
-            # padded (last time repeated) to the run's fixed record count: runs of any
-            # length share one compiled trajectory (a training sweep's etas)
-            t_pad = np.pad(t, (0, max(record_slots(cfg) - t.size, 0)), mode="edge")
-            th = np.asarray(simulate(obj_th, lam, var, L, cfg.eps, t_pad).wbar)[: t.size]
-            delta0 = perturbation_size(
-                cfg.scale if cfg.init == "balanced" else 1.0, r.eta[e], r.data.batch, rotated
-            )
-            pred = predicted_captures(gain, delta0)
-            captured = np.zeros(d, bool)
-            captured[[c.feature for c in pred]] = True
-            need_full = (captured | (not exact)) & (full is not False)
-            for s in range(S):
-                member = (s, b, e)
-                predicted[s][b][e] = pred
-                t_th_all[member] = t_th
-                curve_th[member] = th
-                use_full[member] = need_full
-                if full is False or (full is None and not need_full.any()):
-                    continue
-                ff = full_flow(
-                    cfg.objective,
-                    r.data,
-                    r.W0[member],
-                    r.V0[member],
-                    L,
-                    t,
-                    r.level[b],
-                    target=cfg.target,
-                    tau=float(flow_tau[e]),
-                    teacher=r.teacher,
-                )
-                curve_full[member] = np.asarray(ff.norm)
-                if bool(ff.ok):
-                    t_full[member] = np.asarray(ff.t_star)
-                if r.latent is not None:
-                    seen_full += seen_captures(
-                        t, np.asarray(ff.latent), wstar[b], t_full[member], t_th, member
-                    )
-            if r.latent is not None:
-                for s in range(S):
-                    member = (s, b, e)
-                    seen += seen_captures(
-                        t, r.latent[member], wstar[b], r.t_star[member], t_th, member
-                    )
-    t_tr = r.t_star
+    grids = _Grids.empty(r)
+    for b in range(r.t_star.shape[1]):
+        _compare_depth(r, b, obj_th, lam, var, full, grids)
+    t_tr, t_th_all, t_full, use_full = r.t_star, grids.t_theory, grids.t_full, grids.use_full
     ref = np.where(use_full, t_full, t_th_all)
-    followed = _followed(r, use_full, curve_th, curve_full, wstar)
+    wstar = r.level / cfg.fraction  # [D, d]
+    followed = _followed(r, use_full, grids.curve_theory, grids.curve_full, wstar)
 
     def trusted(x):
         return np.where(followed, x, np.nan)
@@ -481,13 +427,111 @@ def compare(result: TrainResult, *, full=None) -> Comparison:
         order_theory=order_th,
         order_training=order_tr,
         order_agrees=np.all(order_th == order_tr, axis=-1) & followed.all(axis=-1),
-        captures_predicted=tuple(tuple(tuple(x) for x in row) for row in predicted),
-        captures=tuple(seen),
-        captures_full=tuple(seen_full),
-        curve_theory=curve_th,
-        curve_full=curve_full,
+        captures_predicted=tuple(tuple(tuple(x) for x in row) for row in grids.predicted),
+        captures=tuple(grids.seen),
+        captures_full=tuple(grids.seen_full),
+        curve_theory=grids.curve_theory,
+        curve_full=grids.curve_full,
         theory_basis=THEORY_BASIS[cfg.objective],
         reference=np.where(use_full.any(axis=-1), REFERENCES[1], REFERENCES[0]),
         rank_correlation=spearman,
         top_k_overlap=overlap,
     )
+
+
+@dataclasses.dataclass
+class _Grids:
+    """What ``compare`` fills member by member (``[S, D, E, ...]``) and the events it sees."""
+
+    t_theory: np.ndarray
+    t_full: np.ndarray
+    use_full: np.ndarray
+    curve_theory: np.ndarray
+    curve_full: np.ndarray
+    predicted: list
+    seen: list
+    seen_full: list
+
+    @classmethod
+    def empty(cls, r: TrainResult) -> _Grids:
+        S, D, E, d = r.t_star.shape
+        return cls(
+            t_theory=np.empty((S, D, E, d)),
+            t_full=np.full((S, D, E, d), np.nan),
+            use_full=np.zeros((S, D, E, d), bool),
+            curve_theory=np.empty_like(r.norm),
+            curve_full=np.full_like(r.norm, np.nan),
+            predicted=[[[() for _ in range(E)] for _ in range(D)] for _ in range(S)],
+            seen=[],
+            seen_full=[],
+        )
+
+
+def _theory_curve(r: TrainResult, obj_th, lam, var, L, t) -> np.ndarray:
+    """The per-feature flow's ``wbar`` at the records ``t`` ``[R, d]``.
+
+    The save times are padded (last time repeated) to the run's fixed record
+    count: runs of any length share one compiled trajectory (a training sweep's etas).
+    """
+    t_pad = np.pad(t, (0, max(record_slots(r.config) - t.size, 0)), mode="edge")
+    return np.asarray(simulate(obj_th, lam, var, L, r.config.eps, t_pad).wbar)[: t.size]
+
+
+def _predicted(r: TrainResult, gain, e: int):
+    """Captures predicted for learning rate ``e`` and the features they capture ``[d]``."""
+    cfg, d = r.config, r.data.d
+    rotated = not np.array_equal(np.asarray(r.data.U), np.eye(d))
+    scale = cfg.scale if cfg.init == "balanced" else 1.0
+    pred = predicted_captures(gain, perturbation_size(scale, r.eta[e], r.data.batch, rotated))
+    captured = np.zeros(d, bool)
+    captured[[c.feature for c in pred]] = True
+    return pred, captured
+
+
+def _compare_depth(r: TrainResult, b: int, obj_th, lam, var, full, grids: _Grids) -> None:
+    """Every member of depth index ``b``: theory, predicted captures, full flow where needed."""
+    cfg, d = r.config, r.data.d
+    S, _, E = r.t_star.shape[:3]
+    L = int(r.depth[b])
+    exact = _per_feature_exact(r)
+    flow_tau = ema_flow_tau(cfg.tau, r.eta) if cfg.target == "ema" else np.zeros(r.eta.size)
+    wstar = r.level[b] / cfg.fraction
+    t_th = np.asarray(critical_time(obj_th, lam, var, L, cfg.eps, fraction=cfg.fraction))
+    gain = capture_gain(lam, var, L, t_th) if obj_th == "jepa" else np.zeros((d, d))
+    for e in range(E):
+        t = r.t[0, b, e]
+        th = _theory_curve(r, obj_th, lam, var, L, t)
+        pred, captured = _predicted(r, gain, e)
+        need_full = (captured | (not exact)) & (full is not False)
+        for s in range(S):
+            member = (s, b, e)
+            grids.predicted[s][b][e] = pred
+            grids.t_theory[member] = t_th
+            grids.curve_theory[member] = th
+            grids.use_full[member] = need_full
+            if full is False or (full is None and not need_full.any()):
+                continue
+            ff = full_flow(
+                cfg.objective,
+                r.data,
+                r.W0[member],
+                r.V0[member],
+                L,
+                t,
+                r.level[b],
+                target=cfg.target,
+                tau=float(flow_tau[e]),
+                teacher=r.teacher,
+            )
+            grids.curve_full[member] = np.asarray(ff.norm)
+            if bool(ff.ok):
+                grids.t_full[member] = np.asarray(ff.t_star)
+            if r.latent is not None:
+                latent = np.asarray(ff.latent)
+                t_own = grids.t_full[member]
+                grids.seen_full += seen_captures(t, latent, wstar, t_own, t_th, member)
+        if r.latent is not None:
+            for s in range(S):
+                member = (s, b, e)
+                t_own = r.t_star[member]
+                grids.seen += seen_captures(t, r.latent[member], wstar, t_own, t_th, member)

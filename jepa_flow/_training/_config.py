@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -21,6 +22,9 @@ OBJECTIVES = ("jepa", "mae")
 TARGETS = ("stopgrad", "ema", "frozen")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 INITS = ("balanced", "random", "given")
+# jax.default_matmul_precision names: "highest" is full float32 (or float64) products;
+# "high" and "default" let a GPU use TF32 (a 10-bit mantissa) and a TPU bfloat16 passes
+MATMUL_PRECISIONS = ("highest", "high", "default")
 MAX_TRAIN_DEPTH = 64
 
 
@@ -58,6 +62,15 @@ def _scalar(name, value, lo=None, lo_open=False) -> float:
     return x
 
 
+def _times(name, value) -> tuple[float, ...]:
+    if isinstance(value, str):
+        raise ValueError(f"{name} must be 'auto' or a list of flow times >= 0; got {value!r}")
+    t_rec = np.atleast_1d(_validate.as_real(name, value)).ravel()
+    if (t_rec < 0).any():
+        raise ValueError(f"{name} must be >= 0 (allowed range [0, inf))")
+    return tuple(float(x) for x in t_rec)
+
+
 @register_result
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -87,9 +100,18 @@ class TrainConfig:
         momentum: in [0, 1), for ``"momentum"``.
         fraction: the critical time's level, ``fraction * wbar*``, in (0, 1).
         n_t: number of log-spaced records, >= 2.
-        t_extra: extra flow times to record at (e.g. dense around the rises).
+        t_extra: extra flow times to record at, or ``"auto"`` (the default):
+            ``record_times(data, config)``, dense over each depth's rises,
+            computed by ``train`` from its data (the ``TrainResult``'s config
+            then holds the times). ``()`` records the log-spaced steps only.
         keep_latent: record ``U^T Wbar U`` at every record (None: when it is
             under 1e7 numbers).
+        matmul_precision: precision of every matrix product of the run
+            (``jax.default_matmul_precision``): ``"highest"`` (the default:
+            full float32 or float64 products on every device), or ``"high"``
+            or ``"default"``, which let an A100/H100/H200 GPU use TF32 (about
+            three fewer digits in float32; float64 is unaffected) and a TPU
+            bfloat16 passes, for speed. CPUs compute every choice in full.
 
     Examples:
         >>> cfg = TrainConfig(objective="mae", depth=[1, 2], eta=0.01, t_max=50.0)
@@ -116,8 +138,9 @@ class TrainConfig:
     momentum: float = 0.9
     fraction: float = 0.5
     n_t: int = 120
-    t_extra: tuple[float, ...] = ()
+    t_extra: tuple[float, ...] | Literal["auto"] = "auto"
     keep_latent: bool | None = None
+    matmul_precision: str = "highest"
 
     def __post_init__(self):
         def put(name, value):
@@ -131,6 +154,11 @@ class TrainConfig:
             raise ValueError("give exactly one of t_max (flow time, > 0) and steps (int >= 1)")
         if self.t_max is not None:
             put("t_max", _scalar("t_max", self.t_max, 0.0, lo_open=True))
+            if max(self.eta) > self.t_max:  # not one step would fit before t_max
+                raise ValueError(
+                    f"eta must be at most t_max = {self.t_max:g} (one step covers flow time "
+                    f"eta); got {max(self.eta):g}"
+                )
         else:
             put("steps", _ints("steps", self.steps, 1)[0])
         put("eps", _scalar("eps", self.eps, 0.0, lo_open=True))
@@ -154,12 +182,11 @@ class TrainConfig:
         put("momentum", momentum)
         put("fraction", float(_validate.as_fraction(self.fraction)))
         put("n_t", _ints("n_t", self.n_t, 2)[0])
-        t_rec = np.atleast_1d(_validate.as_real("t_extra", self.t_extra)).ravel()
-        if (t_rec < 0).any():
-            raise ValueError("t_extra must be >= 0 (allowed range [0, inf))")
-        put("t_extra", tuple(float(x) for x in t_rec))
+        if not (isinstance(self.t_extra, str) and self.t_extra == "auto"):
+            put("t_extra", _times("t_extra", self.t_extra))
         if self.keep_latent is not None and not isinstance(self.keep_latent, (bool, np.bool_)):
             raise ValueError(f"keep_latent must be True, False or None; got {self.keep_latent!r}")
+        _choice("matmul_precision", self.matmul_precision, MATMUL_PRECISIONS)
 
     @property
     def n_steps(self) -> int:

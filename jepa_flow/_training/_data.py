@@ -43,10 +43,13 @@ in float32 and float64 (docs/precision.md compares the two).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Float
 
 from .._core import _validate
 from .._core._results import register_result
@@ -106,14 +109,16 @@ class Data(eqx.Module):
         return self.lam / self.var
 
 
-def random_rotation(d: int, seed: int = 0) -> np.ndarray:
+def random_rotation(d: int, *, seed: int = 0) -> Float[np.ndarray, "d d"]:
     """A Haar-random orthogonal ``d x d`` matrix (QR of a Gaussian, signs fixed).
 
     Examples:
         >>> import numpy as np
         >>> U = random_rotation(3, seed=1)
-        >>> bool(np.allclose(U.T @ U, np.eye(3))), bool(np.array_equal(U, random_rotation(3, 1)))
-        (True, True)
+        >>> bool(np.allclose(U.T @ U, np.eye(3)))
+        True
+        >>> bool(np.array_equal(U, random_rotation(3, seed=1)))  # seeded
+        True
     """
     g = np.random.default_rng(seed).standard_normal((d, d))
     q, r = np.linalg.qr(g)
@@ -128,7 +133,7 @@ def _rotation(U, d: int, seed: int) -> np.ndarray:
             raise ValueError(
                 f"U must be 'identity', 'random' or a d x d orthogonal matrix; got {U!r}"
             )
-        return random_rotation(d, seed)
+        return random_rotation(d, seed=seed)
     U = _validate.as_real("U", U)
     if U.shape != (d, d):
         raise ValueError(f"U must have shape ({d}, {d}) to match d = {d}; got {U.shape}")
@@ -197,7 +202,23 @@ def _make(model, Sxx, Syx, Syy, U, factor, batch, sampler="auto") -> Data:
     )
 
 
-def gaussian(*, Sxx, Syx, Syy=None, batch=None, U=None, seed=0, sampler="auto") -> Data:
+# a feature-basis covariance: its diagonal [d] or the matrix [d, d]
+Covariance = Float[ArrayLike, " d"] | Float[ArrayLike, "d d"]
+# the feature basis: "identity", "random" (seeded) or an orthogonal matrix
+Basis = Literal["identity", "random"] | Float[ArrayLike, "d d"] | None
+Sampler = Literal["auto", "wishart", "samples"]
+
+
+def gaussian(
+    *,
+    Sxx: Covariance,
+    Syx: Covariance,
+    Syy: Covariance | None = None,
+    batch: int | None = None,
+    U: Basis = None,
+    seed: int = 0,
+    sampler: Sampler = "auto",
+) -> Data:
     """Joint Gaussian views with feature-basis covariances ``Sxx``, ``Syx``, ``Syy`` (theory §1).
 
     Keyword-only, so the two matrices cannot be swapped by position. In the
@@ -253,7 +274,16 @@ def gaussian(*, Sxx, Syx, Syy=None, batch=None, U=None, seed=0, sampler="auto") 
     return _make("gaussian", Sxx, Syx, Syy, _rotation(U, d, seed), factor, _batch(batch), sampler)
 
 
-def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
+def noisy_views(
+    s: Float[ArrayLike, " d"],
+    nu: Float[ArrayLike, " d"],
+    c: Float[ArrayLike, " d"] = 0.0,
+    *,
+    batch: int | None = None,
+    U: Basis = None,
+    seed: int = 0,
+    sampler: Sampler = "auto",
+) -> Data:
     """Static noisy views (theory §5): ``var = s + nu``, ``lam = s + c nu``, ``rho = lam/var``.
 
     Args:
@@ -291,7 +321,15 @@ def noisy_views(s, nu, c=0.0, *, batch=None, U=None, seed=0, sampler="auto") -> 
     )
 
 
-def linear_dynamics(a, var, *, batch=None, U=None, seed=0, sampler="auto") -> Data:
+def linear_dynamics(
+    a: Float[ArrayLike, " d"],
+    var: Float[ArrayLike, " d"],
+    *,
+    batch: int | None = None,
+    U: Basis = None,
+    seed: int = 0,
+    sampler: Sampler = "auto",
+) -> Data:
     """Temporal views ``x = x_t``, ``y = x_(t+1) = a x_t + noise`` (theory §5).
 
     Args:

@@ -22,11 +22,15 @@ deterministic under ``seed``; ``load_dataset(name, **options)`` wraps one in
 
 from __future__ import annotations
 
-import zipfile
+import os
+from typing import Any, Literal
 
 import numpy as np
+from jaxtyping import Float
 
 from .._core import _validate
+from .._core._budget import DEFAULT_MAX_MEMORY, parse_size
+from .._core._io import load_npz
 from ._data import Data
 from ._real import from_samples
 
@@ -43,10 +47,17 @@ def _int(name, value, lo, hi=None):
     return int(value)
 
 
+# the largest noise std accepted: the shipped views are of order 1 (|x| <= 1.4)
+MAX_NOISE = 1e6
+
+
 def _noise(noise):
     noise = float(_validate.as_real("noise", noise))
-    if noise < 0:
-        raise ValueError(f"noise must be >= 0 (pixel noise std); got {noise}")
+    if not 0 <= noise <= MAX_NOISE:
+        raise ValueError(
+            f"noise must lie in [0, {MAX_NOISE:g}] (noise std; the views are of order 1); "
+            f"got {noise:g}"
+        )
     return noise
 
 
@@ -56,7 +67,9 @@ def _grey_images():
     return [np.asarray(im, float).mean(axis=2) / 255.0 for im in load_sample_images().images]
 
 
-def patch_pairs(*, p=8, shift=1, n=20000, noise=0.0, seed=0):
+def patch_pairs(
+    *, p: int = 8, shift: int = 1, n: int = 20000, noise: float = 0.0, seed: int = 0
+) -> tuple[Float[np.ndarray, "n d"], Float[np.ndarray, "n d"]]:
     """``n`` pairs of ``p x p`` grey photo patches and their ``shift``-pixel shifts.
 
     Args:
@@ -122,7 +135,9 @@ def _shifted(images, dr, dc):
     return big[np.arange(n)[:, None, None], rows, cols]
 
 
-def digit_pairs(*, shift=1, noise=0.1, n=10000, seed=0):
+def digit_pairs(
+    *, shift: int = 1, noise: float = 0.1, n: int = 10000, seed: int = 0
+) -> tuple[Float[np.ndarray, "n d"], Float[np.ndarray, "n d"]]:
     """``n`` pairs of augmented views of scikit-learn's 8 x 8 digits (``d = 64``).
 
     Args:
@@ -167,7 +182,14 @@ def membrane_trace() -> np.ndarray:
         return np.frombuffer(f.read(), dtype="<f4").astype(float)
 
 
-def series_pairs(*, window=16, lag=None, stride=1, noise=0.0, seed=0):
+def series_pairs(
+    *,
+    window: int = 16,
+    lag: int | None = None,
+    stride: int = 1,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> tuple[Float[np.ndarray, "n d"], Float[np.ndarray, "n d"]]:
     """Windows of the membrane trace and the windows ``lag`` samples later (slow features).
 
     Args:
@@ -223,7 +245,7 @@ def _split(name, options, allowed):
     return own, {k: v for k, v in options.items() if k in SOURCE_OPTIONS}
 
 
-def load_dataset(name, **options) -> Data:
+def load_dataset(name: Literal["patches", "digits", "membrane"], **options: Any) -> Data:
     """A shipped data set as a ``Data`` source (module docstring).
 
     ``options``: the data set's own (see ``patch_pairs``, ``digit_pairs``,
@@ -249,11 +271,15 @@ def load_dataset(name, **options) -> Data:
     return from_samples(x, y, **src)
 
 
-def from_npz(path, **options) -> Data:
+def from_npz(
+    path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_MEMORY, **options: Any
+) -> Data:
     """A ``Data`` source from a ``.npz`` file holding arrays ``x`` and ``y`` (``[n, d]``).
 
     ``options`` are those of ``from_samples``. Raises ``ValueError`` when the
-    file cannot be read or lacks ``x`` or ``y``.
+    file is not a regular file, is larger than ``max_bytes`` (bytes or a size
+    such as ``"8G"``; default the 4 GiB memory budget) unpacked, cannot be
+    read as a ``.npz`` archive, or lacks ``x`` or ``y``.
 
     Examples:
         A round trip gives the source of ``from_samples`` on the same arrays:
@@ -276,15 +302,10 @@ def from_npz(path, **options) -> Data:
         (True, 1.0)
     """
     _, src = _split("npz", options, ())
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("x", "y") if k not in z.files]
-            if missing:
-                raise ValueError(
-                    f"path {str(path)!r} must hold arrays 'x' and 'y'; missing {missing} "
-                    f"(has {z.files})"
-                )
-            x, y = z["x"], z["y"]
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"path {str(path)!r} is not a readable .npz file: {err}") from err
-    return from_samples(x, y, **src)
+    z = load_npz(path, "path", parse_size("max_bytes", max_bytes))
+    missing = [k for k in ("x", "y") if k not in z]
+    if missing:
+        raise ValueError(
+            f"path {str(path)!r} must hold arrays 'x' and 'y'; missing {missing} (has {list(z)})"
+        )
+    return from_samples(z["x"], z["y"], **src)

@@ -4,8 +4,10 @@ One train step is ``value_and_grad`` of the loss, ``optimizer.update`` and
 ``optax.apply_updates``, written for one member (``_step``) and ``vmap``-ed
 over the members; ``lax.scan`` runs ``chunk`` steps per call, recording at the
 shared log-spaced steps (``lax.cond`` on the unbatched step counter, so a
-record costs nothing on other steps); a Python loop over chunks (``run``)
-drives the progress bar and the divergence check. Everything static
+record costs nothing on other steps); a ``lax.while_loop`` over the chunks
+runs the whole training in one compiled call (``compiled_run``: nothing on
+the host per step; it stops after a chunk in which a member diverged), or,
+with a progress bar, a Python loop calls one chunk at a time. Everything static
 (objective, target, optimizer, init kind, layers, batch, chunk) is in
 ``Static``; every swept value is a traced array, so new values reuse the
 compiled functions (cached per ``Static``).
@@ -74,6 +76,8 @@ class Static:
     batch: int | None
     chunk: int
     keep_latent: bool
+    precision: str = "highest"  # of every matrix product (jax.default_matmul_precision)
+    block: int = 0  # members per block of the chunk (0: all at once; see _chunk_body)
 
 
 class _Member(eqx.Module):
@@ -135,7 +139,8 @@ def _init_member(st, data, shared, c):
 
 def _step(st, data, shared, k, m: _Member, c: Consts) -> _Member:
     """One optimizer step of one member at step ``k`` (state ``k`` -> ``k + 1``)."""
-    key, sub = jax.random.split(m.key)
+    # a fresh key per step for minibatch draws (the population loss draws nothing)
+    key, sub = (m.key, m.key) if st.batch is None else jax.random.split(m.key)
 
     def loss_fn(p):
         E = wbar(p.W)
@@ -192,38 +197,96 @@ def _record(st, data, shared, m: _Member) -> dict:
     return out
 
 
-@functools.lru_cache(maxsize=32)
-def _chunk_fn(st: Static):
-    """Jitted: run ``st.chunk`` steps of every member, recording at ``rec_steps``."""
+def _chunk_body(st: Static):
+    """``carry -> carry`` after ``st.chunk`` steps of every member, recording at ``rec_steps``.
 
+    With ``st.block`` members per block (a divisor of the ensemble), the
+    blocks run their ``st.chunk`` steps one after another (``lax.map``), so
+    that a large ensemble's state stays in cache through the steps instead of
+    streaming through memory at every step.
+    """
+
+    @_with_precision(st)
     def run(carry, data, shared, consts):
-        step = jax.vmap(functools.partial(_step, st, data, shared), in_axes=(None, 0, 0))
-        record = jax.vmap(functools.partial(_record, st, data, shared))
-        rec_steps = shared["rec_steps"]
-        n_rec = rec_steps.shape[0]
+        k, r, members, recs = carry
+        n = consts.eta.shape[0]
+        if not st.block or st.block >= n:
+            return _scan_chunk(st, data, shared, carry, consts)
+        blocks = n // st.block
 
-        def body(carry, _):
-            k, r, members, recs = carry
-            now = (r < n_rec) & (k == rec_steps[jnp.minimum(r, n_rec - 1)])
+        def one(part):
+            members, recs, consts = part
+            return _scan_chunk(st, data, shared, (k, r, members, recs), consts)
 
-            def write(recs):
-                new = record(members)
-                return jax.tree.map(lambda buf, x: buf.at[:, r].set(x), recs, new)
+        split = functools.partial(jax.tree.map, lambda x: x.reshape(blocks, st.block, *x.shape[1:]))
+        ks, rs, members, recs = jax.lax.map(one, split((members, recs, consts)))
+        merge = functools.partial(jax.tree.map, lambda x: x.reshape(n, *x.shape[2:]))
+        return ks[0], rs[0], merge(members), merge(recs)
 
-            recs = jax.lax.cond(now, write, lambda recs: recs, recs)
-            members = jax.lax.cond(
-                k < shared["n_steps"], lambda ms: step(k, ms, consts), lambda ms: ms, members
-            )
-            return (k + 1, r + now, members, recs), None
-
-        carry, _ = jax.lax.scan(body, carry, None, length=st.chunk)
-        return carry
-
-    return jax.jit(run, donate_argnums=0)
+    return run
 
 
-@functools.lru_cache(maxsize=32)
-def _init_fn(st: Static):
+def _scan_chunk(st: Static, data, shared, carry, consts):
+    """``st.chunk`` steps of the members in ``carry`` (vmapped), recording at ``rec_steps``."""
+    step = jax.vmap(functools.partial(_step, st, data, shared), in_axes=(None, 0, 0))
+    record = jax.vmap(functools.partial(_record, st, data, shared))
+    rec_steps = shared["rec_steps"]
+    n_rec = rec_steps.shape[0]
+
+    def body(carry, _):
+        k, r, members, recs = carry
+        now = (r < n_rec) & (k == rec_steps[jnp.minimum(r, n_rec - 1)])
+
+        def write(recs):
+            new = record(members)
+            return jax.tree.map(lambda buf, x: buf.at[:, r].set(x), recs, new)
+
+        recs = jax.lax.cond(now, write, lambda recs: recs, recs)
+        members = jax.lax.cond(
+            k < shared["n_steps"], lambda ms: step(k, ms, consts), lambda ms: ms, members
+        )
+        return (k + 1, r + now, members, recs), None
+
+    carry, _ = jax.lax.scan(body, carry, None, length=st.chunk)
+    return carry
+
+
+def block_size(n_members: int, member_bytes: int, cache_bytes: int = 4 << 20) -> int:
+    """Members per block: the largest divisor of ``n_members`` whose state fits in
+    ``cache_bytes`` (4 MiB), at least 32; 0 (one block) when all fit or no divisor does.
+
+    Measured on a 2-core CPU (d = 16, depth 4, about 40 KiB of state per
+    member): 4096 members run 2.5-3x faster in blocks of 32-64 than all at
+    once, 256 members about 1.3x faster in blocks of 64.
+
+    Examples:
+        >>> block_size(4096, 40960), block_size(256, 40960), block_size(97 * 64, 40960)
+        (64, 64, 97)
+        >>> block_size(64, 40960), block_size(4099, 40960)  # all fit; 4099 is prime
+        (0, 0)
+    """
+    target = max(cache_bytes // max(member_bytes, 1), 32)
+    if n_members <= target:
+        return 0
+    return max((b for b in range(32, target + 1) if n_members % b == 0), default=0)
+
+
+def _with_precision(st: Static):
+    """Decorator: trace the function's matrix products at ``st.precision``."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def traced(*args):
+            with jax.default_matmul_precision(st.precision):
+                return fn(*args)
+
+        return traced
+
+    return wrap
+
+
+def _init_body(st: Static):
+    @_with_precision(st)
     def init(data, shared, consts, n_rec):
         members = jax.vmap(functools.partial(_init_member, st, data, shared))(consts)
         one = jax.eval_shape(
@@ -233,35 +296,89 @@ def _init_fn(st: Static):
         recs = jax.tree.map(lambda s: jnp.full((n, n_rec, *s.shape), jnp.nan, s.dtype), one)
         return (jnp.array(0), jnp.array(0), members, recs)
 
-    return jax.jit(init, static_argnums=3)
+    return init
+
+
+@functools.lru_cache(maxsize=32)
+def _chunk_fn(st: Static):
+    """Jitted: run ``st.chunk`` steps of every member (the loop with a progress bar)."""
+    return jax.jit(_chunk_body(st), donate_argnums=0)
+
+
+@functools.lru_cache(maxsize=32)
+def _init_fn(st: Static):
+    return jax.jit(_init_body(st), static_argnums=3)
+
+
+@functools.lru_cache(maxsize=32)
+def compiled_run(st: Static, stop_on_divergence: bool):
+    """Jitted: initialize every member and run every step in one call, no host work per step.
+
+    ``(data, shared, consts, n_rec) -> (initial members, final carry)``: a
+    ``lax.while_loop`` over chunks of ``st.chunk`` scanned steps, which ends
+    after the last step or, with ``stop_on_divergence``, after the chunk in
+    which a member diverged (the caller reads ``members.bad`` once, at the end).
+    """
+    init, chunk = _init_body(st), _chunk_body(st)
+
+    def run_all(data, shared, consts, n_rec):
+        carry = init(data, shared, consts, n_rec)
+
+        def more(carry):
+            k, _, members, _ = carry
+            going = k <= shared["n_steps"]
+            return going & ~jnp.any(members.bad >= 0) if stop_on_divergence else going
+
+        return carry[2], jax.lax.while_loop(more, lambda c: chunk(c, data, shared, consts), carry)
+
+    return jax.jit(run_all, static_argnums=3)
 
 
 def run(st, data, shared, consts, n_steps, n_rec, eta_m, where, progress, keep_diverged=False):
-    """Initialize and run every chunk; returns ``(initial members, final carry)``.
+    """Initialize and run every member; returns ``(initial members, final carry)``.
 
-    Checks for divergence after each chunk and raises ``DivergenceError``
-    naming the first diverged member (``where(i)`` describes member ``i``),
-    unless ``keep_diverged``: then every member runs to the end (a diverged
-    one's state is NaN or huge) and the caller finds them by their loss.
+    Without ``progress`` the whole run is one compiled call (``compiled_run``);
+    with it, a Python loop over chunks drives a tqdm bar. Either way a
+    divergence raises ``DivergenceError`` naming the first diverged member
+    (``where(i)`` describes member ``i``) once its chunk is done, unless
+    ``keep_diverged``: then every member runs to the end (a diverged one's
+    state is NaN or huge) and the caller finds them by their loss.
     """
+    if progress:
+        init_members, carry = _run_with_bar(st, data, shared, consts, n_steps, n_rec, keep_diverged)
+    else:
+        fn = compiled_run(st, not keep_diverged)
+        init_members, carry = fn(data, shared, consts, n_rec)
+    if not keep_diverged:
+        _raise_if_diverged(carry[2], eta_m, where)
+    return init_members, carry
+
+
+def _raise_if_diverged(members, eta_m, where):
+    bad = np.asarray(members.bad)
+    if (bad >= 0).any():
+        i = int(np.argmax(bad >= 0))
+        limit = diverged_threshold(members.loss.dtype)
+        cure = "use a smaller learning rate eta"
+        if bad[i] == 0:  # the start itself: no learning rate helps
+            cure = "the initial weights are too large: lower eps or the init scale"
+        raise DivergenceError(
+            f"training diverged (loss NaN or above {limit:g}) at step {int(bad[i])} "
+            f"(flow time {eta_m[i] * bad[i]:.4g}) for {where(i)}; {cure}"
+        )
+
+
+def _run_with_bar(st, data, shared, consts, n_steps, n_rec, keep_diverged):
+    """The chunks one call each, with a tqdm bar (steps, mean loss) between them."""
     carry = _init_fn(st)(data, shared, consts, n_rec)
     init_members = jax.tree.map(jnp.copy, carry[2])  # the carry is donated
     run = _chunk_fn(st)
     # disable=None: a bar only on a terminal, never flooding a log file
-    bar = tqdm(total=n_steps, disable=None if progress else True, unit="step", dynamic_ncols=True)
-    with bar:
+    with tqdm(total=n_steps, disable=None, unit="step", dynamic_ncols=True) as bar:
         for _ in range(0, n_steps + 1, st.chunk):
             carry = run(carry, data, shared, consts)
-            members = carry[2]
-            bad = np.asarray(members.bad)
-            if (bad >= 0).any() and not keep_diverged:
-                i = int(np.argmax(bad >= 0))
-                limit = diverged_threshold(members.loss.dtype)
-                raise DivergenceError(
-                    f"training diverged (loss NaN or above {limit:g}) at step {int(bad[i])} "
-                    f"(flow time {eta_m[i] * bad[i]:.4g}) for {where(i)}; "
-                    "use a smaller learning rate eta"
-                )
+            if not keep_diverged and bool(jnp.any(carry[2].bad >= 0)):
+                break
             bar.update(min(st.chunk, n_steps - bar.n))
-            bar.set_postfix(loss=f"{float(jnp.mean(members.loss)):.4g}")
+            bar.set_postfix(loss=f"{float(jnp.mean(carry[2].loss)):.4g}")
     return init_members, carry

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Float
 
 from .._core._results import register_result
 from ._config import TrainConfig
@@ -115,7 +117,7 @@ def _half_times(t, g):
 
 
 @functools.lru_cache(maxsize=8)
-def _runner(objective, activation, target, depth, batch):
+def _runner(objective, activation, target, depth, batch, precision="highest"):
     act = ACTIVATIONS[activation]
 
     def step(_, carry):
@@ -134,11 +136,12 @@ def _runner(objective, activation, target, depth, batch):
         return Ws, WT, key, eta, beta, X, Y, loss
 
     def one(n_steps, Ws, WT, key, eta, beta, X, Y, Xe, U, var):
-        carry = (Ws, WT, key, eta, beta, X, Y, jnp.zeros((), Ws.dtype))
-        Ws, WT, key, *_, loss = jax.lax.fori_loop(0, n_steps, step, carry)
-        z = _encode(act, Ws, Xe)
-        s = Xe @ U  # [m, d] feature values
-        resp = jnp.linalg.norm(z.T @ s / Xe.shape[0], axis=0) / var
+        with jax.default_matmul_precision(precision):  # config.matmul_precision
+            carry = (Ws, WT, key, eta, beta, X, Y, jnp.zeros((), Ws.dtype))
+            Ws, WT, key, *_, loss = jax.lax.fori_loop(0, n_steps, step, carry)
+            z = _encode(act, Ws, Xe)
+            s = Xe @ U  # [m, d] feature values
+            resp = jnp.linalg.norm(z.T @ s / Xe.shape[0], axis=0) / var
         return Ws, WT, key, resp, loss
 
     axes = (None, 0, 0, 0, None, None, None, None, None, None, None)
@@ -149,10 +152,10 @@ def train_nonlinear(
     data: Data,
     config: TrainConfig,
     *,
-    activation="tanh",
-    batch=256,
-    n_eval=4096,
-    basis=None,
+    activation: Literal["tanh", "relu"] = "tanh",
+    batch: int = 256,
+    n_eval: int = 4096,
+    basis: Float[ArrayLike, "d d"] | None = None,
 ) -> NonlinearResult:
     """Train ``len(config.seed)`` MLP encoders on the rows of a ``"samples"`` source.
 
@@ -209,7 +212,8 @@ def train_nonlinear(
     n_records = config.n_t
     d = data.d
     U = jnp.asarray(data.U if basis is None else basis)
-    var = jnp.einsum("ij,ik,kj->j", U, data.Sxx, U)
+    with jax.default_matmul_precision("highest"):
+        var = jnp.einsum("ij,ik,kj->j", U, data.Sxx, U)
     n_steps = config.n_steps
     rec = np.unique(np.round(np.geomspace(1, n_steps, int(n_records))).astype(int))
     X, Y = data.X, data.Y
@@ -220,7 +224,7 @@ def train_nonlinear(
     Ws = jax.vmap(lambda k: _init(k, d, int(depth), eps))(k_init)
     WT = Ws
     beta = 1.0 - eta / tau if target == "ema" else 0.0
-    fn = _runner(objective, activation, target, int(depth), int(batch))
+    fn = _runner(objective, activation, target, int(depth), int(batch), config.matmul_precision)
     t, resp, loss, done = [0.0], [], [], 0
     resp.append(np.asarray(fn(0, Ws, WT, keys, eta, beta, X, Y, Xe, U, var)[3]))
     loss.append(np.full(seeds.size, np.nan))

@@ -14,41 +14,44 @@ then has the pooled ``Sxx = Syy = (Cxx + Cyy) / 2`` and the symmetric
 ``Syx = Cyx``); the feature analysis then uses the symmetric part of ``Syx``
 and reports the asymmetry.
 
-The feature analysis (``analyze``, theory §9): the orthonormal basis ``u_i``
-that diagonalizes ``Sxx`` (descending variance), each feature's
-``var_i = u_i^T Sxx u_i``, ``lam_i = u_i^T Syx u_i`` and ``rho_i = lam_i / var_i``,
-and how far the data is from the theory's assumption that one basis
-diagonalizes both: the relative Frobenius size of the off-diagonal part of
-``B = U^T Syx U``. The per-feature theory (``critical_time``, theory §4) then
-predicts every feature's critical time and the learning order (theory §10);
-features with ``lam_i <= 0`` are never learned (time ``inf``).
+The feature analysis (``analyze``, theory §9 and §11): a feature basis
+``v_i`` (by default ``DEFAULT_BASIS``, the orthonormal eigenbasis of ``Sxx``,
+descending variance; or the generalized, MAE or ``lam`` basis of theory §11),
+each feature's ``var_i = v_i^T Sxx v_i``, ``lam_i = v_i^T Syx v_i`` and
+``rho_i = lam_i / var_i``, and how far the data is from the theory's
+assumption that one orthonormal basis diagonalizes both covariances. The
+per-feature theory (``critical_time``, theory §4) then predicts every
+feature's critical time and the learning order (theory §10); features with
+``lam_i <= 0`` are never learned (time ``inf``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Float
 
 from .._core import _validate
 from .._core._results import register_result
+from .._theory._basis import BASES, feature_basis
 from .._theory._critical_time import critical_time as _critical_time
 from .._theory._order import learning_order
 from ._data import Data, _batch
 
 NORMALIZE = (None, "max", "trace")
 RANK_TOL = 1e-10  # smallest kept eigenvalue of Sxx, relative to the largest
+# The basis ``analyze`` uses when none is given (theory §11); experiment 10 decides it.
+DEFAULT_BASIS = "pca"
+MIN_SCALE = 1e-100  # smallest largest |x| after centring: its square stays a normal float64
 
 __all__ = [
+    "DEFAULT_BASIS",
     "FeatureAnalysis",
-    "LearnedDirections",
-    "alignment",
     "analyze",
     "from_samples",
-    "learned_directions",
-    "mae_end_directions",
-    "matched_times",
     "principal_components",
 ]
 
@@ -68,7 +71,26 @@ def _views(x, y):
         raise ValueError(f"x must be a 2-D array [n, d] with n >= 2 rows; got shape {x.shape}")
     if y.shape != x.shape:
         raise ValueError(f"y must have the shape of x {x.shape} (paired views); got {y.shape}")
-    return x - x.mean(axis=0), y - y.mean(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x, y = x - x.mean(axis=0), y - y.mean(axis=0)
+    _check_scale(x, y)
+    return x, y
+
+
+def _check_scale(x, y) -> None:
+    """Refuse views whose second moments would overflow or underflow float64."""
+    big = max(float(np.abs(x).max(initial=0.0)), float(np.abs(y).max(initial=0.0)))
+    hi = np.sqrt(np.finfo(np.float64).max / (4.0 * x.size))
+    if not big <= hi:
+        raise ValueError(
+            f"x and y must be below {hi:.3g} in magnitude after centring (their covariances "
+            f"would overflow float64); got {big:.3g}: rescale the views"
+        )
+    if 0 < big < MIN_SCALE:
+        raise ValueError(
+            f"x and y must reach at least {MIN_SCALE:g} in magnitude after centring (their "
+            f"covariances would underflow float64); got {big:.3g}: rescale the views"
+        )
 
 
 def _n_features(n_features, d):
@@ -79,7 +101,9 @@ def _n_features(n_features, d):
     return int(n_features)
 
 
-def principal_components(x, y, n_features=None):
+def principal_components(
+    x: Float[ArrayLike, "n d"], y: Float[ArrayLike, "n d"], *, n_features: int | None = None
+) -> Float[np.ndarray, "d k"]:
     """The top ``n_features`` eigenvectors ``Q`` ``[d, k]`` of the pooled ``(Cxx + Cyy) / 2``.
 
     ``from_samples(x, y, n_features=k)`` works in the coordinates ``x Q``; a
@@ -108,7 +132,14 @@ def principal_components(x, y, n_features=None):
 
 
 def from_samples(
-    x, y, *, n_features=None, power=1.0, normalize=None, symmetric=True, batch=None
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "n d"],
+    *,
+    n_features: int | None = None,
+    power: float = 1.0,
+    normalize: Literal["max", "trace"] | None = None,
+    symmetric: bool = True,
+    batch: int | None = None,
 ) -> Data:
     """A ``Data`` source from ``n`` paired views (theory §9).
 
@@ -227,22 +258,34 @@ def from_samples(
 @register_result
 @dataclasses.dataclass(frozen=True)
 class FeatureAnalysis:
-    """The per-feature view of a data source (theory §9).
+    """The per-feature view of a data source (theory §9, §11).
 
     Attributes:
-        basis: ``[d, d]`` orthonormal columns ``u_i``, the eigenvectors of ``Sxx``
-            in descending ``var`` (input coordinates; each column's largest entry > 0).
-        var: ``[d]`` ``u_i^T Sxx u_i`` (the eigenvalues).
-        lam: ``[d]`` ``u_i^T Syx u_i`` (the diagonal of ``B = U^T Syx_sym U``).
-        offdiag: ``|B - diag B|_F / |B|_F``: 0 when one basis diagonalizes
-            ``Sxx`` and ``Syx`` (the theory's assumption), up to 1.
-        offdiag_feature: ``[d]`` per feature, ``|B_i,(j != i)| / |B_i,:|`` (row norms).
+        basis: ``[d, d]`` columns ``v_i``, the feature directions (input
+            coordinates; each column's largest-magnitude entry > 0): for the
+            default ``"pca"`` the orthonormal eigenvectors of ``Sxx`` in
+            descending ``var``; otherwise those of ``basis_kind`` (theory §11).
+        var: ``[d]`` ``v_i^T Sxx v_i`` (for ``"pca"``, the eigenvalues).
+        lam: ``[d]`` ``v_i^T Syx v_i`` (the diagonal of ``B = V^T Syx_sym V``).
+        offdiag: the relative Frobenius size ``|B - diag B|_F / |B|_F`` of the
+            off-diagonal part of ``B``, or of ``V^T Sxx V`` where that is larger:
+            0 when the basis diagonalizes ``Sxx`` and ``Syx`` (for ``"pca"``, the
+            theory's assumption of one orthonormal basis; 0 by construction for
+            ``"generalized"``, whose departure is its ``nonorthogonality``), up to 1.
+        offdiag_feature: ``[d]`` per feature, the same for the rows of the matrix.
         commutator: ``|Sxx Syx - Syx Sxx|_F / (2 |Sxx|_F |Syx|_F)`` (basis-free, in [0, 1]).
         asymmetry: ``|Syx - Syx^T|_F / |Syx + Syx^T|_F`` (0 for pooled sources).
         view_mismatch: ``|Syy - Sxx|_F / |Sxx|_F`` (0 for pooled sources).
         n: number of pairs (``"samples"`` sources), else None.
         lam_stderr: ``[d]`` standard error of ``lam`` from the rows, treating
             them as independent (an underestimate for overlapping windows), or None.
+        basis_kind: ``"pca"``, ``"generalized"``, ``"mae"`` or ``"lam"`` (theory §11).
+        normalize: the generalized basis's column scale (``"dual"``, ``"unit"``,
+            ``"sxx"``), else None.
+        nonorthogonality: ``|Vn^T Vn - I|_F / sqrt(d)`` of the unit-normalized
+            columns (0 for an orthonormal basis; theory §11.4).
+        dual: ``[d, d]`` columns ``a_i`` with ``a_i^T v_j = delta_ij``; a
+            feature's amplitude in a network is ``|Wbar a_i|`` (theory §11.2).
 
     Examples:
         A rotated source with one feature of negative ``lam``: the analysis
@@ -257,6 +300,8 @@ class FeatureAnalysis:
         True
         >>> float(fa.critical_time("jepa", 1, 1e-3)[1]), fa.n  # population source: no n
         (inf, None)
+        >>> fa.basis_kind, fa.normalize, fa.nonorthogonality
+        ('pca', None, 0.0)
     """
 
     basis: np.ndarray
@@ -269,6 +314,10 @@ class FeatureAnalysis:
     view_mismatch: float
     n: int | None
     lam_stderr: np.ndarray | None
+    basis_kind: str = "pca"
+    normalize: str | None = None
+    nonorthogonality: float = 0.0
+    dual: np.ndarray | None = None
 
     @property
     def d(self) -> int:
@@ -286,15 +335,45 @@ class FeatureAnalysis:
 
     def critical_time(self, objective, depth, eps, fraction=0.5) -> np.ndarray:
         """Per-feature critical times ``[d]`` of the diagonal theory (theory §4; inf: never)."""
-        return np.asarray(_critical_time(objective, self.lam, self.var, depth, eps, fraction))
+        return np.asarray(
+            _critical_time(objective, self.lam, self.var, depth, eps, fraction=fraction)
+        )
 
     def order(self, objective, depth, eps, fraction=0.5) -> np.ndarray:
-        """Feature indices by predicted critical time; never-learned features last (theory §10)."""
+        """Feature indices in predicted learning order (theory §10).
+
+        Learned features (``0 < t* < inf``) first, earliest first; then those
+        already at their level at the start (``t* = 0``), then never-learned
+        ones. ``learned_mask(self.critical_time(...))`` tells them apart.
+        """
         return learning_order(self.critical_time(objective, depth, eps, fraction))
 
 
-def analyze(data: Data) -> FeatureAnalysis:
-    """The feature analysis of any ``Data`` source (theory §9); see ``FeatureAnalysis``.
+def _offdiag(B, Cxx):
+    """``(offdiag, offdiag_feature)``: of ``B`` and ``Cxx``, the less diagonal (relative)."""
+
+    def rel(M):
+        off = M - np.diag(np.diag(M))
+        nM = np.linalg.norm(M)
+        rows = np.linalg.norm(M, axis=1)
+        return (
+            float(np.linalg.norm(off) / nM) if nM > 0 else 0.0,
+            np.linalg.norm(off, axis=1) / np.where(rows > 0, rows, 1.0),
+        )
+
+    (b, bf), (c, cf) = rel(B), rel(Cxx)
+    return max(b, c), np.maximum(bf, cf)
+
+
+def analyze(data: Data, *, basis=None, normalize=None) -> FeatureAnalysis:
+    """The feature analysis of any ``Data`` source (theory §9, §11); see ``FeatureAnalysis``.
+
+    Args:
+        data: a ``Data`` source.
+        basis: ``"pca"``, ``"generalized"``, ``"mae"`` or ``"lam"`` (theory §11);
+            None: ``DEFAULT_BASIS`` (``"pca"``).
+        normalize: the generalized basis's column scale, ``"dual"`` (None),
+            ``"unit"`` or ``"sxx"``; refused for the orthonormal bases.
 
     Examples:
         The pairs of the ``from_samples`` example share one basis for ``Sxx`` and
@@ -315,200 +394,49 @@ def analyze(data: Data) -> FeatureAnalysis:
         [True, True]
 
         ``Syx = [[0.5, 0.5], [0.5, 0.5]]`` with ``Sxx = diag(4, 1)``: half of the
-        squared norm of ``B`` is off its diagonal, so ``offdiag = 1/sqrt(2)``:
+        squared norm of ``B`` is off its diagonal, so ``offdiag = 1/sqrt(2)``;
+        the generalized basis diagonalizes both, at a cost in orthogonality:
 
-        >>> b = jf.analyze(jf.gaussian(Sxx=[4.0, 1.0], Syx=[[0.5, 0.5], [0.5, 0.5]]))
+        >>> data = jf.gaussian(Sxx=[4.0, 1.0], Syx=[[0.5, 0.5], [0.5, 0.5]])
+        >>> b = jf.analyze(data)
         >>> round(b.offdiag, 4), b.lam.tolist()
         (0.7071, [0.5, 0.5])
+        >>> g = jf.analyze(data, basis="generalized")
+        >>> g.rho.round(4).tolist(), round(g.offdiag, 12), round(g.nonorthogonality, 4)
+        ([0.625, 0.0], 0.0, 0.5145)
     """
     if not isinstance(data, Data):
         raise ValueError(f"data must be a jepa_flow Data source; got {type(data).__name__}")
+    basis = DEFAULT_BASIS if basis is None else basis
+    if basis not in BASES:
+        raise ValueError(f"basis must be one of {BASES}; got {basis!r}")
     Sxx, Syx, Syy = (np.asarray(a, float) for a in (data.Sxx, data.Syx, data.Syy))
     S = 0.5 * (Syx + Syx.T)
-    var, U = _eigh_desc(Sxx)
-    B = U.T @ S @ U
-    lam = np.diag(B).copy()
-    off = B - np.diag(lam)
-    nB = np.linalg.norm(B)
-    rows = np.linalg.norm(B, axis=1)
+    fb = feature_basis(Sxx, Syx, basis=basis, normalize=normalize)
+    V = fb.vectors
+    offdiag, offdiag_feature = _offdiag(V.T @ S @ V, V.T @ Sxx @ V)
     scale = 2 * np.linalg.norm(Sxx) * np.linalg.norm(S)
-    comm = np.linalg.norm(Sxx @ S - S @ Sxx) / max(scale, 1e-300)
+    P = Sxx @ S
+    comm = np.linalg.norm(P - P.T) / max(scale, 1e-300)  # S Sxx = (Sxx S)^T
     n = stderr = None
     if data.model == "samples":
         X, Y = np.asarray(data.X), np.asarray(data.Y)
         n = int(X.shape[0])
-        prod = 0.5 * ((X @ U) * (Y @ U) + (Y @ U) * (X @ U))
+        prod = (X @ V) * (Y @ V)  # per row, x^T v y^T v (already symmetric in x, y)
         stderr = prod.std(axis=0) / np.sqrt(n)
     return FeatureAnalysis(
-        basis=U,
-        var=var,
-        lam=lam,
-        offdiag=float(np.linalg.norm(off) / nB) if nB > 0 else 0.0,
-        offdiag_feature=np.linalg.norm(off, axis=1) / np.where(rows > 0, rows, 1.0),
+        basis=V,
+        var=fb.var,
+        lam=fb.lam,
+        offdiag=offdiag,
+        offdiag_feature=offdiag_feature,
         commutator=float(comm),
         asymmetry=float(np.linalg.norm(Syx - Syx.T) / max(np.linalg.norm(2 * S), 1e-300)),
         view_mismatch=float(np.linalg.norm(Syy - Sxx) / np.linalg.norm(Sxx)),
         n=n,
         lam_stderr=stderr,
+        basis_kind=basis,
+        normalize=fb.normalize,
+        nonorthogonality=fb.nonorthogonality,
+        dual=fb.dual,
     )
-
-
-# -- when is a feature learned, without assuming the diagonal (theory §9) -------------------
-
-
-@register_result
-@dataclasses.dataclass(frozen=True)
-class LearnedDirections:
-    """When each direction of a run's end state is learned (theory §9).
-
-    The end state's encoder ``Wbar_end = A diag(s) B^T`` defines the learned
-    directions: the right singular vectors ``b_k`` (input space, descending
-    ``s_k``) with their representation directions ``a_k``. The progress of
-    direction ``k`` at time ``t`` is the projection of ``Wbar(t)`` onto the end
-    state's singular pair, ``m_k(t) = a_k^T Wbar(t) b_k / s_k``. It depends only
-    on the end state, not on a chosen basis (a fixed orthogonal change of the
-    input coordinates or of the representation leaves it unchanged), and in
-    the theory's diagonal case it is the per-feature ``wbar_j(t) / wbar*_j``.
-    (The encoded norm ``|Wbar(t) b_k| / s_k`` is not used: where end singular
-    values are close, ``b_k`` mixes features, and its norm rises with the
-    earliest of them; the projection weighs the mixing twice, on both sides.)
-
-    Attributes:
-        s: ``[d]`` end singular values.  directions: ``[d, d]`` columns ``b_k``.
-        progress: ``[T, d]`` ``m_k(t)``.
-        time: ``[d]`` first time ``m_k`` reaches ``level`` (linear interpolation
-            between samples; the first time if it starts there; inf if never,
-            or if the direction did not grow: ``s_k <= 2 |Wbar(0) b_k|``).
-        level: the level, in (0, 1).
-
-    Examples:
-        ``Wbar(t) = t diag(2, 1)`` on ``t`` in [0, 4]: each direction's progress
-        is ``t / 4``, so both reach half at ``t = 2``:
-
-        >>> import numpy as np, jepa_flow as jf
-        >>> t = np.linspace(0.0, 4.0, 5)
-        >>> ld = jf.learned_directions(t, t[:, None, None] * np.diag([2.0, 1.0]))
-        >>> ld.s.tolist(), ld.progress[:, 0].tolist(), ld.time.tolist(), ld.learned.tolist()
-        ([8.0, 4.0], [0.0, 0.25, 0.5, 0.75, 1.0], [2.0, 2.0], [True, True])
-    """
-
-    s: np.ndarray
-    directions: np.ndarray
-    progress: np.ndarray
-    time: np.ndarray
-    level: float
-
-    @property
-    def learned(self) -> np.ndarray:
-        return np.isfinite(self.time)
-
-
-def learned_directions(t, wbar, wbar_end=None, level=0.5) -> LearnedDirections:
-    """``LearnedDirections`` of one run: ``t`` ``[T]`` increasing, ``wbar`` ``[T, d, d]``.
-
-    ``wbar_end`` is the end state (default ``wbar[-1]``); the measure is
-    meaningful when the run has converged on the directions it reports.
-
-    Examples:
-        ``Wbar(t) = R diag(f_1, f_2, f_3) R^T`` with logistic ``f_1``, ``f_2``
-        reaching half of their end values 3 and 1 at ``t = 6`` and ``t = 2``,
-        and a constant ``f_3`` (it does not grow: never learned):
-
-        >>> import numpy as np, jepa_flow as jf
-        >>> t = np.linspace(0.0, 10.0, 101)
-        >>> def grow(s, t_half):
-        ...     return s / (1 + np.exp(-5 * (t - t_half)))
-        >>> f = np.stack([grow(3.0, 6.0), grow(1.0, 2.0), np.full_like(t, 0.5)], axis=1)
-        >>> R = jf.random_rotation(3, seed=0)
-        >>> ld = jf.learned_directions(t, np.einsum("ij,tj,kj->tik", R, f, R))
-        >>> ld.s.round(6).tolist(), ld.time.round(6).tolist()
-        ([3.0, 1.0, 0.5], [6.0, 2.0, inf])
-        >>> bool(np.allclose(jf.alignment(R, ld.directions), np.eye(3)))  # R's columns
-        True
-    """
-    t = _validate.as_real("t", t)
-    wbar = _validate.as_real("wbar", wbar)
-    if wbar.ndim != 3 or wbar.shape[1] != wbar.shape[2] or wbar.shape[0] != t.size:
-        raise ValueError(f"wbar must have shape [T={t.size}, d, d]; got {wbar.shape}")
-    level = float(_validate.as_real("level", level))
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in the open interval (0, 1); got {level}")
-    end = wbar[-1] if wbar_end is None else _validate.as_real("wbar_end", wbar_end)
-    A, s, Bt = np.linalg.svd(end)
-    B = Bt.T
-    proj = np.einsum("ik,tij,jk->tk", A, wbar, B)  # [T, d]: a_k^T Wbar(t) b_k
-    m = proj / np.where(s > 0, s, 1.0)
-    grew = s > 2 * np.linalg.norm(wbar[0] @ B, axis=0)  # the direction grew at all
-    above = m >= level
-    first = np.argmax(above, axis=0)
-    found = above.any(axis=0) & grew
-    i0 = np.maximum(first - 1, 0)
-    cols = np.arange(s.size)
-    m0, m1 = m[i0, cols], m[first, cols]
-    frac = np.clip((level - m0) / np.where(m1 > m0, m1 - m0, 1.0), 0.0, 1.0)
-    tc = np.where(first == 0, t[0], t[i0] + frac * (t[first] - t[i0]))
-    return LearnedDirections(
-        s=s, directions=B, progress=m, time=np.where(found, tc, np.inf), level=level
-    )
-
-
-def alignment(basis, directions) -> np.ndarray:
-    """``|u_i^T b_k|`` ``[d, d]``: cosines between theory features (columns of ``basis``)
-    and learned directions (columns of ``directions``); a permutation matrix up to
-    signs exactly when the two bases agree.
-
-    Examples:
-        >>> import numpy as np, jepa_flow as jf
-        >>> c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)  # a 30-degree rotation
-        >>> jf.alignment(np.eye(2), [[c, -s], [s, c]]).round(4).tolist()
-        [[0.866, 0.5], [0.5, 0.866]]
-        >>> jf.alignment(np.eye(2), [[0.0, 1.0], [-1.0, 0.0]]).tolist()  # swapped, one sign
-        [[0.0, 1.0], [1.0, 0.0]]
-    """
-    return np.abs(np.asarray(basis).T @ np.asarray(directions))
-
-
-def matched_times(analysis_times, align, learned_times):
-    """Pair each learned direction ``k`` with its best-aligned theory feature ``i(k)``.
-
-    Returns ``(feature [d], cosine [d], predicted [d], observed [d])`` with
-    ``predicted[k] = analysis_times[i(k)]`` and ``observed = learned_times``.
-    """
-    feature = np.argmax(align, axis=0)
-    cosine = align[feature, np.arange(align.shape[1])]
-    return feature, cosine, np.asarray(analysis_times)[feature], np.asarray(learned_times)
-
-
-def mae_end_directions(data: Data):
-    """MAE's end state without the diagonal assumption (theory §9): ``(s, B)``.
-
-    MAE's population loss is minimized by the prediction map
-    ``P = V Wbar = Syx Sxx^-1``; from a balanced start the layers stay balanced,
-    so at the minimum ``Wbar = R diag(s)^(L/(L+1)) B^T`` with ``P = A diag(s) B^T``
-    its SVD: the learned input directions are the right singular vectors ``B``
-    of ``Syx Sxx^-1`` (columns, descending ``s``), whatever the basis of ``Sxx``.
-    They are the theory's ``u_i`` when ``Sxx`` and ``Syx`` commute.
-
-    Examples:
-        Targets ``y = P x`` exactly, with ``P = R diag(0.8, 0.5) R^T`` and inputs
-        whose covariance has another basis (``symmetric=False`` keeps the map):
-        MAE's directions are ``R``'s columns with ``s = (0.8, 0.5)``, not the
-        eigenvectors of ``Sxx``:
-
-        >>> import numpy as np, jepa_flow as jf
-        >>> R = jf.random_rotation(2, seed=1)
-        >>> P = R @ np.diag([0.8, 0.5]) @ R.T
-        >>> x = np.random.default_rng(0).standard_normal((50, 2)) * [3.0, 1.0]
-        >>> data = jf.from_samples(x, x @ P.T, symmetric=False)
-        >>> s, B = jf.mae_end_directions(data)
-        >>> s.round(6).tolist(), bool(np.allclose(jf.alignment(R, B), np.eye(2)))
-        ([0.8, 0.5], True)
-        >>> jf.alignment(jf.analyze(data).basis, B).round(2).tolist()  # Sxx's eigenvectors
-        [[0.77, 0.64], [0.64, 0.77]]
-    """
-    if not isinstance(data, Data):
-        raise ValueError(f"data must be a jepa_flow Data source; got {type(data).__name__}")
-    Sxx, Syx = np.asarray(data.Sxx, float), np.asarray(data.Syx, float)
-    P = np.linalg.solve(Sxx.T, Syx.T).T  # Syx Sxx^-1
-    _, s, Bt = np.linalg.svd(P)
-    return s, Bt.T

@@ -28,8 +28,10 @@ linearly between the two steps: that is the training critical time.
 Precision: ``train`` runs in the working dtype of JAX (float64 when
 ``jax_enable_x64`` is on, float32 otherwise; ``jepa_flow._core._batch.float_dtype``),
 like the theory layer: the data's arrays are cast to it, and every recorded
-array of the ``TrainResult`` is in it (``step`` and ``t`` are exact numpy
-values). Minibatch draws are float32 in both (``jepa_flow._training._data``),
+array of the ``TrainResult`` is in it: JAX arrays, left on the device they
+were computed on (``step``, ``t`` and ``level`` are exact numpy values).
+Every matrix product runs at ``config.matmul_precision`` (``"highest"`` by
+default: no TF32 on GPUs). Minibatch draws are float32 in both (``jepa_flow._training._data``),
 so the same seed gives the same minibatches in both precisions. The float32
 accuracy of trained critical times is measured in docs/precision.md.
 
@@ -40,21 +42,37 @@ extra layers are identity with masked updates (see ``jepa_flow._training._model`
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Sequence
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Bool, Float
 
 from .._core import _validate
 from .._core._batch import float_dtype
 from .._core._devices import batch_sharding
+from .._core._grid import Selection, select
 from .._core._results import register_result
+from .._core._status import Status, crossing_status, status_ok
 from .._theory._critical_time import fixed_point
 from .._theory._layers import Params, wbar
 from .._theory._targets import frozen_teacher_lam
 from ._config import TrainConfig
 from ._data import Data
-from ._engine import DIVERGED, Consts, DivergenceError, Static, diverged_threshold, run
+from ._engine import (
+    DIVERGED,
+    Consts,
+    DivergenceError,
+    Static,
+    block_size,
+    diverged_threshold,
+    run,
+)
+from ._labelled import train_dataset
+from ._records import record_slots, record_steps, resolve_t_extra
 
 __all__ = [
     "DIVERGED",
@@ -140,6 +158,76 @@ class TrainResult:
         return np.asarray(self.config.seed)
 
     @property
+    def status(self) -> np.ndarray:
+        """Each member's and feature's ``Status`` ``[S, D, E, d]`` (integer codes).
+
+        ``SUCCESSFUL`` (the level was crossed at ``t_star``), ``STARTS_ABOVE_LEVEL``
+        (``t_star = 0``), ``NEVER_LEARNED`` (``wbar* = 0``: ``level`` is inf),
+        ``NOT_REACHED`` (not within the run), or ``DIVERGED`` for every feature
+        of a diverged member (``diverged_members``; only with ``on_divergence="keep"``).
+        """
+        code = crossing_status(self.t_star, self.level[None, :, None, :])
+        return np.where(diverged_members(self)[..., None], int(Status.DIVERGED), code)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """``[S, D, E, d]``: False where the member diverged (``status`` is a failure)."""
+        return status_ok(self.status)
+
+    @property
+    def coords(self) -> dict[str, np.ndarray]:
+        """The grid's axis values: ``{"seed": [S], "depth": [D], "eta": [E]}``."""
+        return {"seed": self.seed, "depth": self.depth, "eta": self.eta}
+
+    def sel(self, *, seed=None, depth=None, eta=None) -> Selection:
+        """Members by their grid values: every array indexed along ``[seed, depth, eta]``.
+
+        Each argument is None (the whole axis), one value (the axis is
+        dropped) or a list of values (the axis is kept, in that order); an
+        ``eta`` matches a grid value to a relative 1e-12. ``level`` is
+        indexed by ``depth``; values without the grid axes (``config``,
+        ``data``, ``step``) are the result's own. Raises ``ValueError`` for
+        a value not on the grid, naming the axis and its values.
+
+        Examples:
+            >>> import jepa_flow as jf
+            >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+            >>> r = jf.train(data, jf.TrainConfig(depth=[1, 2], eta=0.1, steps=100, n_t=10))
+            >>> r.sel(depth=2, eta=0.1, seed=0).level.round(3).tolist()  # r.level[1]
+            [0.125, 0.32]
+            >>> r.sel(depth=2).norm.shape  # [seed, eta, record, feature]
+            (1, 1, 10, 2)
+            >>> r.sel(depth=3)
+            Traceback (most recent call last):
+            ...
+            ValueError: depth=3 is not on the grid; its depth values are [1, 2]
+        """
+        by_depth = {"level": lambda v, pos: np.take(v, pos["depth"], axis=0)}
+        return select(self, self.coords, {"seed": seed, "depth": depth, "eta": eta}, by_depth)
+
+    def to_xarray(self):
+        """The run as an ``xarray.Dataset`` over ``seed``, ``depth``, ``eta`` (needs xarray).
+
+        Every recorded array is a variable with its grid values as
+        coordinates, plus ``record`` (``step`` as its coordinate; ``t`` is a
+        variable, since it depends on ``eta``), ``feature``, ``component``
+        (singular values), ``layer``, ``out``/``in`` (matrices); ``level``
+        is over ``depth`` and ``feature``; ``status`` holds the ``Status``
+        codes. The configuration is in ``attrs["config"]`` (JSON).
+
+        Examples:
+            >>> import jepa_flow as jf
+            >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
+            >>> r = jf.train(data, jf.TrainConfig(depth=[1, 2], eta=0.1, steps=100, n_t=10))
+            >>> ds = r.to_xarray()
+            >>> ds["norm"].dims
+            ('seed', 'depth', 'eta', 'record', 'feature')
+            >>> ds["level"].sel(depth=2).round(3).values.tolist()
+            [0.125, 0.32]
+        """
+        return train_dataset(self)
+
+    @property
     def wbar(self) -> np.ndarray:
         """Final end-to-end encoders ``[S, D, E, d, d]``."""
         E = self.W[..., 0, :, :]
@@ -148,7 +236,7 @@ class TrainResult:
         return E
 
 
-def diverged_members(result: TrainResult) -> np.ndarray:
+def diverged_members(result: TrainResult) -> Bool[np.ndarray, "S D E"]:
     """Members whose recorded loss went NaN or above the divergence threshold, ``[S, D, E]``.
 
     The threshold is ``DIVERGED`` in float64 and ``1e30`` in float32 (the loss's dtype).
@@ -200,27 +288,10 @@ def levels(config: TrainConfig, data: Data, teacher=None) -> np.ndarray:
     return np.where(ws > 0, config.fraction * ws, np.inf)
 
 
-def record_steps(n_steps: int, n_t: int, extra=()) -> np.ndarray:
-    """Step 0, about ``n_t - 1`` log-spaced steps up to ``n_steps``, and ``extra`` steps."""
-    log = np.geomspace(1, n_steps, max(n_t - 1, 1)) if n_steps >= 1 else np.zeros(0)
-    log = np.concatenate([log, np.clip(np.asarray(extra, float), 0, n_steps)])
-    return np.unique(np.concatenate([[0], np.round(log).astype(np.int64), [n_steps]]))
-
-
 # Steps per compiled scan call. Fixed, so runs of different lengths (a training
 # sweep's learning rates) share one compilation; steps past a run's end are skipped
 # by a ``lax.cond`` and cost next to nothing.
 CHUNK_STEPS = 1024
-
-
-def record_slots(config: TrainConfig) -> int:
-    """The most records ``record_steps`` can return for ``config`` (its compiled size).
-
-    ``train`` pads the record steps to this many with a step that is never
-    reached, so that the record buffers' shape, and hence the compiled engine,
-    does not depend on the run's length.
-    """
-    return max(config.n_t - 1, 1) + 2 + len(config.t_extra)
 
 
 def _as_working_dtype(data: Data) -> Data:
@@ -256,11 +327,11 @@ def train(
     data: Data,
     config: TrainConfig,
     *,
-    start=None,
-    teacher=None,
-    progress=False,
-    devices=None,
-    on_divergence="raise",
+    start: Params | None = None,
+    teacher: Float[ArrayLike, "d d"] | Params | TrainResult | None = None,
+    progress: bool = False,
+    devices: Sequence[jax.Device] | None = None,
+    on_divergence: Literal["raise", "keep"] = "raise",
 ) -> TrainResult:
     """Train a grid of deep linear JEPA/MAE members in one compiled, vmapped call.
 
@@ -298,49 +369,48 @@ def train(
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> cfg = jf.TrainConfig(objective="mae", depth=1, eta=1e-3, t_max=12.0)
         >>> r = jf.train(data, cfg)
-        >>> r.t_star[0, 0, 0].round(2).tolist()
+        >>> [round(float(t), 2) for t in r.t_star[0, 0, 0]]
         [6.01, 7.81]
     """
+    if on_divergence not in ("raise", "keep"):
+        raise ValueError(f"on_divergence must be 'raise' or 'keep'; got {on_divergence!r}")
+    run_args, ctx = prepared(data, config, start=start, teacher=teacher, devices=devices)
+    st, data, shared, consts, slots = run_args
+    keep = on_divergence == "keep"
+    init_members, carry = run(
+        st, data, shared, consts, config.n_steps, slots, ctx["eta_m"], ctx["where"], progress, keep
+    )
+    return _result(ctx["config"], data, ctx, init_members, carry[2], carry[3])
+
+
+def prepared(data: Data, config: TrainConfig, *, start=None, teacher=None, devices=None):
+    """Everything ``train`` hands to the engine, checked: ``((st, data, shared, consts,
+    slots), context)``; ``_engine.compiled_run(st, stop)(data, shared, consts, slots)``
+    runs it (``scripts/bench_overhead.py`` times that against ``train``)."""
     if not isinstance(data, Data):
         raise ValueError(f"data must be a jepa_flow Data source; got {type(data).__name__}")
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
-    if on_divergence not in ("raise", "keep"):
-        raise ValueError(f"on_divergence must be 'raise' or 'keep'; got {on_divergence!r}")
     d = data.d
     data = _as_working_dtype(data)
     W0, V0 = _start(config, start, d)
-    E_T = np.zeros((d, d))
-    if config.target == "frozen":
-        if teacher is None:
-            raise ValueError("target 'frozen' needs a teacher encoder (teacher=...)")
-        E_T = _teacher_matrix(teacher, d)
-    elif teacher is not None:
-        raise ValueError(f"teacher is only used with target='frozen'; got {config.target!r}")
+    E_T = _teacher(config, teacher, d)
+    config = resolve_t_extra(data, config)  # t_extra="auto": the records over the rises
     depths, etas, seeds = (np.asarray(x) for x in (config.depth, config.eta, config.seed))
-    n_steps = config.n_steps
-    extra = np.asarray(config.t_extra, float) / etas.min()
-    rec = record_steps(n_steps, config.n_t, extra)
-    slots = record_slots(config)
+    rec = record_steps(config.n_steps, config.n_t, np.asarray(config.t_extra, float) / etas.min())
     keep_latent = config.keep_latent
     if keep_latent is None:
         keep_latent = seeds.size * depths.size * etas.size * rec.size * d * d < 1e7
-    st = Static(
-        config.objective,
-        config.target,
-        config.optimizer,
-        config.init,
-        int(depths.max()),
-        data.batch,
-        CHUNK_STEPS,
-        bool(keep_latent),
-    )
-
+    n_members, n_layers = seeds.size * depths.size * etas.size, int(depths.max())
+    sharded = devices is not None and len(devices) > 1
+    # a member's parameters, gradients and temporaries: about 4 copies of its layers
+    member_bytes = 4 * (n_layers + 1) * d * d * jnp.dtype(float_dtype()).itemsize
+    st = Static(config.objective, config.target, config.optimizer, config.init,
+                n_layers, data.batch, CHUNK_STEPS, bool(keep_latent), config.matmul_precision,
+                0 if sharded else block_size(n_members, member_bytes))  # fmt: skip
     level = levels(config, data, E_T)
-    g_seed, g_depth, g_eta = np.meshgrid(
-        np.arange(seeds.size), np.arange(depths.size), np.arange(etas.size), indexing="ij"
-    )
-    g_seed, g_depth, g_eta = g_seed.ravel(), g_depth.ravel(), g_eta.ravel()
+    axes = (np.arange(seeds.size), np.arange(depths.size), np.arange(etas.size))
+    g_seed, g_depth, g_eta = (g.ravel() for g in np.meshgrid(*axes, indexing="ij"))
     eta_m = etas[g_eta]
     tau = config.tau
     beta = np.zeros_like(eta_m) if (config.target != "ema" or tau == 0) else 1.0 - eta_m / tau
@@ -357,6 +427,7 @@ def train(
                 f"devices: {eta_m.size} members do not split evenly over {len(devices)} devices"
             )
         consts = jax.device_put(consts, batch_sharding(tuple(devices)))
+    slots = record_slots(config)
     shared = {
         "eps": jnp.asarray(config.eps),
         "scale": jnp.asarray(config.scale),
@@ -366,48 +437,61 @@ def train(
         "V0": jnp.asarray(V0),
         # padded with -1 (never reached): the same compiled engine for every length
         "rec_steps": jnp.asarray(np.pad(rec, (0, slots - rec.size), constant_values=-1)),
-        "n_steps": jnp.asarray(n_steps),
+        "n_steps": jnp.asarray(config.n_steps),
     }
 
     def where(i):
         return f"eta={eta_m[i]:g}, depth={depths[g_depth[i]]}, seed={seeds[g_seed[i]]}"
 
-    with jax.default_matmul_precision("highest"):  # no TF32 on GPUs (float32 runs)
-        carry = run(
-            st,
-            data,
-            shared,
-            consts,
-            n_steps,
-            slots,
-            eta_m,
-            where,
-            progress,
-            keep_diverged=on_divergence == "keep",
-        )
-    init_members, (_, _, members, recs) = carry
-    grid = (seeds.size, depths.size, etas.size)
+    ctx = dict(eta_m=eta_m, where=where, rec=rec, level=level, teacher=E_T, config=config)
+    return (st, data, shared, consts, slots), ctx
 
-    def shaped(x):
-        return np.asarray(x).reshape(*grid, *np.shape(x)[1:])
 
-    recs = {k: shaped(np.asarray(v)[:, : rec.size]) for k, v in recs.items()}
+def _teacher(config: TrainConfig, teacher, d: int) -> np.ndarray:
+    """The frozen teacher's ``Wbar_T`` (target ``"frozen"``), else zeros; checked."""
+    if config.target == "frozen":
+        if teacher is None:
+            raise ValueError("target 'frozen' needs a teacher encoder (teacher=...)")
+        return _teacher_matrix(teacher, d)
+    if teacher is not None:
+        raise ValueError(f"teacher is only used with target='frozen'; got {config.target!r}")
+    return np.zeros((d, d))
+
+
+def _result(config, data, ctx, init_members, members, recs) -> TrainResult:
+    """The ``TrainResult``: device arrays shaped ``[seed, depth, eta, ...]`` (records cut to
+    the run's own), the steps, times and levels as numpy."""
+    rec = ctx["rec"]
+    grid = (len(config.seed), len(config.depth), len(config.eta))
+    out = _shaped(grid, rec.size, recs, members.t_star, init_members.params, members.params)
+    recs, t_star, start, end = out
     return TrainResult(
         config=config,
         data=data,
-        teacher=E_T if config.target == "frozen" else None,
+        teacher=ctx["teacher"] if config.target == "frozen" else None,
         step=rec,
-        t=shaped(eta_m[:, None] * rec[None, :]),
+        t=(ctx["eta_m"][:, None] * rec[None, :]).reshape(*grid, rec.size),
         loss=recs["loss"],
         sv=recs["sv"],
         norm=recs["norm"],
         diag=recs["diag"],
         offdiag=recs["offdiag"],
         latent=recs.get("latent"),
-        t_star=shaped(members.t_star),
-        level=level,
-        W0=shaped(init_members.params.W),
-        V0=shaped(init_members.params.V),
-        W=shaped(members.params.W),
-        V=shaped(members.params.V),
+        t_star=t_star,
+        level=ctx["level"],
+        W0=start.W,
+        V0=start.V,
+        W=end.W,
+        V=end.V,
     )
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _shaped(grid, n_rec, recs, *arrays):
+    """Member axes to ``grid``, records to the first ``n_rec`` (one compiled call)."""
+
+    def shaped(x):
+        return x.reshape(*grid, *x.shape[1:])
+
+    recs = {k: shaped(v[:, :n_rec]) for k, v in recs.items()}
+    return (recs, *jax.tree.map(shaped, arrays))

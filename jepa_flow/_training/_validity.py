@@ -31,7 +31,7 @@ import numpy as np
 from .._core._results import register_result
 from .._theory._stiff import stiff_flow
 from .._theory._validity import THEORIES, order_scores, theory_basis, theory_times
-from ._real import LearnedDirections, alignment, learned_directions, matched_times
+from ._directions import LearnedDirections, alignment, learned_directions, matched_times
 
 T_FACTOR = 10.0  # t_end over the largest finite predicted critical time (preregistration)
 T_START = 1e-6  # first saved time, relative to t_end ...
