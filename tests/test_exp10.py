@@ -32,7 +32,7 @@ RHO = np.linspace(0.3, 0.9, 4)
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_generator_is_the_scaled_logarithm_of_the_seeded_rotation(seed):
-    Q = random_rotation(5, seed)
+    Q = random_rotation(5, seed=seed)
     if np.linalg.det(Q) < 0:
         Q[:, 0] = -Q[:, 0]
     L = np.real(sl.logm(Q))
@@ -117,7 +117,7 @@ def test_dual_offdiag_and_grids():
 
 def _balanced_layers(depth, d, seed):
     rng = np.random.default_rng(seed)
-    R = [random_rotation(d, seed + a) for a in range(depth + 1)]
+    R = [random_rotation(d, seed=seed + a) for a in range(depth + 1)]
     s = rng.uniform(0.3, 1.2, d)
     return np.stack([R[a + 1] @ np.diag(s) @ R[a].T for a in range(depth)])
 

@@ -121,9 +121,9 @@ class OrderScores:
         n: how many directions were compared.  k: the overlap's ``k``.
 
     Examples:
-        >>> s = order_scores([1.0, 2.0, 3.0, 0.0], [1.1, 1.9, 3.3, 5.0], k=2)
+        >>> s = order_scores([1.0, 2.0, 3.0, 0.0], [1.25, 2.5, 3.75, 5.0], k=2)
         >>> round(s.spearman, 6), s.overlap, round(s.median_error, 6), s.n
-        (1.0, 1.0, 0.1, 3)
+        (1.0, 1.0, 0.2, 3)
     """
 
     spearman: float

@@ -5,7 +5,7 @@
     Sxx = diag(var),   Syx = Sxx^(1/2) R(theta) diag(rho) R(theta)^T Sxx^(1/2),   Syy = Sxx
 
 with ``R(theta) = expm(theta K)``, ``K`` antisymmetric: the matrix logarithm
-of a Haar-random rotation (``random_rotation(d, seed)``, its first column's
+of a Haar-random rotation (``random_rotation(d, seed=seed)``, its first column's
 sign flipped if its determinant is -1), scaled so that its largest rotation
 angle is 1 radian. ``theta`` (radians) is the angle by which the eigenbasis
 of ``Sxx^(-1/2) Syx Sxx^(-1/2)`` turns away from the eigenbasis of ``Sxx``.
@@ -40,7 +40,7 @@ def rotation_generator(d: int, seed: int = 0) -> np.ndarray:
     """
     if isinstance(d, bool) or int(d) != d or d < 2:
         raise ValueError(f"d must be an integer >= 2; got {d!r}")
-    Q = random_rotation(int(d), seed)
+    Q = random_rotation(int(d), seed=seed)
     if np.linalg.det(Q) < 0:
         Q[:, 0] = -Q[:, 0]
     ev, W = np.linalg.eig(Q)  # unit-modulus eigenvalues, distinct for a random rotation
