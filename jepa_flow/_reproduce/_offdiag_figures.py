@@ -8,7 +8,7 @@ from .._core._io import write_bytes_atomic
 from ._common import plt, save, subplots
 from ._offdiag_claims import _median, offdiag_slopes, values
 
-MAP_THEORIES = ("pca", "gen-dual", "lam", "mae", "cited")
+MAP_THEORIES = ("pca", "gen-dual", "gen-unit", "gen-sxx", "lam", "mae", "cited")
 TABLE_THEORIES = ("pca", "gen-dual", "gen-unit", "gen-sxx", "lam", "mae", "cited")
 LABEL = {"jepa": "JEPA (stop-gradient)", "ema": "JEPA (EMA, tau = 1)", "mae": "MAE"}
 COLORS = {
@@ -19,6 +19,7 @@ COLORS = {
     "lam": "C2",
     "mae": "C4",
     "cited": "0.4",
+    "rho-order": "k",
 }
 
 
@@ -44,7 +45,7 @@ def _panel(ax, g, p, cmap, norm, fmt):
 def plot_validity_map(out, rows, label, p) -> str:
     """Spearman (top) and median relative time error (bottom) over theta x depth, per theory."""
     theories = [t for t in MAP_THEORIES if t != "cited" or label != "mae"]
-    fig, axes = subplots(2, len(theories), w=2.5, h=2.3)
+    fig, axes = subplots(2, len(theories), w=2.2, h=2.3)
     norms = (
         plt.Normalize(-1, 1),
         plt.matplotlib.colors.LogNorm(1e-4, 10),
@@ -59,7 +60,7 @@ def plot_validity_map(out, rows, label, p) -> str:
             p,
             "viridis",
             norms[1],
-            lambda v: f"{v:.0e}" if v < 0.01 else f"{v:.2f}",
+            lambda v: "<1e-4" if v <= 1e-4 else (f"{v:.0e}" if v < 0.01 else f"{v:.2f}"),
         )
         axes[0, c].set_title(th, fontsize=9)
         axes[1, c].set_xlabel("theta (degrees)", fontsize=8)
@@ -259,3 +260,75 @@ def write_tables(out, syn, real, trained, mlp, p) -> None:
             + ", ".join(f"{k} {v:.2f}" for k, v in r["spearman_mean"].items())
         )
     write_bytes_atomic(out / "tables.md", ("\n".join(lines) + "\n").encode())
+
+
+EXPLORE_THEORIES = ("pca", "gen-dual", "gen-sxx", "rho-order")
+
+
+def exploratory_summary(syn, real, p) -> dict:
+    """Medians over depth >= 2 per objective and theta (synthetic) and per data set (real)
+    of the exploratory ``rho-order`` theory beside the preregistered ones it builds on."""
+    out = {"synthetic": {}, "real": {}}
+    for label in p["objectives"]:
+        out["synthetic"][label] = {
+            th: {
+                str(t): {
+                    s: _median(values(syn, th, s, objective=label, theta=t, depth=lambda L: L >= 2))
+                    for s in ("spearman", "median_error")
+                }
+                for t in p["theta_deg"]
+            }
+            for th in EXPLORE_THEORIES
+        }
+    for name in sorted({r["set"] for r in real}):
+        out["real"][name] = {
+            label: {
+                th: {
+                    s: _median(
+                        values(real, th, s, set=name, objective=label, depth=lambda L: L >= 2)
+                    )
+                    for s in ("spearman", "median_error")
+                }
+                for th in EXPLORE_THEORIES
+            }
+            for label in sorted({r["objective"] for r in real})
+        }
+    return out
+
+
+def plot_exploratory(out, summary, p) -> str:
+    """EXPLORATORY: Spearman and median time error against theta (depth >= 2) of the
+    rho-order prediction, beside pca, gen-dual and gen-sxx."""
+    labels = list(summary["synthetic"])
+    fig, axes = subplots(2, len(labels), w=3.3, h=2.6)
+    for c, label in enumerate(labels):
+        for th in EXPLORE_THEORIES:
+            v = summary["synthetic"][label][th]
+            x = [float(t) for t in v]
+            for r, s in enumerate(("spearman", "median_error")):
+                ax = axes[r, c]
+                ax.plot(
+                    x,
+                    [v[t][s] for t in v],
+                    marker="o",
+                    ms=3,
+                    color=COLORS.get(th, "k"),
+                    ls="--" if th == "rho-order" else "-",
+                    label=th,
+                )
+        axes[0, c].set_title(f"{LABEL[label]}, depth >= 2", fontsize=8)
+        axes[0, c].set_ylim(-1.05, 1.05)
+        axes[1, c].set_yscale("log")
+        axes[1, c].set_xlabel("theta (degrees)", fontsize=8)
+        for r in range(2):
+            axes[r, c].tick_params(labelsize=7)
+    axes[0, 0].set_ylabel("median Spearman", fontsize=8)
+    axes[1, 0].set_ylabel("median rel. time error", fontsize=8)
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle(
+        "EXPLORATORY (after the results): gen-dual's times handed out in decreasing rho (dashed)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    save(fig, out / "exploratory_rho_order.png")
+    return "exploratory_rho_order.png"

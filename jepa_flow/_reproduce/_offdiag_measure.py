@@ -124,32 +124,38 @@ def _row(labels, obs: FlowObservation, scored) -> dict:
         "n_learned": int(np.isfinite(obs.time).sum()),
         "nfev": obs.nfev,
         "scores": scores,
+        "observation": obs.as_dict(),
     }
 
 
-def measure_group(sources, label, depth, eps, p) -> list[dict]:
-    """Rows of one (objective, depth, eps) over ``sources``; each row keeps its observation."""
+def observe_group(sources, label, depth, eps, p) -> list[dict]:
+    """The flow observations of one (objective, depth, eps) over ``sources`` (what is cached)."""
     objective, target = OBJECTIVES[label]
-    rows = []
+    out = []
     for labels, Sxx, Syx in sources:
         bases, t_star = predictions(Sxx, Syx, objective, depth, eps, target=target, tau=p["tau"])
         t = time_grid(np.concatenate(list(t_star.values())), p["points_per_decade"])
-        obs = observe_flow(
-            objective,
-            Sxx,
-            Syx,
-            depth,
-            eps,
-            t,
-            target=target,
-            tau=p["tau"],
-            dual=bases["gen-dual"].dual,
+        kw = {"target": target, "tau": p["tau"], "dual": bases["gen-dual"].dual}
+        obs = observe_flow(objective, Sxx, Syx, depth, eps, t, **kw)
+        out.append({**labels, "observation": obs.as_dict()})
+    return out
+
+
+def score_group(sources, observed, label, depth, eps, p) -> list[dict]:
+    """Rows of one group: every theory scored against the cached observations."""
+    objective, target = OBJECTIVES[label]
+    rows = []
+    for (labels, Sxx, Syx), cached in zip(sources, observed):
+        assert all(cached[k] == v for k, v in labels.items()), (labels, cached)
+        o = cached["observation"]
+        obs = FlowObservation.from_dict(
+            {**o, **{k: as_float(o[k]) for k in ("time", "s", "directions", "offdiag", "t_end")}}
+        )
+        bases, t_star = predictions(
+            Sxx, Syx, objective, depth, eps, target=target, tau=p["tau"], exploratory=True
         )
         scored = score_observation(obs.time, obs.directions, bases, t_star, p["k"])
-        row = _row({**labels, "objective": label, "depth": depth, "eps": eps}, obs, scored)
-        row["observation"] = obs.as_dict()
-        row["t_star"] = t_star
-        rows.append(row)
+        rows.append(_row({**labels, "objective": label, "depth": depth, "eps": eps}, obs, scored))
     return rows
 
 
@@ -162,32 +168,32 @@ def _key(kind, label, depth, eps, sources) -> str:
 
 
 def measure_grid(kind, sources, p, cache, log=print) -> list[dict]:
-    """Every (objective, depth, eps) of the grid over ``sources``, through the cache."""
+    """Every (objective, depth, eps) of the grid over ``sources``: the flows through the
+    cache (one file per group), the scores recomputed from the cached observations."""
     rows = []
     cache.mkdir(parents=True, exist_ok=True)
     for label in p["objectives"]:
         for depth in p["depths"]:
             for eps in p["eps"]:
                 path = cache / (_key(kind, label, depth, eps, sources) + ".json")
-                if path.exists():
-                    rows += json.loads(path.read_text())
-                    continue
-                t0 = time.perf_counter()
-                group = measure_group(sources, label, depth, eps, p)
-                write_compact_json(path, group)
-                rows += json.loads(path.read_text())
-                log(f"    {kind} {label} L={depth} eps={eps:g}: {time.perf_counter() - t0:.1f} s")
+                if not path.exists():
+                    t0 = time.perf_counter()
+                    write_compact_json(path, observe_group(sources, label, depth, eps, p))
+                    seconds = time.perf_counter() - t0
+                    log(f"    {kind} {label} L={depth} eps={eps:g}: {seconds:.1f} s")
+                observed = json.loads(path.read_text())
+                rows += score_group(sources, observed, label, depth, eps, p)
     return rows
 
 
 def strip(rows) -> list[dict]:
-    """Rows without their observations and theory times (what ``synthetic.json`` keeps)."""
-    return [{k: v for k, v in r.items() if k not in ("observation", "t_star")} for r in rows]
+    """Rows without their observations (what ``synthetic.json`` keeps)."""
+    return [{k: v for k, v in r.items() if k != "observation"} for r in rows]
 
 
 def horizon(row) -> float:
     """A trained model's horizon: ``T_FACTOR x`` the flow's last learning time (or its t_end)."""
-    obs = as_float(row["observation"]["time"])
+    obs = np.asarray(row["observation"]["time"], float)
     finite = obs[np.isfinite(obs)]
     return float(min(T_FACTOR * finite.max(), float(row["t_end"]))) if finite.size else 1.0
 

@@ -27,7 +27,7 @@ from .._training._real import from_samples
 from .._training._train import train
 from .._training._validity import predictions, score_run
 from ._common import choose_eta
-from ._offdiag_measure import LOADERS, OBJECTIVES, SCORES, as_float, horizon
+from ._offdiag_measure import LOADERS, OBJECTIVES, SCORES, horizon
 
 # the MLP's responses are measured along these direction sets; a theory uses its basis's
 _MLP_DIRECTIONS = {"pca": "pca", "gen": "gen-dual", "lam": "lam", "mae": "mae"}
@@ -67,7 +67,7 @@ def _linear_one(data, label, bases, t_star, flow, p):
     U = np.asarray(data.U)
     t, W = r.t[0, 0, 0], U @ np.asarray(r.latent[0, 0, 0]) @ U.T
     ld, scored = score_run(t, W, bases, t_star, p["k"])
-    obs = as_float(flow["observation"]["time"])
+    obs = np.asarray(flow["observation"]["time"], float)
     both = np.isfinite(obs) & np.isfinite(ld.time)
     return {
         "set": flow["set"],
@@ -140,6 +140,7 @@ def trained_mlp(p_mlp, flow_rows, log=print) -> list[dict]:
         )
         t_max = horizon(flow)
         eta = _eta(objective, bases, p_mlp["depth"], p_mlp["eps"], p_mlp["steps"], t_max)
+        eta = min(eta, p_mlp["eta_max"])
         cfg = TrainConfig(
             objective=objective,
             target=target,
@@ -168,6 +169,7 @@ def trained_mlp(p_mlp, flow_rows, log=print) -> list[dict]:
                 "eta": eta,
                 "t_max": t_max,
                 "steps": cfg.n_steps,
+                "diverged_seeds": int(np.isnan(nl.response).any(axis=(1, 2)).sum()),
                 "spearman": spearman,
                 "spearman_mean": {n: _mean(v) for n, v in spearman.items()},
                 "order_mlp_seed0": {k: learning_order(v[0]) for k, v in times.items()},

@@ -5,16 +5,20 @@
 ``var rho^(2L)`` while later features may take ``1e6 ... 1e19`` time units
 to rise (deep JEPA, small ``eps``, small ``rho``): an explicit method then
 needs more steps than there are seconds in a day, limited by stability, not
-by accuracy. ``stiff_flow`` integrates the same vector field
-(``full_flow_field``, from the balanced start ``W_a = V = eps^(1/L) I`` and,
-for an EMA target, ``W_T = W``) with scipy's variable-order BDF method and the
-exact Jacobian (``jax.jacfwd`` of the field), which is stable at any step and
-reuses its Jacobian and LU factors across steps. Its dense output evaluates
-``Wbar(t)`` anywhere in ``[0, t_end]``.
+by accuracy. ``stiff_flow`` integrates the same flow from the balanced start
+``W_a = V = eps^(1/L) I`` with scipy's LSODA (Adams where the flow is not
+stiff, BDF where it is; stable at any step, its Jacobian reused across
+steps), and its dense output evaluates ``Wbar(t)`` anywhere in ``[0, t_end]``.
 
-Tolerances: ``rtol = 1e-8`` and ``atol = 1e-12 eps^(1/L)`` (every entry of the
-start is ``eps^(1/L)``). Measured against ``full_flow`` (rtol 1e-10) where both
-are feasible: ``tests/test_exp10.py``.
+Two exact forms of the state (theory §11.6): for the stop-gradient and MAE,
+the balanced layers reduce the flow to the end-to-end encoder and the
+predictor, ``(E, V)`` (``reduced_field``, numpy, ``2 d^2`` numbers at any
+depth); for an EMA target the layers and the target's layers
+``(W, V, W_T)`` (``full_flow_field``, jitted, with ``jax.jacfwd``).
+
+Tolerances: ``rtol = 1e-8`` and ``atol = 1e-12 eps^(1/L)`` (every entry of
+the start is ``eps^(1/L)``). Measured against ``full_flow`` (Tsit5, rtol
+1e-10) where both are feasible: ``tests/test_exp10.py``.
 """
 
 from __future__ import annotations
@@ -91,24 +95,29 @@ class _Reduced:
         return np.moveaxis(np.asarray(ys)[: self.d * self.d], 0, -1).reshape(-1, self.d, self.d)
 
 
+FORMS = ("auto", "reduced", "layers")
+
+
 @functools.lru_cache(maxsize=32)
-def _field(objective: str, target: str, depth: int, d: int):
-    """``(f, jac, wbar)`` of the flattened state: ``(E, V)`` for the stop-gradient and MAE
-    (``reduced_field``, numpy), the layers ``(W, V, WT)`` for an EMA target (jitted
-    ``full_flow_field`` and its ``jax.jacfwd``)."""
-    if target != "ema":
+def _field(objective: str, target: str, depth: int, d: int, form: str = "reduced"):
+    """``(f, jac, wbar)`` of the flattened state: ``(E, V)`` (``form="reduced"``,
+    ``reduced_field``, numpy) or the layers ``(W, V[, WT])`` (jitted ``full_flow_field``
+    and its ``jax.jacfwd``; the only form of an EMA target)."""
+    if form == "reduced":
         r = _Reduced(objective, depth, d)
         return r, r.jac, r.wbar
     n_w = depth * d * d
+    ema = target == "ema"
 
     def unflat(y):
         W = y[:n_w].reshape(depth, d, d)
-        return W, y[n_w : n_w + d * d].reshape(d, d), y[n_w + d * d :].reshape(depth, d, d)
+        WT = y[n_w + d * d :].reshape(depth, d, d) if ema else None
+        return W, y[n_w : n_w + d * d].reshape(d, d), WT
 
     def f_layers(y, Sxx, Syx, tau):
         args = (Sxx, Syx, jnp.zeros_like(Sxx), jnp.ones(depth, y.dtype), tau)
         dW, dV, dWT = full_flow_field(objective, target, 0.0, unflat(y), args)
-        return jnp.concatenate([dW.ravel(), dV.ravel(), dWT.ravel()])
+        return jnp.concatenate([dW.ravel(), dV.ravel()] + ([dWT.ravel()] if ema else []))
 
     def wbar_layers(y):
         W = unflat(y)[0]
@@ -124,13 +133,19 @@ def _field(objective: str, target: str, depth: int, d: int):
     )
 
 
-def _start(target: str, depth: int, d: int, u0: float) -> np.ndarray:
+def _start(form: str, target: str, depth: int, d: int, u0: float) -> np.ndarray:
     """The balanced start, flattened as ``_field`` expects."""
     eye = np.eye(d).ravel()
-    if target != "ema":
+    if form == "reduced":
         return np.concatenate([u0**depth * eye, u0 * eye])
     layers = np.tile(u0 * eye, depth)
-    return np.concatenate([layers, u0 * eye, layers])
+    return np.concatenate([layers, u0 * eye] + ([layers] if target == "ema" else []))
+
+
+def choose_form(target: str) -> str:
+    """``"layers"`` for an EMA target (its target's layers are not balanced), else
+    ``"reduced"`` (exact for balanced layers, and cheaper at any depth)."""
+    return "layers" if target == "ema" else "reduced"
 
 
 @register_result
@@ -152,11 +167,12 @@ class StiffFlow:
     depth: int = 1
     objective: str = "jepa"
     target: str = "stopgrad"
+    form: str = "reduced"
 
     def wbar_at(self, t) -> np.ndarray:
         """``Wbar`` at the times ``t`` ``[n]`` (dense output), ``[n, d, d]``."""
         d = self.wbar.shape[-1]
-        _, _, to_wbar = _field(self.objective, self.target, self.depth, d)
+        _, _, to_wbar = _field(self.objective, self.target, self.depth, d, self.form)
         return np.asarray(to_wbar(jnp.asarray(self.dense(np.asarray(t, float)))))
 
 
@@ -168,7 +184,7 @@ def _limit_threads():
 
 
 def stiff_flow(
-    objective, Sxx, Syx, depth, eps, t, *, target="stopgrad", tau=0.0, rtol=RTOL
+    objective, Sxx, Syx, depth, eps, t, *, target="stopgrad", tau=0.0, rtol=RTOL, form="auto"
 ) -> StiffFlow:
     """The full-matrix flow of theory §6.4 from the balanced start, by a stiff solver.
 
@@ -179,6 +195,8 @@ def stiff_flow(
         t: increasing save times ``[T]``, >= 0 (the last is the end).
         target, tau: JEPA's target: ``"stopgrad"`` or ``"ema"`` (``tau > 0``).
         rtol: relative tolerance (``atol`` follows, module docstring).
+        form: the state integrated: ``"reduced"`` ``(E, V)``, ``"layers"`` or
+            ``"auto"`` (``choose_form``); an EMA target needs the layers.
 
     Examples:
         The canonical pair at depth 1 (theory §4): ``|Wbar e_j|`` crosses half
@@ -204,14 +222,19 @@ def stiff_flow(
     target = target if objective == "jepa" else "stopgrad"
     if target == "ema" and not tau > 0:
         raise ValueError(f"tau must be > 0 for target='ema'; got {tau!r}")
+    if form not in FORMS or (form == "reduced" and target == "ema"):
+        raise ValueError(
+            f"form must be one of {FORMS} ('reduced' not with target='ema'); got {form!r}"
+        )
     Sxx, Syx = (np.asarray(a, float) for a in (Sxx, Syx))
-    if target == "ema":
+    form = choose_form(target) if form == "auto" else form
+    if form == "layers":
         Sxx, Syx = jnp.asarray(Sxx), jnp.asarray(Syx)
     d, depth = int(Sxx.shape[0]), int(depth)
     t = np.asarray(t, float)
-    f, jac, to_wbar = _field(objective, target, depth, d)
+    f, jac, to_wbar = _field(objective, target, depth, d, form)
     u0 = float(eps) ** (1.0 / depth)
-    y0 = _start(target, depth, d, u0)
+    y0 = _start(form, target, depth, d, u0)
     tau = jnp.asarray(float(tau))
     with _limit_threads():
         sol = solve_ivp(
@@ -226,4 +249,6 @@ def stiff_flow(
         )
     ok = bool(sol.status == 0)
     wbar = np.asarray(to_wbar(jnp.asarray(sol.sol(t)))) if ok else np.full((t.size, d, d), np.nan)
-    return StiffFlow(t, wbar, ok, int(sol.nfev), int(sol.njev), sol.sol, depth, objective, target)
+    return StiffFlow(
+        t, wbar, ok, int(sol.nfev), int(sol.njev), sol.sol, depth, objective, target, form
+    )

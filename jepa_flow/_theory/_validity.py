@@ -51,8 +51,41 @@ THEORY_BASIS = {
     "cited": ("generalized", "unit"),
 }
 THEORIES = tuple(THEORY_BASIS)
+# found after experiment 10's results were seen (not preregistered; reported apart)
+EXPLORATORY = ("rho-order",)
 
-__all__ = ["THEORIES", "OrderScores", "order_scores", "theory_basis", "theory_times"]
+__all__ = [
+    "EXPLORATORY",
+    "THEORIES",
+    "OrderScores",
+    "order_scores",
+    "rho_order_times",
+    "theory_basis",
+    "theory_times",
+]
+
+
+def rho_order_times(t_star) -> np.ndarray:
+    """Exploratory (after experiment 10's results): learned in decreasing ``rho``.
+
+    ``t_star`` ``[..., d]``: the ``gen-dual`` critical times, whose features are
+    in decreasing generalized ``rho``. Its learned times (``0 < t* < inf``),
+    sorted, are handed out in that order: the feature of largest ``rho`` gets
+    the earliest, and so on; the others keep theirs. This is what JEPA's
+    full-matrix flow does as soon as the covariances do not commute (capture,
+    theory §7.1, §11.7): the order of ``rho``, on the time scale of the
+    per-feature theory.
+
+    Examples:
+        >>> rho_order_times([5.0, 3.0, 0.0, 1.0, np.inf]).tolist()
+        [1.0, 3.0, 0.0, 5.0, inf]
+    """
+    t = np.array(t_star, float)
+    flat = t.reshape(-1, t.shape[-1])
+    for row in flat:
+        ok = learned_mask(row)
+        row[ok] = np.sort(row[ok])
+    return flat.reshape(t.shape)
 
 
 def _check_theory(theory):

@@ -30,7 +30,13 @@ import numpy as np
 
 from .._core._results import register_result
 from .._theory._stiff import stiff_flow
-from .._theory._validity import THEORIES, order_scores, theory_basis, theory_times
+from .._theory._validity import (
+    THEORIES,
+    order_scores,
+    rho_order_times,
+    theory_basis,
+    theory_times,
+)
 from ._directions import LearnedDirections, alignment, learned_directions, matched_times
 
 T_FACTOR = 10.0  # t_end over the largest finite predicted critical time (preregistration)
@@ -182,9 +188,21 @@ def score_run(t, wbar, bases, t_star, k) -> tuple[LearnedDirections, dict]:
     return ld, score_observation(ld.time, ld.directions, bases, t_star, k)
 
 
-def predictions(Sxx, Syx, objective, depth, eps, *, target="stopgrad", tau=0.0, theories=THEORIES):
+def predictions(
+    Sxx,
+    Syx,
+    objective,
+    depth,
+    eps,
+    *,
+    target="stopgrad",
+    tau=0.0,
+    theories=THEORIES,
+    exploratory=False,
+):
     """Every theory's ``(bases, t_star)`` for one source: theory -> ``FeatureBasis``, and
-    theory -> critical times ``[*shape(depth, eps), d]`` (``depth``/``eps`` broadcast)."""
+    theory -> critical times ``[*shape(depth, eps), d]`` (``depth``/``eps`` broadcast);
+    with ``exploratory``, also the ``EXPLORATORY`` theories (``rho_order_times``)."""
     bases = {n: theory_basis(n, Sxx, Syx) for n in theories}
     depth = np.asarray(depth)[..., None]
     eps = np.asarray(eps, float)[..., None]
@@ -192,4 +210,7 @@ def predictions(Sxx, Syx, objective, depth, eps, *, target="stopgrad", tau=0.0, 
         n: theory_times(n, b, objective, depth, eps, target=target, tau=tau)
         for n, b in bases.items()
     }
+    if exploratory and "gen-dual" in bases:
+        bases["rho-order"] = bases["gen-dual"]
+        t_star["rho-order"] = rho_order_times(t_star["gen-dual"])
     return bases, t_star
