@@ -39,6 +39,7 @@ agreeing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -193,7 +194,13 @@ class Comparison:
         """The compared run's configuration."""
         return self.result.config
 
-    def sel(self, *, seed=None, depth=None, eta=None) -> Selection:
+    def sel(
+        self,
+        *,
+        seed: int | Sequence[int] | None = None,
+        depth: int | Sequence[int] | None = None,
+        eta: float | Sequence[float] | None = None,
+    ) -> Selection:
         """Members by their grid values, as ``TrainResult.sel``: arrays indexed along the grid.
 
         ``result`` is the ``TrainResult``'s selection, ``captures_predicted``

@@ -179,7 +179,13 @@ class TrainResult:
         """The grid's axis values: ``{"seed": [S], "depth": [D], "eta": [E]}``."""
         return {"seed": self.seed, "depth": self.depth, "eta": self.eta}
 
-    def sel(self, *, seed=None, depth=None, eta=None) -> Selection:
+    def sel(
+        self,
+        *,
+        seed: int | Sequence[int] | None = None,
+        depth: int | Sequence[int] | None = None,
+        eta: float | Sequence[float] | None = None,
+    ) -> Selection:
         """Members by their grid values: every array indexed along ``[seed, depth, eta]``.
 
         Each argument is None (the whole axis), one value (the axis is
