@@ -375,7 +375,7 @@ def train(
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> cfg = jf.TrainConfig(objective="mae", depth=1, eta=1e-3, t_max=12.0)
         >>> r = jf.train(data, cfg)
-        >>> r.t_star[0, 0, 0].round(2).tolist()
+        >>> r.sel(seed=0, depth=1, eta=1e-3).t_star.round(2).tolist()  # r.t_star[0, 0, 0]
         [6.01, 7.81]
     """
     if on_divergence not in ("raise", "keep"):
