@@ -120,7 +120,7 @@ TABLE = [
      "code", "bench_overhead", "figures", "critical_time exact n=1e+07: overhead ns/config",
      "{:.1f}", "<= 5"),
     ("`train`, 1000 d = 16 models x 1000 steps, ns per member-step outside compiled code",
-     "bench_overhead", "figures", "train n=1e+06: overhead ns/config", "{:.2f}", "<= 5"),
+     "bench_overhead", "figures", "train n=1e+06: overhead ns/config", "{:.3f}", "<= 5"),
     ("training, ensemble 256 x (d 16, L 4), fraction of the matmul peak", "bench_train_flops",
      "ratios", "ensemble 256 x d=16 L=4, population: fraction of matmul peak (wall)", "{:.0%}",
      ">= 50 %"),

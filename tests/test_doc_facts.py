@@ -138,15 +138,21 @@ def test_sampler_defaults():
 
 
 def test_sweep_chunk_defaults():
-    from jepa_flow._sweeps import _general, _run, _train
+    import jepa_flow as jf
 
+    def chunk(toml: str) -> int:  # what run_sweep uses when no chunk_size is given
+        return jf.parse_sweep_config(toml).default_chunk()
+
+    base = '[sweep]\nobjective = "jepa"\ndepth = 1\nlam = 1.0\nvar = 1.0\neps = 1e-3\n'
+    exact, ode = chunk(base), chunk(base + 'method = "ode"\n')
+    general = chunk(base + 'flow = "general"\n')
+    train = chunk((ROOT / "configs" / "sweep_train.toml").read_text())
+    assert train == ode
     assert_says(
         "docs/guide/sweep.md",
-        f"(default {_run.DEFAULT_CHUNK['exact']:,} configurations, "
-        f'{_run.DEFAULT_CHUNK["ode"]:,} for `method = "ode"` and for `[train]` sweeps, '
-        f'{_general.DEFAULT_CHUNK:,} for `flow = "general"`)',
+        f'(default {exact:,} configurations, {ode:,} for `method = "ode"` and for `[train]` '
+        f'sweeps, {general:,} for `flow = "general"`)',
     )
-    assert _train.DEFAULT_CHUNK == _run.DEFAULT_CHUNK["ode"]
 
 
 def test_general_sweep_example_count():

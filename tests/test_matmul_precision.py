@@ -60,7 +60,9 @@ def test_full_flow_and_nonlinear_training_are_highest_precision():
     W0, V0 = np.stack([0.1 * np.eye(2)] * 2), 0.1 * np.eye(2)
     args = (data.Sxx, data.Syx, data.U, jnp.zeros((2, 2)), jnp.asarray(0.0), jnp.asarray(2.0))
     args += (jnp.asarray(W0), jnp.asarray(V0), jnp.asarray([1.0, 2.0]), jnp.asarray([0.1, 0.1]))
-    text = _fullflow._solve.lower("jepa", "stopgrad", *args).as_text()
+    text = _fullflow._solve.lower(
+        "jepa", "stopgrad", *args, max_steps=_fullflow.MAX_STEPS
+    ).as_text()
     assert set(precisions(text)) == {"HIGHEST"}
     fn = _nonlinear._runner("mae", "tanh", "stopgrad", 1, 4)
     x = jnp.ones((8, 2))

@@ -86,7 +86,9 @@ def run(args) -> int:
     figures = []
     if jax.process_index() == 0 and not args.no_plot and config.plot is not None:
         figures = plot_function(config.plot)(args.out)
-    failed = f", {summary.failed} {config.failure} (NaN, ok=False)" if summary.failed else ""
+    failed = (
+        f", {summary.failed} {config.failure_message(args.precision)}" if summary.failed else ""
+    )
     print(
         f"sweep: {summary.n_configs} configurations in {summary.n_chunks} chunks "
         f"({summary.skipped} already done); computed {summary.computed} in "

@@ -109,7 +109,9 @@ def _real_data(args):
         if given:
             raise ValueError(f"--{given[0].replace('_', '-')} does not apply to a .npz file")
         try:
-            return from_npz(args.data, max_bytes=resolve(args.max_memory)[0], **source)
+            # analyze has no --max-memory: the default budget caps the file it reads
+            max_bytes = resolve(getattr(args, "max_memory", None))[0]
+            return from_npz(args.data, max_bytes=max_bytes, **source)
         except ValueError as err:  # name the flag
             msg = str(err).removeprefix("path ")
             raise ValueError(f"--data {msg}" if msg != str(err) else f"--data: {msg}") from None

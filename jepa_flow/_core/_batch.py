@@ -98,6 +98,8 @@ class Program:
     needs_counts: Callable | None = dataclasses.field(default=None, compare=False)
     multiple: int = 1  # a large batch is padded to a multiple of this (per device)
     finish: Callable | None = dataclasses.field(default=None, compare=False)
+    # padding of the extras to bucket sizes, on the bucketed path only
+    pad_extras: Callable | None = dataclasses.field(default=None, compare=False)
     multi_device: bool = True  # split over the local devices (kernels without extras)
 
 
@@ -136,6 +138,7 @@ def run(program: Program, values: dict, extras=()):
     if bucketed:
         inputs = _stack_padded(program, raw, shape, n, len(devices))
         compiled = functools.partial(_flat_program, program, checks, devices)
+        extras = program.pad_extras(extras) if program.pad_extras else extras
     else:
         inputs, compiled = raw, functools.partial(_shaped_program, program, checks, devices)
     outputs, summary = compiled(False)(inputs, *extras)

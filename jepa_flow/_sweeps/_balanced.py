@@ -171,6 +171,14 @@ class SweepConfig(SweepKind):
 
     # ---------------------------------------------------------------- parsing
 
+    def failure_message(self, precision: str) -> str:
+        """Balanced rows fail by a solver failure (method ode) or by leaving the float range."""
+        why = "a failed solve or " if "ode" in dict(self.axes).get("method", ()) else ""
+        return (
+            f"configurations not computed (NaN, ok=False: {why}a time or fixed point "
+            f"outside the {precision} range)"
+        )
+
     @classmethod
     def claims(cls, doc: dict) -> bool:
         sweep = doc.get("sweep")

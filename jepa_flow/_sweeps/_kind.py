@@ -218,6 +218,10 @@ class SweepKind(abc.ABC):
     budget: tuple
     pair: bool
 
+    def failure_message(self, precision: str) -> str:
+        """What the rows with ``ok`` False mean, for the command line's summary."""
+        return f"{self.failure} (NaN, ok=False)"
+
     # ---------------------------------------------------------------- parsing
 
     @classmethod

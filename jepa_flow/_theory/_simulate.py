@@ -137,10 +137,10 @@ def simulate(
     _validate.check_objective(objective)
     dtype = float_dtype()
     rtol = resolve_rtol(rtol, dtype)
-    t_padded, times = _save_times(t, dtype)
+    times = _save_times(t, dtype)
     program = _trajectory_program(objective, rtol, int(times.shape[0]))
     values = dict(lam=lam, var=var, depth=depth, eps=eps)
-    (wbar, u, ws, status), counts, n = run(program, values, extras=(t_padded,))
+    (wbar, u, ws, status), counts, n = run(program, values, extras=(times,))
     if counts is not None:  # some status above SOLVED
         warnings.warn(
             f"simulate: the ODE solve did not finish for {n - int(counts[SOLVED])} of {n} "
@@ -149,26 +149,27 @@ def simulate(
             JepaFlowWarning,
             stacklevel=2,
         )
+    times = times if _checks.is_traced(times) else jnp.asarray(times)
     return Trajectory(
         objective=objective, t=times, wbar=wbar, u=u, v=u, wbar_star=ws, status=status
     )
 
 
 def _save_times(t, dtype):
-    """``(padded, times)``: the save times checked and padded with the last one to a
-    bucket size (host arrays; one compiled solve per bucket), or as they are and
-    checked at run time when traced."""
+    """The save times, checked (on the host; at run time when traced)."""
     if _checks.is_traced(t):
         if t.ndim != 1 or t.shape[0] == 0:
             raise ValueError(f"t must be a non-empty 1-D array of times; got shape {t.shape}")
         bad = ~jnp.isfinite(t) | (t < 0) | (jnp.diff(t, prepend=t[:1]) < 0)
-        t = eqx.error_if(t, bad.any(), "t must be finite, >= 0 and non-decreasing")
-        return t.astype(dtype), t.astype(dtype)
-    times = _validate.as_times(t)
-    n_t = times.size
-    padded = np.full(bucket(n_t), times[-1])
-    padded[:n_t] = times
-    return jnp.asarray(padded, dtype), jnp.asarray(times, dtype)
+        return eqx.error_if(t, bad.any(), "t must be finite, >= 0 and non-decreasing").astype(dtype)
+    return _validate.as_times(t).astype(dtype)  # numpy: padded on the host if need be
+
+
+def _pad_times(extras):
+    """Save times padded with the last one to a bucket size (the bucketed path: one
+    compiled solve per bucket of save times too)."""
+    (t,) = extras
+    return (np.pad(t, (0, bucket(t.shape[0]) - t.shape[0]), mode="edge"),)
 
 
 def _trajectory_kernel(objective, rtol, flat, t):
@@ -206,5 +207,6 @@ def _trajectory_program(objective, rtol, n_t) -> Program:
         n_status=len(Status),
         needs_counts=_any_failed,
         finish=functools.partial(_finish_trajectory, n_t),
+        pad_extras=_pad_times,
         multi_device=False,
     )
