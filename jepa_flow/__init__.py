@@ -98,6 +98,7 @@ from ._core._budget import BudgetError as BudgetError
 from ._core._lock import DirectoryLocked as DirectoryLocked
 from ._core._grid import Selection as Selection
 from ._core._status import Status as Status
+from ._core._warn import JepaFlowWarning as JepaFlowWarning
 
 # saving and loading any result (one .json and one .npz)
 from ._core._results import load_result as load_result
@@ -125,6 +126,7 @@ __all__ = [
     "FeatureBasis",
     "FullFlow",
     "GeneralCriticalTime",
+    "JepaFlowWarning",
     "LearnedDirections",
     "NonlinearResult",
     "OrderAgreement",

@@ -4,6 +4,16 @@ import contextlib
 
 import jax
 
+# A small balanced sweep (2 x 2 x 2 x 4 x 3 = 96 configurations) shared by the sweep tests.
+PLAIN = """
+[sweep]
+objective = ["jepa", "mae"]
+depth = [1, 3]
+eps = [1e-3, 0.2]
+lam = [-0.5, 0.3, 1.0, 4.0]
+var = [0.5, 2.0, 3.0]
+"""
+
 
 @contextlib.contextmanager
 def compilations():

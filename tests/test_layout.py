@@ -259,3 +259,19 @@ def test_experiments_use_the_public_api():
             elif isinstance(node, ast.Import):
                 bad += [f"{path.name}: import {a.name}" for a in node.names if "._" in a.name]
     assert not bad, "experiments importing private modules:\n" + "\n".join(bad)
+
+
+def test_every_public_function_is_annotated():
+    """Every parameter and the return of every exported function (issue 17.2)."""
+    import inspect
+
+    bare = []
+    for name in jepa_flow.__all__:
+        obj = getattr(jepa_flow, name)
+        if not inspect.isfunction(obj):
+            continue
+        sig = inspect.signature(obj)
+        bare += [f"{name}({p.name})" for p in sig.parameters.values() if p.annotation is p.empty]
+        if sig.return_annotation is sig.empty:
+            bare.append(f"{name} -> ?")
+    assert not bare, f"unannotated: {bare}"

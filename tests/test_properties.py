@@ -100,7 +100,7 @@ def _flagged(fn, *args, **kwargs):
 def _check_exact(objective, lam, var, depth, eps, fraction):
     assume(_rho_ok(lam, var))
     t, flagged = _flagged(
-        jf.critical_time, objective, lam, var, depth, eps, fraction, method="exact"
+        jf.critical_time, objective, lam, var, depth, eps, fraction=fraction, method="exact"
     )
     if flagged:
         assert np.isnan(t)

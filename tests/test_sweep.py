@@ -13,7 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from _helpers import compilations
+from _helpers import PLAIN, compilations
 from scipy.integrate import quad
 
 import jepa_flow
@@ -21,14 +21,6 @@ from jepa_flow import critical_time, load_sweep, parse_sweep_config, run_sweep
 from jepa_flow._sweeps import _load as _sweep_load
 from jepa_flow._sweeps import _run as _sweep
 
-PLAIN = """
-[sweep]
-objective = ["jepa", "mae"]
-depth = [1, 3]
-eps = [1e-3, 0.2]
-lam = [-0.5, 0.3, 1.0, 4.0]
-var = [0.5, 2.0, 3.0]
-"""
 CHUNK = 7  # 48 configurations per objective: 7 chunks each, the last one padded
 
 

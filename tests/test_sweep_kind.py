@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import PLAIN
 
 import jepa_flow as jf
 from jepa_flow._cli._sweep import plot_function
@@ -22,14 +23,6 @@ from jepa_flow._sweeps._general import GeneralSweepConfig
 from jepa_flow._sweeps._kind import SweepKind
 from jepa_flow._sweeps._store import Store
 
-PLAIN = """
-[sweep]
-objective = ["jepa", "mae"]
-depth = [1, 3]
-eps = [1e-3, 0.2]
-lam = [-0.5, 0.3, 1.0, 4.0]
-var = [0.5, 2.0, 3.0]
-"""
 GENERAL = """
 [sweep]
 objective = ["jepa", "mae"]

@@ -91,7 +91,7 @@ def save_result(result: Any, path: str | os.PathLike) -> tuple[Path, Path]:
         >>> [p.name for p in jf.save_result(r, stem)]
         ['run.json', 'run.npz']
         >>> back = jf.load_result(stem)
-        >>> back.config == cfg, bool((back.norm == r.norm).all())
+        >>> back.config == r.config, bool((back.norm == r.norm).all())
         (True, True)
     """
     path = Path(path)

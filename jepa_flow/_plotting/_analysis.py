@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from jaxtyping import ArrayLike, Float
+from matplotlib.figure import Figure
+
+from .._training._real import FeatureAnalysis
 
 
 def _spectrum(ax, analysis):
@@ -36,7 +40,14 @@ def _feature(ax, vector, image_shape, title):
     ax.set_title(title, fontsize=7)
 
 
-def plot_analysis(analysis, *, patterns=None, image_shape=None, n_show=16, fig=None):
+def plot_analysis(
+    analysis: FeatureAnalysis,
+    *,
+    patterns: Float[ArrayLike, "D d"] | None = None,
+    image_shape: tuple[int, int] | None = None,
+    n_show: int = 16,
+    fig: Figure | None = None,
+) -> Figure:
     """The spectrum of a ``FeatureAnalysis`` and its first ``n_show`` features.
 
     Each feature is drawn as its pattern, the dual vector ``a_i`` (theory

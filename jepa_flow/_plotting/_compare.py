@@ -8,9 +8,14 @@ with ``matplotlib.pyplot.close(fig)``.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+from matplotlib.figure import Figure
 
 from .._core._io import save_figure_atomic
+from .._training._compare import Comparison
+from .._training._train import TrainResult
 from ._dynamics import feature_colors, feature_names
 
 
@@ -45,7 +50,9 @@ def _style_legend(ax, names, colors, rho, has_full: bool):
     ax.legend(handles=handles, fontsize=7, loc="lower right")
 
 
-def plot_compare(comparison, path=None, fig=None):
+def plot_compare(
+    comparison: Comparison, path: str | os.PathLike | None = None, fig: Figure | None = None
+) -> Figure:
     """Theory (thin line), full-matrix flow (wide pale line) and training (dots), per depth.
 
     Shows member ``(seed 0, eta 0)`` of every depth of a ``Comparison``, one
@@ -86,7 +93,9 @@ def plot_compare(comparison, path=None, fig=None):
     return _finish(fig, path)
 
 
-def plot_train(result, path=None, fig=None):
+def plot_train(
+    result: TrainResult, path: str | os.PathLike | None = None, fig: Figure | None = None
+) -> Figure:
     """``|Wbar e_j|`` against flow time, one panel per depth (seed 0, first eta).
 
     Saved to ``path`` (atomically) when given; ``fig``: a figure to draw into.

@@ -24,7 +24,13 @@ TABLES = ("sweep", "pair", "budget", "train")
 __all__ = ["KINDS", "SweepConfig", "fingerprint_of", "load_config", "parse_config"]
 
 
-def parse_config(text: str, *, max_memory=None, max_disk=None, budget: bool = True) -> SweepKind:
+def parse_config(
+    text: str,
+    *,
+    max_memory: int | str | None = None,
+    max_disk: int | str | None = None,
+    budget: bool = True,
+) -> SweepKind:
     """Parse and validate a sweep configuration (TOML text) into its ``SweepKind``.
 
     Args:

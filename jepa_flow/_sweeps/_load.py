@@ -8,6 +8,7 @@ product of the axes, ``objective`` slowest); the files are read through
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from ._result import SweepResult
 from ._store import Store
 
 
-def load_sweep(path) -> SweepResult:
+def load_sweep(path: str | os.PathLike) -> SweepResult:
     """The ``SweepResult`` of a finished sweep directory (the type ``run_sweep`` returns).
 
     Columns (``result[name]``), one row per configuration, in configuration

@@ -33,6 +33,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import jax
@@ -182,7 +183,14 @@ class _Background:
             raise self._error
 
 
-def run_sweep(config, out, *, chunk_size=None, devices=None, progress=False) -> SweepResult:
+def run_sweep(
+    config: SweepKind,
+    out: str | os.PathLike,
+    *,
+    chunk_size: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
+    progress: bool = False,
+) -> SweepResult:
     """Run (or resume) a sweep and write its results to the directory ``out``.
 
     Args:

@@ -26,8 +26,10 @@ as fast as LAPACK's generalized solver (``scripts/bench_analyze.py``).
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import numpy as np
+from jaxtyping import ArrayLike, Float
 
 from .._core import _validate
 from .._core._results import register_result
@@ -149,7 +151,12 @@ def _orthonormal(kind, U, Sxx, S):
     return FeatureBasis(kind, None, U, U, lam / var, lam, var, 0.0, 0.0)
 
 
-def generalized_basis(Sxx, Syx, *, normalize="dual") -> FeatureBasis:
+def generalized_basis(
+    Sxx: Float[ArrayLike, "d d"],
+    Syx: Float[ArrayLike, "d d"],
+    *,
+    normalize: Literal["dual", "unit", "sxx"] = "dual",
+) -> FeatureBasis:
     """The generalized eigenbasis ``S v = rho Sxx v`` (theory §11), descending ``rho``.
 
     With the Cholesky factor ``Sxx = C C^T`` and ``C^-1 S C^-T = Q diag(rho) Q^T``,
@@ -205,7 +212,13 @@ def generalized_basis(Sxx, Syx, *, normalize="dual") -> FeatureBasis:
     return FeatureBasis("generalized", normalize, V, A, rho, rho * var, var, nonorth, max_cos)
 
 
-def feature_basis(Sxx, Syx, *, basis="pca", normalize=None) -> FeatureBasis:
+def feature_basis(
+    Sxx: Float[ArrayLike, "d d"],
+    Syx: Float[ArrayLike, "d d"],
+    *,
+    basis: Literal["pca", "generalized", "mae", "lam"] = "pca",
+    normalize: Literal["dual", "unit", "sxx"] | None = None,
+) -> FeatureBasis:
     """The feature basis ``basis`` of the covariances (theory §11; module docstring).
 
     ``normalize`` applies to ``basis="generalized"`` only (None: ``"dual"``);

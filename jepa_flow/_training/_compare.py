@@ -47,6 +47,7 @@ agreeing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -183,7 +184,8 @@ class Comparison:
         >>> import jepa_flow as jf
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> c = jf.compare(jf.train(data, jf.TrainConfig(objective="mae", eta=1e-3, t_max=12.0)))
-        >>> c.t_star_theory[0, 0, 0].round(4).tolist(), c.order_theory[0, 0, 0].tolist()
+        >>> m = c.sel(seed=0, depth=1, eta=1e-3)  # the one member, by its grid values
+        >>> m.t_star_theory.round(4).tolist(), m.order_theory.tolist()
         ([6.0119, 7.8086], [0, 1])
         >>> sorted(c.summary())[:4]
         ['axes', 'batch', 'captures', 'captures_full']
@@ -220,7 +222,13 @@ class Comparison:
         """The compared run's configuration."""
         return self.result.config
 
-    def sel(self, *, seed=None, depth=None, eta=None) -> Selection:
+    def sel(
+        self,
+        *,
+        seed: int | Sequence[int] | None = None,
+        depth: int | Sequence[int] | None = None,
+        eta: float | Sequence[float] | None = None,
+    ) -> Selection:
         """Members by their grid values, as ``TrainResult.sel``: arrays indexed along the grid.
 
         ``result`` is the ``TrainResult``'s selection, ``captures_predicted``
@@ -388,7 +396,7 @@ def compare(result: TrainResult, *, full: bool | None = None) -> Comparison:
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> cfg = jf.TrainConfig(objective="jepa", depth=1, eta=0.05, t_max=2000.0)
         >>> c = jf.compare(jf.train(data, cfg))
-        >>> c.t_star_theory[0, 0, 0].round(2).tolist()
+        >>> c.sel(seed=0, depth=1, eta=0.05).t_star_theory.round(2).tolist()
         [1008.43, 1257.32]
         >>> bool(c.rel_error.max() < 1e-3), bool(c.order_agrees.all())
         (True, True)

@@ -365,7 +365,12 @@ def _offdiag(B, Cxx):
     return max(b, c), np.maximum(bf, cf)
 
 
-def analyze(data: Data, *, basis=None, normalize=None) -> FeatureAnalysis:
+def analyze(
+    data: Data,
+    *,
+    basis: Literal["pca", "generalized", "mae", "lam"] | None = None,
+    normalize: Literal["dual", "unit", "sxx"] | None = None,
+) -> FeatureAnalysis:
     """The feature analysis of any ``Data`` source (theory §9, §11); see ``FeatureAnalysis``.
 
     Args:

@@ -179,7 +179,13 @@ class TrainResult:
         """The grid's axis values: ``{"seed": [S], "depth": [D], "eta": [E]}``."""
         return {"seed": self.seed, "depth": self.depth, "eta": self.eta}
 
-    def sel(self, *, seed=None, depth=None, eta=None) -> Selection:
+    def sel(
+        self,
+        *,
+        seed: int | Sequence[int] | None = None,
+        depth: int | Sequence[int] | None = None,
+        eta: float | Sequence[float] | None = None,
+    ) -> Selection:
         """Members by their grid values: every array indexed along ``[seed, depth, eta]``.
 
         Each argument is None (the whole axis), one value (the axis is
@@ -369,7 +375,7 @@ def train(
         >>> data = jf.gaussian(Sxx=[2.0, 1.0], Syx=[1.0, 0.8])
         >>> cfg = jf.TrainConfig(objective="mae", depth=1, eta=1e-3, t_max=12.0)
         >>> r = jf.train(data, cfg)
-        >>> [round(float(t), 2) for t in r.t_star[0, 0, 0]]
+        >>> r.sel(seed=0, depth=1, eta=1e-3).t_star.round(2).tolist()  # r.t_star[0, 0, 0]
         [6.01, 7.81]
     """
     if on_divergence not in ("raise", "keep"):
