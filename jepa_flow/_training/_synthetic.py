@@ -22,6 +22,7 @@ matrix), ``logm`` from the eigendecomposition of the rotation.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._core import _validate
 from ._data import Data, gaussian, random_rotation
@@ -49,7 +50,7 @@ def rotation_generator(d: int, seed: int = 0) -> np.ndarray:
     return K / np.abs(np.linalg.eigvals(K)).max()
 
 
-def rotation(K, theta) -> np.ndarray:
+def rotation(K: ArrayLike, theta: float) -> np.ndarray:
     """``expm(theta K)`` for an antisymmetric ``K`` (orthogonal, determinant 1).
 
     Examples:
@@ -62,7 +63,14 @@ def rotation(K, theta) -> np.ndarray:
     return np.real(W @ np.diag(np.exp(-1j * float(theta) * mu)) @ W.conj().T)
 
 
-def noncommuting(var, rho, theta, *, seed=0, batch=None) -> Data:
+def noncommuting(
+    var: ArrayLike,
+    rho: ArrayLike,
+    theta: float,
+    *,
+    seed: int = 0,
+    batch: int | None = None,
+) -> Data:
     """The source of the module docstring: ``Sxx = diag(var)``, generalized eigenvalues ``rho``.
 
     Args:
