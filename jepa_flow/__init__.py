@@ -107,6 +107,7 @@ from ._core._results import save_result as save_result
 from ._plotting._analysis import plot_analysis as plot_analysis
 from ._plotting._compare import plot_compare as plot_compare
 from ._plotting._compare import plot_train as plot_train
+from ._plotting._dynamics import plot_trajectory as plot_trajectory
 
 # the version is written once, in pyproject.toml; the installed package's metadata carries it
 try:
@@ -182,6 +183,7 @@ __all__ = [
     "plot_analysis",
     "plot_compare",
     "plot_train",
+    "plot_trajectory",
     "predicted_captures",
     "principal_components",
     "random_rotation",
