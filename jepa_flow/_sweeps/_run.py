@@ -86,7 +86,8 @@ def can_resume(config: SweepKind, out: str | os.PathLike) -> bool:
 
     Examples:
         >>> import tempfile, jepa_flow as jf
-        >>> text = '[sweep]\\nobjective = "mae"\\ndepth = [1, 2]\\nlam = 1.0\\nvar = 2.0\\neps = 1e-3'
+        >>> text = '[sweep]\\nobjective = "mae"\\ndepth = [1, 2]\\nlam = 1.0\\nvar = 2.0\\n'
+        >>> text += 'eps = 1e-3'
         >>> out = tempfile.mkdtemp() + "/grid"
         >>> _ = jf.run_sweep(jf.parse_sweep_config(text), out, progress=False)
         >>> jf.can_resume(jf.parse_sweep_config(text), out)
