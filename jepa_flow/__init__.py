@@ -91,7 +91,10 @@ from ._sweeps._result import SweepResult as SweepResult
 from ._sweeps._train import TrainSweepConfig as TrainSweepConfig
 from ._sweeps._config import parse_config as parse_sweep_config
 from ._sweeps._load import load_sweep as load_sweep
+from ._sweeps._run import can_resume as can_resume
 from ._sweeps._run import run_sweep as run_sweep
+from ._plotting._train_sweep import Departure as Departure
+from ._plotting._train_sweep import departure as departure
 
 # outcomes of solves, and the errors a caller can catch (each a ValueError)
 from ._core._budget import BudgetError as BudgetError
@@ -108,6 +111,8 @@ from ._core._results import save_result as save_result
 from ._plotting._analysis import plot_analysis as plot_analysis
 from ._plotting._compare import plot_compare as plot_compare
 from ._plotting._compare import plot_train as plot_train
+from ._plotting._dynamics import plot_trajectory as plot_trajectory
+from ._plotting._sweep_figure import plot_sweep as plot_sweep
 
 # the version is written once, in pyproject.toml; the installed package's metadata carries it
 try:
@@ -121,6 +126,7 @@ __all__ = [
     "Comparison",
     "Data",
     "DirectoryLocked",
+    "Departure",
     "DivergenceError",
     "FeatureAnalysis",
     "FeatureBasis",
@@ -143,6 +149,7 @@ __all__ = [
     "__version__",
     "alignment",
     "analyze",
+    "can_resume",
     "capture_gain",
     "capture_rate",
     "cited_critical_time",
@@ -151,6 +158,7 @@ __all__ = [
     "compare",
     "convergence_rate",
     "critical_time",
+    "departure",
     "digit_pairs",
     "diverged_members",
     "feature_basis",
@@ -183,7 +191,9 @@ __all__ = [
     "perturbation_size",
     "plot_analysis",
     "plot_compare",
+    "plot_sweep",
     "plot_train",
+    "plot_trajectory",
     "predicted_captures",
     "principal_components",
     "random_rotation",

@@ -236,12 +236,7 @@ def test_no_module_is_longer_than_600_lines():
 # never a private module of the library. Experiment 10 is being written (issue 15).
 EXEMPT_EXPERIMENTS = {"exp10_validity.py"}
 # The private modules an experiment still needs, each with the reason it is not public.
-STILL_PRIVATE = {
-    ("exp3_phase.py", "_plotting._sweep"): "the phase diagram (public plots: issue 17.4)",
-    ("exp3_phase.py", "_sweeps._load"): "a slice of a sweep for its figure",
-    ("exp8_capture.py", "_plotting._train_sweep"): "the departure figure (issue 17.4)",
-    ("exp8_capture.py", "_sweeps._run"): "the runner's resumability check, can_resume",
-}
+STILL_PRIVATE: dict[tuple[str, str], str] = {}
 
 
 def test_experiments_use_the_public_api():

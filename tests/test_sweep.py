@@ -189,9 +189,9 @@ def test_slice_reads_the_same_rows_and_plots(plain):
     sel = r["eps"] == 1e-3  # eps is held at its first value
     for key in part:
         np.testing.assert_array_equal(part[key], r[key][sel], err_msg=key)
-    from jepa_flow._plotting._sweep import plot_sweep
+    from jepa_flow._plotting._sweep_figure import write_sweep_figure
 
-    assert plot_sweep(out) == ["critical_time.png"]
+    assert write_sweep_figure(out) == ["critical_time.png"]
     assert (out / "critical_time.png").stat().st_size > 10_000
 
 

@@ -232,24 +232,27 @@ def test_refuses_a_changed_configuration(swept):
     np.testing.assert_array_equal(jf.load_sweep(out)["t_train"], r["t_train"])
 
 
-def test_figure_and_departure_grid(swept):
+def test_figure_and_departure(swept):
     out, _, r = swept
-    from jepa_flow._plotting._train_sweep import boundary, departure_grid, plot_train_sweep
+    from jepa_flow._plotting._sweep_figure import write_sweep_figure
+    from jepa_flow._plotting._train_sweep import boundary
 
-    grid = departure_grid(r, _config())
+    grid = jf.departure(jf.load_sweep(out))
     # [objective, batch, eta, depth]: eta = 0.01 stays within 5 % (median over seeds), 1.2 departs
     departed = np.zeros((2, 2, 2, 1), bool)
     departed[:, :, 1] = True
-    assert grid["departed"].tolist() == departed.tolist()
-    np.testing.assert_allclose(grid["order_fraction"][..., 0], [[[1, 0], [1, 1]], [[1, 0], [1, 0]]])
+    assert grid.departed.tolist() == departed.tolist() and grid.threshold == 0.05
+    np.testing.assert_allclose(grid.order_fraction[..., 0], [[[1, 0], [1, 1]], [[1, 0], [1, 0]]])
     err = r["rel_error"].reshape(2, 2, 2, 1, 2, 2).max(axis=-1)  # worst feature per run
-    np.testing.assert_allclose(grid["median_error"][:, :, 0], np.median(err[:, :, 0], axis=-1))
+    np.testing.assert_allclose(grid.median_error[:, :, 0], np.median(err[:, :, 0], axis=-1))
+    strict = jf.departure(jf.load_sweep(out), threshold=1e-12)  # every cell has some error
+    assert strict.departed.all() and strict.threshold == 1e-12
     # an L-shaped departed region [batch, eta]: its two inner edges
     assert boundary([[True, True], [False, True]]) == [
         ((0.5, 0.5), (0.5, 1.5)),
         ((-0.5, 0.5), (0.5, 0.5)),
     ]
-    assert plot_train_sweep(out) == ["train_sweep.png"]
+    assert write_sweep_figure(out) == ["train_sweep.png"]
     assert (out / "train_sweep.png").stat().st_size > 10_000
 
 

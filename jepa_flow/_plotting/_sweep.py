@@ -57,10 +57,11 @@ def _grid(config: SweepConfig, results: dict, name: str, fixed: dict, free: list
     return np.moveaxis(block, [order.index(a) for a in free], range(len(free)))
 
 
-def _held(config: SweepConfig, drawn: set[str]) -> str:
-    """Text naming the axes not drawn: fixed ones, and swept ones shown at their first value."""
-    fixed = [f"{n} = {v[0]:g}" for n, v in config.numeric_axes if n not in drawn and len(v) == 1]
-    held = [f"{n} = {v[0]:g}" for n, v in config.numeric_axes if n not in drawn and len(v) > 1]
+def _held(full: SweepConfig, sub: SweepConfig, drawn: set[str]) -> str:
+    """Text naming the axes not drawn: fixed ones, and swept ones at the value ``sub`` holds."""
+    shown = dict(sub.axes)
+    fixed = [f"{n} = {v[0]:g}" for n, v in full.numeric_axes if n not in drawn and len(v) == 1]
+    held = [f"{n} = {shown[n][0]:g}" for n, v in full.numeric_axes if n not in drawn and len(v) > 1]
     text = (" (" + ", ".join(fixed) + ")") if fixed else ""
     return text + ("; shown at " + ", ".join(held) if held else "")
 
@@ -71,17 +72,21 @@ def _panels(config: SweepConfig):
     return rows, list(values["depth"])
 
 
-def _figure(n_rows: int, n_cols: int):
+def _figure(n_rows: int, n_cols: int, fig=None, ax=None):
+    """``(plt, fig, axes [n_rows, n_cols])``: a new figure, panels in ``fig``, or ``ax`` alone."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(
-        n_rows,
-        n_cols,
-        figsize=(3.6 * n_cols + 1.2, 3.0 * n_rows + 0.9),
-        squeeze=False,
-        constrained_layout=True,
-    )
-    return plt, fig, axes
+    if ax is not None:
+        if (n_rows, n_cols) != (1, 1):
+            raise ValueError(
+                f"ax: this figure has {n_rows} x {n_cols} panels; select one objective, "
+                "method and depth with at=, or pass fig="
+            )
+        return plt, ax.figure, np.array([[ax]])
+    if fig is None:
+        fig = plt.figure(figsize=(3.6 * n_cols + 1.2, 3.0 * n_rows + 0.9))
+    fig.set_layout_engine("constrained")
+    return plt, fig, fig.subplots(n_rows, n_cols, squeeze=False)
 
 
 def _suptitle(fig, text: str, fontsize: float = 10) -> None:
@@ -98,19 +103,17 @@ def _group_index(config: SweepConfig, gi: int) -> dict:
     return {"objective": gi // n_methods, "method": gi % n_methods}
 
 
-def plot_critical_time(
-    config: SweepConfig, results: dict, path, full: SweepConfig | None = None
-) -> None:
-    """Write ``critical_time.png``: t_star over (rho, lam) per depth and objective."""
+def critical_time_figure(
+    config: SweepConfig, results: dict, full: SweepConfig | None = None, fig=None, ax=None
+):
+    """``critical_time.png``: t_star over (rho, lam) per depth and objective; the figure."""
     import matplotlib.colors as mcolors
-
-    from .._core._io import save_figure_atomic
 
     values = dict(config.axes)
     feature = "rho" if "rho" in values else "var"
     two_d = len(values["lam"]) > 1 and len(values[feature]) > 1
     rows, depths = _panels(config)
-    plt, fig, axes = _figure(len(rows), len(depths))
+    plt, fig, axes = _figure(len(rows), len(depths), fig, ax)
     t_all = results["t_star"][np.isfinite(results["t_star"]) & (results["t_star"] > 0)]
     lo, hi = (t_all.min(), t_all.max()) if t_all.size else (1.0, 10.0)
     norm = mcolors.LogNorm(vmin=lo, vmax=max(hi, lo * 1.0001))
@@ -165,9 +168,8 @@ def plot_critical_time(
             ax.set_title(f"{objective.upper()} ({method}), depth L = {depth:g}", fontsize=9)
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, label=T_LABEL + "; grey: never learned or t* = 0")
-    _suptitle(fig, "Critical time t*" + _held(full or config, {"depth", "lam", feature}))
-    save_figure_atomic(fig, path, dpi=110)
-    plt.close(fig)
+    _suptitle(fig, "Critical time t*" + _held(full or config, config, {"depth", "lam", feature}))
+    return fig
 
 
 def _pair_axes(config: SweepConfig) -> tuple[str, str]:
@@ -246,25 +248,25 @@ def _phase_line(ax, config, results, fixed, key):
     return set(np.unique(category.compressed()).astype(int).tolist())
 
 
-def plot_phase(config: SweepConfig, results: dict, path, full: SweepConfig | None = None) -> None:
-    """Write ``phase.png``: which feature is learned first, boundary drawn, per depth/objective.
+def phase_figure(
+    config: SweepConfig, results: dict, full: SweepConfig | None = None, fig=None, ax=None
+):
+    """``phase.png``: which feature is learned first, boundary drawn, per depth/objective.
 
     Colour: ``log10(t*_B / t*_A)`` where both are learned (``0 < t* < inf``);
     cells where one starts at its level (``t* = 0``) or is never learned are
-    drawn in their own colours, named in the legend (theory §10).
+    drawn in their own colours, named in the legend (theory §10). Returns the figure.
     """
     import matplotlib.colors as mcolors
     from matplotlib.patches import Patch
-
-    from .._core._io import save_figure_atomic
 
     values = dict(config.axes)
     x_key, y_key = _pair_axes(config)
     swept = [k for k in (x_key, y_key) if len(values[k]) > 1]
     rows, depths = _panels(config)
     if not swept:
-        return _plot_ratio_by_depth(config, results, path, full)
-    plt, fig, axes = _figure(len(rows), len(depths))
+        return _ratio_by_depth(config, results, full, fig, ax)
+    plt, fig, axes = _figure(len(rows), len(depths), fig, ax)
     span = _phase_span(results)
     norm = mcolors.TwoSlopeNorm(vcenter=0.0, vmin=-span, vmax=span)
     cmap = plt.get_cmap("RdBu_r")
@@ -290,10 +292,9 @@ def plot_phase(config: SweepConfig, results: dict, path, full: SweepConfig | Non
         f"Which feature is learned first ({_a_text(config)}; "
         + ("black line: t*_A = t*_B" if len(swept) == 2 else "t*_A = t*_B at 1")
         + ")"
-        + _held(full or config, {"depth", x_key, y_key, "lam_a", "rho_a", "var_a"}),
+        + _held(full or config, config, {"depth", x_key, y_key, "lam_a", "rho_a", "var_a"}),
     )
-    save_figure_atomic(fig, path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def _a_text(config: SweepConfig) -> str:
@@ -302,14 +303,10 @@ def _a_text(config: SweepConfig) -> str:
     return "A: " + ", ".join(f"{k} = {values[k][0]:g}" for k in keys if k in values)
 
 
-def _plot_ratio_by_depth(
-    config: SweepConfig, results: dict, path, full: SweepConfig | None = None
-) -> None:
+def _ratio_by_depth(config: SweepConfig, results: dict, full=None, fig=None, ax=None):
     """Phase plot of a pair with one B: t*_B / t*_A against depth, a panel per objective."""
-    from .._core._io import save_figure_atomic
-
     rows, depths = _panels(config)
-    plt, fig, axes = _figure(1, len(rows))
+    plt, fig, axes = _figure(1, len(rows), fig, ax)
     for c, (gi, objective, method) in enumerate(rows):
         ax = axes[0, c]
         fixed = _group_index(config, gi)
@@ -337,12 +334,11 @@ def _plot_ratio_by_depth(
         )
         ax.legend(fontsize=8)
     b_text = ", ".join(f"{k} = {v[0]:g}" for k, v in config.numeric_axes if k in PAIR_B)
-    held = _held(full or config, {"depth", *PAIR_B, "lam_a", "rho_a", "var_a"})
+    held = _held(full or config, config, {"depth", *PAIR_B, "lam_a", "rho_a", "var_a"})
     _suptitle(
         fig, f"Learning order against depth ({_a_text(config)}; B: {b_text})\n" + held.strip(" ;()")
     )
-    save_figure_atomic(fig, path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 PAIR_B = ("lam_b", "lam_ratio", "rho_b", "var_b", "rho_ratio", "var_ratio")
@@ -357,23 +353,3 @@ def _mark_a(ax, config: SweepConfig, x_key: str, y_key: str) -> None:
     xs = {"rho_b": rho_a, "var_b": var_a, "rho_ratio": 1.0, "var_ratio": 1.0}
     ys = {"lam_b": lam_a, "lam_ratio": 1.0}
     ax.plot([xs[x_key]], [ys[y_key]], marker="*", color="k", ms=9, ls="none", label="A")
-
-
-def plot_sweep(out) -> list[str]:
-    """Draw the figures of the finished sweep in directory ``out``; returns their names.
-
-    Reads only the chunks of the drawn sub-grid (see ``load_sweep_slice``), so
-    memory stays small for any grid size.
-    """
-    from pathlib import Path
-
-    from .._sweeps._load import load_sweep_slice
-
-    out = Path(out)
-    keep = {"depth", "lam", "rho", "var"} | set(PAIR_B)
-    full, sub, results = load_sweep_slice(out, keep)
-    if full.pair:
-        plot_phase(sub, results, out / "phase.png", full)
-        return ["phase.png"]
-    plot_critical_time(sub, results, out / "critical_time.png", full)
-    return ["critical_time.png"]

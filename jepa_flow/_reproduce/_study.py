@@ -34,7 +34,7 @@ from .._core._io import (
     write_json_atomic,
     write_npz_atomic,
 )
-from .._plotting._dynamics import close, critical_time_figure, dynamics_figure, feature_names
+from .._plotting._dynamics import close, critical_time_figure, feature_names, plot_trajectory
 
 TIME_CONVENTION = (
     "gradient-flow time t with unit rate on every parameter (gradient descent with step eta "
@@ -190,16 +190,14 @@ def write_study(out, objectives, features, depths, eps, t_max, n_t, log, derived
         }
     write_json_atomic(out / "summary.json", summary)
 
-    ratio = wbar / np.where(wbar_star > 0, wbar_star, 1.0)[None]
-    panels = {o: (t, ratio[:, k], t_star[k], depths) for k, o in enumerate(objectives)}
-    fig = dynamics_figure(
-        panels,
-        features.names,
-        features.lam,
-        features.var,
-        time_note=" (gradient-flow time, log scale)",
+    fig = plot_trajectory(
+        trajs,
+        t_star=list(t_star),
+        depth=depths,
+        lam=features.lam,
+        var=features.var,
+        path=out / "dynamics.png",
     )
-    save_figure_atomic(fig, out / "dynamics.png", dpi=110)
     close(fig)
     fig = critical_time_figure(
         {o: t_star[k] for k, o in enumerate(objectives)},

@@ -3,7 +3,7 @@
 Feature A is fixed (``lam 1, var 2, rho 0.5``); feature B spans a grid of
 ``(lam_B / lam_A, rho_B / rho_A)``. For each objective, depth and ``eps`` the
 sweep engine (``run_sweep``, exact critical times) says which is learned
-first; ``plot_phase`` draws it with the boundary ``t*_A = t*_B``.
+first; ``plot_sweep`` draws it with the boundary ``t*_A = t*_B``.
 
 The boundary is measured as a curve ``log lam_B*(log rho_B)`` (interpolated
 per ``rho`` column) and summarized by its angle from the ``lam`` axis in
@@ -19,12 +19,8 @@ import shutil
 
 import numpy as np
 
-from .. import load_sweep, run_sweep
+from .. import load_sweep, plot_sweep, run_sweep
 from .. import parse_sweep_config as parse_config
-
-# not public yet: the phase diagram (public plots: issue 17.4) and the slice it draws
-from .._plotting._sweep import plot_phase
-from .._sweeps._load import load_sweep_slice
 from ._common import claim, plt, save
 
 NAME = "3_phase_diagrams"
@@ -217,9 +213,9 @@ def run(out, p) -> dict:
     config = parse_config(config_text(p))
     sweep_dir = out / "sweep"
     run_sweep(config, sweep_dir)
-    full, sub, shown = load_sweep_slice(sweep_dir, {"depth", "lam_ratio", "rho_ratio"})
-    plot_phase(sub, shown, out / "phase.png", full)
-    num = _numbers(dict(config.axes), _grids(config, load_sweep(sweep_dir)))
+    result = load_sweep(sweep_dir)
+    plt.close(plot_sweep(result, path=out / "phase.png"))  # eps held at its first value
+    num = _numbers(dict(config.axes), _grids(config, result))
     claims = _claims(num)
     _figure(out / "boundary_vs_depth.png", num)
     if not p["keep_sweep"]:

@@ -31,27 +31,24 @@ error above 5 %).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import numpy as np
 
 from .. import (
     Params,
+    can_resume,
     capture_rate,
     collapsed_predictor,
     collapses,
     compare,
     critical_time,
+    departure,
     fixed_point,
+    plot_sweep,
     run_sweep,
 )
 from .. import parse_sweep_config as parse_config
-
-# not public yet: the training-sweep figure's internals (public plots: issue 17.4) and
-# the sweep runner's resumability check
-from .._plotting._train_sweep import DEPARTURE, departure_grid, plot_train_sweep
-from .._sweeps._run import can_resume
 from ._common import (
     OBJECTIVE_LABEL,
     OBJECTIVES,
@@ -373,27 +370,26 @@ def prepare_sweep_dir(out, config) -> None:
         shutil.rmtree(sweep_dir)
 
 
-def departure_summary(columns, config):
-    """The departure grid of a finished sweep and the numbers of the three claims.
+def departure_summary(grid, config):
+    """The numbers of the three claims, from the ``departure`` of a finished sweep.
 
-    ``columns``: ``load_sweep(...).columns()``. Per objective (the depth is
+    ``grid``: ``departure(result)``. Per objective (the depth is
     one): ``median_error [batch, eta]``, ``order_fraction``, ``departed``,
     ``first_departed`` (index of the smallest departed eta per batch; the
     number of etas where none departed) and its eta (None: none departed).
     Batches are in the sweep's order, the population loss last.
     """
-    grid = departure_grid(columns, config)
     etas = np.asarray(config.axis("eta"))
     batches = config.axis("batch")
     size = [np.inf if b is None else b for b in batches]
     order = sorted(range(len(batches)), key=lambda i: size[i])
     out = {"eta": etas, "batch": [batches[i] or "population" for i in order]}
     for o, obj in enumerate(config.axis("objective")):
-        dep = grid["departed"][o, order, :, 0]
+        dep = grid.departed[o, order, :, 0]
         first = np.where(dep.any(axis=1), dep.argmax(axis=1), etas.size)
         out[obj] = {
-            "median_error": grid["median_error"][o, order, :, 0],
-            "order_fraction": grid["order_fraction"][o, order, :, 0],
+            "median_error": grid.median_error[o, order, :, 0],
+            "order_fraction": grid.order_fraction[o, order, :, 0],
             "departed": dep,
             "first_departed": first,
             "departure_eta": [float(etas[i]) if i < etas.size else None for i in first],
@@ -406,7 +402,8 @@ def _departure(out, p, num, claims) -> None:
     config = departure_config(p)
     sweep_dir = out / DEPARTURE_DIR
     result = run_sweep(config, sweep_dir)
-    s = departure_summary(result.columns(), config)
+    grid = departure(result)
+    s = departure_summary(grid, config)
     num["departure"] = {
         "sweep_dir": DEPARTURE_DIR,
         "depth": int(p["depth_capture"]),
@@ -438,7 +435,7 @@ def _departure(out, p, num, claims) -> None:
         claim(
             "8.departure_boundary_monotone",
             "SGD: the departure boundary's eta (the smallest eta where some seed does not "
-            f"follow the flow or the median error exceeds {DEPARTURE:.0%}) does not decrease "
+            f"follow the flow or the median error exceeds {grid.threshold:.0%}) does not decrease "
             "as the batch grows to the population loss (JEPA and MAE)",
             all(bool(np.all(np.diff(first[o]) >= 0)) for o in objs),
             batch=s["batch"],
@@ -451,7 +448,7 @@ def _departure(out, p, num, claims) -> None:
         claim(
             "8.departure_large_eta",
             f"SGD: at the largest eta ({s['eta'][-1]:g}) some configurations depart from the "
-            f"flow (not followed or a median error above {DEPARTURE:.0%})",
+            f"flow (not followed or a median error above {grid.threshold:.0%})",
             any(bool(at_max[o].any()) for o in objs),
             eta=float(s["eta"][-1]),
             batch=s["batch"],
@@ -459,8 +456,7 @@ def _departure(out, p, num, claims) -> None:
             **{f"{o}_median_error": s[o]["median_error"][:, -1] for o in objs},
         )
     )
-    plot_train_sweep(sweep_dir)
-    os.replace(sweep_dir / "train_sweep.png", out / DEPARTURE_FIGURE)
+    plt.close(plot_sweep(result, path=out / DEPARTURE_FIGURE))
 
 
 def _rate_label(obj, depth, rate) -> str:

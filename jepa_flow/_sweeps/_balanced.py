@@ -167,7 +167,7 @@ class SweepConfig(SweepKind):
 
     name = "balanced"
     title = "flow = 'balanced'"
-    plot = "jepa_flow._plotting._sweep:plot_sweep"
+    plot = "jepa_flow._plotting._sweep_figure:write_sweep_figure"
 
     # ---------------------------------------------------------------- parsing
 

@@ -78,11 +78,22 @@ def _precision() -> str:
     return np.dtype(float_dtype()).name
 
 
-def can_resume(config: SweepKind, out) -> bool:
-    """Whether ``out`` holds a sweep that ``run_sweep(config, out)`` would resume.
+def can_resume(config: SweepKind, out: str | os.PathLike) -> bool:
+    """Whether ``out`` holds a sweep that ``run_sweep(config, out)`` would resume (or find done).
 
     The same check as ``run_sweep``'s (grid fingerprint, library version,
     precision), without raising: False when ``out`` has no manifest.
+
+    Examples:
+        >>> import tempfile, jepa_flow as jf
+        >>> text = '[sweep]\\nobjective = "mae"\\ndepth = [1, 2]\\nlam = 1.0\\nvar = 2.0\\n'
+        >>> text += 'eps = 1e-3'
+        >>> out = tempfile.mkdtemp() + "/grid"
+        >>> _ = jf.run_sweep(jf.parse_sweep_config(text), out, progress=False)
+        >>> jf.can_resume(jf.parse_sweep_config(text), out)
+        True
+        >>> jf.can_resume(jf.parse_sweep_config(text.replace("[1, 2]", "[1, 3]")), out)
+        False
     """
     old = _store.read_manifest(out)
     return old is not None and _store.mismatch(config, Path(out), old, _precision()) is None

@@ -218,7 +218,7 @@ class TrainSweepConfig(SweepKind):
 
     name = "train"
     title = "[train]"
-    plot = "jepa_flow._plotting._train_sweep:plot_train_sweep"
+    plot = "jepa_flow._plotting._sweep_figure:write_sweep_figure"
     failure = "runs diverged or without a reference"
 
     @classmethod
