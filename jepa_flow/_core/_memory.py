@@ -2,7 +2,7 @@
 
 JAX keeps every compiled executable (and the traced jaxprs behind it) for the
 life of the process, and glibc keeps freed heap pages mapped. A long run of
-independent jobs in one process (``jepa-flow reproduce``: nine experiments,
+independent jobs in one process (``jepa-flow reproduce``: ten experiments,
 each compiling its own solvers and training loops for its own shapes) grows
 by every job's compilations; the full run reached 9.4 GB that way.
 ``release_memory`` drops them between jobs: the next job compiles what it

@@ -159,6 +159,15 @@ def run(out, p, log=print) -> dict:
         measure_grid("synthetic", sources, p, cache, log), sources, ("spectrum", "seed", "theta")
     )
     real = _real(p, cache, log) if p["real"] else []
+    numbers = report(out, p, synthetic, real, log)
+    if not p["keep_cache"]:
+        shutil.rmtree(cache, ignore_errors=True)
+    return numbers
+
+
+def report(out, p, synthetic, real, log=print, missing=()) -> dict:
+    """Trained models, figures, tables and claims from the flows' rows; ``missing``: real-data
+    configurations not computed (a run stopped short of the grid), recorded and left unjudged."""
     trained = trained_linear(p["trained"], real, p["real"]["k"], log) if p["trained"] else []
     mlp = trained_mlp(p["mlp"], real, log) if p["mlp"] else []
     figures = [plot_validity_map(out, synthetic, label, p) for label in p["objectives"]]
@@ -173,18 +182,17 @@ def run(out, p, log=print) -> dict:
     write_compact_json(out / "synthetic.json", strip(synthetic))
     if real:
         write_compact_json(out / "real.json", strip(real))
-    if not p["keep_cache"]:
-        shutil.rmtree(cache, ignore_errors=True)
     return {
         "params": p,
         "n_synthetic": len(synthetic),
         "n_real": len(real),
+        "missing_real": list(missing),
         "failed_solves": sum(not r["ok"] for r in synthetic + real),
         "trained_linear": trained,
         "mlp": mlp,
         "default_basis": default_basis(synthetic, real),
         "exploratory": exploratory,
-        "claims": claims(synthetic, real, trained, mlp, p),
+        "claims": claims(synthetic, real, trained, mlp, p, missing),
         "figures": figures,
         "tables": ["tables.md"],
     }
