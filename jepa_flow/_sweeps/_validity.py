@@ -311,8 +311,8 @@ def _numbers(key, value, lo, hi, shown, open_=False) -> tuple[float, ...]:
     arr = np.asarray(grid_values(_where(key), key, value), float)
     inside = (arr > lo) & (arr < hi) if open_ else (arr >= lo) & (arr <= hi)
     if not (np.isfinite(arr) & inside).all():
-        bad = arr[~(np.isfinite(arr) & inside)][0]
-        raise ValueError(f"validity.{key} values must lie in {shown}; got {bad!r}")
+        bad = float(arr[~(np.isfinite(arr) & inside)][0])
+        raise ValueError(f"validity.{key} values must lie in {shown}; got {bad:g}")
     if len(set(arr.tolist())) != arr.size:
         raise ValueError(f"validity.{key}: repeated values in {arr.tolist()}")
     return tuple(float(x) for x in arr)
@@ -322,7 +322,7 @@ def _integers(key, value, lo, hi) -> tuple[int, ...]:
     arr = np.asarray(grid_values(_where(key), key, value), float)
     bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < lo) | (arr > hi)
     if bad.any():
-        raise ValueError(f"validity.{key} must be integers in [{lo}, {hi}]; got {arr[bad][0]!r}")
+        raise ValueError(f"validity.{key} must be integers in [{lo}, {hi}]; got {arr[bad][0]:g}")
     out = tuple(int(x) for x in arr)
     if len(set(out)) != len(out):
         raise ValueError(f"validity.{key}: repeated values in {list(out)}")
