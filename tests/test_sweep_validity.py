@@ -37,6 +37,8 @@ var = [1.0, 0.1]
 rho = [0.3, 0.9]
 """
 FLOWS = {"jepa": ("jepa", "stopgrad"), "mae": ("mae", "stopgrad")}
+OUTPUTS = ("spearman", "overlap", "median_error", "max_error", "n", "nonorthogonality")
+OUTPUTS += ("offdiag", "offdiag_dual", "n_learned", "ok")
 CHUNK = 3  # three chunks per objective: 3 + 3 + 2 rows
 
 
@@ -49,14 +51,14 @@ def _config(text=BASE, **replace):
 
 def _reference_row(label, theta, depth, eps, seed):
     """One configuration through ``_training._validity`` directly (as experiment 10)."""
-    data = noncommuting(np.geomspace(1.0, 0.1, 4), np.linspace(0.3, 0.9, 4), np.deg2rad(theta),
-                        seed=seed)  # fmt: skip
+    var, rho = np.geomspace(1.0, 0.1, 4), np.linspace(0.3, 0.9, 4)
+    data = noncommuting(var, rho, np.deg2rad(theta), seed=seed)
     Sxx, Syx = np.asarray(data.Sxx), np.asarray(data.Syx)
     objective, target = FLOWS[label]
     bases, t_star = predictions(Sxx, Syx, objective, depth, eps, target=target)
     t = time_grid(np.concatenate(list(t_star.values())), 300)
-    obs = observe_flow(objective, Sxx, Syx, depth, eps, t, target=target,
-                       dual=bases["gen-dual"].dual)  # fmt: skip
+    dual = bases["gen-dual"].dual
+    obs = observe_flow(objective, Sxx, Syx, depth, eps, t, target=target, dual=dual)
     scored = score_observation(obs.time, obs.directions, bases, t_star, 2)
     row = {
         s: [getattr(scored[n][3], s) for n in THEORIES]
@@ -85,8 +87,8 @@ def test_columns_equal_the_library_scores_of_each_configuration(swept):
     assert r["objective"].tolist() == [p[0] for p in itertools.product(*axes)]
     assert r["theta"].tolist() == [p[1] for p in itertools.product(*axes)]
     assert r["seed"].tolist() == [p[4] for p in itertools.product(*axes)]
-    for name in ("spearman", "overlap", "median_error", "max_error", "n", "nonorthogonality",
-                 "offdiag", "offdiag_dual", "n_learned", "ok"):  # fmt: skip
+    assert [o.name for o in r.config.outputs()] == list(OUTPUTS)
+    for name in OUTPUTS:
         ref = np.array([row[name] for row in rows])
         assert r[name].shape == ref.shape, name
         np.testing.assert_allclose(r[name], ref, rtol=1e-12, atol=0, err_msg=name)
@@ -180,6 +182,11 @@ def test_figure_and_cli(swept, tmp_path, capsys):
     fig = jf.plot_sweep(r, at={"objective": "mae"})
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["pca", "gen-dual", "gen-unit", "gen-sxx", "lam", "mae"]  # no cited: MAE
+    cube = r["spearman"].reshape(2, 2, 2, 1, 2, len(THEORIES))  # objective theta depth eps seed
+    for c, name in enumerate(titles):  # top row: Spearman [depth, theta], median over seeds
+        drawn = np.ma.filled(fig.axes[c].images[0].get_array(), np.nan)
+        ref = np.median(cube[1, :, :, 0, :, THEORIES.index(name)], axis=-1).T
+        np.testing.assert_allclose(drawn, ref, rtol=1e-12, err_msg=name)
     config = tmp_path / "validity.toml"
     config.write_text(BASE)
     assert main(["sweep", str(config), "--out", str(out)]) == 0  # finished: draws only

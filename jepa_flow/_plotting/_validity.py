@@ -102,8 +102,8 @@ def plot_validity_map(
     axes = fig.subplots(2, len(theories), squeeze=False)
     norms = (Normalize(-1, 1), LogNorm(*ERROR_RANGE))
     for c, th in enumerate(theories):
-        im0 = _panel(axes[0, c], np.asarray(spearman[th], float), theta, depth, "RdBu", norms[0],
-                     lambda v: f"{v:.2f}")  # fmt: skip
+        s = np.asarray(spearman[th], float)
+        im0 = _panel(axes[0, c], s, theta, depth, "RdBu", norms[0], lambda v: f"{v:.2f}")
         err = np.maximum(np.asarray(error[th], float), ERROR_RANGE[0])
         im1 = _panel(axes[1, c], err, theta, depth, "viridis", norms[1], _error_label)
         axes[0, c].set_title(th, fontsize=9)
