@@ -36,9 +36,15 @@ d = 4
 var = [1.0, 0.1]
 rho = [0.3, 0.9]
 """
+SPECTRA = {  # name -> var's and rho's ends, d
+    "default": ((1.0, 0.1), (0.3, 0.9), 4),
+    "narrow": ((1.0, 0.1), (0.3, 0.9), 3),
+    "wide": ((1.0, 0.01), (0.2, 0.95), 3),
+}
 FLOWS = {"jepa": ("jepa", "stopgrad"), "mae": ("mae", "stopgrad")}
 OUTPUTS = ("spearman", "overlap", "median_error", "max_error", "n", "nonorthogonality")
 OUTPUTS += ("offdiag", "offdiag_dual", "n_learned", "ok")
+BOTH = "var = [1.0, 0.1]\nrho = [0.3, 0.9]"  # the one spectrum of BASE
 CHUNK = 3  # three chunks per objective: 3 + 3 + 2 rows
 
 
@@ -49,9 +55,10 @@ def _config(text=BASE, **replace):
     return jf.parse_sweep_config(text)
 
 
-def _reference_row(label, theta, depth, eps, seed):
+def _reference_row(label, spectrum, theta, depth, eps, seed):
     """One configuration through ``_training._validity`` directly (as experiment 10)."""
-    var, rho = np.geomspace(1.0, 0.1, 4), np.linspace(0.3, 0.9, 4)
+    (var0, var1), (rho0, rho1), d = SPECTRA[spectrum]
+    var, rho = np.geomspace(var0, var1, d), np.linspace(rho0, rho1, d)
     data = noncommuting(var, rho, np.deg2rad(theta), seed=seed)
     Sxx, Syx = np.asarray(data.Sxx), np.asarray(data.Syx)
     objective, target = FLOWS[label]
@@ -82,11 +89,11 @@ def swept(tmp_path_factory):
 def test_columns_equal_the_library_scores_of_each_configuration(swept):
     _, summary, r = swept
     assert summary.n_configs == 16 and summary.n_chunks == 6 and summary.failed == 0
-    axes = (("jepa", "mae"), (0.0, 20.0), (1, 2), (1e-2,), (1, 0))
+    axes = (("jepa", "mae"), ("default",), (0.0, 20.0), (1, 2), (1e-2,), (1, 0))
     rows = [_reference_row(*p) for p in itertools.product(*axes)]
     assert r["objective"].tolist() == [p[0] for p in itertools.product(*axes)]
-    assert r["theta"].tolist() == [p[1] for p in itertools.product(*axes)]
-    assert r["seed"].tolist() == [p[4] for p in itertools.product(*axes)]
+    assert r["theta"].tolist() == [p[2] for p in itertools.product(*axes)]
+    assert r["seed"].tolist() == [p[5] for p in itertools.product(*axes)]
     assert [o.name for o in r.config.outputs()] == list(OUTPUTS)
     for name in OUTPUTS:
         ref = np.array([row[name] for row in rows])
@@ -133,6 +140,23 @@ def test_resume_after_an_interruption_gives_the_same_columns(swept, tmp_path, mo
         jf.run_sweep(_config(**{"d = 4": "d = 5"}), out)
 
 
+def test_named_spectra_are_an_axis(tmp_path):
+    text = BASE.replace("d = 4", "d = 3").replace(BOTH, "")
+    text = text.replace('["jepa", "mae"]', '"jepa"').replace("[0.0, 20.0]", "10.0")
+    text = text.replace("[1, 2]", "2").replace("[1, 0]", "0")
+    text += "spectrum = {narrow = {var = [1.0, 0.1], rho = [0.3, 0.9]},"
+    text += " wide = {var = [1.0, 0.01], rho = [0.2, 0.95]}}\n"
+    config = jf.parse_sweep_config(text)
+    assert config.describe().startswith("2 full-matrix flows (objective 1 x spectrum 2 x theta 1")
+    r = jf.run_sweep(config, tmp_path / "spectra")
+    assert r["spectrum"].tolist() == ["narrow", "wide"]
+    for i, name in enumerate(("narrow", "wide")):
+        ref = _reference_row("jepa", name, 10.0, 2, 1e-2, 0)
+        for out in OUTPUTS:
+            np.testing.assert_allclose(r[out][i], ref[out], rtol=1e-12, atol=0, err_msg=out)
+    assert r["max_error"][0].tolist() != r["max_error"][1].tolist()
+
+
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
@@ -154,8 +178,20 @@ def test_resume_after_an_interruption_gives_the_same_columns(swept, tmp_path, mo
         ("d = 4", 'd = 4\ntheories = ["pca", "best"]', "validity.theories values must be among"),
         ("seed = [1, 0]", "seed = {range = 0}", "validity.seed: range must be an integer >= 1"),
         ("seed = [1, 0]", "seed = [0, 0]", "validity.seed: repeated values in [0, 0]"),
-        ("d = 4", "d = 4\nlam = 1.0", "unknown key validity.lam; allowed: objective, theta"),
+        (
+            "d = 4",
+            "d = 4\nlam = 1.0",
+            "unknown key validity.lam; allowed: objective, spectrum, theta",
+        ),
         ("d = 4\n", "", "validity.d is required"),
+        ("d = 4", "d = 4\nspectrum = {a = {var = [1.0, 0.1]}}", "give either var and rho or"),
+        (BOTH, "spectrum = {a = {var = [1.0, 0.1]}}", "validity.spectrum.a.rho is required"),
+        (
+            BOTH,
+            "spectrum = {a = {var = [1.0, 0.1], rho = [0.3, 1.5]}}",
+            "validity.spectrum.a.rho values must lie in (-1, 1); got [0.3, 1.5]",
+        ),
+        (BOTH, "spectrum = 3", "validity.spectrum must be a table of named"),
         ("d = 4", "d = 4\n[sweep]\ndepth = 1", "a [validity] sweep takes only [validity] and"),
     ],
 )
@@ -182,16 +218,18 @@ def test_figure_and_cli(swept, tmp_path, capsys):
     fig = jf.plot_sweep(r, at={"objective": "mae"})
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["pca", "gen-dual", "gen-unit", "gen-sxx", "lam", "mae"]  # no cited: MAE
-    cube = r["spearman"].reshape(2, 2, 2, 1, 2, len(THEORIES))  # objective theta depth eps seed
+    cube = r["spearman"].reshape(2, 1, 2, 2, 1, 2, len(THEORIES))  # the axes, then theory
     for c, name in enumerate(titles):  # top row: Spearman [depth, theta], median over seeds
         drawn = np.ma.filled(fig.axes[c].images[0].get_array(), np.nan)
-        ref = np.median(cube[1, :, :, 0, :, THEORIES.index(name)], axis=-1).T
+        ref = np.median(cube[1, 0, :, :, 0, :, THEORIES.index(name)], axis=-1).T
         np.testing.assert_allclose(drawn, ref, rtol=1e-12, err_msg=name)
     config = tmp_path / "validity.toml"
     config.write_text(BASE)
     assert main(["sweep", str(config), "--out", str(out)]) == 0  # finished: draws only
     printed = capsys.readouterr().out
-    assert printed.startswith("sweep: [validity], 16 full-matrix flows (objective 2 x theta 2")
+    assert printed.startswith(
+        "sweep: [validity], 16 full-matrix flows (objective 2 x spectrum 1 x theta 2"
+    )
     assert "(6 already done); computed 0" in printed and "validity.png" in printed
     assert (out / "validity.png").stat().st_size > 10_000
     config.write_text(BASE.replace("d = 4", "d = 65"))

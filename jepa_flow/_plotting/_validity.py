@@ -7,7 +7,7 @@ times (bottom, log colour from 1e-4 to 10), each cell annotated with its
 value. It takes the grids themselves (``[depth, theta]`` per theory), so any
 caller can draw it: ``validity_figure`` draws a finished ``[validity]`` sweep
 (``_sweeps._validity``) with it, one map per objective, each cell the median
-over the axes it does not draw (``eps``, ``seed``: ``median_map``).
+over the axes it does not draw (``spectrum``, ``eps``, ``seed``: ``median_map``).
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def validity_figure(result: SweepResult, at: Mapping | None = None, fig=None):
     fig.set_layout_engine("constrained")
     parts = fig.subfigures(len(objectives), 1, squeeze=False)[:, 0]
     held = ", ".join(f"{k} = {v}" for k, v in at.items() if k != "objective")
-    over = [n for n in ("eps", "seed") if n not in at and len(config.axis(n)) > 1]
+    over = [n for n in ("spectrum", "eps", "seed") if n not in at and len(config.axis(n)) > 1]
     for part, objective in zip(parts, objectives):
         mine = cols["objective"] == objective
         th, L = cols["theta"][mine], cols["depth"][mine]

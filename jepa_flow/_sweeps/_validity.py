@@ -18,16 +18,24 @@ functions experiment 10 calls, docs/preregistration/exp10.md)::
     var = [1.0, 0.1]                 # var = geomspace(1.0, 0.1, d)
     rho = [0.3, 0.9]                 # rho = linspace(0.3, 0.9, d), each in (-1, 1)
 
+Several spectra are one more axis: instead of ``var`` and ``rho``, a table
+of named spectra (experiment 10's two)::
+
+    spectrum = {narrow = {var = [1.0, 0.1], rho = [0.3, 0.9]},
+                wide = {var = [1.0, 0.01], rho = [0.2, 0.95]}}
+
+(with ``var`` and ``rho`` alone, the one spectrum is named ``"default"``).
+
 Optional keys (defaults in ``DEFAULTS``): ``theories`` (a list of
 ``THEORIES``, default all), ``tau`` (the EMA target's time constant, only
 with ``ema``; default 1, as experiment 10), ``k`` (first-``k`` overlap,
 integer in ``[1, d - 1]``; default 2), ``points_per_decade`` (save times of
 the flow; default 300).
 
-The swept axes are ``objective, theta, depth, eps, seed`` (C-order product,
-``seed`` fastest); each objective is one group. A chunk runs its
+The swept axes are ``objective, spectrum, theta, depth, eps, seed`` (C-order
+product, ``seed`` fastest); each objective is one group. A chunk runs its
 configurations one after another on the host (LSODA through scipy; the EMA
-flow's field is jitted), building each ``(theta, seed)`` source once.
+flow's field is jitted), building each ``(spectrum, theta, seed)`` source once.
 
 Outputs per configuration (``T`` theories, in ``theories`` order, dimension
 ``theory``): ``spearman [T]``, ``overlap [T]``, ``median_error [T]``,
@@ -51,9 +59,10 @@ from ._kind import Grid, Output, SweepKind
 from ._validity_run import OBJECTIVES, SCORES, run_chunk
 from ._values import MAX_GRID, count_values, grid_values
 
-AXES = ("objective", "theta", "depth", "eps", "seed")
+AXES = ("objective", "spectrum", "theta", "depth", "eps", "seed")
 SETTINGS = ("d", "var", "rho", "theories", "tau", "k", "points_per_decade")
-REQUIRED = ("objective", "theta", "depth", "eps", "d", "var", "rho")
+REQUIRED = ("objective", "theta", "depth", "eps", "d")
+DEFAULT_SPECTRUM = "default"  # the name of the one spectrum given by var and rho
 DEFAULTS = {"seed": 0, "theories": list(THEORIES), "tau": 1.0, "k": 2, "points_per_decade": 300}
 MAX_DEPTH = 64
 MAX_D = 64
@@ -71,8 +80,10 @@ class ValiditySweepConfig(SweepKind):
     """A validated ``[validity]`` sweep: theories against the full-matrix flow (module docstring).
 
     Attributes:
-        axes: ``(name, values)`` for ``AXES`` (``theta`` in degrees).
-        d, var, rho: the spectrum: ``geomspace(*var, d)``, ``linspace(*rho, d)``.
+        axes: ``(name, values)`` for ``AXES`` (``theta`` in degrees, ``spectrum``
+            the spectra's names).
+        d: features.  spectra: ``(name, (var_first, var_last), (rho_first,
+            rho_last))`` per spectrum: ``geomspace`` of ``var``, ``linspace`` of ``rho``.
         theories: the theories scored, in column order.
         tau, k, points_per_decade: as in the module docstring.
         text: the configuration file as given.
@@ -90,16 +101,15 @@ class ValiditySweepConfig(SweepKind):
         ... var = [1.0, 0.1]
         ... rho = [0.3, 0.9]
         ... ''')
-        >>> print(config.describe())
-        24 full-matrix flows (objective 2 x theta 3 x depth 2 x eps 1 x seed 2), d = 4, 7 theories
-        >>> config.spectrum()[1].round(2).tolist()
+        >>> config.names, config.shape, config.size
+        (('objective', 'spectrum', 'theta', 'depth', 'eps', 'seed'), (2, 1, 3, 2, 1, 2), 24)
+        >>> config.spectrum("default")[1].round(2).tolist()
         [0.3, 0.5, 0.7, 0.9]
     """
 
     axes: tuple
     d: int
-    var: tuple
-    rho: tuple
+    spectra: tuple
     theories: tuple = THEORIES
     tau: float = 1.0
     k: int = 2
@@ -134,9 +144,10 @@ class ValiditySweepConfig(SweepKind):
     def axis(self, name: str) -> tuple:
         return dict(self.axes)[name]
 
-    def spectrum(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(var, rho)`` ``[d]``: ``geomspace(*var, d)`` and ``linspace(*rho, d)``."""
-        return np.geomspace(*self.var, self.d), np.linspace(*self.rho, self.d)
+    def spectrum(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(var, rho)`` ``[d]`` of spectrum ``name``: ``geomspace`` and ``linspace``."""
+        var, rho = {n: (v, r) for n, v, r in self.spectra}[name]
+        return np.geomspace(*var, self.d), np.linspace(*rho, self.d)
 
     def describe(self) -> str:
         shape = " x ".join(f"{n} {len(v)}" for n, v in self.axes)
@@ -150,8 +161,7 @@ class ValiditySweepConfig(SweepKind):
             "pair": False,
             "axes": [[n, list(v)] for n, v in self.axes],
             "d": self.d,
-            "var": list(self.var),
-            "rho": list(self.rho),
+            "spectra": [[n, list(v), list(r)] for n, v, r in self.spectra],
             "theories": list(self.theories),
             "tau": self.tau,
             "k": self.k,
@@ -159,10 +169,11 @@ class ValiditySweepConfig(SweepKind):
         }
 
     def make_grid(self) -> Grid:
-        """The axes as columns: ``objective`` strings, the others float64 (``seed`` too)."""
+        """The axes as columns: ``objective``, ``spectrum`` strings, the others float64."""
+        strings = ("objective", "spectrum")
         return Grid.product(
             [
-                (n, np.asarray(v) if n == "objective" else np.asarray(v, np.float64))
+                (n, np.asarray(v) if n in strings else np.asarray(v, np.float64))
                 for n, v in self.axes
             ]
         )
@@ -226,21 +237,21 @@ def parse_validity(doc: dict, text: str, limits=None, check: bool = True) -> Val
     """
     limits = limits or (_budget.DEFAULT_MAX_MEMORY, _budget.DEFAULT_MAX_DISK)
     table = _table(doc)
-    counts = [_count(key, table[key]) for key in AXES]
+    counts = [_count(key, table.get(key, 1)) for key in AXES]
     size = math.prod(counts)
     if size > MAX_GRID:
         raise ValueError(f"the grid has {size:.3g} full-matrix flows, more than {MAX_GRID:.0e}")
     d = _integer("d", table["d"], 2, MAX_D)
     objectives = _strings("objective", table["objective"], tuple(OBJECTIVES))
+    spectra = _spectra(table)
     axes = (
         ("objective", objectives),
+        ("spectrum", tuple(name for name, _, _ in spectra)),
         ("theta", _numbers("theta", table["theta"], 0.0, THETA_MAX, "[0, 180] degrees")),
         ("depth", _integers("depth", table["depth"], 1, MAX_DEPTH)),
         ("eps", _numbers("eps", table["eps"], 0.0, 1.0, "(0, 1)", open_=True)),
         ("seed", _seeds(table["seed"])),
     )
-    var = _pair("var", table["var"], 0.0, math.inf, "> 0 (finite)")
-    rho = _pair("rho", table["rho"], -1.0, 1.0, "(-1, 1)")
     theories = _strings("theories", table["theories"], THEORIES)
     if "tau" in doc["validity"] and "ema" not in objectives:
         raise ValueError("validity.tau applies to objective 'ema' only; remove it")
@@ -250,8 +261,7 @@ def parse_validity(doc: dict, text: str, limits=None, check: bool = True) -> Val
     config = ValiditySweepConfig(
         axes=axes,
         d=d,
-        var=var,
-        rho=rho,
+        spectra=spectra,
         theories=theories,
         tau=tau,
         k=k,
@@ -288,6 +298,8 @@ def _table(doc: dict) -> dict:
 
 
 def _count(key: str, value) -> int:
+    if key == "spectrum":
+        return len(value) if isinstance(value, dict) else 1
     if key == "seed" and isinstance(value, dict) and set(value) == {"range"}:
         n = value["range"]
         return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
@@ -363,3 +375,36 @@ def _pair(key, value, lo, hi, shown) -> tuple[float, float]:
     if not all(math.isfinite(x) and lo < x < hi for x in (a, b)):
         raise ValueError(f"validity.{key} values must lie in {shown}; got {value!r}")
     return a, b
+
+
+def _one_spectrum(where: str, table: dict) -> tuple:
+    """``((var_first, var_last), (rho_first, rho_last))`` of a table with ``var`` and ``rho``."""
+    for key in ("var", "rho"):
+        if key not in table:
+            raise ValueError(f"validity.{where}{key} is required")
+    var = _pair(f"{where}var", table["var"], 0.0, math.inf, "> 0 (finite)")
+    rho = _pair(f"{where}rho", table["rho"], -1.0, 1.0, "(-1, 1)")
+    return var, rho
+
+
+def _spectra(table: dict) -> tuple:
+    """``(name, var, rho)`` per spectrum: ``var`` and ``rho``, or a ``spectrum`` table of them."""
+    if "spectrum" not in table:
+        return ((DEFAULT_SPECTRUM, *_one_spectrum("", table)),)
+    if "var" in table or "rho" in table:
+        raise ValueError("validity: give either var and rho or a spectrum table, not both")
+    named = table["spectrum"]
+    if not isinstance(named, dict) or not named:
+        raise ValueError(
+            "validity.spectrum must be a table of named spectra: "
+            "spectrum = {NAME = {var = [first, last], rho = [first, last]}, ...}"
+        )
+    out = []
+    for name, spec in named.items():
+        if not isinstance(spec, dict) or set(spec) - {"var", "rho"}:
+            raise ValueError(
+                f"validity.spectrum.{name} must be a table of var and rho: "
+                "{var = [first, last], rho = [first, last]}"
+            )
+        out.append((name, *_one_spectrum(f"spectrum.{name}.", spec)))
+    return tuple(out)

@@ -3,7 +3,7 @@
 ``run_chunk`` computes rows ``lo:hi`` of one objective's group of a
 ``ValiditySweepConfig`` (``_validity``), one configuration after another:
 the source ``noncommuting(var, rho, theta, seed=seed)`` (built once per
-``(theta, seed)``), every theory's basis and critical times
+``(spectrum, theta, seed)``), every theory's basis and critical times
 (``predictions``), the full-matrix flow once on ``time_grid``'s save times
 (``observe_flow``) and the scores of each theory against its learned
 directions (``score_observation``): the functions experiment 10 calls
@@ -23,7 +23,7 @@ OBJECTIVES = {"jepa": ("jepa", "stopgrad"), "ema": ("jepa", "ema"), "mae": ("mae
 SCORES = ("spearman", "overlap", "median_error", "max_error")
 
 
-def configuration(config, objective, theta, depth, eps, seed, *, source=None) -> dict:
+def configuration(config, objective, spectrum, theta, depth, eps, seed, *, source=None) -> dict:
     """The outputs of one configuration of ``config`` (a ``ValiditySweepConfig``) by name.
 
     ``objective`` is the sweep's label (``jepa``, ``ema``, ``mae``); ``theta``
@@ -31,7 +31,7 @@ def configuration(config, objective, theta, depth, eps, seed, *, source=None) ->
     """
     flow_objective, target = OBJECTIVES[objective]
     if source is None:
-        var, rho = config.spectrum()
+        var, rho = config.spectrum(spectrum)
         source = noncommuting(var, rho, np.deg2rad(theta), seed=seed)
     Sxx, Syx = np.asarray(source.Sxx), np.asarray(source.Syx)
     tau = config.tau if target == "ema" else 0.0
@@ -62,21 +62,27 @@ def run_chunk(config, group: int, lo: int, hi: int) -> dict:
     grid = config.grid
     start = config.group_starts()[group]
     cols = grid.columns(grid.names, start + lo, start + hi)
-    var, rho = config.spectrum()
     sources, rows = {}, []
     for i in range(hi - lo):
-        theta, seed = float(cols["theta"][i]), int(cols["seed"][i])
-        if (theta, seed) not in sources:
-            sources[(theta, seed)] = noncommuting(var, rho, np.deg2rad(theta), seed=seed)
+        spectrum, theta, seed = (
+            str(cols["spectrum"][i]),
+            float(cols["theta"][i]),
+            int(cols["seed"][i]),
+        )
+        key = (spectrum, theta, seed)
+        if key not in sources:
+            var, rho = config.spectrum(spectrum)
+            sources[key] = noncommuting(var, rho, np.deg2rad(theta), seed=seed)
         rows.append(
             configuration(
                 config,
                 str(cols["objective"][i]),
+                spectrum,
                 theta,
                 int(cols["depth"][i]),
                 float(cols["eps"][i]),
                 seed,
-                source=sources[(theta, seed)],
+                source=sources[key],
             )
         )
     return {name: np.stack([np.asarray(r[name]) for r in rows]) for name in rows[0]}
