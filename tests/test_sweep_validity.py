@@ -140,6 +140,16 @@ def test_resume_after_an_interruption_gives_the_same_columns(swept, tmp_path, mo
         jf.run_sweep(_config(**{"d = 4": "d = 5"}), out)
 
 
+def test_scoring_fewer_theories_gives_their_same_columns(swept, tmp_path):
+    _, _, r = swept
+    config = _config(**{"d = 4": 'd = 4\ntheories = ["gen-dual", "pca"]'})
+    sub = jf.run_sweep(config, tmp_path / "two")
+    cols = [THEORIES.index(n) for n in ("gen-dual", "pca")]
+    for name in OUTPUTS:
+        full = r[name][:, cols] if r[name].ndim == 2 else r[name]
+        np.testing.assert_array_equal(sub[name], full, err_msg=name)
+
+
 def test_named_spectra_are_an_axis(tmp_path):
     text = BASE.replace("d = 4", "d = 3").replace(BOTH, "")
     text = text.replace('["jepa", "mae"]', '"jepa"').replace("[0.0, 20.0]", "10.0")
