@@ -27,7 +27,8 @@ of named spectra (experiment 10's two)::
 (with ``var`` and ``rho`` alone, the one spectrum is named ``"default"``).
 
 Optional keys (defaults in ``DEFAULTS``): ``theories`` (a list of
-``THEORIES``, default all), ``tau`` (the EMA target's time constant, only
+``THEORIES``, default all; the flow's horizon comes from every theory's
+times whichever are scored, as in experiment 10), ``tau`` (the EMA target's time constant, only
 with ``ema``; default 1, as experiment 10), ``k`` (first-``k`` overlap,
 integer in ``[1, d - 1]``; default 2), ``points_per_decade`` (save times of
 the flow; default 300).
