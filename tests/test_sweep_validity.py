@@ -217,7 +217,7 @@ def test_refuses_ema_in_float32_and_estimates_its_work():
         config.check_runnable(np.float32)
     config.check_runnable(np.float64)
     rows, per_row = config.work(config.default_chunk())
-    assert rows == 4 and per_row == 8 * 4 * (20 * 300 + 33 * 4) * 16
+    assert rows == 1 and per_row == 8 * 4 * (20 * 300 + 33 * 4) * 16  # one flow at a time
     assert config.disk_bytes == 8 * (4 * 8 * 7 + 4 * 7 + 3 * 8 + 4 + 1)
 
 

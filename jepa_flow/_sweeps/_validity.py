@@ -69,7 +69,7 @@ MAX_DEPTH = 64
 MAX_D = 64
 THETA_MAX = 180.0
 DEFAULT_CHUNK = 4  # configurations per chunk: each is one stiff solve (seconds to minutes)
-DECADES = 20  # save times per flow: about DECADES x points_per_decade (an upper estimate)
+DECADES = 20  # save times per flow: about DECADES x points_per_decade (an estimate)
 
 
 def _where(key: str) -> str:
@@ -201,13 +201,14 @@ class ValiditySweepConfig(SweepKind):
         return DEFAULT_CHUNK
 
     def work_bytes(self) -> int:
-        """Memory of one configuration's flow: its saved states and their copies (an upper
+        """Memory of one configuration's flow: its saved states and their copies (an
         estimate: ``DECADES x points_per_decade`` save times, 33 more around each crossing)."""
         n_t = DECADES * self.points_per_decade + 33 * self.d
         return 8 * 4 * n_t * self.d * self.d
 
     def work(self, chunk_size: int) -> tuple[int, int]:
-        return min(chunk_size, max(self.group_sizes())), self.work_bytes()
+        """A chunk runs its configurations one at a time: one flow in memory."""
+        return 1, self.work_bytes()
 
     def check_runnable(self, dtype) -> None:
         """The EMA flow's field is JAX: refuse ``ema`` without float64."""
