@@ -9,6 +9,7 @@ from ``itertools.product`` of the axes, not through the sweep's chunks. At
 """
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -100,6 +101,26 @@ def test_columns_equal_the_library_scores_of_each_configuration(swept):
         assert r[name].shape == ref.shape, name
         np.testing.assert_allclose(r[name], ref, rtol=1e-12, atol=0, err_msg=name)
     assert r["ok"].all() and (r["n_learned"] == 4).all()
+
+
+def test_rows_equal_experiment_10s_own_measurement(swept):
+    """The same configurations through experiment 10's code (``_reproduce._offdiag_measure``)."""
+    from jepa_flow._reproduce import _offdiag_measure as m
+
+    _, _, r = swept
+    p = {"d": 4, "spectra": {"default": {"var": [1.0, 0.1], "rho": [0.3, 0.9]}}, "seeds": [1, 0]}
+    p.update(theta_deg=[20.0], tau=1.0, points_per_decade=300, k=2)
+    sources = m.synthetic_sources(p)
+    cached = json.loads(json.dumps(m.jsonable(m.observe_group(sources, "jepa", 2, 1e-2, p))))
+    rows = m.score_group(sources, cached, "jepa", 2, 1e-2, p)  # as from its cache
+    at = (r["objective"] == "jepa") & (r["theta"] == 20.0) & (r["depth"] == 2)
+    for row in rows:
+        (i,) = np.flatnonzero(at & (r["seed"] == row["seed"]))
+        for t, name in enumerate(THEORIES):
+            for score in ("spearman", "overlap", "median_error", "max_error", "n"):
+                want = row["scores"][name][score]
+                np.testing.assert_allclose(r[score][i, t], want, rtol=1e-12, err_msg=name)
+        assert r["offdiag_dual"][i] == row["offdiag_dual"]
 
 
 def test_the_diagonal_case_is_exact_and_off_it_theories_differ(swept):
