@@ -89,6 +89,7 @@ from ._training._real import principal_components as principal_components
 from ._sweeps._config import SweepConfig as SweepConfig
 from ._sweeps._result import SweepResult as SweepResult
 from ._sweeps._train import TrainSweepConfig as TrainSweepConfig
+from ._sweeps._validity import ValiditySweepConfig as ValiditySweepConfig
 from ._sweeps._config import parse_config as parse_sweep_config
 from ._sweeps._load import load_sweep as load_sweep
 from ._sweeps._run import can_resume as can_resume
@@ -146,6 +147,7 @@ __all__ = [
     "TrainResult",
     "TrainSweepConfig",
     "Trajectory",
+    "ValiditySweepConfig",
     "__version__",
     "alignment",
     "analyze",

@@ -19,7 +19,7 @@ results/README.md):
   script in a subprocess; ``make ...`` is *not* run
   (make targets install a virtual environment; they are counted and listed),
   nor is ``source``;
-- a ```toml block holding a ``[sweep]`` or ``[train]`` table: parsed by
+- a ```toml block holding a ``[sweep]``, ``[train]`` or ``[validity]`` table: parsed by
   ``jepa_flow.parse_sweep_config`` (checked, not run).
 
 An HTML comment on the line(s) just before a block changes how it runs:
@@ -233,7 +233,7 @@ def plan(path: Path, tier: str = "fast", root: Path = ROOT) -> Plan:
                     ran = True
             p.blocks_run += ran
         elif block.lang == "toml":
-            if re.search(r"^\[(sweep|train)\]", block.code, re.MULTILINE):
+            if re.search(r"^\[(sweep|train|validity)\]", block.code, re.MULTILINE):
                 p.toml.append(block)
         elif block.lang == "" and re.search(r"^\s*(\$ )?jepa-flow ", block.code, re.MULTILINE):
             p.errors.append(f"{block.where}: an unlabelled block with jepa-flow commands (bash?)")

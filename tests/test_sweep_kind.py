@@ -48,6 +48,18 @@ seed = {range = 2}
 steps = 10
 """
 
+VALIDITY = """
+[validity]
+objective = ["jepa", "ema", "mae"]
+theta = [0.0, 10.0, 20.0]
+depth = [1, 2]
+eps = [1e-2, 1e-3]
+seed = {range = 2}
+d = 4
+var = [1.0, 0.1]
+rho = [0.3, 0.9]
+"""
+
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory):
@@ -56,7 +68,7 @@ def plain(tmp_path_factory):
     return out, jf.load_sweep(out)
 
 
-@pytest.mark.parametrize("text", [PLAIN, GENERAL, TRAIN])
+@pytest.mark.parametrize("text", [PLAIN, GENERAL, TRAIN, VALIDITY])
 def test_every_kind_implements_the_interface(text):
     config = jf.parse_sweep_config(text)
     assert isinstance(config, SweepKind) and type(config) in KINDS

@@ -20,8 +20,10 @@ def register(subparsers) -> None:
         help="critical times and fixed points over a grid of parameters (resumable)",
         description=(
             "Critical times and fixed points over the grid described by CONFIG.toml "
-            "([sweep] table; a [pair] table for learning-order sweeps), or SGD training runs "
-            "against the theory ([train] table). Chunks are sharded "
+            "([sweep] table; a [pair] table for learning-order sweeps), SGD training runs "
+            "against the theory ([train] table), or every per-feature theory against the "
+            "full-matrix flow over the synthetic non-commutation family ([validity] table: "
+            "the validity map). Chunks are sharded "
             "over all local devices and written as they finish; rerun the same command to "
             "resume after an interruption."
         ),
@@ -35,7 +37,7 @@ def register(subparsers) -> None:
         metavar="N",
         help=(
             "configurations per chunk (default 131072, 4096 for method ode and for "
-            "[train] training runs; "
+            "[train] training runs, 4 for [validity] flows; "
             "a resumed run keeps its own)"
         ),
     )

@@ -6,6 +6,9 @@
   ``(rho, lam)`` (``critical_time.png``, ``_sweep.critical_time_figure``);
 - a ``[train]`` sweep: where SGD departs from the flow (``train_sweep.png``,
   ``_train_sweep.departure_figure``);
+- a ``[validity]`` sweep: the validity map per objective (``validity.png``,
+  ``_validity.validity_figure``): Spearman and median time error of each
+  theory against the full-matrix flow over ``theta x depth``;
 - a ``flow = "general"`` sweep has no default figure.
 
 Only the rows drawn are read (``SweepResult.sel``), so the memory is that of
@@ -28,6 +31,7 @@ from .._sweeps._load import load_sweep
 from .._sweeps._result import SweepResult
 from ._sweep import PAIR_B, critical_time_figure, phase_figure
 from ._train_sweep import departure_figure
+from ._validity import validity_figure
 
 # the axes a balanced sweep's figure draws; every other numeric axis is held at one value
 DRAWN = frozenset({"depth", "lam", "rho", "var", *PAIR_B})
@@ -38,6 +42,8 @@ def figure_name(result: SweepResult) -> str | None:
     config = result.config
     if config.name == "train":
         return "train_sweep.png"
+    if config.name == "validity":
+        return "validity.png"
     if config.name == "balanced":
         return "phase.png" if config.pair else "critical_time.png"
     return None
@@ -87,7 +93,10 @@ def plot_sweep(
     ``t*_A = t*_B`` in black; theory §4, §10), one panel per depth and
     objective; a line against B's one swept axis, or against depth when B is
     one point. A sweep of single features draws ``t*`` over ``(rho, lam)``;
-    a ``[train]`` sweep where SGD departs from the flow (``jf.departure``).
+    a ``[train]`` sweep where SGD departs from the flow (``jf.departure``); a
+    ``[validity]`` sweep the validity map of each objective (Spearman and
+    median relative time error of every theory over ``theta x depth``, the
+    median over the other axes).
     A ``flow = "general"`` sweep has no default figure (``ValueError``).
 
     Args:
@@ -95,7 +104,9 @@ def plot_sweep(
         at: ``{axis: value}``: axes a balanced sweep's figure does not draw
             (``eps``, ``fraction``, feature A's parameters) are held at this
             value, else at their first; naming a drawn axis (``depth``,
-            ``objective``, ``method``) keeps that one panel. Not for ``[train]``.
+            ``objective``, ``method``) keeps that one panel. Not for ``[train]``;
+            a ``[validity]`` sweep keeps the rows at these values (the
+            medians are over the rest).
         ax: an Axes to draw into, for a one-panel figure (one objective,
             method and depth: select them with ``at``); fig: a Figure to draw into.
         path: where to save the figure (atomically, 110 dpi), when given.
@@ -130,6 +141,10 @@ def plot_sweep(
         if at or ax is not None:
             raise ValueError("at, ax: a [train] sweep's figure shows every cell; pass fig=")
         figure = departure_figure(result, fig)
+    elif kind == "validity":
+        if ax is not None:
+            raise ValueError("ax: a [validity] sweep's figure has a panel per theory; pass fig=")
+        figure = validity_figure(result, at, fig)
     elif kind == "balanced":
         sub, columns = _held_view(result, at)
         draw = phase_figure if sub.pair else critical_time_figure

@@ -1,9 +1,11 @@
 """Sweep configurations: a TOML file, parsed into the ``SweepKind`` it describes.
 
-Three kinds (``_kind``): ``[sweep]`` (and ``[pair]``) tables describe
+Four kinds (``_kind``): ``[sweep]`` (and ``[pair]``) tables describe
 critical times of the balanced flow (``_balanced``, ``SweepConfig``), the
 same with ``flow = "general"`` the general per-feature flow (``_general``),
-and a ``[train]`` table SGD training runs against the theory (``_train``). An
+a ``[train]`` table SGD training runs against the theory (``_train``), and a
+``[validity]`` table the per-feature theories against the full-matrix flow on
+the synthetic non-commutation family (``_validity``). An
 optional ``[budget]`` table (``memory``, ``disk``) raises the budgets of any
 kind. Each kind's module documents its keys.
 """
@@ -16,10 +18,16 @@ from ._balanced import SweepConfig
 from ._general import GeneralSweepConfig
 from ._kind import SweepKind, fingerprint_of
 from ._train import TrainSweepConfig
+from ._validity import ValiditySweepConfig
 from ._values import budget_of
 
-KINDS: tuple[type[SweepKind], ...] = (TrainSweepConfig, GeneralSweepConfig, SweepConfig)
-TABLES = ("sweep", "pair", "budget", "train")
+KINDS: tuple[type[SweepKind], ...] = (
+    TrainSweepConfig,
+    ValiditySweepConfig,
+    GeneralSweepConfig,
+    SweepConfig,
+)
+TABLES = ("sweep", "pair", "budget", "train", "validity")
 
 __all__ = ["KINDS", "SweepConfig", "fingerprint_of", "load_config", "parse_config"]
 
@@ -41,8 +49,9 @@ def parse_config(
         budget: False to skip the budget checks (reading finished results).
 
     Returns a ``SweepConfig`` (``[sweep]``), a ``GeneralSweepConfig``
-    (``[sweep]`` with ``flow = "general"``) or a ``TrainSweepConfig``
-    (``[train]``); all three implement the ``SweepKind`` interface.
+    (``[sweep]`` with ``flow = "general"``), a ``TrainSweepConfig``
+    (``[train]``) or a ``ValiditySweepConfig`` (``[validity]``); all four
+    implement the ``SweepKind`` interface.
 
     Raises ``ValueError`` naming the offending key for unknown tables or keys,
     missing or conflicting keys, empty grids and invalid values, and a
@@ -87,13 +96,14 @@ def parse_config(
     unknown = set(doc) - set(TABLES)
     if unknown:
         raise ValueError(
-            f"unknown table or key {min(unknown)!r} (allowed: [sweep], [pair], [train], [budget])"
+            f"unknown table or key {min(unknown)!r} (allowed: [sweep], [pair], [train], "
+            "[validity], [budget])"
         )
     limits = budget_of(doc, max_memory, max_disk)
     for kind in KINDS:
         if kind.claims(doc):
             return kind.from_toml(doc, text, limits=limits, check=budget)
-    raise ValueError("a [sweep] (or [train]) table is required")
+    raise ValueError("a [sweep] (or [train], or [validity]) table is required")
 
 
 def load_config(path, *, max_memory=None, max_disk=None) -> SweepKind:

@@ -32,7 +32,8 @@ def load_sweep(path: str | os.PathLike) -> SweepResult:
     solve failed; its times are NaN). A ``flow = "general"`` sweep has
     ``target`` and ``init_ratio`` (``tau``, ``c``: NaN where they do not apply)
     and the outputs ``t_star, wbar_final, collapsed, ok`` (pairs: per feature,
-    plus ``first`` and ``t_ratio``); see ``jepa_flow._sweeps._general``.
+    plus ``first`` and ``t_ratio``); see ``jepa_flow._sweeps._general``. A
+    ``[validity]`` sweep has per-theory scores (``jepa_flow._sweeps._validity``).
 
     Pure numpy (no JAX computation). Raises ``ValueError`` when chunks are
     missing (the run was interrupted: run the same command again).
