@@ -47,6 +47,13 @@ def test_round_trips(tmp_path):
         ),
         jf.general_critical_time("jepa", lam, var, 1, 1e-2, init_ratio=2.0),
         jf.analyze(jf.gaussian(Sxx=var, Syx=lam, U="random", seed=1)),
+        jf.Departure(
+            np.array([[[[0.01, np.inf]]]]),
+            np.array([[[[1.0, 0.5]]]]),
+            np.array([[[[False, True]]]]),
+            np.zeros((1, 1, 1, 2)),
+            threshold=0.05,
+        ),
     ]
     for i, r in enumerate(results):
         jf.save_result(r, tmp_path / f"r{i}")

@@ -13,8 +13,8 @@ def register(subparsers) -> None:
         help="regenerate the paper's figures and checked claims (results/)",
         description="Run the reproduction experiments (1 order reversal, 2 critical times, "
         "3 phase diagrams, 4 noisy features, 5 slow features, 6 theory vs training, "
-        "7 beyond the assumptions, 8 capture, collapse and SGD departure, 9 real data, 10 off the diagonal: "
-        "which per-feature theory predicts the full-matrix flow); "
+        "7 beyond the assumptions, 8 capture, collapse and SGD departure, 9 real data, "
+        "10 off the diagonal: which per-feature theory predicts the full-matrix flow); "
         "each writes its figures and numbers.json under OUT/<experiment>/, and "
         "OUT/claims.json collects every claim. "
         "An experiment whose outputs already exist in OUT at the same level is skipped "

@@ -22,11 +22,13 @@ import dataclasses
 import numpy as np
 from jaxtyping import Bool, Float
 
+from .._core._results import register_result
 from .._sweeps._result import SweepResult
 
 DEPARTURE = 0.05
 
 
+@register_result
 @dataclasses.dataclass(frozen=True)
 class Departure:
     """Where SGD departs from the flow, per cell of a training sweep (theory §8.4, §10).
