@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._core._io import write_bytes_atomic
-from ._common import plt, save, subplots
+from .._plotting._validity import plot_validity_map as validity_map
+from ._common import save, subplots
 from ._offdiag_claims import _median, offdiag_slopes, values
 
 MAP_THEORIES = ("pca", "gen-dual", "gen-unit", "gen-sxx", "lam", "mae", "cited")
@@ -32,46 +33,17 @@ def _grid(rows, theory, score, label, p):
     return g
 
 
-def _panel(ax, g, p, cmap, norm, fmt):
-    im = ax.imshow(g, origin="lower", aspect="auto", cmap=cmap, norm=norm)
-    for (i, j), v in np.ndenumerate(g):
-        if np.isfinite(v):
-            ax.text(j, i, fmt(v), ha="center", va="center", fontsize=5.5)
-    ax.set_xticks(range(len(p["theta_deg"])), [f"{t:g}" for t in p["theta_deg"]], fontsize=7)
-    ax.set_yticks(range(len(p["depths"])), [str(L) for L in p["depths"]], fontsize=7)
-    return im
-
-
 def plot_validity_map(out, rows, label, p) -> str:
-    """Spearman (top) and median relative time error (bottom) over theta x depth, per theory."""
+    """Spearman (top) and median relative time error (bottom) over theta x depth, per theory
+    (the library's validity map, ``_plotting._validity``)."""
     theories = [t for t in MAP_THEORIES if t != "cited" or label != "mae"]
-    fig, axes = subplots(2, len(theories), w=2.2, h=2.3)
-    norms = (
-        plt.Normalize(-1, 1),
-        plt.matplotlib.colors.LogNorm(1e-4, 10),
-    )
-    for c, th in enumerate(theories):
-        s = _grid(rows, th, "spearman", label, p)
-        e = _grid(rows, th, "median_error", label, p)
-        im0 = _panel(axes[0, c], s, p, "RdBu", norms[0], lambda v: f"{v:.2f}")
-        im1 = _panel(
-            axes[1, c],
-            np.maximum(e, 1e-4),
-            p,
-            "viridis",
-            norms[1],
-            lambda v: "<1e-4" if v <= 1e-4 else (f"{v:.0e}" if v < 0.01 else f"{v:.2f}"),
-        )
-        axes[0, c].set_title(th, fontsize=9)
-        axes[1, c].set_xlabel("theta (degrees)", fontsize=8)
-    axes[0, 0].set_ylabel("Spearman\ndepth L", fontsize=8)
-    axes[1, 0].set_ylabel("median rel. time error\ndepth L", fontsize=8)
-    fig.colorbar(im0, ax=axes[0, :].tolist(), shrink=0.85, pad=0.01)
-    fig.colorbar(im1, ax=axes[1, :].tolist(), shrink=0.85, pad=0.01)
-    fig.suptitle(
-        f"{LABEL[label]}: each theory against the full-matrix flow "
+    fig = validity_map(
+        {th: _grid(rows, th, "spearman", label, p) for th in theories},
+        {th: _grid(rows, th, "median_error", label, p) for th in theories},
+        p["theta_deg"],
+        p["depths"],
+        title=f"{LABEL[label]}: each theory against the full-matrix flow "
         "(median over spectra, seeds and eps)",
-        fontsize=10,
     )
     name = f"validity_{label}.png"
     save(fig, out / name)
