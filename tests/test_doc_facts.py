@@ -147,11 +147,12 @@ def test_sweep_chunk_defaults():
     exact, ode = chunk(base), chunk(base + 'method = "ode"\n')
     general = chunk(base + 'flow = "general"\n')
     train = chunk((ROOT / "configs" / "sweep_train.toml").read_text())
+    validity = chunk((ROOT / "configs" / "sweep_validity.toml").read_text())
     assert train == ode
     assert_says(
         "docs/guide/sweep.md",
         f'(default {exact:,} configurations, {ode:,} for `method = "ode"` and for `[train]` '
-        f'sweeps, {general:,} for `flow = "general"`)',
+        f'sweeps, {general:,} for `flow = "general"`, {validity:,} for `[validity]`)',
     )
 
 
