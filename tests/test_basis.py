@@ -197,3 +197,20 @@ def test_diagonal_approximation_is_second_order(objective):
     assert 0.01 < nonorth[0] < nonorth[1] < 0.1
     assert err[1] < 3 * nonorth[1] ** 2 and err[0] < 3 * nonorth[0] ** 2, (err, nonorth)
     assert 3.0 < err[1] / err[0] < 5.0, err
+
+
+def test_objective_picks_experiment_10s_default_basis():
+    """``analyze(data, objective=...)`` without a basis is ``DEFAULT_BASIS[objective]``
+    (theory §11.7); without an objective, the principal components."""
+    from jepa_flow._training._real import DEFAULT_BASIS
+
+    data = jf.noncommuting([1.0, 0.5, 0.25], [0.9, 0.6, 0.3], 0.3, seed=1)
+    for objective, (basis, normalize) in DEFAULT_BASIS.items():
+        a = jf.analyze(data, objective=objective)
+        b = jf.analyze(data, basis=basis, normalize=normalize)
+        assert (a.basis_kind, a.normalize) == (b.basis_kind, b.normalize)
+        np.testing.assert_array_equal(a.basis, b.basis)
+        np.testing.assert_array_equal(a.lam, b.lam)
+    assert jf.analyze(data).basis_kind == "pca"
+    with pytest.raises(ValueError, match="objective must be one of"):
+        jf.analyze(data, objective="ema")

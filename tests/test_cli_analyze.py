@@ -84,7 +84,10 @@ def test_npz_unit_normalization_and_components(views_npz, tmp_path, capsys):
     "argv, message",
     [
         (["--data", "cifar"], "--data must be one of"),
-        (["--data", "digits", "--normalize", "dual"], "--normalize applies to --basis generalized"),
+        (
+            ["--data", "digits", "--objective", "mae", "--normalize", "dual"],
+            "--normalize applies to --basis generalized",
+        ),
         (["--data", "digits", "--depth", "0"], "--depth must be integers in [1, 1024]"),
         (["--data", "digits", "--eps", "-1"], "--eps must be a finite number > 0"),
         (["--data", "digits", "--rows", "-2"], "--rows must be an integer >= 0"),

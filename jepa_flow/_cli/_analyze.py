@@ -65,8 +65,11 @@ def register(subparsers) -> None:
     a(
         "--basis",
         choices=BASES,
-        default=DEFAULT_BASIS,
-        help=f"feature basis, theory §11 (default: {DEFAULT_BASIS})",
+        default=None,
+        help="feature basis, theory §11 (default: the first --objective's most accurate, "
+        "experiment 10: "
+        + ", ".join(f"{o}: {b}" + (f" ({n})" if n else "") for o, (b, n) in DEFAULT_BASIS.items())
+        + ")",
     )
     a(
         "--normalize",
@@ -95,10 +98,9 @@ def _check_args(args) -> None:
     """One-line errors naming the flag, before anything is loaded or written."""
     if args.data not in DATASETS and not args.data.endswith(".npz"):
         raise ValueError(f"--data must be one of {DATASETS} or a FILE.npz; got {args.data!r}")
-    if args.normalize is not None and args.basis != "generalized":
-        raise ValueError(
-            f"--normalize applies to --basis generalized only; got --basis {args.basis}"
-        )
+    basis = args.basis or DEFAULT_BASIS[args.objective[0]][0]
+    if args.normalize is not None and basis != "generalized":
+        raise ValueError(f"--normalize applies to --basis generalized only; got --basis {basis}")
     bad = [L for L in args.depth if not 1 <= L <= MAX_DEPTH]
     if bad:
         raise ValueError(f"--depth must be integers in [1, {MAX_DEPTH}]; got {bad[0]}")
@@ -233,7 +235,8 @@ def run_analyze(args) -> int:
         inputs = _inputs_text(args)
         check_job_out(args.out, args.force, inputs, FILES, name="--out", force_name="--force")
     data = _real_data(args)
-    fa = analyze(data, basis=args.basis, normalize=args.normalize)
+    objective = args.objective[0] if args.basis is None else None  # its default basis
+    fa = analyze(data, objective=objective, basis=args.basis, normalize=args.normalize)
     t_star, rank = _tables(fa, args.objective, args.depth, args.eps)
     kind = fa.basis_kind + (f" ({fa.normalize})" if fa.normalize else "")
     print(

@@ -27,10 +27,10 @@ full-matrix flow (exact for any covariances, target and start): where
 capture is predicted, the target is an EMA, the teacher is not diagonal in
 ``U``, the start is not balanced, or the covariances are not diagonal in
 ``U``. ``Comparison.reference`` records which, per member. The per-feature
-theory itself is computed in the basis ``THEORY_BASIS`` (the features of
-``U``, the principal components: experiment 10's rule keeps them unless
-another basis ranks the full-matrix flow's learning order better by 0.05 in
-median Spearman, docs/theory.md §11.7). The learning orders of training and
+theory is computed in ``U``, where it is exact; wherever it is not, the
+reference is the full-matrix flow, itself exact, so no basis theory of
+theory §11 is needed here (experiment 10 measures how well those predict
+the flow, for ``analyze``). The learning orders of training and
 reference are compared by Spearman's rank correlation and the first-``TOP_K``
 overlap over the features learned in both (``order_scores``, theory §10).
 
@@ -67,13 +67,10 @@ from .._theory._stability import (
 from .._theory._targets import ema_flow_tau, frozen_teacher_lam
 from .._theory._validity import order_scores
 from ._config import TrainConfig
-from ._real import DEFAULT_BASIS
 from ._records import record_slots
 from ._train import TrainResult, teacher_diagonal
 
 FOLLOW_TOL = 0.1  # |training - reference| at the end, as a fraction of wbar*
-# basis of the per-feature theory per objective (experiment 10's default-basis rule)
-THEORY_BASIS = {"jepa": DEFAULT_BASIS, "mae": DEFAULT_BASIS}
 TOP_K = 2  # the first-k overlap of the learning orders
 REFERENCES = ("per-feature theory", "full-matrix flow")
 
@@ -168,7 +165,6 @@ class Comparison:
             full-matrix flow (empty when ``result.latent`` was not kept).
         curve_theory, curve_full: ``|Wbar e_j|`` of the per-feature and
             full-matrix flows at ``result.t``, ``[S, D, E, R, d]``.
-        theory_basis: the per-feature theory's basis (``THEORY_BASIS``).
         reference: ``[S, D, E]`` which theory is the member's reference:
             ``"per-feature theory"`` or ``"full-matrix flow"`` (any feature on it).
         rank_correlation: ``[S, D, E]`` Spearman's correlation of training's
@@ -212,7 +208,6 @@ class Comparison:
     captures_full: tuple
     curve_theory: np.ndarray
     curve_full: np.ndarray
-    theory_basis: str = "pca"
     reference: np.ndarray | None = None
     rank_correlation: np.ndarray | None = None
     top_k_overlap: np.ndarray | None = None
@@ -281,7 +276,6 @@ class Comparison:
                     "order_theory",
                     "order_training",
                     "order_agrees",
-                    "theory_basis",
                     "reference",
                     "rank_correlation",
                     "top_k_overlap",
@@ -440,7 +434,6 @@ def compare(result: TrainResult, *, full: bool | None = None) -> Comparison:
         captures_full=tuple(grids.seen_full),
         curve_theory=grids.curve_theory,
         curve_full=grids.curve_full,
-        theory_basis=THEORY_BASIS[cfg.objective],
         reference=np.where(use_full.any(axis=-1), REFERENCES[1], REFERENCES[0]),
         rank_correlation=spearman,
         top_k_overlap=overlap,

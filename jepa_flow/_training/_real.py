@@ -15,8 +15,9 @@ then has the pooled ``Sxx = Syy = (Cxx + Cyy) / 2`` and the symmetric
 and reports the asymmetry.
 
 The feature analysis (``analyze``, theory §9 and §11): a feature basis
-``v_i`` (by default ``DEFAULT_BASIS``, the orthonormal eigenbasis of ``Sxx``,
-descending variance; or the generalized, MAE or ``lam`` basis of theory §11),
+``v_i`` (by default the orthonormal eigenbasis of ``Sxx``, descending variance;
+or the generalized, MAE or ``lam`` basis of theory §11; with ``objective=``,
+that objective's ``DEFAULT_BASIS``, experiment 10's choice, theory §11.7),
 each feature's ``var_i = v_i^T Sxx v_i``, ``lam_i = v_i^T Syx v_i`` and
 ``rho_i = lam_i / var_i``, and how far the data is from the theory's
 assumption that one orthonormal basis diagonalizes both covariances. The
@@ -43,8 +44,10 @@ from ._data import Data, _batch
 
 NORMALIZE = (None, "max", "trace")
 RANK_TOL = 1e-10  # smallest kept eigenvalue of Sxx, relative to the largest
-# The basis ``analyze`` uses when none is given (theory §11); experiment 10 decides it.
-DEFAULT_BASIS = "pca"
+# Per objective, the basis (and column scale) ``analyze(data, objective=...)`` uses when none is
+# given: the one whose per-feature theory ranks the full-matrix flow's learning order best,
+# by experiment 10's preregistered rule (docs/theory.md §11.7). Without an objective: "pca".
+DEFAULT_BASIS = {"jepa": ("generalized", "sxx"), "mae": ("mae", None)}
 MIN_SCALE = 1e-100  # smallest largest |x| after centring: its square stays a normal float64
 
 __all__ = [
@@ -368,6 +371,7 @@ def _offdiag(B, Cxx):
 def analyze(
     data: Data,
     *,
+    objective: Literal["jepa", "mae"] | None = None,
     basis: Literal["pca", "generalized", "mae", "lam"] | None = None,
     normalize: Literal["dual", "unit", "sxx"] | None = None,
 ) -> FeatureAnalysis:
@@ -375,8 +379,12 @@ def analyze(
 
     Args:
         data: a ``Data`` source.
-        basis: ``"pca"``, ``"generalized"``, ``"mae"`` or ``"lam"`` (theory §11);
-            None: ``DEFAULT_BASIS`` (``"pca"``).
+        objective: the objective whose learning order the analysis is for: with
+            no ``basis``, it picks ``DEFAULT_BASIS[objective]``, the basis whose
+            per-feature theory orders the full-matrix flow best (experiment 10,
+            theory §11.7: ``"jepa"``: generalized, ``sxx`` scale; ``"mae"``: MAE's
+            end directions). None (and no ``basis``): the principal components.
+        basis: ``"pca"``, ``"generalized"``, ``"mae"`` or ``"lam"`` (theory §11).
         normalize: the generalized basis's column scale, ``"dual"`` (None),
             ``"unit"`` or ``"sxx"``; refused for the orthonormal bases.
 
@@ -412,7 +420,13 @@ def analyze(
     """
     if not isinstance(data, Data):
         raise ValueError(f"data must be a jepa_flow Data source; got {type(data).__name__}")
-    basis = DEFAULT_BASIS if basis is None else basis
+    if objective is not None and objective not in DEFAULT_BASIS:
+        raise ValueError(
+            f"objective must be one of {tuple(DEFAULT_BASIS)} or None; got {objective!r}"
+        )
+    if basis is None:
+        basis, default_scale = DEFAULT_BASIS[objective] if objective else ("pca", None)
+        normalize = default_scale if normalize is None else normalize
     if basis not in BASES:
         raise ValueError(f"basis must be one of {BASES}; got {basis!r}")
     Sxx, Syx, Syy = (np.asarray(a, float) for a in (data.Sxx, data.Syx, data.Syy))
