@@ -310,7 +310,13 @@ def claims(syn, real, trained, mlp, p, missing=()) -> list[dict]:
             out.append(_incomplete(claim_digits(real, p), jepa_missing, set="digits"))
         out.append(_incomplete(claim_all_sets(real, p), jepa_missing))
     if trained:
-        out.append(claim_trained(trained))
+        c = claim_trained(trained)
+        sets = p["trained"]["sets"] if p.get("trained") else []
+        absent = [s for s in sets if s not in c["values"]["spearman"]]
+        if absent:  # a data set without its flow (not computed): the claim is not judged
+            c["held"] = False
+            c["values"].update(judged=False, missing_sets=absent)
+        out.append(c)
     if mlp:
         out.append(claim_mlp(mlp))
     return out

@@ -95,15 +95,19 @@ def trained_linear(p_tr, flow_rows, k, log=print) -> list[dict]:
         for label in p_tr["objectives"]:
             objective, target = OBJECTIVES[label]
             bases, t_star = predictions(Sxx, Syx, objective, p_tr["depth"], p_tr["eps"])
-            flow = _flow_row(
-                flow_rows,
-                set=name,
-                n_features=p_tr["n_features"],
-                power=p_tr["power"],
-                objective=label,
-                depth=p_tr["depth"],
-                eps=p_tr["eps"],
-            )
+            try:
+                flow = _flow_row(
+                    flow_rows,
+                    set=name,
+                    n_features=p_tr["n_features"],
+                    power=p_tr["power"],
+                    objective=label,
+                    depth=p_tr["depth"],
+                    eps=p_tr["eps"],
+                )
+            except KeyError:  # the flow was not computed (a run stopped short): nothing to score
+                log(f"    trained linear {name} {label}: no flow to compare with, skipped")
+                continue
             row = _linear_one(data, label, bases, t_star, flow, {**p_tr, "k": k})
             log(f"    trained linear {name} {label}: {row['steps']} steps")
             out.append(row)
