@@ -47,7 +47,7 @@ RANK_TOL = 1e-10  # smallest kept eigenvalue of Sxx, relative to the largest
 # Per objective, the basis (and column scale) ``analyze(data, objective=...)`` uses when none is
 # given: the one whose per-feature theory ranks the full-matrix flow's learning order best,
 # by experiment 10's preregistered rule (docs/theory.md §11.7). Without an objective: "pca".
-DEFAULT_BASIS = {"jepa": ("generalized", "sxx"), "mae": ("mae", None)}
+DEFAULT_BASIS = {"jepa": ("generalized", "sxx"), "mae": ("pca", None)}
 MIN_SCALE = 1e-100  # smallest largest |x| after centring: its square stays a normal float64
 
 __all__ = [
@@ -382,8 +382,8 @@ def analyze(
         objective: the objective whose learning order the analysis is for: with
             no ``basis``, it picks ``DEFAULT_BASIS[objective]``, the basis whose
             per-feature theory orders the full-matrix flow best (experiment 10,
-            theory §11.7: ``"jepa"``: generalized, ``sxx`` scale; ``"mae"``: MAE's
-            end directions). None (and no ``basis``): the principal components.
+            theory §11.7: ``"jepa"``: generalized, ``sxx`` scale; ``"mae"``: the
+            principal components). None (and no ``basis``): the principal components.
         basis: ``"pca"``, ``"generalized"``, ``"mae"`` or ``"lam"`` (theory §11).
         normalize: the generalized basis's column scale, ``"dual"`` (None),
             ``"unit"`` or ``"sxx"``; refused for the orthonormal bases.
