@@ -8,6 +8,7 @@
 - experiment 10 at its ``tiny`` level: figures, the theta = 0 exactness.
 """
 
+import gzip
 import json
 
 import numpy as np
@@ -188,7 +189,7 @@ def test_tiny_run_writes_its_figures_and_no_cache(tiny):
     out, numbers = tiny
     assert numbers["figures"] and all((out / f).exists() for f in numbers["figures"])
     assert not (out / "cache").exists()
-    rows = json.loads((out / "synthetic.json").read_text())
+    rows = json.loads(gzip.decompress((out / "synthetic.json.gz").read_bytes()))
     p = exp10.PARAMS["tiny"]
     n = len(p["spectra"]) * len(p["seeds"]) * len(p["theta_deg"]) * len(p["depths"])
     assert len(rows) == n * len(p["eps"]) * len(p["objectives"])

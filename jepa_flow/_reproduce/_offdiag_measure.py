@@ -10,6 +10,7 @@ experiment finishes, unless ``keep_cache``).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import time
@@ -61,9 +62,12 @@ def as_float(x):
 
 
 def write_compact_json(path, obj) -> None:
-    """Atomic JSON without indentation (large tables)."""
-    text = json.dumps(jsonable(obj), separators=(",", ":"), allow_nan=False) + "\n"
-    write_bytes_atomic(path, text.encode())
+    """Atomic JSON without indentation (large tables); gzip-compressed, reproducibly (no
+    time stamp), when ``path`` ends in ``.gz``."""
+    data = (json.dumps(jsonable(obj), separators=(",", ":"), allow_nan=False) + "\n").encode()
+    if str(path).endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    write_bytes_atomic(path, data)
 
 
 # -- sources -------------------------------------------------------------------------------
@@ -187,7 +191,7 @@ def measure_grid(kind, sources, p, cache, log=print) -> list[dict]:
 
 
 def strip(rows) -> list[dict]:
-    """Rows without their observations (what ``synthetic.json`` keeps)."""
+    """Rows without their observations (what ``synthetic.json.gz`` keeps)."""
     return [{k: v for k, v in r.items() if k != "observation"} for r in rows]
 
 

@@ -16,7 +16,7 @@ at 8 and 16 components and spectrum compressions 1 and 0.5; second reference:
 linear models trained by gradient descent on the data sets' population loss
 and MLP encoders on digits (``_offdiag_trained``). Outputs: the validity maps
 (``validity_<objective>.png``), the real-data figure and ``tables.md``, the
-trained-model figure, the cited off-diagonal claim's figure, ``synthetic.json``
+trained-model figure, the cited off-diagonal claim's figure, ``synthetic.json.gz``
 and ``real.json`` (every configuration's scores) and ``numbers.json``.
 """
 
@@ -179,7 +179,7 @@ def report(out, p, synthetic, real, log=print, missing=()) -> dict:
     exploratory = exploratory_summary(synthetic, real, p)
     figures.append(plot_exploratory(out, exploratory, p))
     write_tables(out, synthetic, real, trained, mlp, p)
-    write_compact_json(out / "synthetic.json", strip(synthetic))
+    write_compact_json(out / "synthetic.json.gz", strip(synthetic))  # 3.7 MB as text
     if real:
         write_compact_json(out / "real.json", strip(real))
     return {
