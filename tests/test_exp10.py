@@ -175,6 +175,71 @@ def test_stiff_flow_against_full_flow(objective, target, depth, t_end):
     assert np.allclose(sf.wbar_at(t[[10, 40]]), sf.wbar[[10, 40]], rtol=1e-12, atol=1e-15)
 
 
+def test_stiff_flow_is_scipys_lsoda_and_stops_at_its_step_budget():
+    """Without a budget: ``scipy.integrate.solve_ivp`` (LSODA) to the bit; with one, the
+    solve stops after that many steps, says so, and its dense output up to where it stopped
+    is the unbudgeted solve's."""
+    from scipy.integrate import solve_ivp
+
+    data = jf.noncommuting(VAR, RHO, 0.3, seed=1)
+    Sxx, Syx, depth, eps = np.asarray(data.Sxx), np.asarray(data.Syx), 2, 1e-2
+    t = np.geomspace(1.0, 1500.0, 40)
+    full = stiff_flow("jepa", Sxx, Syx, depth, eps, t)
+    u0 = eps ** (1.0 / depth)
+    y0 = np.concatenate([u0**depth * np.eye(4).ravel(), u0 * np.eye(4).ravel()])
+    f = lambda _, y: reduced_flat(y, Sxx, Syx, depth)  # noqa: E731
+    ref = solve_ivp(
+        f,
+        (0.0, t[-1]),
+        y0,
+        method="LSODA",
+        dense_output=True,
+        rtol=1e-8,
+        atol=1e-12 * u0,
+        jac=lambda _, y: _fd_jac(f, y),
+    )
+    assert full.ok and full.status == jf.Status.SUCCESSFUL and full.nfev == ref.nfev
+    assert np.abs(full.wbar - np.moveaxis(ref.sol(t)[:16], 0, -1).reshape(-1, 4, 4)).max() == 0.0
+    short = stiff_flow("jepa", Sxx, Syx, depth, eps, t, max_steps=50)
+    assert (short.status, short.steps, short.ok) == (jf.Status.MAX_STEPS_REACHED, 50, False)
+    assert 0.0 < short.t_reached < t[-1] and np.isnan(short.wbar).all()
+    mid = np.linspace(0.0, short.t_reached, 7)
+    assert np.array_equal(short.wbar_at(mid), full.wbar_at(mid))
+    with pytest.raises(ValueError, match="max_steps"):
+        stiff_flow("jepa", Sxx, Syx, depth, eps, t, max_steps=0)
+
+
+def reduced_flat(y, Sxx, Syx, depth):
+    E, V = y[:16].reshape(4, 4), y[16:].reshape(4, 4)
+    dE, dV = reduced_field("jepa", depth, E, V, Sxx, Syx)
+    return np.concatenate([dE.ravel(), dV.ravel()])
+
+
+def _fd_jac(f, y):
+    """Forward differences as the module documents them (step 1.5e-8 of each entry's scale)."""
+    h = 1.5e-8 * np.maximum(np.abs(y), np.mean(np.abs(y)))
+    f0 = f(0.0, y)
+    return np.stack([(f(0.0, y + h[i] * np.eye(y.size)[i]) - f0) / h[i] for i in range(y.size)], 1)
+
+
+def test_claims_count_flows_that_did_not_settle():
+    """A data set whose flows did not settle has no reference: its medians are NaN, the
+    claim does not hold, and the number of such flows is recorded."""
+    from jepa_flow._reproduce._offdiag_claims import claim_all_sets
+
+    def row(name, ok, g, c):
+        scores = {"gen-dual": {"spearman": g}, "pca": {"spearman": c}}
+        return {"set": name, "objective": "jepa", "depth": 2, "ok": ok, "scores": scores}
+
+    p = {"real": {"sets": ["a", "b"]}}
+    real = [row("a", True, 0.9, 0.5), row("a", True, 1.0, 0.2), row("b", False, None, None)]
+    c = claim_all_sets(real, p)
+    assert c["held"] is False
+    assert c["values"]["unsettled_configurations"] == {"a": 0, "b": 1}
+    assert c["values"]["median_spearman"]["a"] == {"gen-dual": 0.95, "pca": pytest.approx(0.35)}
+    assert claim_all_sets(real[:2], {"real": {"sets": ["a"]}})["held"] is True
+
+
 # -- experiment 10 at the tiny level ---------------------------------------------------------
 
 

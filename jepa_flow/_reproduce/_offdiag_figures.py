@@ -205,6 +205,20 @@ def write_tables(out, syn, real, trained, mlp, p) -> None:
     for name in p["real"]["sets"] if real else []:
         lines += [f"## {name} (over n_features, power and eps)", ""]
         lines += _table(real, ("objective", "depth"), TABLE_THEORIES, set=name) + [""]
+        mine = [r for r in real if r["set"] == name]
+        stopped = sum(1 for r in mine if not r["ok"])
+        if stopped:
+            lines += [
+                f"{stopped} of {len(mine)} flows did not settle within the step budget "
+                f"({p['max_steps']:,} steps; no end state, so no scores): "
+                + ", ".join(
+                    f"{lab} L{d}"
+                    for lab, d in sorted(
+                        {(r["objective"], r["depth"]) for r in mine if not r["ok"]}
+                    )
+                ),
+                "",
+            ]
     if trained:
         lines += [
             "## Trained linear models (Spearman / median error against their own "

@@ -123,7 +123,9 @@ def _row(labels, obs: FlowObservation, scored) -> dict:
     return {
         **labels,
         "ok": obs.ok,
+        "status": obs.status,
         "t_end": obs.t_end,
+        "t_reached": obs.t_reached,
         "offdiag_dual": obs.offdiag,
         "n_learned": int(np.isfinite(obs.time).sum()),
         "nfev": obs.nfev,
@@ -140,6 +142,7 @@ def observe_group(sources, label, depth, eps, p) -> list[dict]:
         bases, t_star = predictions(Sxx, Syx, objective, depth, eps, target=target, tau=p["tau"])
         t = time_grid(np.concatenate(list(t_star.values())), p["points_per_decade"])
         kw = {"target": target, "tau": p["tau"], "dual": bases["gen-dual"].dual}
+        kw["max_steps"] = p.get("max_steps")
         obs = observe_flow(objective, Sxx, Syx, depth, eps, t, **kw)
         out.append({**labels, "observation": obs.as_dict()})
     return out

@@ -108,6 +108,9 @@ def trained_linear(p_tr, flow_rows, k, log=print) -> list[dict]:
             except KeyError:  # the flow was not computed (a run stopped short): nothing to score
                 log(f"    trained linear {name} {label}: no flow to compare with, skipped")
                 continue
+            if not flow["ok"]:  # no end state, no horizon: nothing to train towards
+                log(f"    trained linear {name} {label}: the flow did not settle, skipped")
+                continue
             row = _linear_one(data, label, bases, t_star, flow, {**p_tr, "k": k})
             log(f"    trained linear {name} {label}: {row['steps']} steps")
             out.append(row)

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core._results import register_result
+from .._core._status import Status
 from ._fullflow import full_flow_field
 
 RTOL = 1e-8
@@ -153,9 +154,12 @@ def choose_form(target: str) -> str:
 class StiffFlow:
     """``Wbar`` of the full-matrix flow at ``t`` ``[T]``: ``wbar`` ``[T, d, d]``.
 
-    ``ok`` is False where the solver failed; ``nfev``/``njev`` count field and
-    Jacobian evaluations. ``wbar_at(t)`` evaluates the dense output anywhere
-    in ``[0, t[-1]]``.
+    ``status`` is a ``Status`` code: ``SUCCESSFUL``, ``MAX_STEPS_REACHED``
+    (the step budget ran out at ``t_reached``) or ``FAILED`` (the solver
+    failed); ``ok`` is ``status == SUCCESSFUL``, and ``wbar`` is NaN unless
+    ``ok``. ``nfev``/``njev`` count field and Jacobian evaluations, ``steps``
+    the solver's steps. ``wbar_at(t)`` evaluates the dense output anywhere in
+    ``[0, t_reached]``.
     """
 
     t: np.ndarray
@@ -168,6 +172,9 @@ class StiffFlow:
     objective: str = "jepa"
     target: str = "stopgrad"
     form: str = "reduced"
+    status: int = int(Status.SUCCESSFUL)
+    steps: int = 0
+    t_reached: float = float("nan")
 
     def wbar_at(self, t) -> np.ndarray:
         """``Wbar`` at the times ``t`` ``[n]`` (dense output), ``[n, d, d]``."""
@@ -183,8 +190,40 @@ def _limit_threads():
     return threadpool_limits(1)
 
 
+def _integrate(f, jac, y0, t_end, rtol, atol, max_steps):
+    """LSODA from 0 to ``t_end`` (``solve_ivp``'s loop, with a step budget): ``(status,
+    dense output, nfev, njev, steps, t reached)``."""
+    from scipy.integrate import LSODA, OdeSolution
+
+    solver = LSODA(f, 0.0, y0, t_end, rtol=rtol, atol=atol, jac=jac)
+    ts, pieces, status = [0.0], [], None
+    while status is None:
+        if solver.step() is not None or solver.status == "failed":
+            status = Status.FAILED
+            break
+        ts.append(solver.t)
+        pieces.append(solver.dense_output())
+        if solver.status == "finished":
+            status = Status.SUCCESSFUL
+        elif max_steps is not None and len(pieces) >= max_steps:
+            status = Status.MAX_STEPS_REACHED
+    dense = OdeSolution(ts, pieces) if pieces else None
+    return status, dense, solver.nfev, solver.njev, len(pieces), float(ts[-1])
+
+
 def stiff_flow(
-    objective, Sxx, Syx, depth, eps, t, *, target="stopgrad", tau=0.0, rtol=RTOL, form="auto"
+    objective,
+    Sxx,
+    Syx,
+    depth,
+    eps,
+    t,
+    *,
+    target="stopgrad",
+    tau=0.0,
+    rtol=RTOL,
+    form="auto",
+    max_steps=None,
 ) -> StiffFlow:
     """The full-matrix flow of theory §6.4 from the balanced start, by a stiff solver.
 
@@ -197,6 +236,8 @@ def stiff_flow(
         rtol: relative tolerance (``atol`` follows, module docstring).
         form: the state integrated: ``"reduced"`` ``(E, V)``, ``"layers"`` or
             ``"auto"`` (``choose_form``); an EMA target needs the layers.
+        max_steps: the solver's step budget (None: no limit). A flow that does
+            not settle (theory §11.8) is stopped here, with ``MAX_STEPS_REACHED``.
 
     Examples:
         The canonical pair at depth 1 (theory §4): ``|Wbar e_j|`` crosses half
@@ -213,8 +254,6 @@ def stiff_flow(
         >>> bool(np.allclose(crossing, exact, rtol=3e-7)), sf.ok
         (True, True)
     """
-    from scipy.integrate import solve_ivp
-
     if objective not in ("jepa", "mae"):
         raise ValueError(f"objective must be 'jepa' or 'mae'; got {objective!r}")
     if target not in ("stopgrad", "ema"):
@@ -222,6 +261,8 @@ def stiff_flow(
     target = target if objective == "jepa" else "stopgrad"
     if target == "ema" and not tau > 0:
         raise ValueError(f"tau must be > 0 for target='ema'; got {tau!r}")
+    if max_steps is not None and not (isinstance(max_steps, int) and max_steps >= 1):
+        raise ValueError(f"max_steps must be None or an integer >= 1; got {max_steps!r}")
     if form not in FORMS or (form == "reduced" and target == "ema"):
         raise ValueError(
             f"form must be one of {FORMS} ('reduced' not with target='ema'); got {form!r}"
@@ -237,18 +278,29 @@ def stiff_flow(
     y0 = _start(form, target, depth, d, u0)
     tau = jnp.asarray(float(tau))
     with _limit_threads():
-        sol = solve_ivp(
+        status, dense, nfev, njev, steps, t_reached = _integrate(
             lambda _, y: np.asarray(f(y, Sxx, Syx, tau)),
-            (0.0, float(t[-1])),
+            lambda _, y: np.asarray(jac(y, Sxx, Syx, tau)),
             y0,
-            method=METHOD,
-            dense_output=True,
-            rtol=rtol,
-            atol=ATOL_REL * rtol * u0,
-            jac=lambda _, y: np.asarray(jac(y, Sxx, Syx, tau)),
+            float(t[-1]),
+            rtol,
+            ATOL_REL * rtol * u0,
+            max_steps,
         )
-    ok = bool(sol.status == 0)
-    wbar = np.asarray(to_wbar(jnp.asarray(sol.sol(t)))) if ok else np.full((t.size, d, d), np.nan)
+    ok = status == Status.SUCCESSFUL
+    wbar = np.asarray(to_wbar(jnp.asarray(dense(t)))) if ok else np.full((t.size, d, d), np.nan)
     return StiffFlow(
-        t, wbar, ok, int(sol.nfev), int(sol.njev), sol.sol, depth, objective, target, form
+        t,
+        wbar,
+        ok,
+        nfev,
+        njev,
+        dense,
+        depth,
+        objective,
+        target,
+        form,
+        int(status),
+        steps,
+        t_reached,
     )

@@ -29,6 +29,7 @@ import dataclasses
 import numpy as np
 
 from .._core._results import register_result
+from .._core._status import Status
 from .._theory._stiff import stiff_flow
 from .._theory._validity import (
     THEORIES,
@@ -67,6 +68,8 @@ class FlowObservation:
         offdiag: ``max dual_offdiag`` in the dual-normalized generalized
             coordinates up to the last finite ``time`` (NaN when none).
         nfev: field evaluations of the solve.
+        status: the solve's ``Status`` code (``MAX_STEPS_REACHED``: a flow that
+            did not settle within the step budget, stopped at ``t_reached``).
     """
 
     time: np.ndarray
@@ -76,6 +79,8 @@ class FlowObservation:
     ok: bool
     offdiag: float
     nfev: int
+    status: int = int(Status.SUCCESSFUL)
+    t_reached: float = float("nan")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -83,7 +88,11 @@ class FlowObservation:
     @classmethod
     def from_dict(cls, d: dict) -> FlowObservation:
         arrays = {k: np.asarray(d[k], float) for k in ("time", "s", "directions")}
-        return cls(**arrays, t_end=d["t_end"], ok=d["ok"], offdiag=d["offdiag"], nfev=d["nfev"])
+        extra = {k: d[k] for k in ("status", "t_reached") if k in d}
+        extra.setdefault("t_reached", d["t_end"] if d["ok"] else float("nan"))
+        return cls(
+            **arrays, t_end=d["t_end"], ok=d["ok"], offdiag=d["offdiag"], nfev=d["nfev"], **extra
+        )
 
 
 def time_grid(times, points_per_decade=300) -> np.ndarray:
@@ -138,18 +147,31 @@ def refined_times(t, crossing, width=2.0, n=33) -> np.ndarray:
 
 
 def observe_flow(
-    objective, Sxx, Syx, depth, eps, t, *, target="stopgrad", tau=0.0, dual=None
+    objective, Sxx, Syx, depth, eps, t, *, target="stopgrad", tau=0.0, dual=None, max_steps=None
 ) -> FlowObservation:
     """Integrate the full-matrix flow once and find when each end direction is learned.
 
     ``t``: the save times (``time_grid``); ``dual``: the dual vectors of the
-    generalized basis for ``offdiag`` (default: computed).
+    generalized basis for ``offdiag`` (default: computed); ``max_steps``: the
+    solver's step budget (``stiff_flow``). A flow stopped short has no end
+    state, so nothing is observed (NaN times, its ``status`` says why).
     """
-    flow = stiff_flow(objective, Sxx, Syx, depth, eps, t, target=target, tau=tau)
+    kw = {"target": target, "tau": tau, "max_steps": max_steps}
+    flow = stiff_flow(objective, Sxx, Syx, depth, eps, t, **kw)
     d = flow.wbar.shape[-1]
     if not flow.ok:
         nan = np.full(d, np.nan)
-        return FlowObservation(nan, nan, np.full((d, d), np.nan), t[-1], False, np.nan, flow.nfev)
+        return FlowObservation(
+            nan,
+            nan,
+            np.full((d, d), np.nan),
+            t[-1],
+            False,
+            np.nan,
+            flow.nfev,
+            flow.status,
+            flow.t_reached,
+        )
     ld = learned_directions(t, flow.wbar, level=LEVEL)
     extra = refined_times(t, ld.time)
     t_all = np.concatenate([t, extra])
@@ -160,7 +182,17 @@ def observe_flow(
         dual = theory_basis("gen-dual", Sxx, Syx).dual
     finite = ld.time[np.isfinite(ld.time)]
     off = float(dual_offdiag(wbar[t_all <= finite.max()], dual).max()) if finite.size else np.nan
-    return FlowObservation(ld.time, ld.s, ld.directions, float(t[-1]), True, off, flow.nfev)
+    return FlowObservation(
+        ld.time,
+        ld.s,
+        ld.directions,
+        float(t[-1]),
+        True,
+        off,
+        flow.nfev,
+        flow.status,
+        flow.t_reached,
+    )
 
 
 def _unit(vectors) -> np.ndarray:
