@@ -207,6 +207,9 @@ def test_stiff_flow_is_scipys_lsoda_and_stops_at_its_step_budget():
     assert np.array_equal(short.wbar_at(mid), full.wbar_at(mid))
     with pytest.raises(ValueError, match="max_steps"):
         stiff_flow("jepa", Sxx, Syx, depth, eps, t, max_steps=0)
+    bdf = stiff_flow("jepa", Sxx, Syx, depth, eps, t, method="BDF")
+    assert bdf.ok and bdf.method == "BDF"
+    assert np.abs(bdf.wbar - full.wbar).max() <= 1e-6 * np.abs(full.wbar).max()
 
 
 def reduced_flat(y, Sxx, Syx, depth):

@@ -36,6 +36,7 @@ from ._fullflow import full_flow_field
 
 RTOL = 1e-8
 METHOD = "LSODA"  # Adams where the flow is not stiff, BDF where it is (switched automatically)
+METHODS = ("LSODA", "BDF")  # BDF: where LSODA's switch to its stiff method fails (theory §11.6)
 ATOL_REL = 1e-4  # atol = ATOL_REL * rtol * eps^(1/L)
 
 __all__ = ["StiffFlow", "stiff_flow"]
@@ -175,6 +176,7 @@ class StiffFlow:
     status: int = int(Status.SUCCESSFUL)
     steps: int = 0
     t_reached: float = float("nan")
+    method: str = METHOD
 
     def wbar_at(self, t) -> np.ndarray:
         """``Wbar`` at the times ``t`` ``[n]`` (dense output), ``[n, d, d]``."""
@@ -190,12 +192,13 @@ def _limit_threads():
     return threadpool_limits(1)
 
 
-def _integrate(f, jac, y0, t_end, rtol, atol, max_steps):
-    """LSODA from 0 to ``t_end`` (``solve_ivp``'s loop, with a step budget): ``(status,
-    dense output, nfev, njev, steps, t reached)``."""
-    from scipy.integrate import LSODA, OdeSolution
+def _integrate(method, f, jac, y0, t_end, rtol, atol, max_steps):
+    """``method`` from 0 to ``t_end`` (``solve_ivp``'s loop, with a step budget):
+    ``(status, dense output, nfev, njev, steps, t reached)``."""
+    import scipy.integrate
+    from scipy.integrate import OdeSolution
 
-    solver = LSODA(f, 0.0, y0, t_end, rtol=rtol, atol=atol, jac=jac)
+    solver = getattr(scipy.integrate, method)(f, 0.0, y0, t_end, rtol=rtol, atol=atol, jac=jac)
     ts, pieces, status = [0.0], [], None
     while status is None:
         if solver.step() is not None or solver.status == "failed":
@@ -224,6 +227,7 @@ def stiff_flow(
     rtol=RTOL,
     form="auto",
     max_steps=None,
+    method=METHOD,
 ) -> StiffFlow:
     """The full-matrix flow of theory §6.4 from the balanced start, by a stiff solver.
 
@@ -238,6 +242,7 @@ def stiff_flow(
             ``"auto"`` (``choose_form``); an EMA target needs the layers.
         max_steps: the solver's step budget (None: no limit). A flow that does
             not settle (theory §11.8) is stopped here, with ``MAX_STEPS_REACHED``.
+        method: ``"LSODA"`` (the default) or ``"BDF"`` (scipy's solvers).
 
     Examples:
         The canonical pair at depth 1 (theory §4): ``|Wbar e_j|`` crosses half
@@ -263,6 +268,8 @@ def stiff_flow(
         raise ValueError(f"tau must be > 0 for target='ema'; got {tau!r}")
     if max_steps is not None and not (isinstance(max_steps, int) and max_steps >= 1):
         raise ValueError(f"max_steps must be None or an integer >= 1; got {max_steps!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     if form not in FORMS or (form == "reduced" and target == "ema"):
         raise ValueError(
             f"form must be one of {FORMS} ('reduced' not with target='ema'); got {form!r}"
@@ -279,6 +286,7 @@ def stiff_flow(
     tau = jnp.asarray(float(tau))
     with _limit_threads():
         status, dense, nfev, njev, steps, t_reached = _integrate(
+            method,
             lambda _, y: np.asarray(f(y, Sxx, Syx, tau)),
             lambda _, y: np.asarray(jac(y, Sxx, Syx, tau)),
             y0,
@@ -303,4 +311,5 @@ def stiff_flow(
         int(status),
         steps,
         t_reached,
+        method,
     )

@@ -70,6 +70,8 @@ class FlowObservation:
         nfev: field evaluations of the solve.
         status: the solve's ``Status`` code (``MAX_STEPS_REACHED``: a flow that
             did not settle within the step budget, stopped at ``t_reached``).
+        method: the solver that gave the observation (``"LSODA"``, or ``"BDF"``
+            where LSODA exhausted the budget).
     """
 
     time: np.ndarray
@@ -81,6 +83,7 @@ class FlowObservation:
     nfev: int
     status: int = int(Status.SUCCESSFUL)
     t_reached: float = float("nan")
+    method: str = "LSODA"
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -88,7 +91,7 @@ class FlowObservation:
     @classmethod
     def from_dict(cls, d: dict) -> FlowObservation:
         arrays = {k: np.asarray(d[k], float) for k in ("time", "s", "directions")}
-        extra = {k: d[k] for k in ("status", "t_reached") if k in d}
+        extra = {k: d[k] for k in ("status", "t_reached", "method") if k in d}
         extra.setdefault("t_reached", d["t_end"] if d["ok"] else float("nan"))
         return cls(
             **arrays, t_end=d["t_end"], ok=d["ok"], offdiag=d["offdiag"], nfev=d["nfev"], **extra
@@ -153,11 +156,15 @@ def observe_flow(
 
     ``t``: the save times (``time_grid``); ``dual``: the dual vectors of the
     generalized basis for ``offdiag`` (default: computed); ``max_steps``: the
-    solver's step budget (``stiff_flow``). A flow stopped short has no end
-    state, so nothing is observed (NaN times, its ``status`` says why).
+    solver's step budget (``stiff_flow``). A solve that exhausts it with LSODA
+    is repeated with BDF (LSODA can stay in its non-stiff method on a stiff
+    flow); a flow that exhausts it with both has no end state, so nothing is
+    observed (NaN times, ``status`` ``MAX_STEPS_REACHED``).
     """
     kw = {"target": target, "tau": tau, "max_steps": max_steps}
     flow = stiff_flow(objective, Sxx, Syx, depth, eps, t, **kw)
+    if flow.status == Status.MAX_STEPS_REACHED:  # LSODA may fail to switch to its stiff method
+        flow = stiff_flow(objective, Sxx, Syx, depth, eps, t, method="BDF", **kw)
     d = flow.wbar.shape[-1]
     if not flow.ok:
         nan = np.full(d, np.nan)
@@ -171,6 +178,7 @@ def observe_flow(
             flow.nfev,
             flow.status,
             flow.t_reached,
+            flow.method,
         )
     ld = learned_directions(t, flow.wbar, level=LEVEL)
     extra = refined_times(t, ld.time)
@@ -192,6 +200,7 @@ def observe_flow(
         flow.nfev,
         flow.status,
         flow.t_reached,
+        flow.method,
     )
 
 
