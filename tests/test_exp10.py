@@ -261,7 +261,7 @@ def test_tiny_run_writes_its_figures_and_no_cache(tiny):
     p = exp10.PARAMS["tiny"]
     n = len(p["spectra"]) * len(p["seeds"]) * len(p["theta_deg"]) * len(p["depths"])
     assert len(rows) == n * len(p["eps"]) * len(p["objectives"])
-    assert numbers["failed_solves"] == 0
+    assert numbers["failed_solves"] == 0 and numbers["unsettled_flows"] == []
     assert "## Synthetic family" in (out / "tables.md").read_text()
 
 

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from .._core._io import write_bytes_atomic
+from .._core._status import Status
 from .._theory._validity import THEORIES
 from .._training._datasets import digit_pairs, patch_pairs, series_pairs
 from .._training._real import analyze, from_samples
@@ -196,6 +197,23 @@ def measure_grid(kind, sources, p, cache, log=print) -> list[dict]:
 def strip(rows) -> list[dict]:
     """Rows without their observations (what ``synthetic.json.gz`` keeps)."""
     return [{k: v for k, v in r.items() if k != "observation"} for r in rows]
+
+
+_LABELS = ("spectrum", "seed", "theta", "set", "n_features", "power", "objective", "depth", "eps")
+
+
+def failed(rows) -> list[dict]:
+    """The rows whose solve failed (``Status.FAILED``)."""
+    return [r for r in rows if r["status"] == Status.FAILED]
+
+
+def unsettled(rows) -> list[dict]:
+    """The labels and ``t_reached`` of the flows stopped by the step budget (theory §11.8)."""
+    return [
+        {k: r[k] for k in _LABELS + ("t_reached",) if k in r}
+        for r in rows
+        if r["status"] == Status.MAX_STEPS_REACHED
+    ]
 
 
 def horizon(row) -> float:

@@ -35,11 +35,13 @@ from ._offdiag_figures import (
     write_tables,
 )
 from ._offdiag_measure import (
+    failed,
     measure_grid,
     real_sources,
     source_measures,
     strip,
     synthetic_sources,
+    unsettled,
     write_compact_json,
 )
 from ._offdiag_trained import trained_linear, trained_mlp
@@ -191,7 +193,8 @@ def report(out, p, synthetic, real, log=print, missing=()) -> dict:
         "n_synthetic": len(synthetic),
         "n_real": len(real),
         "missing_real": list(missing),
-        "failed_solves": sum(not r["ok"] for r in synthetic + real),
+        "failed_solves": len(failed(synthetic + real)),
+        "unsettled_flows": unsettled(synthetic + real),
         "trained_linear": trained,
         "mlp": mlp,
         "default_basis": default_basis(synthetic, real),
