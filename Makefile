@@ -36,7 +36,8 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The second tier: tests marked slow (the documentation's long examples at tiny
-# sizes, every reproduce experiment, the benchmark scripts at small sizes).
+# sizes, every reproduce experiment, the benchmark scripts at small sizes, the
+# kill-and-rerun checks of tests/test_interrupt.py).
 test-slow: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m slow
 

@@ -30,6 +30,10 @@ from pathlib import Path
 
 import pytest
 
+# the second tier (make test-slow, in CI's .ci/run): about 50 s of subprocesses, each
+# command killed three times and rerun
+pytestmark = pytest.mark.slow
+
 SWEEP = """
 [sweep]
 objective = "jepa"
