@@ -243,6 +243,34 @@ def test_claims_count_flows_that_did_not_settle():
     assert claim_all_sets(real[:2], {"real": {"sets": ["a"]}})["held"] is True
 
 
+def test_digits_claim_is_judged_by_its_complete_groups():
+    """A complete group that fails decides the claim; otherwise a group with missing
+    configurations leaves it unjudged."""
+    from jepa_flow._reproduce._offdiag_claims import claim_digits
+
+    def row(k, g, c):
+        scores = {"gen-dual": {"spearman": g}, "pca": {"spearman": c}}
+        return {
+            "set": "digits",
+            "objective": "jepa",
+            "depth": 3,
+            "n_features": k,
+            "power": 1.0,
+            "ok": True,
+            "scores": scores,
+        }
+
+    p = {"real": {"n_features": [8, 16], "power": [1.0]}}
+    gone = [{"set": "digits", "n_features": 16, "power": 1.0, "objective": "jepa", "depth": 4}]
+    tie = claim_digits([row(8, 1.0, 1.0), row(16, 0.9, 0.1)], p, gone)
+    assert tie["held"] is False and "judged" not in tie["values"]
+    assert tie["values"]["failed_groups"] == ["n8_p1"]
+    fine = claim_digits([row(8, 1.0, 0.2), row(16, 0.9, 0.1)], p, gone)
+    assert fine["held"] is False and fine["values"]["judged"] is False
+    assert fine["values"]["incomplete_groups"] == ["n16_p1"]
+    assert claim_digits([row(8, 1.0, 0.2), row(16, 0.9, 0.1)], p)["held"] is True
+
+
 # -- experiment 10 at the tiny level ---------------------------------------------------------
 
 
