@@ -230,13 +230,25 @@ def test_claims_count_flows_that_did_not_settle():
     claim does not hold, and the number of such flows is recorded."""
     from jepa_flow._reproduce._offdiag_claims import claim_all_sets
 
-    def row(name, ok, g, c):
+    def row(name, ok, g, c, status=0):
         scores = {"gen-dual": {"spearman": g}, "pca": {"spearman": c}}
-        return {"set": name, "objective": "jepa", "depth": 2, "ok": ok, "scores": scores}
+        return {
+            "set": name,
+            "objective": "jepa",
+            "depth": 2,
+            "ok": ok,
+            "status": status,
+            "scores": scores,
+        }
 
     p = {"real": {"sets": ["a", "b"]}}
-    real = [row("a", True, 0.9, 0.5), row("a", True, 1.0, 0.2), row("b", False, None, None)]
-    c = claim_all_sets(real, p)
+    real = [
+        row("a", True, 0.9, 0.5),
+        row("a", True, 1.0, 0.2),
+        row("b", False, None, None, int(jf.Status.MAX_STEPS_REACHED)),
+    ]
+    failed = row("b", False, None, None, int(jf.Status.FAILED))  # a failure is not "unsettled"
+    c = claim_all_sets(real + [failed], p)
     assert c["held"] is False
     assert c["values"]["unsettled_configurations"] == {"a": 0, "b": 1}
     assert c["values"]["median_spearman"]["a"] == {"gen-dual": 0.95, "pca": pytest.approx(0.35)}

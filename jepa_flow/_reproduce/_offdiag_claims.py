@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core._status import Status
 from ._common import claim
 
 BASIS_THEORIES = ("pca", "gen-dual", "gen-unit", "gen-sxx", "lam", "mae")
@@ -233,11 +234,14 @@ def _incomplete(c, missing, **where):
 
 def _unsettled(real, **where) -> int:
     """How many of the matching flows did not settle within the step budget (no end state,
-    so no reference: theory §11.8)."""
+    so no reference: theory §11.8); a failed solve (``Status.FAILED``) is not counted."""
+    stopped = int(Status.MAX_STEPS_REACHED)
     return sum(
         1
         for r in real
-        if not r["ok"] and all(f(r[k]) if callable(f) else r[k] == f for k, f in where.items())
+        if not r["ok"]
+        and r.get("status", stopped) == stopped
+        and all(f(r[k]) if callable(f) else r[k] == f for k, f in where.items())
     )
 
 
