@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core._status import Status
 from ._common import claim
+from ._offdiag_measure import unsettled
 
 BASIS_THEORIES = ("pca", "gen-dual", "gen-unit", "gen-sxx", "lam", "mae")
 DEFAULT_MARGIN = 0.05  # another basis replaces pca only if its median Spearman is this much higher
 
 
+def matching(rows, **where) -> list[dict]:
+    """The rows whose every ``where`` key equals the value (or satisfies the predicate) given."""
+    return [r for r in rows if all(f(r[k]) if callable(f) else r[k] == f for k, f in where.items())]
+
+
 def values(rows, theory, score, **where) -> np.ndarray:
     """``score`` of ``theory`` over the rows matching ``where`` (a value, or a predicate)."""
-
-    def ok(r):
-        return all(f(r[k]) if callable(f) else r[k] == f for k, f in where.items())
-
-    out = [r["scores"][theory][score] for r in rows if ok(r)]
+    out = [r["scores"][theory][score] for r in matching(rows, **where)]
     return np.array([np.nan if v is None else float(v) for v in out], float)
 
 
@@ -235,14 +236,7 @@ def _incomplete(c, missing, **where):
 def _unsettled(real, **where) -> int:
     """How many of the matching flows did not settle within the step budget (no end state,
     so no reference: theory §11.8); a failed solve (``Status.FAILED``) is not counted."""
-    stopped = int(Status.MAX_STEPS_REACHED)
-    return sum(
-        1
-        for r in real
-        if not r["ok"]
-        and r.get("status", stopped) == stopped
-        and all(f(r[k]) if callable(f) else r[k] == f for k, f in where.items())
-    )
+    return len(unsettled(matching(real, **where)))
 
 
 def claim_digits(real, p, missing=()):

@@ -8,6 +8,7 @@ from .._core._io import write_bytes_atomic
 from .._plotting._validity import plot_validity_map as validity_map
 from ._common import save, subplots
 from ._offdiag_claims import _median, offdiag_slopes, values
+from ._offdiag_measure import unsettled
 
 MAP_THEORIES = ("pca", "gen-dual", "gen-unit", "gen-sxx", "lam", "mae", "cited")
 TABLE_THEORIES = ("pca", "gen-dual", "gen-unit", "gen-sxx", "lam", "mae", "cited")
@@ -205,17 +206,13 @@ def write_tables(out, syn, real, trained, mlp, p) -> None:
     for name in p["real"]["sets"] if real else []:
         lines += [f"## {name} (over n_features, power and eps)", ""]
         lines += _table(real, ("objective", "depth"), TABLE_THEORIES, set=name) + [""]
-        mine = [r for r in real if r["set"] == name]
-        stopped = sum(1 for r in mine if not r["ok"])
+        stopped = unsettled([r for r in real if r["set"] == name])
         if stopped:
             lines += [
-                f"{stopped} of {len(mine)} flows did not settle within the step budget "
-                f"({p['max_steps']:,} steps; no end state, so no scores): "
+                f"{len(stopped)} of {sum(r['set'] == name for r in real)} flows did not settle "
+                f"within the step budget ({p['max_steps']:,} steps; no end state, so no scores): "
                 + ", ".join(
-                    f"{lab} L{d}"
-                    for lab, d in sorted(
-                        {(r["objective"], r["depth"]) for r in mine if not r["ok"]}
-                    )
+                    f"{o} L{d}" for o, d in sorted({(r["objective"], r["depth"]) for r in stopped})
                 ),
                 "",
             ]

@@ -204,7 +204,7 @@ _LABELS = ("spectrum", "seed", "theta", "set", "n_features", "power", "objective
 
 def failed(rows) -> list[dict]:
     """The rows whose solve failed (``Status.FAILED``)."""
-    return [r for r in rows if r["status"] == Status.FAILED]
+    return [r for r in rows if r.get("status") == Status.FAILED]
 
 
 def unsettled(rows) -> list[dict]:
@@ -212,7 +212,7 @@ def unsettled(rows) -> list[dict]:
     return [
         {k: r[k] for k in _LABELS + ("t_reached",) if k in r}
         for r in rows
-        if r["status"] == Status.MAX_STEPS_REACHED
+        if r.get("status") == Status.MAX_STEPS_REACHED
     ]
 
 
