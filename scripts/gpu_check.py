@@ -149,6 +149,11 @@ def main(argv=None) -> int:
     ap.add_argument("--small", action="store_true", help="CPU sizes (CI): under 3 minutes")
     ap.add_argument("--out", help="report path (default: see the module docstring)")
     ap.add_argument("--skip-tests", action="store_true", help="benchmarks only")
+    ap.add_argument(
+        "--parts",
+        help="comma-separated benchmark parts to run (default: all); the "
+        "report's other parts and tests are kept from an existing report",
+    )
     ap.add_argument("--worker", nargs=2, metavar=("PART", "SIZES"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -159,9 +164,18 @@ def main(argv=None) -> int:
     name = info["device"]["name"]
     default = f"runs/gpu-check/{name}-small.json" if args.small else f"results/bench/{name}.json"
     path = ROOT / (args.out or default)
+    parts = list(PARTS) if args.parts is None else [p for p in args.parts.split(",") if p]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        ap.error(f"--parts: unknown {', '.join(unknown)}; allowed: {', '.join(PARTS)}")
     report = info | {"date": datetime.date.today().isoformat(), "small": args.small,
                      "environment": ENV, "parts": {}, "tests": {}}  # fmt: skip
-    for part in PARTS:
+    if args.parts is not None and path.exists():  # a rerun of some parts: keep the rest
+        old = json.loads(path.read_text()).get("gpu_check", {})
+        report["parts"] = old.get("parts", {})
+        report["tests"] = old.get("tests", {})
+        report["invocations"] = old.get("invocations", [])
+    for part in parts:
         print(f"[gpu-check] {part} ...", flush=True)
         report["parts"][part] = run_part(part, args.small)
         print(f"[gpu-check] {part}: {json.dumps(report['parts'][part])[:400]}", flush=True)
@@ -175,9 +189,12 @@ def main(argv=None) -> int:
             print(f"[gpu-check] tests in {precision}: {res['status']}, {res['counts']}, "
                   f"failed: {res['failed']}", flush=True)  # fmt: skip
             write(report, path)
-    report["seconds"] = round(time.perf_counter() - t0, 1)
+    report["seconds"] = round(time.perf_counter() - t0, 1)  # of this invocation
+    ran = {"parts": parts, "tests": not args.skip_tests, "seconds": report["seconds"]}
+    report["invocations"] = report.get("invocations", []) + [ran]
     write(report, path)
-    print(f"[gpu-check] wrote {path.relative_to(ROOT)} in {report['seconds']} s")
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"[gpu-check] wrote {shown} in {report['seconds']} s")
     bad = [p for p, r in report["parts"].items() if r["status"] != "ok"]
     bad += [p for p, r in report["tests"].items() if r["status"] != "ok"]
     print(f"[gpu-check] {'all parts ok' if not bad else 'NOT ok: ' + ', '.join(bad)}")
