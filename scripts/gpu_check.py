@@ -84,16 +84,21 @@ def run_part(part: str, small: bool) -> dict:
     return _subprocess(cmd, small_limit if small else limit, parse_json=True) | {"sizes": sizes}
 
 
-def run_tests(files: list[str], x64: bool, limit: int) -> dict:
-    """pytest on ``files`` in one precision; every test's outcome (junit XML)."""
+def run_tests(files: list[str], x64: bool, limit: int, workers: int = 0) -> dict:
+    """pytest on ``files`` in one precision; every test's outcome (junit XML). With
+    ``workers`` > 0, that many pytest-xdist processes share the device (each allocating
+    device memory as it needs it: ``XLA_PYTHON_CLIENT_PREALLOCATE=false``)."""
     import tempfile
     import xml.etree.ElementTree as ET
 
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "junit.xml"
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(workers),
                f"--junitxml={xml}", *(str(ROOT / "tests" / f) for f in files)]  # fmt: skip
-        out = _subprocess(cmd, limit, env={"JEPA_FLOW_TEST_X64": "1" if x64 else "0"})
+        env = {"JEPA_FLOW_TEST_X64": "1" if x64 else "0"}
+        if workers:
+            env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+        out = _subprocess(cmd, limit, env=env)
         cases = []
         if xml.exists():
             for case in ET.parse(xml).getroot().iter("testcase"):
@@ -184,7 +189,9 @@ def main(argv=None) -> int:
         lists = (SMALL_TESTS_F64, SMALL_TESTS_F32) if args.small else (TESTS_F64, TESTS_F32)
         for precision, files, x64 in (("float64", lists[0], True), ("float32", lists[1], False)):
             print(f"[gpu-check] tests in {precision}: {' '.join(files)}", flush=True)
-            res = run_tests(files, x64, 150 if args.small else 300)
+            # on a GPU the float64 files took over 300 s in one process (compilation on
+            # the host), 147 s in 8 (an H200, 2026-12-04)
+            res = run_tests(files, x64, 150 if args.small else 300, 0 if args.small else 8)
             report["tests"][precision] = res
             print(f"[gpu-check] tests in {precision}: {res['status']}, {res['counts']}, "
                   f"failed: {res['failed']}", flush=True)  # fmt: skip

@@ -14,6 +14,9 @@ from jepa_flow._core import _batch
 
 # float64, or float32 with JEPA_FLOW_TEST_X64=0 (scripts/gpu_check.py)
 RTOL = 1e-12 if jax.config.jax_enable_x64 else 1e-5
+# an adaptive solve batched by vmap: the batched kernels round differently on a GPU
+# (an H200 gave 1.1e-12 relative between the vmapped and the plain general solve)
+RTOL_SOLVE = 1e-10 if jax.config.jax_enable_x64 else 1e-5
 LAM = np.array([1.0, 0.8, 0.3])
 VAR = np.array([2.0, 1.0, 1.5])
 
@@ -75,7 +78,7 @@ def test_general_and_simulate_under_jit_and_vmap():
     )
     np.testing.assert_allclose(res.t_star, ref.t_star, rtol=RTOL)
     vm = jax.vmap(lambda r: jf.general_critical_time("jepa", 1.0, 2.0, 2, 1e-3, init_ratio=r))
-    np.testing.assert_allclose(vm(ratio).t_star, ref.t_star, rtol=RTOL)
+    np.testing.assert_allclose(vm(ratio).t_star, ref.t_star, rtol=RTOL_SOLVE)
     t = np.array([0.0, 100.0, 1e4])
     traj = jf.simulate("jepa", LAM, VAR, 1, 1e-3, t)
     wbar = jax.jit(lambda lam, t: jf.simulate("jepa", lam, VAR, 1, 1e-3, t).wbar)(LAM, t)

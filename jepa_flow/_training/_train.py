@@ -409,11 +409,14 @@ def prepared(data: Data, config: TrainConfig, *, start=None, teacher=None, devic
         keep_latent = seeds.size * depths.size * etas.size * rec.size * d * d < 1e7
     n_members, n_layers = seeds.size * depths.size * etas.size, int(depths.max())
     sharded = devices is not None and len(devices) > 1
+    # cache-sized blocks pay on a CPU only: on a GPU they serialize the ensemble (an
+    # H200 reached 1 % of its float64 matmul peak with 4096 members in blocks of 64)
+    on_cpu = (devices[0] if devices else jax.devices()[0]).platform == "cpu"
     # a member's parameters, gradients and temporaries: about 4 copies of its layers
     member_bytes = 4 * (n_layers + 1) * d * d * jnp.dtype(float_dtype()).itemsize
     st = Static(config.objective, config.target, config.optimizer, config.init,
                 n_layers, data.batch, CHUNK_STEPS, bool(keep_latent), config.matmul_precision,
-                0 if sharded else block_size(n_members, member_bytes))  # fmt: skip
+                block_size(n_members, member_bytes) if on_cpu and not sharded else 0)  # fmt: skip
     level = levels(config, data, E_T)
     axes = (np.arange(seeds.size), np.arange(depths.size), np.arange(etas.size))
     g_seed, g_depth, g_eta = (g.ravel() for g in np.meshgrid(*axes, indexing="ij"))
