@@ -18,7 +18,7 @@ import scipy.linalg as sl
 import jepa_flow as jf
 from jepa_flow._reproduce import exp10_offdiagonal as exp10
 from jepa_flow._theory._fullflow import full_flow_field
-from jepa_flow._theory._stiff import reduced_field, stiff_flow
+from jepa_flow._theory._stiff import reduced_field, reduced_jacobian, stiff_flow
 from jepa_flow._theory._validity import THEORIES, order_scores, theory_basis, theory_times
 from jepa_flow._training._data import random_rotation
 from jepa_flow._training._synthetic import rotation, rotation_generator
@@ -196,7 +196,9 @@ def test_stiff_flow_is_scipys_lsoda_and_stops_at_its_step_budget():
         dense_output=True,
         rtol=1e-8,
         atol=1e-12 * u0,
-        jac=lambda _, y: _fd_jac(f, y),
+        jac=lambda _, y: reduced_jacobian(
+            "jepa", depth, y[:16].reshape(4, 4), y[16:].reshape(4, 4), Sxx, Syx
+        ),
     )
     assert full.ok and full.status == jf.Status.SUCCESSFUL and full.nfev == ref.nfev
     assert np.abs(full.wbar - np.moveaxis(ref.sol(t)[:16], 0, -1).reshape(-1, 4, 4)).max() == 0.0
@@ -212,10 +214,34 @@ def test_stiff_flow_is_scipys_lsoda_and_stops_at_its_step_budget():
     assert np.abs(bdf.wbar - full.wbar).max() <= 1e-6 * np.abs(full.wbar).max()
 
 
-def reduced_flat(y, Sxx, Syx, depth):
-    E, V = y[:16].reshape(4, 4), y[16:].reshape(4, 4)
-    dE, dV = reduced_field("jepa", depth, E, V, Sxx, Syx)
+def reduced_flat(y, Sxx, Syx, depth, objective="jepa"):
+    d = Sxx.shape[0]
+    E, V = y[: d * d].reshape(d, d), y[d * d :].reshape(d, d)
+    dE, dV = reduced_field(objective, depth, E, V, Sxx, Syx)
     return np.concatenate([dE.ravel(), dV.ravel()])
+
+
+@pytest.mark.parametrize("objective", ["jepa", "mae"])
+def test_reduced_jacobian_is_exact_at_fixed_points_and_at_depth_one(objective):
+    """Against forward differences of ``reduced_field``: equal (to the differences' own
+    error) at fixed points (``G = 0``, any depth, non-commuting data, a full ``E``) and
+    everywhere at depth 1 (``K = 1``); elsewhere it leaves out the SVD's derivative times
+    ``G``, which must show (the check can fail)."""
+    rng = np.random.default_rng(3)
+    data = jf.noncommuting(VAR, RHO, 0.4, seed=2)
+    Sxx, Syx, d = np.asarray(data.Sxx), np.asarray(data.Syx), 4
+    E = rng.normal(size=(d, d))
+    # R = V E Sxx - E Syx = 0 (JEPA) or V E Sxx - Syx = 0 (MAE)
+    rhs = E @ Syx if objective == "jepa" else Syx
+    V_fixed = rhs @ np.linalg.inv(E @ Sxx)
+    V_any = rng.normal(size=(d, d))
+    for depth, V, exact in [(2, V_fixed, True), (4, V_fixed, True), (1, V_any, True),
+                            (3, V_any, False)]:  # fmt: skip
+        y = np.concatenate([E.ravel(), V.ravel()])
+        ref = _fd_jac(lambda _, y: reduced_flat(y, Sxx, Syx, depth, objective), y)
+        got = reduced_jacobian(objective, depth, E, V, Sxx, Syx)
+        err = np.abs(got - ref).max() / np.abs(ref).max()
+        assert (err < 1e-6) if exact else (err > 1e-3), (depth, err)
 
 
 def _fd_jac(f, y):
