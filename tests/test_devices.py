@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import jepa_flow as jf
 
@@ -27,6 +28,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # several devices or processes in subprocesses: second tier (make test-slow)
 def test_critical_time_over_two_devices(tmp_path):
     rng = np.random.default_rng(5)
     n = 300  # pads to 512: large enough for the sharded path

@@ -85,6 +85,7 @@ def test_results_identical_across_chunk_sizes(plain, tmp_path):
         np.testing.assert_array_equal(r[key], ref[key], err_msg=key)
 
 
+@pytest.mark.slow  # several devices or processes in subprocesses: second tier (make test-slow)
 def test_results_identical_on_four_devices(plain, ode, tmp_path):
     """shard_map over 4 CPU devices (exact and ode), 2 rows each."""
     _, _, ref = plain
@@ -112,6 +113,7 @@ def test_results_identical_on_four_devices(plain, ode, tmp_path):
             np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 
 
+@pytest.mark.slow  # several devices or processes in subprocesses: second tier (make test-slow)
 def test_two_processes_split_the_chunks(plain, tmp_path):
     """jax.distributed on CPU: two local processes, each runs every other chunk."""
     import socket

@@ -282,6 +282,7 @@ DEVICES = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # several devices or processes in subprocesses: second tier (make test-slow)
 def test_three_devices_write_the_bytes_of_one(swept, tmp_path):
     """Chunk 0 (JEPA, batch 16, one run diverging) redone on 3 devices by resuming.
 
