@@ -20,8 +20,8 @@ def register(subparsers) -> None:
         "An experiment whose outputs already exist in OUT at the same level is skipped "
         "(so an interrupted run resumes where it stopped), and says so; --force recomputes "
         f"it. The default OUT, {DEFAULT_OUT} (ignored by git), starts empty in a fresh clone, "
-        "so everything is computed (about 4 hours on 2 CPU cores, experiment 10 most of "
-        "it); the committed results/ were made with --out results.",
+        "so everything is computed (the committed run took about 5 hours on 2 CPU cores, "
+        "experiment 10 most of it); the committed results/ were made with --out results.",
     )
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
     p.add_argument(
