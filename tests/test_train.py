@@ -439,7 +439,7 @@ def test_momentum_and_adam():
     np.testing.assert_allclose(a.norm[0, 0, 0, -1], [0.8, 0.6], rtol=1e-3)
 
 
-@pytest.mark.slow  # several devices or processes in subprocesses: second tier (make test-slow)
+@pytest.mark.slow  # solves again with a tiny buffer (about 10 s): second tier (make test-slow)
 def test_full_flow_step_buffer_does_not_change_the_solve(monkeypatch):
     """A small first dense buffer (and its rerun when it runs out) gives the same numbers."""
     from jepa_flow._theory import _fullflow
