@@ -38,7 +38,7 @@ test: $(BIN)/.installed
 # The second tier: tests marked slow (the documentation's long examples at tiny
 # sizes, every reproduce experiment, the benchmark scripts at small sizes, the
 # kill-and-rerun checks of tests/test_interrupt.py, and reproduce's training-heavy
-# experiments 6-9 at the tiny level, tests/test_reproduce_training.py, the checks
+# experiments 4-9 at the tiny level, tests/test_reproduce_training.py, the checks
 # that start several devices or processes in subprocesses, and the full-matrix
 # flow's dense-buffer rerun).
 test-slow: $(BIN)/.installed

@@ -1,7 +1,8 @@
-"""``jepa-flow reproduce`` at the tiny level for the training-heavy experiments 6-9: the
-second tier (``make test-slow``; about 100 s of compilation-bound training on one core).
+"""``jepa-flow reproduce`` at the tiny level for experiments 4-9 (the noisy and slow
+features, and the training-heavy 6-9): the second tier (``make test-slow``; about 120 s,
+compilation-bound, on one core).
 
-As ``test_reproduce.py`` (which runs experiments 1-5 and 10 in the first tier): one run,
+As ``test_reproduce.py`` (which runs experiments 1-3 and 10 in the first tier): one run,
 then each claim's numbers checked against an independent direct computation. The two
 checks of the run as a whole (``test_every_experiment_wrote_...`` and the committed
 schema) are imported from there and run here on this module's ``results``.
@@ -23,7 +24,7 @@ import jepa_flow as jf
 
 pytestmark = pytest.mark.slow
 
-SECOND_TIER = (6, 7, 8, 9)
+SECOND_TIER = (4, 5, 6, 7, 8, 9)
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +198,21 @@ def test_real_data_numbers_recompute(results):
             assert c["held"] == (
                 np.mean(o["spearman_linear"]) >= num["params"]["min_spearman_linear"]
             )
+
+
+def test_noisy_and_slow_features_recomputed(results):
+    _, claims, numbers = results
+    n4 = numbers[4]
+    rho, lam, var = (np.asarray(n4[k]) for k in ("rho", "lam", "var"))
+    d = np.asarray(n4["depth"], float)
+    v = _claim(claims, "4.final_weights")["values"]
+    np.testing.assert_allclose(v["jepa"], rho.min() ** d, rtol=1e-12)
+    np.testing.assert_allclose(v["mae"], rho.min() ** (d / (d + 1)), rtol=1e-12)
+    np.testing.assert_allclose(
+        n4["jepa"]["t_star"], jf.critical_time("jepa", lam, var, d[:, None], EPS), rtol=1e-12
+    )
+    n5 = numbers[5]
+    a, var5 = np.asarray(n5["a"]), np.asarray(n5["var"])
+    t = np.asarray(jf.critical_time("jepa", a * var5, var5, np.asarray(n5["depth"])[:, None], EPS))
+    assert [list(np.argsort(r)) for r in t][-1] == list(range(a.size))  # slow first, deepest
+    assert [list(np.argsort(r)) for r in t][0] == list(range(a.size))[::-1]
