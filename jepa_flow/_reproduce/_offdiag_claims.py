@@ -22,10 +22,14 @@ def matching(rows, **where) -> list[dict]:
     return [r for r in rows if all(f(r[k]) if callable(f) else r[k] == f for k, f in where.items())]
 
 
+def _num(v) -> float:
+    """A JSON score as a float (``None``, written for NaN, back to NaN)."""
+    return float("nan") if v is None else float(v)
+
+
 def values(rows, theory, score, **where) -> np.ndarray:
     """``score`` of ``theory`` over the rows matching ``where`` (a value, or a predicate)."""
-    out = [r["scores"][theory][score] for r in matching(rows, **where)]
-    return np.array([np.nan if v is None else float(v) for v in out], float)
+    return np.array([_num(r["scores"][theory][score]) for r in matching(rows, **where)], float)
 
 
 def _median(x) -> float:
@@ -251,12 +255,7 @@ def claim_digits(real, p, missing=()):
             g, c = (_median(values(real, th, "spearman", **w)) for th in ("gen-dual", "pca"))
             name = f"n{k}_p{power:g}"
             per[name] = {"gen-dual": g, "pca": c}
-            absent = [
-                m
-                for m in missing
-                if m["set"] == "digits" and m["n_features"] == k and m["power"] == power
-            ]
-            if absent:
+            if matching(missing, set="digits", n_features=k, power=power):
                 incomplete.append(name)
             elif not (g >= 0.5 and g > c):
                 failed.append(name)
@@ -296,12 +295,8 @@ def claim_all_sets(real, p):
 def claim_trained(trained, unsettled=()):
     """``unsettled``: the sets whose flow did not settle (no horizon to train to, not run). A set
     whose run learned fewer than 3 directions has no Spearman (NaN): the claim cannot hold there."""
-
-    def num(v):
-        return float("nan") if v is None else float(v)
-
     per = {
-        r["set"]: {th: num(r["scores"][th]["spearman"]) for th in ("gen-dual", "pca")}
+        r["set"]: {th: _num(r["scores"][th]["spearman"]) for th in ("gen-dual", "pca")}
         for r in trained
         if r["objective"] == "jepa"
     }

@@ -57,10 +57,16 @@ def reduced_field(objective: str, depth: int, E, V, Sxx, Syx):
     (the start) are harmless. Plain numpy, batched over leading axes of ``E``
     and ``V`` (the SVD runs in numpy's LAPACK on the calling thread).
     """
-    R = V @ E @ Sxx - (Syx if objective == "mae" else E @ Syx)
+    R = _residual(objective, E, V, Sxx, Syx)
     G = np.swapaxes(V, -1, -2) @ R
     P, Qt, K = _svd_weights(depth, E)
     return _precondition(P, Qt, K, G), -R @ np.swapaxes(E, -1, -2)
+
+
+def _residual(objective: str, E, V, Sxx, Syx):
+    """``R = V E Sxx - E Syx`` (JEPA) or ``V E Sxx - Syx`` (MAE), the residual of
+    ``full_flow_field`` in the end-to-end encoder (batched over leading axes)."""
+    return V @ E @ Sxx - (Syx if objective == "mae" else E @ Syx)
 
 
 def _svd_weights(depth: int, E):
@@ -94,7 +100,7 @@ def reduced_jacobian(objective: str, depth: int, E, V, Sxx, Syx):
     """
     d = E.shape[-1]
     n = d * d
-    R = V @ E @ Sxx - (Syx if objective == "mae" else E @ Syx)
+    R = _residual(objective, E, V, Sxx, Syx)
     P, Qt, K = _svd_weights(depth, E)
     unit = np.eye(n).reshape(n, d, d)
     dE = np.concatenate([unit, np.zeros_like(unit)])
@@ -121,20 +127,21 @@ class _Reduced:
     def __init__(self, objective, depth, d):
         self.objective, self.depth, self.d = objective, depth, d
 
-    def __call__(self, y, Sxx, Syx, tau=None):
+    def _split(self, y):
+        """``(E, V)`` of the flattened state(s) ``y`` (batched over leading axes)."""
         d = self.d
+        shape = y.shape[:-1] + (d, d)
+        return y[..., : d * d].reshape(shape), y[..., d * d :].reshape(shape)
+
+    def __call__(self, y, Sxx, Syx, tau=None):
         y = np.asarray(y, float)
-        E = y[..., : d * d].reshape(y.shape[:-1] + (d, d))
-        V = y[..., d * d :].reshape(y.shape[:-1] + (d, d))
-        dE, dV = reduced_field(self.objective, self.depth, E, V, Sxx, Syx)
+        dE, dV = reduced_field(self.objective, self.depth, *self._split(y), Sxx, Syx)
         return np.concatenate(
             [dE.reshape(y.shape[:-1] + (-1,)), dV.reshape(y.shape[:-1] + (-1,))], -1
         )
 
     def jac(self, y, Sxx, Syx, tau=None):
-        d = self.d
-        y = np.asarray(y, float)
-        E, V = y[: d * d].reshape(d, d), y[d * d :].reshape(d, d)
+        E, V = self._split(np.asarray(y, float))
         return reduced_jacobian(self.objective, self.depth, E, V, Sxx, Syx)
 
     def jac_fd(self, y, Sxx, Syx, tau=None):
